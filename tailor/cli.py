@@ -1,0 +1,335 @@
+"""The ``tailor`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tailor.settings import get_settings
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Tailor: a personalization warehouse on DuckDB.
+
+    Paths come from environment variables (TAILOR_HOME, TAILOR_WAREHOUSE, TAILOR_LANDING,
+    ...); `tailor paths` shows what they resolve to.
+    """
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def paths(as_json: bool) -> None:
+    """Show the resolved paths (warehouse, snapshot, landing zone, exports, ...)."""
+    s = get_settings()
+    info = {
+        "home": str(s.home),
+        "warehouse": str(s.warehouse),
+        "snapshot": str(s.snapshot),
+        "landing": str(s.landing),
+        "exports": str(s.exports),
+        "ground_truth": str(s.ground_truth),
+        "reports": str(s.reports),
+        "airflow_home": str(s.airflow_home),
+        "dbt_project": str(s.dbt_project),
+        "datasets": str(s.datasets),
+        "duckdb_temp": str(s.duckdb_temp),
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    for k, v in info.items():
+        table.add_row(k, v)
+    out.print(table)
+
+
+@main.command()
+@click.option("--customers", default=5000, show_default=True, help="Customers in the CRM.")
+@click.option("--products", default=800, show_default=True, help="Products in the catalog.")
+@click.option("--days", default=30, show_default=True, help="Logical days of data.")
+@click.option("--start", default="2026-10-01", show_default=True, help="First logical day.")
+@click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same files).")
+@click.option(
+    "--dirt", default=1.0, show_default=True, help="Scale every dirt rate (0 = clean data)."
+)
+def generate(customers: int, products: int, days: int, start: str, seed: int, dirt: float) -> None:
+    """Generate realistic synthetic sources into the landing zone."""
+    from tailor.generate import DirtConfig, GeneratorConfig
+    from tailor.generate import generate as run_generate
+
+    s = get_settings()
+    config = GeneratorConfig(
+        customers=customers,
+        products=products,
+        days=days,
+        start=_date(start),
+        seed=seed,
+        dirt=DirtConfig().scaled(dirt),
+    )
+    with _progress() as progress:
+        task = progress.add_task("generating days", total=days)
+        summary = run_generate(
+            config,
+            s.landing,
+            s.ground_truth,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    table = Table(title=f"Generated into {s.landing}")
+    table.add_column("source")
+    table.add_column("records", justify="right")
+    for name, n in sorted(summary.rows.items()):
+        table.add_row(name, f"{n:,}")
+    out.print(table)
+    out.print(
+        f"{summary.events:,} events in {summary.seconds:.1f} s; ground truth in {s.ground_truth}"
+    )
+
+
+@main.command()
+@click.option("--date", "day", help="Load one logical day (YYYY-MM-DD).")
+@click.option("--from", "start", help="First day of a range.")
+@click.option("--to", "end", help="Last day of a range.")
+@click.option("--source", "sources", multiple=True, help="Only these sources (repeatable).")
+@click.option(
+    "--adapter", type=click.Choice(["online-retail", "rees46"]), help="Load a real export instead."
+)
+@click.option(
+    "--file", "file_", type=click.Path(path_type=Path), help="The export file for --adapter."
+)
+def load(
+    day: str | None,
+    start: str | None,
+    end: str | None,
+    sources: tuple[str, ...],
+    adapter: str | None,
+    file_: Path | None,
+) -> None:
+    """Load landing-zone partitions (or a real export) into raw.* tables.
+
+    Each day is replaced in one transaction: reloading changes nothing, and a failure
+    leaves the warehouse as it was. Every record is loaded or quarantined with a reason.
+    """
+    from tailor import ingest
+    from tailor.adapters import ADAPTERS, load_adapter
+    from tailor.sources import SOURCES
+    from tailor.warehouse import connect
+
+    s = get_settings()
+    unknown = [x for x in sources if x not in SOURCES]
+    if unknown:
+        raise click.BadParameter(f"unknown source(s) {unknown}; choose from {sorted(SOURCES)}")
+    if day and (start or end):
+        raise click.UsageError("use either --date or --from/--to")
+    con = connect(settings=s)
+    try:
+        if adapter:
+            path = file_ or s.datasets / ADAPTERS[adapter].default_file
+            with console.status(f"loading {path} through the {adapter} adapter"):
+                loads = load_adapter(con, adapter, path)
+        else:
+            first = _date(day or start)
+            last = _date(day or end)
+            days = [
+                d
+                for d in ingest.available_days(s.landing, sources or None)
+                if (first is None or d >= first) and (last is None or d <= last)
+            ]
+            if not days:
+                raise click.ClickException(f"no landing partitions to load under {s.landing}")
+            loads = []
+            with _progress() as progress:
+                task = progress.add_task("loading days", total=len(days))
+                for d in days:
+                    loads += ingest.load_day(con, s.landing, d, sources or None)
+                    progress.advance(task)
+    except ingest.LoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        con.close()
+    _print_loads(loads)
+
+
+def _print_loads(loads) -> None:
+    totals: dict[str, list[int]] = {}
+    for ld in loads:
+        t = totals.setdefault(ld.source, [0, 0, 0, 0])
+        t[0] += 1
+        t[1] += ld.rows_read
+        t[2] += ld.rows_loaded
+        t[3] += ld.rows_quarantined
+    table = Table(title="Load")
+    for col in ("source", "files", "read", "loaded", "quarantined"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for name, (files, read, loaded, quarantined) in sorted(totals.items()):
+        table.add_row(name, str(files), f"{read:,}", f"{loaded:,}", f"{quarantined:,}")
+    out.print(table)
+
+
+@main.command()
+@click.option("--date", "day", help="Run one logical day (YYYY-MM-DD).")
+@click.option("--from", "start", help="First day of a range (backfill).")
+@click.option("--to", "end", help="Last day of a range.")
+def run(day: str | None, start: str | None, end: str | None) -> None:
+    """Run the nightly pipeline for one day or a range of days (no Airflow needed).
+
+    Without options it runs every day found in the landing zone, in order. Each day runs
+    on a private copy of the warehouse that replaces the real one only when every stage
+    passed; the analyst snapshot is published after the last day.
+    """
+    from tailor import ingest, pipeline
+
+    s = get_settings()
+    if day and (start or end):
+        raise click.UsageError("use either --date or --from/--to")
+    available = ingest.available_days(s.landing)
+    first = _date(day or start) or (available[0] if available else None)
+    last = _date(day or end) or (available[-1] if available else None)
+    if first is None or last is None:
+        raise click.ClickException(
+            f"no landing partitions under {s.landing}: run `tailor generate` first"
+        )
+    if last < first:
+        raise click.UsageError(f"--to {last} is before --from {first}")
+    n_days = (last - first).days + 1
+    with _progress() as progress:
+        days_task = progress.add_task("days", total=n_days)
+        stage_task = progress.add_task("stage", total=len(pipeline.STAGES))
+
+        def on_stage(name: str, ctx: pipeline.RunContext) -> None:
+            done = [n for n, _ in pipeline.STAGES].index(name)
+            progress.update(stage_task, completed=done, description=f"{ctx.day} {name}")
+
+        try:
+            d = first
+            while d <= last:
+                pipeline.run_day(d, s, publish=(d == last), on_stage=on_stage)
+                progress.update(stage_task, completed=len(pipeline.STAGES))
+                progress.advance(days_task)
+                d += dt.timedelta(days=1)
+        except pipeline.StageError as exc:
+            raise click.ClickException(
+                f"{exc}\nThe warehouse and the published snapshot are unchanged."
+            ) from exc
+    out.print(f"ran {n_days} day(s) {first} .. {last}; snapshot published at {s.snapshot}")
+
+
+@main.command()
+def publish() -> None:
+    """Publish the read-only analyst snapshot (atomic copy of the warehouse)."""
+    from tailor.publish import publish_snapshot
+
+    path = publish_snapshot()
+    out.print(f"published {path}")
+
+
+@main.command()
+@click.argument("query")
+@click.option(
+    "--warehouse", "use_warehouse", is_flag=True, help="Read the live warehouse, not the snapshot."
+)
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+def sql(query: str, use_warehouse: bool, as_csv: bool) -> None:
+    """Run a read-only SQL query against the published snapshot."""
+    import duckdb
+
+    from tailor.warehouse import connect
+
+    s = get_settings()
+    target = s.warehouse if use_warehouse else s.snapshot
+    if not target.exists():
+        raise click.ClickException(
+            f"no database at {target}: run `make demo` (or `tailor publish`) first"
+        )
+    con = connect(target, read_only=True, settings=s)
+    try:
+        rel = con.sql(query)
+        if rel is None:
+            return
+        if as_csv:
+            import csv
+
+            writer = csv.writer(sys.stdout)
+            writer.writerow(rel.columns)
+            writer.writerows(rel.fetchall())
+        else:
+            out.print(rel)
+    except duckdb.Error as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        con.close()
+
+
+@main.command()
+@click.option("--snapshot", "use_snapshot", is_flag=True, help="Summarize the published snapshot.")
+def summary(use_snapshot: bool) -> None:
+    """Where the tables are, their row counts, the quarantine and the load reconciliation."""
+    from tailor.warehouse import connect, table_counts
+
+    s = get_settings()
+    target = s.snapshot if use_snapshot else s.warehouse
+    if not target.exists():
+        raise click.ClickException(f"no database at {target}")
+    con = connect(target, read_only=True, settings=s)
+    try:
+        table = Table(title=f"Tables in {target}")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for schema, name, n in table_counts(con):
+            table.add_row(f"{schema}.{name}", f"{n:,}")
+        out.print(table)
+        reasons = con.execute(
+            "select source, reason_code, count(*) from raw.quarantine group by all order by 1, 2"
+        ).fetchall()
+        if reasons:
+            q = Table(title="Quarantine (raw.quarantine)")
+            for col in ("source", "reason", "records"):
+                q.add_column(col, justify="right" if col == "records" else "left")
+            for src, code, n in reasons:
+                q.add_row(src, code, f"{n:,}")
+            out.print(q)
+        read, loaded, quarantined = con.execute(
+            "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from raw.load_log"
+        ).fetchone()
+        ok = read == loaded + quarantined
+        out.print(
+            f"load_log: read {read or 0:,} = loaded {loaded or 0:,} + quarantined {quarantined or 0:,}"
+            f" [{'green' if ok else 'red'}]{'reconciled' if ok else 'MISMATCH'}[/]"
+        )
+    finally:
+        con.close()
+    out.print(f'Analysts: tailor sql "select * from raw.load_log limit 5"  (snapshot {s.snapshot})')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The nightly run for one logical day, stage by stage.
+
+Each stage is a plain function of a ``RunContext``; the Airflow DAG calls the same
+functions one task each, and ``tailor run`` calls them in order. A run works on a private
+copy of the warehouse and only replaces the real file when every stage has passed, so a
+failure at any step leaves the warehouse (and the published snapshot) as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tailor.settings import Settings, get_settings
+
+
+class StageError(RuntimeError):
+    """A stage failed; the message names the stage and the day."""
+
+
+@dataclass
+class RunContext:
+    day: dt.date
+    settings: Settings
+    results: dict[str, object] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+Stage = Callable[[RunContext], object]
+
+
+def stage_load(ctx: RunContext) -> object:
+    """Load the day's landing partitions into raw.*."""
+    from tailor import ingest
+    from tailor.warehouse import connect
+
+    if not any(
+        ingest.partition_files(ctx.settings.landing, name, ctx.day) for name in ingest.SOURCES
+    ):
+        raise StageError(f"no landing files for {ctx.day} under {ctx.settings.landing}")
+    con = connect(ctx.settings.warehouse, settings=ctx.settings)
+    try:
+        loads = ingest.load_day(con, ctx.settings.landing, ctx.day)
+    finally:
+        con.close()
+    return {
+        "files": len(loads),
+        "read": sum(x.rows_read for x in loads),
+        "loaded": sum(x.rows_loaded for x in loads),
+        "quarantined": sum(x.rows_quarantined for x in loads),
+    }
+
+
+STAGES: list[tuple[str, Stage]] = [
+    ("load", stage_load),
+]
+
+
+def work_path(settings: Settings, run_id: str) -> Path:
+    real = settings.warehouse
+    return real.with_name(f".{real.stem}.run-{run_id}.duckdb")
+
+
+def begin_run(settings: Settings, run_id: str) -> Settings:
+    """Start a run: copy the warehouse to a private working file and return settings
+    pointing at it. Every stage of the run writes there, nowhere else."""
+    real = settings.warehouse
+    real.parent.mkdir(parents=True, exist_ok=True)
+    work = work_path(settings, run_id)
+    abort_run(settings, run_id)
+    if real.exists():
+        _checkpoint(real, settings)
+        shutil.copyfile(real, work)
+    return dataclasses.replace(settings, warehouse=work)
+
+
+def commit_run(settings: Settings, run_id: str) -> None:
+    """Swap the run's working file in as the warehouse (an atomic rename)."""
+    work = work_path(settings, run_id)
+    if not work.exists():
+        raise StageError(f"run {run_id}: no working warehouse at {work} to commit")
+    _checkpoint(work, settings)
+    os.replace(work, settings.warehouse)
+
+
+def abort_run(settings: Settings, run_id: str) -> None:
+    """Throw a run's working file away; the warehouse keeps its last good state."""
+    work = work_path(settings, run_id)
+    work.unlink(missing_ok=True)
+    Path(str(work) + ".wal").unlink(missing_ok=True)
+
+
+@contextmanager
+def working_copy(settings: Settings, run_id: str | None = None) -> Iterator[Settings]:
+    """Settings pointing at a private copy of the warehouse; swapped in only on success."""
+    run_id = run_id or str(os.getpid())
+    work = begin_run(settings, run_id)
+    try:
+        yield work
+        commit_run(settings, run_id)
+    finally:
+        abort_run(settings, run_id)
+
+
+def _checkpoint(path: Path, settings: Settings) -> None:
+    from tailor.warehouse import connect
+
+    con = connect(path, settings=settings)
+    try:
+        con.execute("checkpoint")
+    finally:
+        con.close()
+
+
+def run_day(
+    day: dt.date,
+    settings: Settings | None = None,
+    *,
+    publish: bool = True,
+    on_stage: Callable[[str, RunContext], None] | None = None,
+) -> RunContext:
+    """Run every stage for one logical day; publish the analyst snapshot if all pass."""
+    s = settings or get_settings()
+    with working_copy(s) as work:
+        ctx = RunContext(day=day, settings=work)
+        for name, stage in STAGES:
+            if on_stage:
+                on_stage(name, ctx)
+            started = time.perf_counter()
+            try:
+                ctx.results[name] = stage(ctx)
+            except Exception as exc:
+                raise StageError(f"stage {name!r} failed for {day}: {exc}") from exc
+            ctx.timings[name] = time.perf_counter() - started
+    ctx.settings = s
+    if publish:
+        from tailor.publish import publish_snapshot
+
+        publish_snapshot(s)
+    return ctx
+
+
+def run_range(
+    start: dt.date,
+    end: dt.date,
+    settings: Settings | None = None,
+    on_stage: Callable[[str, RunContext], None] | None = None,
+) -> list[RunContext]:
+    """Run the days in order; stop at the first failure (earlier days stay done)."""
+    s = settings or get_settings()
+    out = []
+    day = start
+    while day <= end:
+        out.append(run_day(day, s, publish=(day == end), on_stage=on_stage))
+        day += dt.timedelta(days=1)
+    return out
