@@ -18,7 +18,7 @@ META_COLUMNS: dict[str, str] = {
     "_dt": "DATE",  # the landing partition (logical day) the record arrived in
     "_batch_id": "VARCHAR",  # deterministic: same files in, same batch id
     "_source_file": "VARCHAR",  # path relative to the landing zone (or the adapter's file)
-    "_line": "BIGINT",  # line (NDJSON) or record number (CSV, Parquet), 1-based
+    "_line": "BIGINT",  # physical line in the file (NDJSON; CSV, where the header is line 1) or row number (Parquet), 1-based
     "_loaded_at": "TIMESTAMP",
 }
 
