@@ -20,11 +20,14 @@ DAYS ?= 30
 START ?= 2026-10-01
 SEED ?= 42
 
-.PHONY: help install demo test test-fast lint format clean
+AIRFLOW_PORT ?= 8080
+
+.PHONY: help install demo test test-fast lint format clean airflow
 
 help:
 	@echo "make demo    generate a data set and run the nightly pipeline on it"
 	@echo "make test    run the test suite"
+	@echo "make airflow Airflow on http://127.0.0.1:$(AIRFLOW_PORT) (user admin)"
 	@echo "make lint    ruff"
 	@echo "make clean   remove generated data (keeps the environment)"
 
@@ -57,6 +60,9 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+airflow: install
+	scripts/airflow_standalone.sh $(AIRFLOW_PORT)
 
 clean:
 	rm -rf data

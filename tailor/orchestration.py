@@ -1,0 +1,505 @@
+"""What the Airflow DAG (``dags/tailor_nightly.py``) calls: one function per task.
+
+Only ``setup_airflow`` imports Airflow (inside the function), so everything else is tested
+without a scheduler, and the DAG file stays a thin description of the graph.
+
+The logical day
+    A DAG run processes one logical day D, the same D as ``tailor run --date D``. The DAG
+    uses cron *data intervals*: the run for D has ``logical_date`` = D at the cron time
+    (02:00 UTC by default) and starts when that interval ends, at the cron time on D+1,
+    once D's landing files are complete. So ``airflow dags test tailor_nightly D`` and
+    ``scripts/airflow_backfill.sh D1 D2`` (``airflow backfill create --from-date D1
+    --to-date D2T23:59:59 --max-active-runs 1``) process the same days as
+    ``tailor run --date D`` and ``tailor run --from D1 --to D2``.
+
+The working copy across tasks
+    Every task runs in its own process, so the run's private copy of the warehouse is
+    addressed by a deterministic run id, the logical day (``run_id_for``).
+    ``begin`` makes a fresh copy (``pipeline.begin_run``) and records which warehouse it
+    was copied from; every stage task writes to that copy; ``commit`` swaps it in only if
+    the warehouse is still the one the copy was taken from, so a run resumed late can
+    never overwrite a day committed in between; ``publish`` then copies the warehouse to
+    the analyst snapshot. A failure anywhere leaves the warehouse and the snapshot as
+    they were. Clearing a failed task resumes on the same copy (stages are idempotent per
+    day); clearing the whole run starts again from a fresh copy.
+
+Environment variables (read when the DAG is parsed, so a change needs a reparse)
+    ===============================  =====================================  ===============
+    variable                         meaning                                default
+    ===============================  =====================================  ===============
+    TAILOR_SCHEDULE_CRON             when the run for the previous day      ``0 2 * * *``
+                                     starts (UTC)
+    TAILOR_CATCHUP                   create runs for every missed day       ``false``
+    TAILOR_START_DATE                first logical day the schedule knows   ``2026-10-01``
+    TAILOR_DAG_RETRIES               retries per task                       ``2``
+    TAILOR_DAG_RETRY_DELAY_SECONDS   first retry delay (doubles each time)  ``300``
+    TAILOR_STAGE_TIMEOUT_MINUTES     execution timeout of one task          ``120``
+    TAILOR_RUN_TIMEOUT_MINUTES       timeout of a whole run                 ``720``
+    TAILOR_LANDING_TIMEOUT_MINUTES   how long to wait for landing files     ``360``
+    TAILOR_LANDING_POKE_SECONDS      how often to look for them             ``30``
+    TAILOR_LANDING_SOURCES           sources whose day partition must       ``events``
+                                     exist before the run starts
+    TAILOR_ALERT_WEBHOOK             URL that gets a JSON POST when a       unset (no
+                                     task fails (Slack-compatible "text")   notification)
+    ===============================  =====================================  ===============
+
+Failures and successes are appended as JSON lines to ``<TAILOR_DATA>/runs/run_log.jsonl``
+(a plain file, so recording works whatever state the warehouse is in).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tailor.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "tailor_nightly"
+# Every task that opens the warehouse (or its working copy) for writing runs in this pool,
+# which has one slot: DuckDB allows one writer per file.
+WAREHOUSE_POOL = "tailor_warehouse"
+WAREHOUSE_POOL_SLOTS = 1
+POOL_DESCRIPTION = "DuckDB allows one writer: every task that opens the warehouse for writing"
+# The landing sensor waits in poke mode (reschedule mode can be failed spuriously by a
+# scheduler race, apache/airflow#71172) and so holds a worker while it waits; one slot
+# keeps runs queued behind each other from filling every worker with waiting sensors.
+LANDING_POOL = "tailor_landing"
+LANDING_POOL_DESCRIPTION = "Runs waiting for their landing files or for the previous day's run"
+RUN_LOG_NAME = "run_log.jsonl"
+
+# Besides raw.<source> for every source: the tables analysts and downstream jobs use. The
+# DAG declares them as Airflow Assets updated by commit_run.
+MAIN_TABLES = (
+    "marts.customers",
+    "marts.orders",
+    "marts.sessions",
+    "marts.customer_rfm",
+    "marts.customer_lifecycle",
+    "marts.customer_features",
+    "marts.user_item_interactions",
+    "ml.customer_segments",
+    "ml.segment_profiles",
+    "ml.model_runs",
+)
+
+DEFAULT_CRON = "0 2 * * *"
+DEFAULT_START_DATE = "2026-10-01"
+
+
+class StaleRunError(RuntimeError):
+    """The warehouse changed after this run copied it; committing would lose that change."""
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value in ("1", "true", "yes", "on")
+
+
+@dataclasses.dataclass(frozen=True)
+class DagOptions:
+    """The DAG's schedule, retries and timeouts, from the environment."""
+
+    cron: str
+    catchup: bool
+    start_date: dt.datetime
+    retries: int
+    retry_delay: dt.timedelta
+    max_retry_delay: dt.timedelta
+    task_timeout: dt.timedelta
+    run_timeout: dt.timedelta
+    landing_timeout: dt.timedelta
+    landing_poke: dt.timedelta
+    landing_sources: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls) -> DagOptions:
+        start = dt.date.fromisoformat(os.environ.get("TAILOR_START_DATE") or DEFAULT_START_DATE)
+        sources = os.environ.get("TAILOR_LANDING_SOURCES") or "events"
+        return cls(
+            cron=os.environ.get("TAILOR_SCHEDULE_CRON") or DEFAULT_CRON,
+            catchup=_env_bool("TAILOR_CATCHUP", False),
+            start_date=dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC),
+            retries=_env_int("TAILOR_DAG_RETRIES", 2),
+            retry_delay=dt.timedelta(seconds=_env_int("TAILOR_DAG_RETRY_DELAY_SECONDS", 300)),
+            max_retry_delay=dt.timedelta(hours=1),
+            task_timeout=dt.timedelta(minutes=_env_int("TAILOR_STAGE_TIMEOUT_MINUTES", 120)),
+            run_timeout=dt.timedelta(minutes=_env_int("TAILOR_RUN_TIMEOUT_MINUTES", 720)),
+            landing_timeout=dt.timedelta(minutes=_env_int("TAILOR_LANDING_TIMEOUT_MINUTES", 360)),
+            landing_poke=dt.timedelta(seconds=_env_int("TAILOR_LANDING_POKE_SECONDS", 30)),
+            landing_sources=tuple(s.strip() for s in sources.split(",") if s.strip()),
+        )
+
+
+# --------------------------------------------------------------------------- run identity
+
+
+def logical_day(logical_date: dt.datetime | dt.date | str) -> dt.date:
+    """The day a run processes: the UTC date of its logical date (see the module docstring)."""
+    if isinstance(logical_date, str):
+        logical_date = dt.datetime.fromisoformat(logical_date)
+    if isinstance(logical_date, dt.datetime):
+        if logical_date.tzinfo is not None:
+            logical_date = logical_date.astimezone(dt.UTC)
+        return logical_date.date()
+    return logical_date
+
+
+def run_id_for(day: dt.date) -> str:
+    """The working-copy id of the DAG run for ``day``: the same in every task's process."""
+    return day.isoformat()
+
+
+def _fingerprint(path: Path) -> dict[str, int] | None:
+    """Which file sits at ``path``: a commit replaces it (new inode), a write changes it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _work_settings(settings: Settings, day: dt.date) -> Settings:
+    from tailor.pipeline import work_path
+
+    return dataclasses.replace(settings, warehouse=work_path(settings, run_id_for(day)))
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def landing_ready(day: dt.date, sources: tuple[str, ...] = ("events",)) -> bool:
+    """True when every source in ``sources`` has at least one file for ``day``."""
+    from tailor.ingest import partition_files
+
+    s = get_settings()
+    missing = [name for name in sources if not partition_files(s.landing, name, day)]
+    if missing:
+        log.info("waiting for %s landing files of %s under %s", ", ".join(missing), day, s.landing)
+    return not missing
+
+
+def ready_to_start(
+    day: dt.date,
+    sources: tuple[str, ...] = ("events",),
+    previous_run: tuple[str, Any] | None = None,
+) -> bool:
+    """True when the day's landing files are there and the run before it has finished.
+
+    ``previous_run`` is (run id, state) of the DAG run with the latest earlier logical
+    date. Backfills run beside the schedule and by default several days at once (Airflow
+    applies ``max_active_runs`` to each separately); waiting for the previous day keeps
+    one run at a time between ``begin_run`` and ``commit_run``, so no commit is refused
+    as stale.
+    """
+    state = previous_run[1] if previous_run else None
+    if str(getattr(state, "value", state)) == "running":
+        log.info("waiting for the previous run %s to finish", previous_run[0])
+        return False
+    return landing_ready(day, sources)
+
+
+def begin(day: dt.date) -> dict[str, Any]:
+    """Start the run for ``day`` on a fresh private copy of the warehouse.
+
+    Returns what ``commit`` needs (it travels as the task's XCom): the run id, the working
+    file and the fingerprint of the warehouse the copy was taken from.
+    """
+    from tailor.pipeline import begin_run
+
+    s = get_settings()
+    work = begin_run(s, run_id_for(day))
+    return {
+        "day": day.isoformat(),
+        "run_id": run_id_for(day),
+        "warehouse": str(work.warehouse),
+        "base": _fingerprint(s.warehouse),
+    }
+
+
+def run_stage(name: str, day: dt.date, previous: Mapping[str, Any] | None = None) -> Any:
+    """Run one stage of ``tailor.pipeline.STAGES`` on the run's working copy.
+
+    ``previous`` holds the results of the stages before it (their XComs), so a stage sees
+    the same ``ctx.results`` as under ``tailor run``.
+    """
+    from tailor.pipeline import STAGES, RunContext, StageError
+
+    stages = dict(STAGES)
+    if name not in stages:
+        raise KeyError(f"unknown stage {name!r}; stages are {list(stages)}")
+    work = _work_settings(get_settings(), day)
+    if not work.warehouse.exists() and _has_earlier_stage(name):
+        raise StageError(
+            f"no working copy {work.warehouse} for the run of {day}: clear the whole run"
+            " (from begin_run) to start again from the warehouse"
+        )
+    ctx = RunContext(day=day, settings=work, results=dict(previous or {}))
+    try:
+        result = stages[name](ctx)
+    except StageError:
+        raise
+    except Exception as exc:
+        raise StageError(f"stage {name!r} failed for {day}: {exc}") from exc
+    return jsonable(result)
+
+
+def _has_earlier_stage(name: str) -> bool:
+    from tailor.pipeline import STAGES
+
+    return [n for n, _ in STAGES].index(name) > 0
+
+
+def commit(day: dt.date, begun: Mapping[str, Any]) -> dict[str, Any]:
+    """Swap the run's working copy in as the warehouse, if nobody committed since ``begin``.
+
+    Afterwards the working copies of other days' runs can never be committed (the
+    warehouse moved on), so they are deleted.
+    """
+    from tailor.pipeline import commit_run, work_path
+
+    s = get_settings()
+    run_id = run_id_for(day)
+    if begun.get("run_id") != run_id:
+        raise StaleRunError(f"begin_run was for run {begun.get('run_id')!r}, not {run_id!r}")
+    now = _fingerprint(s.warehouse)
+    if now != begun.get("base"):
+        raise StaleRunError(
+            f"the warehouse {s.warehouse} changed after the run of {day} copied it"
+            " (another day was committed in between); clear the whole run to start again"
+            " from the current warehouse"
+        )
+    commit_run(s, run_id)
+    removed = []
+    prefix, suffix = work_path(s, "\0").name.split("\0")
+    for other in s.warehouse.parent.glob(f"{prefix}*{suffix}"):
+        other_id = other.name[len(prefix) : len(other.name) - len(suffix)]
+        if _is_day(other_id) and other_id != run_id:
+            other.unlink(missing_ok=True)
+            Path(str(other) + ".wal").unlink(missing_ok=True)
+            removed.append(other.name)
+    return {"day": day.isoformat(), "warehouse": str(s.warehouse), "removed_stale_copies": removed}
+
+
+def _is_day(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def publish() -> str:
+    """Publish the analyst snapshot from the committed warehouse."""
+    from tailor.publish import publish_snapshot
+
+    return str(publish_snapshot(get_settings()))
+
+
+# --------------------------------------------------------------------------- results
+
+
+def jsonable(value: Any) -> Any:
+    """A stage result as plain JSON types (it is stored as an XCom and shown in the UI)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return repr(value)
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def run_log_path(settings: Settings | None = None) -> Path:
+    s = settings or get_settings()
+    return s.data / "runs" / RUN_LOG_NAME
+
+
+def record_event(event: Mapping[str, Any], settings: Settings | None = None) -> Path:
+    """Append one JSON line to the run log (one ``write`` of a whole line, then fsync)."""
+    path = run_log_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(jsonable(dict(event)), sort_keys=True) + "\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def read_run_log(settings: Settings | None = None) -> list[dict[str, Any]]:
+    path = run_log_path(settings)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _event_from_context(context: Mapping[str, Any], status: str) -> dict[str, Any]:
+    ti = context.get("ti") or context.get("task_instance")
+    dag_run = context.get("dag_run")
+    logical_date = context.get("logical_date") or getattr(dag_run, "logical_date", None)
+    exc = context.get("exception")
+    event: dict[str, Any] = {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "status": status,
+        "dag_id": getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", None),
+        "dag_run_id": getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None),
+        "day": logical_day(logical_date).isoformat() if logical_date else None,
+    }
+    if status.startswith("task"):
+        event["task_id"] = getattr(ti, "task_id", None)
+        event["try_number"] = getattr(ti, "try_number", None)
+    if exc is not None:
+        event["error"] = f"{type(exc).__name__}: {exc}"
+    elif status.endswith("failed") and context.get("reason"):
+        event["error"] = str(context.get("reason"))
+    return event
+
+
+def notify(event: Mapping[str, Any], url: str | None = None, timeout: float = 10.0) -> bool:
+    """POST the event as JSON to ``TAILOR_ALERT_WEBHOOK`` (if set); True if it was accepted."""
+    import urllib.request
+
+    url = url or os.environ.get("TAILOR_ALERT_WEBHOOK")
+    if not url:
+        return False
+    text = (
+        f"Tailor {event.get('dag_id')}: {event.get('status')} for day {event.get('day')}"
+        f" at task {event.get('task_id')}: {event.get('error')}"
+    )
+    body = json.dumps({"text": text, "event": jsonable(dict(event))}).encode()
+    req = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
+        return 200 <= resp.status < 300
+
+
+def on_task_failure(context: Mapping[str, Any]) -> None:
+    """Record a task's final failure and send the notification. Never raises: a broken
+    callback must not hide the failure it reports."""
+    event = _event_from_context(context, "task_failed")
+    try:
+        record_event(event)
+    except Exception:
+        log.exception("could not record the failure %s", event)
+    try:
+        event["notified"] = notify(event)
+    except Exception:
+        log.exception("could not send the failure notification for %s", event)
+
+
+def on_run_failure(context: Mapping[str, Any]) -> None:
+    """Record that a run failed (the task callback already notified)."""
+    try:
+        record_event(_event_from_context(context, "run_failed"))
+    except Exception:
+        log.exception("could not record the failed run")
+
+
+def on_run_success(context: Mapping[str, Any]) -> None:
+    try:
+        record_event(_event_from_context(context, "run_succeeded"))
+    except Exception:
+        log.exception("could not record the successful run")
+
+
+# --------------------------------------------------------------------------- local Airflow
+
+
+def airflow_environment(settings: Settings | None = None, port: int = 8080) -> dict[str, str]:
+    """The environment every local Airflow command needs (``scripts/airflow.sh`` exports it).
+
+    Airflow's home sits in the project's data folder (out of git), the DAGs come from the
+    repository's ``dags/``, and the API server (UI and the execution API that task
+    processes report to) listens on 127.0.0.1 only.
+    """
+    s = settings or get_settings()
+    base = f"http://127.0.0.1:{port}"
+    return {
+        "AIRFLOW_HOME": str(s.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(s.home / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Task processes at once. Writers queue on the one-slot pool anyway; the default
+        # (32 worker processes) only costs memory on a laptop or a CI runner.
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": base,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        # Cosmos (installed with the project) keeps its caches here rather than in /tmp.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(s.airflow_home / "cosmos"),
+        "TAILOR_HOME": str(s.home),
+    }
+
+
+def setup_airflow() -> None:
+    """Prepare the Airflow home the environment points at: migrate its database, create the
+    two one-slot pools and serialize the DAGs (``airflow dags test`` needs them
+    serialized). The same as three ``airflow`` commands, in one process (each command
+    pays Airflow's import time)."""
+    from airflow.cli import cli_parser
+
+    parser = cli_parser.get_parser()
+    for argv in (
+        ["db", "migrate"],
+        ["pools", "set", WAREHOUSE_POOL, str(WAREHOUSE_POOL_SLOTS), POOL_DESCRIPTION],
+        ["pools", "set", LANDING_POOL, "1", LANDING_POOL_DESCRIPTION],
+        ["dags", "reserialize"],
+    ):
+        args = parser.parse_args(argv)
+        args.func(args)
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tailor.orchestration env [--port N]`` prints ``export`` lines for a shell;
+    ``python -m tailor.orchestration setup`` prepares the Airflow home (run it after ``env``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tailor.orchestration")
+    sub = parser.add_subparsers(dest="command", required=True)
+    env = sub.add_parser("env", help="print the local Airflow environment as shell exports")
+    env.add_argument("--port", type=int, default=8080)
+    sub.add_parser("setup", help="migrate Airflow's database, create the pool, serialize the DAGs")
+    args = parser.parse_args(argv)
+    if args.command == "env":
+        for key, value in airflow_environment(port=args.port).items():
+            print(f"export {key}={_shell_quote(value)}")
+    elif args.command == "setup":
+        setup_airflow()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
