@@ -244,6 +244,21 @@ def run(day: str | None, start: str | None, end: str | None) -> None:
     out.print(f"ran {n_days} day(s) {first} .. {last}; snapshot published at {s.snapshot}")
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+def dbt(dbt_args: tuple[str, ...]) -> None:
+    """Run any dbt command on the warehouse, e.g. `tailor dbt build --select marts.core`
+    or `tailor dbt docs generate` (the profile's paths come from Tailor's settings)."""
+    from tailor import transform
+
+    if not dbt_args:
+        raise click.UsageError("give a dbt command, e.g. `tailor dbt build` or `tailor dbt docs generate`")
+    try:
+        transform.run_dbt(list(dbt_args))
+    except transform.DbtError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.command()
 def publish() -> None:
     """Publish the read-only analyst snapshot (atomic copy of the warehouse)."""

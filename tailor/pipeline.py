@@ -58,8 +58,23 @@ def stage_load(ctx: RunContext) -> object:
     }
 
 
+# The dbt layers built before the ML jobs; models that read ml.* (audiences) are built
+# by a later stage.
+DBT_CORE_SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation marts.ml"
+
+
+def stage_dbt_build(ctx: RunContext) -> object:
+    """dbt build (seeds, models, data and unit tests) as of the day: one in-process invocation."""
+    from tailor import transform
+
+    nodes = transform.node_results(transform.build(ctx.day, select=DBT_CORE_SELECT, settings=ctx.settings).result)
+    slowest = sorted(nodes, key=lambda n: -n.seconds)[:10]
+    return {"nodes": len(nodes), "slowest": [[n.node, round(n.seconds, 2)] for n in slowest]}
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("load", stage_load),
+    ("dbt_build", stage_dbt_build),
 ]
 
 

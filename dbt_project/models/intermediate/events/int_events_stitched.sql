@@ -1,0 +1,220 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='message_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook=["{{ tailor.delete_rows_arrived_after_run_date() }}"]
+    )
+}}
+
+{#
+    Every event, deduplicated, attributed to a customer and flagged against the catalog.
+
+    customer_id = the event's userId, else the customer its anonymous id is merged into
+    (int_identity_graph). Attribution is retroactive: whenever the graph changes, the
+    events whose stored customer no longer matches it are re-attributed, however old.
+
+    An incremental run rebuilds:
+      * from staging, events with a delivery that arrived in the lookback window (new,
+        late and redelivered events; tailor__lookback_days);
+      * from staging, every event of an earlier landing day whose number of events in
+        the table differs from staging. Nightly there is none; after an earlier day is
+        rerun (which rolls back what arrived after it: rebuilt here from the deliveries
+        it had, or removed by the post-hook) the later days come back this way;
+      * from the table itself, events whose customer_id or is_known_product disagrees
+        with today's identity graph or catalog (their content has not changed, so no
+        JSON is parsed again).
+    So after building day D the table holds exactly what building days <= D in order
+    would hold, whatever order days were built in.
+    _processed_for_date and _previous_customer_id tell the downstream incremental models
+    (sessions, user_item_interactions) which visitors and customers to rebuild.
+#}
+
+{%- set event_columns = [
+    'message_id', 'event_type', 'event_name', 'page_name', 'visitor_id', 'anonymous_id', 'user_id',
+    'customer_id', 'event_at', 'event_date', 'received_at', 'local_event_at', 'day_part', 'product_id',
+    'is_known_product', 'price', 'quantity', 'currency', 'order_id', 'order_total', 'order_revenue',
+    'order_discount', 'coupon_code', 'search_query', 'product_category', 'product_brand', 'page_url',
+    'page_path', 'page_referrer', 'page_title', 'utm_source', 'utm_medium', 'utm_campaign',
+    'device_type', 'os_name', 'browser_name', 'locale', 'timezone', 'ip_truncated',
+    'first_arrived_date', 'last_arrived_date', 'delivery_count'
+] -%}
+{%- set attributed = ['customer_id', 'is_known_product'] -%}
+
+with merged_links as (
+
+    select anonymous_id, customer_id
+    from {{ ref('int_identity_graph') }}
+    where is_merged
+
+),
+
+catalog as (
+
+    select product_id from {{ ref('stg_shop__products') }}
+
+),
+
+{% if is_incremental() %}
+
+existing as (
+
+    select * from {{ this }}
+
+),
+
+staged_ids as (
+
+    select message_id, last_arrived_date
+    from {{ ref('stg_tracking__events') }}
+    where last_arrived_date < {{ tailor.lookback_start_literal() }}
+
+),
+
+days_to_rebuild as (
+
+    select coalesce(staged.last_arrived_date, stored.last_arrived_date) as last_arrived_date
+    from (
+        select last_arrived_date, count(*) as events from staged_ids group by last_arrived_date
+    ) as staged
+    full outer join (
+        select last_arrived_date, count(*) as events
+        from existing
+        where last_arrived_date < {{ tailor.lookback_start_literal() }}
+        group by last_arrived_date
+    ) as stored
+        on staged.last_arrived_date = stored.last_arrived_date
+    where staged.events is distinct from stored.events
+
+),
+
+-- each part filters the staging view with one simple condition, so the JSON columns
+-- are extracted only for the events being rebuilt
+window_events as (
+
+    select * from {{ ref('stg_tracking__events') }}
+    where last_arrived_date >= {{ tailor.lookback_start_literal() }}
+
+),
+
+day_events as (
+
+    select * from {{ ref('stg_tracking__events') }}
+    where last_arrived_date in (select last_arrived_date from days_to_rebuild)
+
+),
+
+batch as (
+
+    select * from window_events
+    union all
+    select * from day_events
+
+),
+
+reattributed as (
+
+    select
+        existing.*,
+        coalesce(existing.user_id, merged_links.customer_id) as new_customer_id,
+        existing.product_id is not null and catalog.product_id is not null as new_is_known_product
+    from existing
+    left join merged_links
+        on existing.anonymous_id = merged_links.anonymous_id
+    left join catalog
+        on existing.product_id = catalog.product_id
+    where existing.last_arrived_date < {{ tailor.lookback_start_literal() }}
+        and existing.last_arrived_date not in (select last_arrived_date from days_to_rebuild)
+
+),
+
+restitched as (
+
+    select
+        {% for column in event_columns -%}
+        {%- if column in attributed -%}
+        new_{{ column }} as {{ column }},
+        {%- else -%}
+        {{ column }},
+        {%- endif %}
+        {% endfor -%}
+        {{ tailor.run_date_literal() }} as _processed_for_date,
+        customer_id as _previous_customer_id
+    from reattributed
+    where customer_id is distinct from new_customer_id
+        or is_known_product is distinct from new_is_known_product
+
+),
+
+{% else %}
+
+batch as (
+
+    select * from {{ ref('stg_tracking__events') }}
+
+),
+
+{% endif %}
+
+stitched as (
+
+    select
+        batch.*,
+        coalesce(batch.anonymous_id, {{ dbt.concat(["'user:'", "batch.user_id"]) }}) as visitor_id,
+        coalesce(batch.user_id, merged_links.customer_id) as customer_id,
+        batch.product_id is not null and catalog.product_id is not null as is_known_product,
+        {{ tailor.to_local_timestamp('batch.event_at', 'batch.timezone') }} as local_event_at
+    from batch
+    left join merged_links
+        on batch.anonymous_id = merged_links.anonymous_id
+    left join catalog
+        on batch.product_id = catalog.product_id
+
+),
+
+day_parts as (
+
+    select
+        *,
+        case
+            when extract(hour from local_event_at) between 5 and 11 then 'morning'
+            when extract(hour from local_event_at) between 12 and 16 then 'afternoon'
+            when extract(hour from local_event_at) between 17 and 21 then 'evening'
+            else 'night'
+        end as day_part
+    from stitched
+
+),
+
+rebuilt as (
+
+    select
+        {% for column in event_columns -%}
+        day_parts.{{ column }},
+        {% endfor -%}
+        {{ tailor.run_date_literal() }} as _processed_for_date,
+        {% if is_incremental() -%}
+        existing.customer_id as _previous_customer_id
+        {%- else -%}
+        cast(null as {{ dbt.type_string() }}) as _previous_customer_id
+        {%- endif %}
+    from day_parts
+    {% if is_incremental() -%}
+    left join existing
+        on day_parts.message_id = existing.message_id
+    {%- endif %}
+
+),
+
+final as (
+
+    select * from rebuilt
+    {% if is_incremental() -%}
+    union all
+    select * from restitched
+    {%- endif %}
+
+)
+
+select * from final

@@ -1,0 +1,227 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='visitor_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook=["{{ tailor.delete_rows_arrived_after_run_date() }}"]
+    )
+}}
+
+{#
+    Sessions: a visitor's (anonymous id's) events split wherever more than
+    tailor__session_timeout_minutes pass without one. Identify calls are not activity.
+
+    The unit of an incremental rebuild is the visitor: every session of every visitor with
+    an event (re)built by int_events_stitched in the lookback window is recomputed from all
+    of that visitor's events, so a late event can extend, merge or split sessions, and a
+    new identity link re-attributes old sessions. unique_key='visitor_id' makes
+    delete+insert replace all of a visitor's sessions at once.
+#}
+
+{% set timeout_seconds = var('tailor__session_timeout_minutes') | int * 60 %}
+
+with all_events as (
+
+    select * from {{ ref('int_events_stitched') }}
+    where event_type <> 'identify'
+
+),
+
+{% if is_incremental() %}
+
+changed_visitors as (
+
+    select visitor_id from all_events
+    where _processed_for_date >= {{ tailor.lookback_start_literal() }}
+        or last_arrived_date >= {{ tailor.lookback_start_literal() }}
+
+    union
+
+    select visitor_id from {{ this }}
+    where last_arrived_date > {{ tailor.run_date_literal() }}
+
+),
+
+events as (
+
+    select all_events.*
+    from all_events
+    inner join changed_visitors
+        on all_events.visitor_id = changed_visitors.visitor_id
+
+),
+
+{% else %}
+
+events as (
+
+    select * from all_events
+
+),
+
+{% endif %}
+
+gaps as (
+
+    select
+        *,
+        lag(event_at) over (partition by visitor_id order by event_at, message_id) as previous_event_at
+    from events
+
+),
+
+boundaries as (
+
+    select
+        *,
+        case
+            when previous_event_at is null then 1
+            when {{ dbt.datediff('previous_event_at', 'event_at', 'second') }} > {{ timeout_seconds }} then 1
+            else 0
+        end as is_session_start
+    from gaps
+
+),
+
+numbered as (
+
+    select
+        *,
+        sum(is_session_start) over (
+            partition by visitor_id
+            order by event_at, message_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from boundaries
+
+),
+
+ordered_in_session as (
+
+    select
+        *,
+        row_number() over (
+            partition by visitor_id, session_number
+            order by event_at, message_id
+        ) as event_rank,
+        row_number() over (
+            partition by visitor_id, session_number
+            order by case when customer_id is null then 1 else 0 end, event_at desc, message_id desc
+        ) as identified_rank
+    from numbered
+
+),
+
+first_events as (
+
+    select * from ordered_in_session
+    where event_rank = 1
+
+),
+
+identified_events as (
+
+    select visitor_id, session_number, customer_id
+    from ordered_in_session
+    where identified_rank = 1
+
+),
+
+landing_pages as (
+
+    select
+        visitor_id,
+        session_number,
+        page_url,
+        page_path,
+        row_number() over (partition by visitor_id, session_number order by event_at, message_id) as page_rank
+    from ordered_in_session
+    where event_type = 'page' or page_url is not null
+
+),
+
+aggregated as (
+
+    select
+        visitor_id,
+        session_number,
+        min(event_at) as started_at,
+        max(event_at) as ended_at,
+        count(*) as event_count,
+        sum(case when event_type = 'page' then 1 else 0 end) as page_views,
+        sum(case when event_name = 'Product Viewed' then 1 else 0 end) as product_views,
+        sum(case when event_name = 'Product Added' then 1 else 0 end) as cart_adds,
+        sum(case when event_name = 'Products Searched' then 1 else 0 end) as searches,
+        sum(case when event_name = 'Checkout Started' then 1 else 0 end) as checkouts_started,
+        sum(case when event_name = 'Order Completed' then 1 else 0 end) as orders_completed,
+        sum(case when event_name = 'Order Completed' then coalesce(order_revenue, order_total, price * coalesce(quantity, 1), 0) else 0 end) as revenue,
+        min(case when event_name = 'Product Added' then event_at end) as first_cart_add_at,
+        max(case when event_name = 'Product Added' then event_at end) as last_cart_add_at,
+        max(case when event_name = 'Product Viewed' then event_at end) as last_product_view_at,
+        max(last_arrived_date) as last_arrived_date
+    from ordered_in_session
+    group by visitor_id, session_number
+
+),
+
+final as (
+
+    select
+        {{ dbt.hash(dbt.concat(["first_events.visitor_id", "'|'", "first_events.message_id"])) }} as session_id,
+        aggregated.visitor_id,
+        first_events.anonymous_id,
+        identified_events.customer_id,
+        cast(aggregated.session_number as bigint) as session_number,
+        aggregated.started_at,
+        aggregated.ended_at,
+        cast(aggregated.started_at as date) as session_date,
+        cast({{ dbt.datediff('aggregated.started_at', 'aggregated.ended_at', 'second') }} as bigint) as duration_seconds,
+        cast(aggregated.event_count as bigint) as event_count,
+        cast(aggregated.page_views as bigint) as page_views,
+        cast(aggregated.product_views as bigint) as product_views,
+        cast(aggregated.cart_adds as bigint) as cart_adds,
+        cast(aggregated.searches as bigint) as searches,
+        cast(aggregated.checkouts_started as bigint) as checkouts_started,
+        cast(aggregated.orders_completed as bigint) as orders_completed,
+        cast(aggregated.revenue as {{ dbt.type_numeric() }}) as revenue,
+        aggregated.orders_completed > 0 as is_converted,
+        aggregated.first_cart_add_at,
+        aggregated.last_cart_add_at,
+        aggregated.last_product_view_at,
+        coalesce(landing_pages.page_url, first_events.page_url) as landing_page_url,
+        coalesce(landing_pages.page_path, first_events.page_path) as landing_page_path,
+        first_events.page_referrer as referrer,
+        coalesce(
+            first_events.utm_source,
+            {{ tailor.url_host('first_events.page_referrer') }},
+            '(direct)'
+        ) as traffic_source,
+        coalesce(
+            first_events.utm_medium,
+            case when first_events.page_referrer is not null then 'referral' end,
+            '(none)'
+        ) as traffic_medium,
+        first_events.utm_campaign as traffic_campaign,
+        coalesce(first_events.device_type, 'unknown') as device_type,
+        first_events.os_name,
+        first_events.browser_name,
+        first_events.locale,
+        first_events.timezone,
+        first_events.day_part as start_day_part,
+        aggregated.last_arrived_date
+    from aggregated
+    inner join first_events
+        on aggregated.visitor_id = first_events.visitor_id
+        and aggregated.session_number = first_events.session_number
+    left join identified_events
+        on aggregated.visitor_id = identified_events.visitor_id
+        and aggregated.session_number = identified_events.session_number
+    left join landing_pages
+        on aggregated.visitor_id = landing_pages.visitor_id
+        and aggregated.session_number = landing_pages.session_number
+        and landing_pages.page_rank = 1
+
+)
+
+select * from final

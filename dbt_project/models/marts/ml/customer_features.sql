@@ -1,0 +1,118 @@
+{#
+    The numeric feature table the ML jobs read: one row per known customer, as of the
+    run date, no nulls (a customer with no activity of a kind gets 0). recency_days is the
+    days since the last purchase, or, for a customer who never bought, since first seen.
+#}
+
+with customers as (
+
+    select * from {{ ref('customers') }}
+
+),
+
+lifecycle as (
+
+    select * from {{ ref('customer_lifecycle') }}
+
+),
+
+events as (
+
+    select * from {{ ref('int_customer_events_aggregated') }}
+
+),
+
+preferences as (
+
+    select * from {{ ref('int_customer_preferences_ranked') }}
+
+),
+
+order_stats as (
+
+    select * from {{ ref('int_customer_orders_aggregated') }}
+
+),
+
+features as (
+
+    select
+        customers.customer_id,
+        case
+            when customers.last_purchase_at is not null
+                then {{ dbt.datediff('cast(customers.last_purchase_at as date)', tailor.run_date_literal(), 'day') }}
+            else coalesce(lifecycle.days_since_first_active, 0)
+        end as recency_days,
+        customers.order_count as frequency,
+        customers.net_revenue as monetary,
+        customers.average_order_value as average_order_value,
+        coalesce(order_stats.items_purchased, 0) as items_purchased,
+        coalesce(order_stats.cancelled_order_count, 0) + coalesce(order_stats.returned_order_count, 0) as cancelled_or_returned_orders,
+        customers.session_count as sessions,
+        customers.page_views as page_views,
+        case when customers.session_count > 0 then 1.0 * customers.page_views / customers.session_count else 0 end as page_views_per_session,
+        case when customers.session_count > 0 then 1.0 * coalesce(events.total_session_seconds, 0) / customers.session_count else 0 end as average_session_seconds,
+        customers.product_views as product_views,
+        customers.cart_adds as cart_adds,
+        coalesce(events.cart_removes, 0) as cart_removes,
+        customers.searches as searches,
+        customers.cart_abandonment_count as cart_abandonment_count,
+        case when customers.session_count > 0 then 1.0 * coalesce(events.converted_sessions, 0) / customers.session_count else 0 end as session_conversion_rate,
+        case when customers.product_views > 0 then 1.0 * customers.cart_adds / customers.product_views else 0 end as view_to_cart_rate,
+        customers.discount_share as discount_share,
+        case when customers.session_count > 0 then 1.0 * coalesce(events.mobile_sessions, 0) / customers.session_count else 0 end as mobile_share,
+        case when coalesce(events.activity_events, 0) > 0 then 1.0 * events.evening_events / events.activity_events else 0 end as evening_share,
+        coalesce(events.active_days, 0) as active_days,
+        coalesce(lifecycle.days_since_first_active, 0) as days_since_first_seen,
+        coalesce(lifecycle.days_since_last_active, 0) as days_since_last_active,
+        coalesce(preferences.distinct_categories, 0) as distinct_categories,
+        coalesce(preferences.distinct_brands, 0) as distinct_brands,
+        case when customers.has_email_marketing_consent then 1 else 0 end as has_email_marketing_consent
+    from customers
+    left join lifecycle
+        on customers.customer_id = lifecycle.customer_id
+    left join events
+        on customers.customer_id = events.customer_id
+    left join preferences
+        on customers.customer_id = preferences.customer_id
+    left join order_stats
+        on customers.customer_id = order_stats.customer_id
+
+),
+
+final as (
+
+    select
+        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        {{ tailor.run_date_literal() }} as as_of_date,
+        cast(recency_days as integer) as recency_days,
+        cast(frequency as integer) as frequency,
+        cast(monetary as {{ tailor.type_double() }}) as monetary,
+        cast(average_order_value as {{ tailor.type_double() }}) as average_order_value,
+        cast(items_purchased as integer) as items_purchased,
+        cast(cancelled_or_returned_orders as integer) as cancelled_or_returned_orders,
+        cast(sessions as integer) as sessions,
+        cast(page_views as integer) as page_views,
+        cast(page_views_per_session as {{ tailor.type_double() }}) as page_views_per_session,
+        cast(average_session_seconds as {{ tailor.type_double() }}) as average_session_seconds,
+        cast(product_views as integer) as product_views,
+        cast(cart_adds as integer) as cart_adds,
+        cast(cart_removes as integer) as cart_removes,
+        cast(searches as integer) as searches,
+        cast(cart_abandonment_count as integer) as cart_abandonment_count,
+        cast(session_conversion_rate as {{ tailor.type_double() }}) as session_conversion_rate,
+        cast(view_to_cart_rate as {{ tailor.type_double() }}) as view_to_cart_rate,
+        cast(discount_share as {{ tailor.type_double() }}) as discount_share,
+        cast(mobile_share as {{ tailor.type_double() }}) as mobile_share,
+        cast(evening_share as {{ tailor.type_double() }}) as evening_share,
+        cast(active_days as integer) as active_days,
+        cast(days_since_first_seen as integer) as days_since_first_seen,
+        cast(days_since_last_active as integer) as days_since_last_active,
+        cast(distinct_categories as integer) as distinct_categories,
+        cast(distinct_brands as integer) as distinct_brands,
+        cast(has_email_marketing_consent as integer) as has_email_marketing_consent
+    from features
+
+)
+
+select * from final

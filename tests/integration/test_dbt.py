@@ -1,0 +1,658 @@
+"""The dbt project on a small generated data set, built for real.
+
+One data set (the generator plus a few hand-written scenario files whose right answers
+are known) is built twice:
+
+* ``full``: every day loaded, then one ``dbt build --full-refresh`` (tests included);
+* ``daily``: loaded and built day by day (run date = each day in turn), the way the
+  nightly DAG runs, then an earlier day rerun out of order and the last day run again.
+
+The tests check what a user of the marts relies on, and that both ways give exactly the
+same tables, late events included.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tailor import ingest, transform
+from tailor.settings import Settings, get_settings
+from tailor.warehouse import connect
+
+pytestmark = pytest.mark.integration
+
+START = dt.date(2026, 10, 1)
+DAYS = 5
+LAST = START + dt.timedelta(days=DAYS - 1)
+ALL_DAYS = [START + dt.timedelta(days=i) for i in range(DAYS)]
+
+# Marts compared between the two builds (all of them), and the intermediate tables whose
+# contents must agree too (processing metadata columns, prefixed "_", left out).
+MARTS = [
+    "customers",
+    "orders",
+    "products",
+    "sessions",
+    "customer_rfm",
+    "customer_lifecycle",
+    "customer_flags",
+    "user_item_interactions",
+    "user_item_events",
+    "customer_features",
+]
+INTERMEDIATE = ["int_events_stitched", "int_identity_graph"]
+
+# The layers this project builds before the ML jobs (audiences are built after them).
+SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation marts.ml"
+
+ANON = "anon-scenario-1"
+NEWSLETTER_ANON = "anon-scenario-2"
+SHOPPER = "S0000001"
+READER = "S0000002"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _event(message_id: str, timestamp: str, *, received: str | None = None, **fields) -> dict:
+    e = {
+        "messageId": message_id,
+        "type": "track",
+        "anonymousId": ANON,
+        "timestamp": timestamp,
+        "receivedAt": received or timestamp,
+        "context": {
+            "page": {"url": "https://shop.tailor.example/p/scenario", "path": "/p/scenario"},
+            "device": {"type": "mobile"},
+            "timezone": "Europe/Berlin",
+            "ip": "203.0.113.77",
+        },
+    }
+    e.update(fields)
+    return e
+
+
+def _write_ndjson(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+
+
+def write_scenario(landing: Path) -> None:
+    """Hand-written records with known answers, next to the generated files."""
+    day = {i + 1: (START + dt.timedelta(days=i)).isoformat() for i in range(DAYS)}
+
+    customers = landing / "customers" / f"dt={day[1]}" / "zz_scenario.csv"
+    with open(customers, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            [
+                "customer_id",
+                "email",
+                "first_name",
+                "last_name",
+                "gender",
+                "birth_date",
+                "country",
+                "city",
+                "timezone",
+                "phone",
+                "created_at",
+                "updated_at",
+            ]
+        )
+        w.writerow(
+            [
+                SHOPPER,
+                "  Scenario.Shopper@Example.COM ",
+                "Sam",
+                "Shopper",
+                "F",
+                "1990-05-01",
+                "DE",
+                "Berlin",
+                "Europe/Berlin",
+                "",
+                "2024-01-01T10:00:00Z",
+                "2024-01-01T10:00:00Z",
+            ]
+        )
+        w.writerow(
+            [
+                READER,
+                "news.reader@example.com",
+                "Nina",
+                "Reader",
+                "f",
+                "1985-03-03",
+                "NL",
+                "Utrecht",
+                "Europe/Amsterdam",
+                "",
+                "2024-02-01T10:00:00Z",
+                "2024-02-01T10:00:00Z",
+            ]
+        )
+
+    def consent(cid: str, purpose: str, granted: bool, at: str) -> dict:
+        return {
+            "consent_id": cid,
+            "subject_id": SHOPPER,
+            "purpose": purpose,
+            "granted": granted,
+            "consented_at": at,
+            "source": "scenario",
+        }
+
+    _write_ndjson(
+        landing / "consents" / f"dt={day[1]}" / "zz_scenario.ndjson.gz",
+        [consent("SC1", "email_marketing", True, f"{day[1]}T09:00:00Z")],
+    )
+    _write_ndjson(
+        landing / "consents" / f"dt={day[3]}" / "zz_scenario.ndjson.gz",
+        [
+            consent("SC2", "email_marketing", False, f"{day[3]}T09:00:00Z"),
+            consent("SC3", "personalization", True, f"{day[3]}T09:05:00Z"),
+        ],
+    )
+    # arrives last but was given earlier than the withdrawal: the withdrawal still wins
+    _write_ndjson(
+        landing / "consents" / f"dt={day[5]}" / "zz_scenario.ndjson.gz",
+        [consent("SC4", "email_marketing", True, f"{day[2]}T09:00:00Z")],
+    )
+
+    # Day 1, anonymous: a gap of exactly 30 minutes (same session), then 30 min 1 s (new
+    # session). The second event carries a +02:00 offset and an unknown product.
+    _write_ndjson(
+        landing / "events" / f"dt={day[1]}" / "zz_scenario.ndjson.gz",
+        [
+            _event("sc-e1", f"{day[1]}T10:00:00Z", type="page", name="Home"),
+            _event(
+                "sc-e2",
+                f"{day[1]}T12:30:00+02:00",
+                event="Product Viewed",
+                properties={"product_id": "P-DOES-NOT-EXIST", "price": 10.0},
+            ),
+            _event(
+                "sc-e3",
+                f"{day[1]}T11:00:01Z",
+                event="Product Viewed",
+                properties={"product_id": "P000001", "price": 10.0},
+            ),
+            _event(
+                "sc-e4",
+                f"{day[1]}T11:05:00Z",
+                event="Product Added",
+                properties={"product_id": "P000001", "price": 10.0, "quantity": 1},
+            ),
+        ],
+    )
+    # Day 2: sc-e3 redelivered (later receivedAt); a newsletter sign-up identifies another
+    # visitor by email only (different case and spacing than the CRM).
+    _write_ndjson(
+        landing / "events" / f"dt={day[2]}" / "zz_scenario.ndjson.gz",
+        [
+            _event(
+                "sc-e3",
+                f"{day[1]}T11:00:01Z",
+                received=f"{day[2]}T00:10:00Z",
+                event="Product Viewed",
+                properties={"product_id": "P000001", "price": 10.0},
+            ),
+            _event(
+                "sc-n1",
+                f"{day[2]}T18:00:00Z",
+                anonymousId=NEWSLETTER_ANON,
+                type="page",
+                name="Blog",
+            ),
+            _event(
+                "sc-n2",
+                f"{day[2]}T18:01:00Z",
+                anonymousId=NEWSLETTER_ANON,
+                type="identify",
+                traits={"email": " NEWS.Reader@example.com"},
+            ),
+        ],
+    )
+    # Day 3: the anonymous visitor logs in.
+    _write_ndjson(
+        landing / "events" / f"dt={day[3]}" / "zz_scenario.ndjson.gz",
+        [
+            _event(
+                "sc-e5",
+                f"{day[3]}T08:00:00Z",
+                type="identify",
+                userId=SHOPPER,
+                traits={"email": "scenario.shopper@example.com"},
+            ),
+            _event("sc-e6", f"{day[3]}T08:01:00Z", type="page", userId=SHOPPER, name="Account"),
+        ],
+    )
+    # Day 5: an event of day 1 arrives four days late (beyond the 3-day lookback). It
+    # falls 15 minutes after sc-e4, so it joins day 1's second session.
+    _write_ndjson(
+        landing / "events" / f"dt={day[5]}" / "zz_scenario.ndjson.gz",
+        [
+            _event(
+                "sc-e7",
+                f"{day[1]}T11:20:00Z",
+                received=f"{day[5]}T06:00:00Z",
+                event="Product Viewed",
+                properties={"product_id": "P000002", "price": 12.0},
+            ),
+        ],
+    )
+
+
+def _settings(root: Path) -> Settings:
+    base = get_settings()
+    data = root / "data"
+    return dataclasses.replace(
+        base,
+        data=data,
+        warehouse=data / "warehouse" / "tailor.duckdb",
+        snapshot=data / "warehouse" / "tailor_published.duckdb",
+        landing=root / "landing",
+        ground_truth=root / "ground_truth",
+        duckdb_temp=data / "tmp" / "duckdb",
+        duckdb_memory_limit="1GB",
+        duckdb_threads=None,
+    )
+
+
+def rows(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    con = connect(settings=settings, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def load(settings: Settings, days: list[dt.date]) -> None:
+    con = connect(settings=settings)
+    try:
+        for d in days:
+            ingest.load_day(con, settings.landing, d)
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> tuple[Path, Path]:
+    from tailor.generate import GeneratorConfig, generate
+
+    root = tmp_path_factory.mktemp("dbt_data")
+    config = GeneratorConfig(customers=150, products=40, days=DAYS, start=START, seed=11)
+    generate(config, root / "landing", root / "ground_truth")
+    write_scenario(root / "landing")
+    return root / "landing", root / "ground_truth"
+
+
+def _warehouse(tmp_path_factory, landing: tuple[Path, Path], name: str) -> Settings:
+    s = _settings(tmp_path_factory.mktemp(name))
+    return dataclasses.replace(s, landing=landing[0], ground_truth=landing[1])
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory, landing) -> Settings:
+    """Everything loaded, then one full-refresh build with every test."""
+    s = _warehouse(tmp_path_factory, landing, "full")
+    load(s, ALL_DAYS)
+    transform.build(LAST, full_refresh=True, select=SELECT, settings=s)
+    return s
+
+
+def _snapshot_marts(settings: Settings, schema: str) -> None:
+    con = connect(settings=settings)
+    try:
+        con.execute(f"create schema if not exists {schema}")
+        for table in MARTS:
+            con.execute(f"create or replace table {schema}.{table} as select * from marts.{table}")
+        con.execute(
+            f"create or replace table {schema}.customer_segment_history as "
+            "select * from marts.customer_segment_history"
+        )
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory, landing) -> Settings:
+    """Loaded and built one day at a time, as the nightly run does. The marts as they
+    stood after day 3 are kept in schema ``after_day_3``."""
+    s = _warehouse(tmp_path_factory, landing, "daily")
+    for d in ALL_DAYS:
+        load(s, [d])
+        transform.build(d, select=SELECT, settings=s, tests=False)
+        if d == ALL_DAYS[2]:
+            _snapshot_marts(s, "after_day_3")
+    return s
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def columns(settings: Settings, schema: str, table: str) -> list[str]:
+    return [
+        c
+        for (c,) in rows(
+            settings,
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position",
+            [schema, table],
+        )
+        if not c.startswith("_")
+    ]
+
+
+def differences(
+    a: Settings,
+    b: Settings,
+    schema: str,
+    table: str,
+    where: str = "true",
+    b_schema: str | None = None,
+) -> tuple[int, int, int]:
+    """(rows only in a, rows only in b, rows in a): EXCEPT ALL both ways."""
+    cols = ", ".join(f'"{c}"' for c in columns(a, schema, table))
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{a.warehouse}' as wa (read_only)")
+        if b.warehouse != a.warehouse:
+            con.execute(f"attach '{b.warehouse}' as wb (read_only)")
+        left = f"select {cols} from wa.{schema}.{table} where {where}"
+        db_b = "wa" if b.warehouse == a.warehouse else "wb"
+        right = f"select {cols} from {db_b}.{b_schema or schema}.{table} where {where}"
+        only_a = con.execute(f"select count(*) from ({left} except all {right})").fetchone()[0]
+        only_b = con.execute(f"select count(*) from ({right} except all {left})").fetchone()[0]
+        n = con.execute(f"select count(*) from ({left})").fetchone()[0]
+    finally:
+        con.close()
+    return only_a, only_b, n
+
+
+# --------------------------------------------------------------------------- tests: what users see
+
+
+def test_every_buyer_has_an_rfm_row_scored_1_to_5(full):
+    missing = rows(
+        full,
+        """
+        select o.customer_id from marts.orders o
+        left join marts.customer_rfm r using (customer_id)
+        where o.is_purchase and o.customer_id is not null and r.customer_id is null
+    """,
+    )
+    assert missing == []
+    (n, bad, segments) = rows(
+        full,
+        """
+        select count(*),
+               count(*) filter (where not (r_score between 1 and 5 and f_score between 1 and 5
+                                           and m_score between 1 and 5) or rfm_segment is null),
+               count(distinct rfm_segment)
+        from marts.customer_rfm
+    """,
+    )[0]
+    assert n > 50 and bad == 0 and segments >= 5
+    # higher scores mean more recent, more frequent, higher spend
+    (
+        best_recency,
+        worst_recency,
+        best_frequency,
+        worst_frequency,
+        best_monetary,
+        worst_monetary,
+    ) = rows(
+        full,
+        """
+        select
+            avg(recency_days) filter (where r_score = (select max(r_score) from marts.customer_rfm)),
+            avg(recency_days) filter (where r_score = 1),
+            avg(frequency) filter (where f_score = (select max(f_score) from marts.customer_rfm)),
+            avg(frequency) filter (where f_score = 1),
+            avg(monetary) filter (where m_score = 5),
+            avg(monetary) filter (where m_score = 1)
+        from marts.customer_rfm
+    """,
+    )[0]
+    assert (
+        best_recency < worst_recency
+        and best_frequency > worst_frequency
+        and best_monetary > worst_monetary
+    )
+
+
+def test_anonymous_events_are_attributed_once_the_visitor_logs_in(full):
+    events = rows(
+        full,
+        """
+        select message_id, customer_id from intermediate.int_events_stitched
+        where anonymous_id = ? order by event_at
+    """,
+        [ANON],
+    )
+    assert [m for m, _ in events] == ["sc-e1", "sc-e2", "sc-e3", "sc-e4", "sc-e7", "sc-e5", "sc-e6"]
+    assert {c for _, c in events} == {SHOPPER}
+    sessions = rows(full, "select customer_id from marts.sessions where anonymous_id = ?", [ANON])
+    assert sessions and {c for (c,) in sessions} == {SHOPPER}
+    (views,) = rows(
+        full, "select product_views from marts.customers where customer_id = ?", [SHOPPER]
+    )[0]
+    assert views == 3
+
+
+def test_a_newsletter_email_links_the_visitor_to_the_crm_customer(full):
+    link = rows(
+        full,
+        """
+        select customer_id, link_source, is_merged from intermediate.int_identity_graph
+        where anonymous_id = ?
+    """,
+        [NEWSLETTER_ANON],
+    )
+    assert link == [(READER, "email", True)]
+    attributed = rows(
+        full,
+        "select customer_id from intermediate.int_events_stitched where anonymous_id = ?",
+        [NEWSLETTER_ANON],
+    )
+    assert {c for (c,) in attributed} == {READER}
+
+
+def test_identity_graph_matches_the_generators_answers(full):
+    truth = {}
+    with open(full.ground_truth / "identities.csv") as f:
+        for r in csv.DictReader(f):
+            if r["identified_by"] != "none":
+                truth[r["anonymous_id"]] = r["customer_id"]
+    merged = dict(
+        rows(
+            full,
+            "select anonymous_id, customer_id from intermediate.int_identity_graph where is_merged",
+        )
+    )
+    wrong = {a: (c, merged.get(a)) for a, c in truth.items() if merged.get(a) != c}
+    assert truth and wrong == {}
+
+
+def test_sessions_split_after_thirty_minutes_of_inactivity(full):
+    scenario = rows(
+        full,
+        """
+        select started_at, ended_at, event_count, cart_adds, duration_seconds from marts.sessions
+        where anonymous_id = ? and session_date = ? order by started_at
+    """,
+        [ANON, START],
+    )
+    day1 = dt.datetime.combine(START, dt.time())
+    assert scenario == [
+        (day1.replace(hour=10), day1.replace(hour=10, minute=30), 2, 0, 1800),
+        # the late event (four days late) extends the second session
+        (day1.replace(hour=11, second=1), day1.replace(hour=11, minute=20), 3, 1, 1199),
+    ]
+    # everywhere: consecutive sessions of a visitor are more than 30 minutes apart, and no
+    # gap inside a session is longer than 30 minutes
+    (too_close,) = rows(
+        full,
+        """
+        select count(*) from (
+            select started_at - lag(ended_at) over (partition by visitor_id order by started_at) as gap
+            from marts.sessions
+        ) where gap <= interval 30 minute
+    """,
+    )[0]
+    (too_long,) = rows(
+        full,
+        """
+        with e as (
+            select visitor_id, event_at,
+                   event_at - lag(event_at) over (partition by visitor_id order by event_at, message_id) as gap
+            from intermediate.int_events_stitched where event_type <> 'identify'
+        )
+        select count(*) from e
+        join marts.sessions s
+          on e.visitor_id = s.visitor_id and e.event_at > s.started_at and e.event_at <= s.ended_at
+        where e.gap > interval 30 minute
+    """,
+    )[0]
+    assert too_close == 0 and too_long == 0
+
+
+def test_consent_reflects_the_latest_record(full):
+    scenario = rows(
+        full,
+        """
+        select has_email_marketing_consent, has_personalization_consent, has_sms_marketing_consent
+        from marts.customers where customer_id = ?
+    """,
+        [SHOPPER],
+    )
+    assert scenario == [(False, True, False)]
+    # the generator's final consent per customer and purpose
+    truth = {}
+    with open(full.ground_truth / "consents.csv") as f:
+        for r in csv.DictReader(f):
+            truth[(r["customer_id"], r["purpose"])] = r["granted"] == "true"
+    got = {}
+    for cid, email, sms, pers, ana in rows(
+        full,
+        """
+        select customer_id, has_email_marketing_consent, has_sms_marketing_consent,
+               has_personalization_consent, has_analytics_consent
+        from marts.customers where is_in_crm
+    """,
+    ):
+        got.update(
+            {
+                (cid, "email_marketing"): email,
+                (cid, "sms_marketing"): sms,
+                (cid, "personalization"): pers,
+                (cid, "analytics"): ana,
+            }
+        )
+    wrong = {k: (v, got.get(k)) for k, v in truth.items() if k in got and got[k] != v}
+    assert len([k for k in truth if k in got]) > 100 and wrong == {}
+
+
+def test_events_are_deduplicated_and_unknown_products_kept(full):
+    (deliveries,) = rows(
+        full,
+        "select delivery_count from intermediate.int_events_stitched where message_id = 'sc-e3'",
+    )[0]
+    assert deliveries == 2
+    (known,) = rows(
+        full,
+        "select is_known_product from intermediate.int_events_stitched where message_id = 'sc-e2'",
+    )[0]
+    assert known is False
+    (ip, local_hour) = rows(
+        full,
+        """
+        select ip_truncated, extract(hour from local_event_at) from intermediate.int_events_stitched
+        where message_id = 'sc-e1'
+    """,
+    )[0]
+    assert ip == "203.0.113.0" and local_hour == 12  # 10:00 UTC is noon in Berlin (CEST)
+    (email,) = rows(full, "select email from marts.customers where customer_id = ?", [SHOPPER])[0]
+    assert email == "scenario.shopper@example.com"
+
+
+def test_lifecycle_and_features_cover_every_customer(full):
+    (customers, lifecycle, features, flags, nulls) = rows(
+        full,
+        """
+        select (select count(*) from marts.customers),
+               (select count(*) from marts.customer_lifecycle),
+               (select count(*) from marts.customer_features),
+               (select count(*) from marts.customer_flags),
+               (select count(*) from marts.customer_features
+                where recency_days is null or monetary is null or sessions is null or mobile_share is null)
+    """,
+    )[0]
+    assert customers == lifecycle == features == flags and customers >= 150 and nulls == 0
+    stages = dict(
+        rows(full, "select lifecycle_stage, count(*) from marts.customer_lifecycle group by 1")
+    )
+    assert set(stages) <= {"new", "active", "engaged", "at_risk", "lapsed", "churned"}
+    (interactions, scored) = rows(
+        full,
+        """
+        select count(*), count(*) filter (where interaction_score > 0) from marts.user_item_interactions
+    """,
+    )[0]
+    assert interactions > 100 and scored == interactions
+
+
+# --------------------------------------------------------------------------- tests: incremental = full refresh
+
+
+def test_day_by_day_equals_one_full_refresh(full, daily):
+    for table in MARTS:
+        only_daily, only_full, n = differences(daily, full, "marts", table)
+        assert n > 0, f"marts.{table} is empty"
+        assert (only_daily, only_full) == (0, 0), (
+            f"marts.{table} differs: {only_daily} rows only day by day, {only_full} only in the full refresh"
+        )
+    for table in INTERMEDIATE:
+        only_daily, only_full, _ = differences(daily, full, "intermediate", table)
+        assert (only_daily, only_full) == (0, 0), f"intermediate.{table} differs"
+    only_daily, only_full, n = differences(
+        daily, full, "marts", "customer_segment_history", where=f"snapshot_date = date '{LAST}'"
+    )
+    assert n > 0 and (only_daily, only_full) == (0, 0)
+    (days,) = rows(
+        daily, "select count(distinct snapshot_date) from marts.customer_segment_history"
+    )[0]
+    assert days == DAYS
+
+
+def test_rerunning_an_earlier_day_gives_that_days_tables_then_the_latest_again(full, daily):
+    """Out of order: with every day loaded, build day 3 again, then the last day."""
+    day3 = ALL_DAYS[2]
+    transform.build(day3, select=SELECT, settings=daily, tests=False)
+    for table in [*MARTS, "customer_segment_history"]:
+        where = f"snapshot_date = date '{day3}'" if table == "customer_segment_history" else "true"
+        only_now, only_then, _ = differences(
+            daily, daily, "marts", table, where=where, b_schema="after_day_3"
+        )
+        assert (only_now, only_then) == (0, 0), (
+            f"marts.{table} as of day 3 differs from the in-order run"
+        )
+
+    transform.build(LAST, select=SELECT, settings=daily, tests=False)
+    for table in MARTS:
+        only_daily, only_full, _ = differences(daily, full, "marts", table)
+        assert (only_daily, only_full) == (0, 0), (
+            f"marts.{table} differs after running the last day again"
+        )
