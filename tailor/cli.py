@@ -260,6 +260,29 @@ def dbt(dbt_args: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.option("--layer", type=click.Choice(["raw", "marts", "ml"]), required=True, help="Which layer to validate.")
+@click.option("--date", "day", required=True, help="The run date (YYYY-MM-DD).")
+def validate(layer: str, day: str) -> None:
+    """Validate one layer of the warehouse for one run date with Great Expectations.
+
+    Results go to ops.validation_results and Data Docs (HTML) under the reports folder.
+    Exits non-zero when a critical expectation fails.
+    """
+    from expectations.runner import ValidationFailed, data_docs_index, validate_layer
+
+    with console.status(f"validating {layer} for {day}"):
+        try:
+            report = validate_layer(layer, _date(day))
+        except ValidationFailed as exc:
+            raise click.ClickException(str(exc)) from exc
+        except FileNotFoundError as exc:
+            raise click.ClickException(str(exc)) from exc
+    summary = report.summary()
+    out.print_json(json.dumps(summary, default=str))
+    out.print(f"Data Docs: {data_docs_index()}")
+
+
+@main.command()
 def publish() -> None:
     """Publish the read-only analyst snapshot (atomic copy of the warehouse)."""
     from tailor.publish import publish_snapshot

@@ -72,9 +72,27 @@ def stage_dbt_build(ctx: RunContext) -> object:
     return {"nodes": len(nodes), "slowest": [[n.node, round(n.seconds, 2)] for n in slowest]}
 
 
+def _validate(layer: str, ctx: RunContext) -> object:
+    from expectations.runner import validate_layer
+
+    return validate_layer(layer, ctx.day, ctx.settings).summary()
+
+
+def stage_validate_raw(ctx: RunContext) -> object:
+    """Great Expectations on the day's raw partitions; a critical failure stops the run."""
+    return _validate("raw", ctx)
+
+
+def stage_validate_marts(ctx: RunContext) -> object:
+    """Great Expectations on the marts; a critical failure stops the run before ML."""
+    return _validate("marts", ctx)
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("load", stage_load),
+    ("validate_raw", stage_validate_raw),
     ("dbt_build", stage_dbt_build),
+    ("validate_marts", stage_validate_marts),
 ]
 
 

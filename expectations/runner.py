@@ -1,0 +1,564 @@
+"""Validate one layer of the warehouse for one run date with Great Expectations.
+
+::
+
+    from expectations.runner import validate_layer, ValidationFailed
+
+    report = validate_layer("raw", date(2026, 10, 14))      # raises ValidationFailed on a
+    report.warnings                                         # critical failure
+
+What one call does:
+
+1. plans each table's suite (:mod:`expectations.suites`): the batch, usually the run date's
+   partition, and the expectations with their severities. A table that does not exist is
+   a critical failure in ``raw`` and ``marts`` and a skipped table (a warning) in ``ml``;
+2. runs every suite as one GX Checkpoint against the warehouse file, in SQL inside DuckDB
+   (:mod:`expectations.duckdb_source`), and builds the Data Docs site
+   (``<reports>/data_docs/index.html``) with the result;
+3. writes one row per expectation to ``ops.validation_results`` in the same warehouse
+   (replacing that layer's rows for the run date, so a rerun does not pile up), and the
+   whole report as JSON to ``<reports>/validation/<run date>/<layer>.json`` (which survives
+   a failed pipeline run, whose working copy of the warehouse is thrown away);
+4. raises :class:`ValidationFailed` when a ``critical`` expectation failed; the message
+   names the table, the expectation and sample failing values. ``warning`` failures are
+   only recorded (``report.warnings``).
+
+The GX context is ephemeral (suites, data source and checkpoint are rebuilt from code on
+every call); only validation results (``<data>/gx/validations``) and Data Docs persist.
+
+This module imports Great Expectations only when a validation runs, so that importing it
+(the pipeline, the CLI, the DAG) stays cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tailor.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from expectations.suites.base import SuitePlan, TableSuite
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("raw", "marts", "ml")
+RESULTS_TABLE = "ops.validation_results"
+DATA_DOCS_SITE = "tailor"
+SAMPLE_SIZE = 10
+DATA_DOCS_HISTORY = 500  # validation runs listed on the Data Docs index page
+
+RESULTS_DDL = f"""
+create table if not exists {RESULTS_TABLE} (
+    run_id varchar not null,            -- one validation run of one layer
+    run_date date not null,             -- the logical day validated
+    layer varchar not null,             -- raw | marts | ml
+    suite varchar not null,             -- <layer>.<table>
+    table_name varchar not null,        -- schema.table validated
+    expectation varchar not null,       -- GX expectation type (expect_table_to_exist: the table is missing)
+    column_name varchar,                -- the column (or columns) checked, if any
+    description varchar,                -- what the expectation means
+    severity varchar not null,          -- critical | warning
+    success boolean not null,
+    observed_value json,                -- GX's observed value (row count, unexpected rows, ...)
+    element_count bigint,               -- rows checked
+    unexpected_count bigint,            -- rows (or groups) that failed
+    unexpected_percent double,
+    sample_unexpected json,             -- up to 10 failing values, or failing rows as objects
+    exception varchar,                  -- why the expectation could not be evaluated
+    validated_at timestamp not null     -- UTC
+)
+"""
+
+
+class ValidationFailed(RuntimeError):
+    """A critical expectation failed; ``report`` holds every result."""
+
+    def __init__(self, report: ValidationReport):
+        self.report = report
+        super().__init__(report.failure_message())
+
+
+@dataclass
+class ExpectationOutcome:
+    """One expectation's result (one row of ``ops.validation_results``)."""
+
+    suite: str
+    table: str
+    expectation: str
+    severity: str
+    success: bool
+    column: str | None = None
+    description: str | None = None
+    observed_value: Any = None
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    sample: list[Any] = field(default_factory=list)
+    exception: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.expectation}({self.column})" if self.column else self.expectation
+
+    def describe(self) -> str:
+        """One line: table, expectation, what was found, sample failing values."""
+        head = f"{self.table}: {self.name} [{self.severity}]"
+        if self.description:
+            head += f" - {self.description}"
+        if self.success:
+            return f"{head}: passed"
+        if self.exception:
+            return f"{head}: could not be evaluated: {self.exception}"
+        found = []
+        if self.unexpected_count is not None:
+            of = f" of {self.element_count:,}" if self.element_count is not None else ""
+            pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            found.append(f"{self.unexpected_count:,}{of} unexpected{pct}")
+        elif self.observed_value is not None:
+            found.append(f"observed {_short(self.observed_value)}")
+        if self.sample:
+            found.append(f"sample: {_short(self.sample)}")
+        return f"{head}: failed; " + "; ".join(found) if found else f"{head}: failed"
+
+
+@dataclass
+class ValidationReport:
+    run_id: str
+    run_date: dt.date
+    layer: str
+    warehouse: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    skipped_tables: list[str] = field(default_factory=list)
+    data_docs: str | None = None
+    report_file: str | None = None
+
+    @property
+    def critical_failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "critical"]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity != "critical"]
+
+    @property
+    def success(self) -> bool:
+        """True when no critical expectation failed (warnings allowed)."""
+        return not self.critical_failures
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def failure_message(self) -> str:
+        failures = self.critical_failures
+        lines = [
+            f"{self.layer} validation for {self.run_date} failed: {len(failures)} critical "
+            f"expectation(s) failed (run {self.run_id})"
+        ]
+        lines += [f"  - {o.describe()}" for o in failures]
+        if self.data_docs:
+            lines.append(f"  Data Docs: {self.data_docs}")
+        return "\n".join(lines)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain JSON types, for the run report and the pipeline's stage results."""
+        return {
+            "run_id": self.run_id,
+            "run_date": self.run_date.isoformat(),
+            "layer": self.layer,
+            "success": self.success,
+            "expectations": len(self.outcomes),
+            "passed": sum(o.success for o in self.outcomes),
+            "critical_failures": [o.describe() for o in self.critical_failures],
+            "warnings": [o.describe() for o in self.warnings],
+            "skipped_tables": list(self.skipped_tables),
+            "seconds": round(self.seconds, 2) if self.seconds is not None else None,
+            "data_docs": self.data_docs,
+            "report_file": self.report_file,
+        }
+
+    def to_json(self) -> str:
+        doc = self.summary()
+        doc["outcomes"] = [_jsonable(asdict(o)) for o in self.outcomes]
+        doc["warehouse"] = self.warehouse
+        doc["started_at"] = self.started_at.isoformat()
+        doc["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return json.dumps(doc, indent=2, default=str)
+
+
+# --------------------------------------------------------------------------- API
+
+
+def validate_layer(layer: str, run_date: dt.date, settings: Settings | None = None) -> ValidationReport:
+    """Validate ``layer`` (raw | marts | ml) of the warehouse for ``run_date``.
+
+    Returns the report; raises :class:`ValidationFailed` (with the report) when a critical
+    expectation failed. Results are written to ``ops.validation_results`` either way.
+    """
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; choose from {', '.join(LAYERS)}")
+    s = settings or get_settings()
+    if not s.warehouse.exists():
+        raise FileNotFoundError(f"no warehouse at {s.warehouse}: load some data first")
+
+    from expectations.suites import LAYERS as SUITES
+    from expectations.suites.base import SuiteContext
+    from tailor.warehouse import connect
+
+    started = _utcnow()
+    report = ValidationReport(
+        run_id=f"{layer}-{run_date.isoformat()}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+        run_date=run_date,
+        layer=layer,
+        warehouse=str(s.warehouse),
+        started_at=started,
+    )
+    con = connect(s.warehouse, settings=s)
+    try:
+        ctx = SuiteContext(layer=layer, run_date=run_date, settings=s, con=con)
+        plans = _plan(report, SUITES[layer], ctx)
+        if plans:
+            _run_gx(report, plans, s)
+        report.finished_at = _utcnow()
+        write_results(con, report)
+    finally:
+        con.close()
+    report.report_file = str(_write_report_file(report, s))
+    log.info(
+        "%s validation for %s: %d expectations, %d critical failures, %d warnings in %.1f s",
+        layer,
+        run_date,
+        len(report.outcomes),
+        len(report.critical_failures),
+        len(report.warnings),
+        report.seconds or 0.0,
+    )
+    if not report.success:
+        raise ValidationFailed(report)
+    return report
+
+
+def stage(layer: str) -> Callable[[Any], dict[str, Any]]:
+    """A pipeline stage validating ``layer`` for the run's day on the run's warehouse.
+
+    The stage takes a ``tailor.pipeline.RunContext`` and returns the report's summary
+    (plain JSON: it becomes the stage's result / XCom); a critical failure raises
+    :class:`ValidationFailed`, which stops the run before the next stage.
+    """
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; choose from {', '.join(LAYERS)}")
+
+    def run(ctx: Any) -> dict[str, Any]:
+        return validate_layer(layer, ctx.day, ctx.settings).summary()
+
+    run.__name__ = run.__qualname__ = f"stage_validate_{layer}"
+    run.__doc__ = f"Validate the {layer} layer for the run's day (Great Expectations)."
+    return run
+
+
+def data_docs_index(settings: Settings | None = None) -> Path:
+    """Where the Data Docs site's front page is (once a validation has run)."""
+    s = settings or get_settings()
+    return s.reports / "data_docs" / "index.html"
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _plan(
+    report: ValidationReport, suites: Iterable[TableSuite], ctx: Any
+) -> list[tuple[TableSuite, SuitePlan]]:
+    plans = []
+    for suite in suites:
+        name = suite.suite_name(report.layer)
+        if not ctx.exists(suite.table):
+            skip = suite.if_missing == "skip"
+            if skip:
+                report.skipped_tables.append(suite.table)
+            report.outcomes.append(
+                ExpectationOutcome(
+                    suite=name,
+                    table=suite.table,
+                    expectation="expect_table_to_exist",
+                    severity="warning" if skip else "critical",
+                    success=False,
+                    description=(
+                        "table missing: not built yet, its checks were skipped"
+                        if skip
+                        else "table missing: the layer must have it"
+                    ),
+                    observed_value="missing",
+                )
+            )
+            continue
+        try:
+            plans.append((suite, suite.plan(ctx)))
+        except Exception as exc:  # a suite that cannot even be planned is a failed gate
+            report.outcomes.append(
+                ExpectationOutcome(
+                    suite=name,
+                    table=suite.table,
+                    expectation="plan_suite",
+                    severity="critical",
+                    success=False,
+                    description="the suite could be planned",
+                    exception=f"{type(exc).__name__}: {exc}",
+                )
+            )
+    return plans
+
+
+# --------------------------------------------------------------------------- running
+
+
+def gx_context(settings: Settings):
+    """An ephemeral GX context whose validation results and Data Docs go to disk."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+    )
+
+    import expectations.duckdb_source  # noqa: F401  (registers the tailor_duckdb data source)
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        analytics_enabled=False,
+        progress_bars={"globally": False, "metric_calculations": False},
+    )
+    results_dir = settings.data / "gx" / "validations"
+    docs_dir = settings.reports / "data_docs"
+    config.stores[config.validation_results_store_name] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(results_dir),
+        },
+    }
+    config.data_docs_sites = {
+        DATA_DOCS_SITE: {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_dir),
+            },
+            "site_index_builder": {
+                "class_name": "DefaultSiteIndexBuilder",
+                "validation_results_limit": DATA_DOCS_HISTORY,
+            },
+        }
+    }
+    results_dir.mkdir(parents=True, exist_ok=True)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    return gx.get_context(project_config=config, mode="ephemeral")
+
+
+def _run_gx(
+    report: ValidationReport, plans: list[tuple[TableSuite, SuitePlan]], settings: Settings
+) -> None:
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    from tailor.warehouse import duckdb_config
+
+    context = gx_context(settings)
+    datasource = context.data_sources.add_tailor_duckdb(
+        name=f"tailor_{report.layer}",
+        connection_string=f"duckdb:///{settings.warehouse}",
+        duckdb_config=duckdb_config(settings),
+    )
+    tables: dict[str, str] = {}
+    try:
+        definitions = []
+        for suite, plan in plans:
+            name = suite.suite_name(report.layer)
+            tables[name] = suite.table
+            asset = datasource.add_query_asset(name=suite.table, query=plan.query)
+            batch = asset.add_batch_definition_whole_table(f"{report.layer} {report.run_date}")
+            gx_suite = context.suites.add(
+                gx.ExpectationSuite(name=name, expectations=plan.expectations)
+            )
+            definitions.append(
+                context.validation_definitions.add(
+                    gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
+                )
+            )
+        # Data Docs are built once for the whole checkpoint below, not by an
+        # UpdateDataDocsAction, which rebuilds the site (index included) once per table.
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"tailor_{report.layer}",
+                validation_definitions=definitions,
+                actions=[],
+                result_format={
+                    "result_format": "SUMMARY",
+                    "partial_unexpected_count": SAMPLE_SIZE,
+                },
+            )
+        )
+        t0 = time.perf_counter()
+        result = checkpoint.run(
+            run_id=RunIdentifier(run_name=report.run_id, run_time=report.started_at)
+        )
+        log.debug("checkpoint ran in %.1f s", time.perf_counter() - t0)
+    finally:
+        datasource.dispose()
+    t0 = time.perf_counter()
+    context.build_data_docs(
+        site_names=[DATA_DOCS_SITE],
+        resource_identifiers=[
+            *result.run_results.keys(),
+            *(ExpectationSuiteIdentifier(name=name) for name in tables),
+        ],
+    )
+    log.debug("data docs built in %.1f s", time.perf_counter() - t0)
+    for validation in result.run_results.values():
+        suite_name = validation.suite_name
+        for r in validation.results:
+            report.outcomes.append(_outcome(suite_name, tables.get(suite_name, suite_name), r))
+    index = data_docs_index(settings)
+    report.data_docs = str(index) if index.exists() else None
+
+
+def _outcome(suite: str, table: str, r: Any) -> ExpectationOutcome:
+    config = r.expectation_config
+    kwargs = config.kwargs
+    column = kwargs.get("column") or (
+        ",".join(kwargs["column_list"]) if kwargs.get("column_list") else None
+    )
+    res: Mapping[str, Any] = r.result or {}
+    severity = getattr(config.severity, "value", config.severity) or "critical"
+    sample = res.get("partial_unexpected_list")
+    if sample is None:
+        sample = (res.get("details") or {}).get("unexpected_rows")
+    unexpected = res.get("unexpected_count")
+    if unexpected is None and config.type in ("unexpected_rows_expectation", "expect_no_unexpected_rows"):
+        unexpected = res.get("observed_value")
+    return ExpectationOutcome(
+        suite=suite,
+        table=table,
+        expectation=config.type,
+        severity=str(severity),
+        success=bool(r.success),
+        column=column,
+        description=config.description,
+        observed_value=_jsonable(res.get("observed_value")),
+        element_count=res.get("element_count"),
+        unexpected_count=unexpected,
+        unexpected_percent=res.get("unexpected_percent"),
+        sample=_jsonable(list(sample or [])[:SAMPLE_SIZE]),
+        exception=_exception(r.exception_info),
+    )
+
+
+def _exception(info: Any) -> str | None:
+    """The first exception message GX recorded for an expectation, if it raised."""
+    if not info:
+        return None
+    if isinstance(info, Mapping) and "raised_exception" in info:
+        infos: Iterable[Any] = [info]
+    elif isinstance(info, Mapping):
+        infos = info.values()
+    else:
+        infos = [info]
+    for item in infos:
+        item = item if isinstance(item, Mapping) else getattr(item, "to_json_dict", lambda: {})()
+        if item.get("raised_exception"):
+            return str(item.get("exception_message") or "unknown error").splitlines()[0][:500]
+    return None
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists ops")
+    con.execute(RESULTS_DDL)
+
+
+def write_results(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> None:
+    """Replace the layer's rows for the run date with this report's, in one transaction."""
+    ensure_results_table(con)
+    validated_at = report.finished_at or _utcnow()
+    rows = [
+        [
+            report.run_id,
+            report.run_date,
+            report.layer,
+            o.suite,
+            o.table,
+            o.expectation,
+            o.column,
+            o.description,
+            o.severity,
+            o.success,
+            None if o.observed_value is None else json.dumps(o.observed_value, default=str),
+            o.element_count,
+            o.unexpected_count,
+            o.unexpected_percent,
+            json.dumps(o.sample, default=str) if o.sample else None,
+            o.exception,
+            validated_at,
+        ]
+        for o in report.outcomes
+    ]
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f"delete from {RESULTS_TABLE} where run_date = ? and layer = ?",
+            [report.run_date, report.layer],
+        )
+        if rows:
+            con.executemany(
+                f"insert into {RESULTS_TABLE} values ({', '.join(['?'] * 17)})", rows
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _write_report_file(report: ValidationReport, settings: Settings) -> Path:
+    path = settings.reports / "validation" / report.run_date.isoformat() / f"{report.layer}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    report.report_file = str(path)
+    tmp.write_text(report.to_json())
+    tmp.replace(path)
+    return path
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _jsonable(value: Any) -> Any:
+    from expectations.suites.base import jsonable
+
+    return jsonable(value)
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

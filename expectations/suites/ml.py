@@ -1,0 +1,325 @@
+"""ML outputs: segments, propensity scores, recommendations and the audiences built on them,
+for the run date (``run_date = D`` / ``as_of_date = D``), before anything is exported.
+
+=======================================  ========================================  ==========
+check                                    how                                       severity
+=======================================  ========================================  ==========
+every eligible customer has a segment    customers of marts.customer_features      critical
+                                         missing from the day's segments
+one segment per customer, named          customer_id unique; segment id and name   critical
+propensity scores in [0, 1]              score not null, 0 <= score <= 1;          critical
+                                         one row per (customer, model)
+score deciles in 1..10                                                             warning
+every eligible customer scored           per model                                 warning
+K recommendations per eligible           every customer of marts.customers has     critical
+customer                                 exactly K (``RecommendConfig.k``)
+                                         products, ranks 1..K, no product twice
+no already-bought product                when repeats are excluded: no product     critical
+                                         the customer bought
+                                         (marts.user_item_interactions) unless it
+                                         is in a repeat-purchase category; only
+                                         for customers whose history may be used
+                                         (personalization consent), as the
+                                         recommender does
+recommended products are in the          exist in marts.products and are active    warning
+catalog
+nobody without marketing consent in an   members an email destination would        critical
+email audience                           receive (its audience, not in the
+                                         control group, passing the exporter's
+                                         consent rule) all have email marketing
+                                         consent in marts.customers
+=======================================  ========================================  ==========
+
+The ML tables are written by the ``ml`` package; a table that does not exist yet is
+skipped with a warning. The recommendation settings (K, repeat purchases, consent) come
+from ``ml.recommend.RecommendConfig`` when that module is importable, so the gate checks
+the configuration the job ran with; :data:`DEFAULT_RECOMMENDATIONS` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import great_expectations.expectations as gxe
+
+from expectations.suites.base import (
+    CRITICAL,
+    WARNING,
+    SuiteContext,
+    SuitePlan,
+    TableSuite,
+    between,
+    eligible_missing_query,
+    in_set,
+    no_rows,
+    not_null,
+    unique,
+)
+
+log = logging.getLogger(__name__)
+
+# Who must have ML outputs: the segmentation job segments every row of the feature table;
+# the recommendation job serves every known customer.
+SEGMENT_ELIGIBLE_SQL = "select customer_id from marts.customer_features"
+RECOMMENDATION_ELIGIBLE_SQL = "select customer_id from marts.customers"
+
+DECILES = tuple(range(1, 11))
+
+# Export formats that send messages by email; a destination in one of these formats, or one
+# that requires the email_marketing consent purpose, makes its audience an email audience.
+EMAIL_FORMATS = ("mailchimp_csv", "klaviyo_csv", "braze_csv")
+EMAIL_PURPOSE = "email_marketing"
+
+
+@dataclass(frozen=True)
+class RecommendationRules:
+    k: int = 10
+    exclude_repeats: bool = True
+    repeat_purchase_categories: tuple[str, ...] = ()
+    require_personalization_consent: bool = True
+
+
+DEFAULT_RECOMMENDATIONS = RecommendationRules()
+
+
+def recommendation_rules() -> RecommendationRules:
+    """The recommender's configuration (defaults when the ml package is not there)."""
+    try:
+        from ml.recommend import RecommendConfig
+    except ImportError:
+        return DEFAULT_RECOMMENDATIONS
+    config = RecommendConfig()
+    return RecommendationRules(
+        k=int(config.k),
+        exclude_repeats=True,
+        repeat_purchase_categories=tuple(config.repeat_purchase_categories),
+        require_personalization_consent=bool(config.require_personalization_consent),
+    )
+
+
+def run_partition(table: str, ctx: SuiteContext) -> str:
+    return f"select * from {table} where run_date = {ctx.day}"
+
+
+def customer_segments(ctx: SuiteContext) -> SuitePlan:
+    return SuitePlan(
+        query=run_partition("ml.customer_segments", ctx),
+        expectations=[
+            not_null("customer_id"),
+            unique("customer_id", description="one segment per customer"),
+            not_null("segment_id"),
+            not_null("segment_name"),
+            between("distance", min_value=0, severity=WARNING),
+            no_rows(
+                eligible_missing_query(SEGMENT_ELIGIBLE_SQL),
+                "every eligible customer (marts.customer_features) has a segment",
+            ),
+        ],
+    )
+
+
+def propensity_scores(ctx: SuiteContext) -> SuitePlan:
+    model = ctx.first_column("ml.propensity_scores", ("model", "target", "model_name"))
+    score = ctx.first_column("ml.propensity_scores", ("score", "probability", "propensity")) or "score"
+    per = f"(customer_id, {model})" if model else "customer_id"
+    checks = [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1,
+            severity=WARNING,
+            description="the run date has propensity scores (the job may skip a model without enough history)",
+        ),
+        not_null("customer_id"),
+        not_null(score),
+        between(score, 0, 1, description=f"`{score}` is a probability in [0, 1]"),
+    ]
+    if model:
+        checks += [
+            not_null(model),
+            no_rows(
+                f"select customer_id, {model}, count(*) as scores from {{batch}} "
+                f"group by customer_id, {model} having count(*) > 1 order by customer_id",
+                f"one score per {per}",
+            ),
+            no_rows(
+                f"""
+                select eligible.customer_id, models.{model}
+                from ({SEGMENT_ELIGIBLE_SQL}) as eligible
+                cross join (select distinct {model} from {{batch}}) as models
+                left join {{batch}} as scored
+                    on scored.customer_id = eligible.customer_id and scored.{model} = models.{model}
+                where scored.customer_id is null
+                order by 2, 1
+                """,
+                "every eligible customer (marts.customer_features) has a score from every model",
+                severity=WARNING,
+            ),
+        ]
+    else:
+        checks.append(unique("customer_id", description="one score per customer"))
+    if "decile" in ctx.columns("ml.propensity_scores"):
+        checks.append(in_set("decile", DECILES, severity=WARNING))
+    return SuitePlan(query=run_partition("ml.propensity_scores", ctx), expectations=checks)
+
+
+def recommendations(ctx: SuiteContext) -> SuitePlan:
+    rules = recommendation_rules()
+    rank = ctx.first_column("ml.recommendations", ("rank", "position", "recommendation_rank")) or "rank"
+    checks = [
+        not_null("customer_id"),
+        not_null("product_id"),
+        not_null(rank),
+        between(rank, 1, rules.k, description=f"`{rank}` is 1..{rules.k} (k = {rules.k})"),
+        no_rows(
+            f'select customer_id, "{rank}", count(*) as products from {{batch}} '
+            f'group by customer_id, "{rank}" having count(*) > 1 order by customer_id',
+            "one product per (customer, rank)",
+        ),
+        no_rows(
+            "select customer_id, product_id, count(*) as times from {batch} "
+            "group by customer_id, product_id having count(*) > 1 order by customer_id",
+            "no product recommended twice to one customer",
+        ),
+        no_rows(
+            f"""
+            select eligible.customer_id, count(r.product_id) as recommendations
+            from ({RECOMMENDATION_ELIGIBLE_SQL}) as eligible
+            left join {{batch}} as r on r.customer_id = eligible.customer_id
+            group by eligible.customer_id
+            having count(r.product_id) <> {rules.k}
+            order by eligible.customer_id
+            """,
+            f"every eligible customer (marts.customers) has exactly {rules.k} recommendations",
+        ),
+        no_rows(
+            """
+            select r.customer_id, r.product_id
+            from {batch} as r
+            left join marts.products as p on p.product_id = r.product_id
+            where p.product_id is null or not coalesce(p.is_active, true)
+            order by r.customer_id, r.product_id
+            """,
+            "every recommended product is in the catalog and active",
+            severity=WARNING,
+        ),
+    ]
+    if rules.exclude_repeats:
+        checks.append(no_rows(bought_query(ctx, rules), bought_description(rules)))
+    return SuitePlan(query=run_partition("ml.recommendations", ctx), expectations=checks)
+
+
+def bought_query(ctx: SuiteContext, rules: RecommendationRules) -> str:
+    where = ["i.purchase_count > 0"]
+    joins = ["join marts.user_item_interactions as i on i.customer_id = r.customer_id and i.product_id = r.product_id"]
+    if rules.repeat_purchase_categories:
+        joins.append("left join marts.products as p on p.product_id = r.product_id")
+        path = "lower(trim(coalesce(p.category_path, '')))"
+        for prefix in rules.repeat_purchase_categories:
+            p = prefix.strip().lower().replace("'", "''")
+            where.append(f"not ({path} = '{p}' or starts_with({path}, '{p} >'))")
+    if rules.require_personalization_consent and "has_personalization_consent" in ctx.columns(
+        "marts.customers"
+    ):
+        joins.append("join marts.customers as c on c.customer_id = r.customer_id")
+        where.append("coalesce(c.has_personalization_consent, false)")
+    return (
+        "select r.customer_id, r.product_id, i.purchase_count from {batch} as r "
+        + " ".join(joins)
+        + " where "
+        + " and ".join(where)
+        + " order by r.customer_id, r.product_id"
+    )
+
+
+def bought_description(rules: RecommendationRules) -> str:
+    text = "no recommended product was already bought by the customer"
+    if rules.repeat_purchase_categories:
+        text += f" (repeat-purchase categories {', '.join(rules.repeat_purchase_categories)} aside)"
+    if rules.require_personalization_consent:
+        text += "; checked for customers whose history may be used (personalization consent)"
+    return text
+
+
+def email_destinations(ctx: SuiteContext) -> list[tuple[str, str, str]]:
+    """(destination, audience, consent purpose) of every destination that sends email."""
+    try:
+        from tailor.exports.config import destinations_path, load_config
+
+        config = load_config(destinations_path(ctx.settings))
+    except Exception as exc:  # no file, or a file the exporter will refuse anyway
+        log.warning("no destinations configuration for the email-consent check: %s", exc)
+        return []
+    return [
+        (d.name, d.audience, d.consent)
+        for d in config.destinations
+        if d.format in EMAIL_FORMATS or d.consent == EMAIL_PURPOSE
+    ]
+
+
+def audiences(ctx: SuiteContext) -> SuitePlan:
+    checks = [
+        not_null("customer_id"),
+        not_null("audience_id"),
+    ]
+    member_key = ctx.first_column("marts.audiences", ("audience_member_id",))
+    if member_key:
+        checks += [not_null(member_key), unique(member_key)]
+    if "as_of_date" in ctx.columns("marts.audiences"):
+        checks.append(
+            in_set(
+                "as_of_date",
+                [ctx.run_date.isoformat()],
+                description=f"the audiences are as of the run date ({ctx.run_date})",
+            )
+        )
+    checks.append(email_consent(ctx))
+    return SuitePlan(query="select * from marts.audiences", expectations=checks)
+
+
+def email_consent(ctx: SuiteContext):
+    """Members an email destination would receive all have email marketing consent.
+
+    Consent is applied when exporting (per destination purpose), so the audiences hold
+    people without it. What must never happen is that one of them passes the exporter's
+    rule for an email destination: the selection is the exporter's own consent SQL for the
+    destination's purpose, checked against the profile's current email consent, an
+    independent computation of the same fact (dbt's consent resolution).
+    """
+    from tailor import privacy
+
+    dests = email_destinations(ctx)
+    control = "and not coalesce(a.is_control, false)" if "is_control" in ctx.columns("marts.audiences") else ""
+    parts = []
+    for name, audience, purpose in dests:
+        consent_sql = privacy.consented_customers_sql(purpose, ctx.run_date).replace("{", "{{").replace("}", "}}")
+        parts.append(
+            f"""
+            select '{name}' as destination, a.audience_id, a.customer_id
+            from {{batch}} as a
+            join ({consent_sql}) as passes on passes.customer_id = a.customer_id
+            left join marts.customers as c on c.customer_id = a.customer_id
+            where a.audience_id = '{audience.replace("'", "''")}' {control}
+                and not coalesce(c.has_email_marketing_consent, false)
+            """
+        )
+    if not parts:
+        # Nothing is configured to go out by email: the check holds trivially, but it still
+        # runs (and shows in the report) so that a missing configuration is visible.
+        parts.append(
+            "select null as destination, a.audience_id, a.customer_id from {batch} as a "
+            "join marts.customers as c on c.customer_id = a.customer_id where false"
+        )
+    described = ", ".join(sorted({a for _, a, _ in dests})) or "none configured"
+    return no_rows(
+        " union all ".join(parts) + " order by destination, customer_id",
+        f"no customer without email marketing consent would be exported to an email audience ({described})",
+        severity=CRITICAL,
+    )
+
+
+SUITES: list[TableSuite] = [
+    TableSuite("ml.customer_segments", customer_segments, if_missing="skip"),
+    TableSuite("ml.propensity_scores", propensity_scores, if_missing="skip"),
+    TableSuite("ml.recommendations", recommendations, if_missing="skip"),
+    TableSuite("marts.audiences", audiences, if_missing="skip"),
+]
