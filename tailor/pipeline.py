@@ -88,11 +88,33 @@ def stage_validate_marts(ctx: RunContext) -> object:
     return _validate("marts", ctx)
 
 
+def stage_segment(ctx: RunContext) -> object:
+    """Customer segments (K-Means, stable ids across nights) into ml.customer_segments."""
+    from ml.pipeline import stage_segment as segment
+
+    return segment(ctx)
+
+
+def stage_score(ctx: RunContext) -> object:
+    """Churn and purchase propensity, calibrated, into ml.propensity_scores."""
+    from ml.pipeline import stage_score as score
+
+    return score(ctx)
+
+
+def stage_validate_ml(ctx: RunContext) -> object:
+    """Great Expectations on the ML outputs; a critical failure stops the run."""
+    return _validate("ml", ctx)
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("load", stage_load),
     ("validate_raw", stage_validate_raw),
     ("dbt_build", stage_dbt_build),
     ("validate_marts", stage_validate_marts),
+    ("segment", stage_segment),
+    ("score", stage_score),
+    ("validate_ml", stage_validate_ml),
 ]
 
 
