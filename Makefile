@@ -14,9 +14,9 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export AIRFLOW_HOME ?= $(CURDIR)/data/airflow
 
 # Demo data size; override e.g. `make demo CUSTOMERS=20000 DAYS=60`.
-CUSTOMERS ?= 5000
+CUSTOMERS ?= 2000
 PRODUCTS ?= 800
-DAYS ?= 30
+DAYS ?= 21
 START ?= 2026-10-01
 SEED ?= 42
 
