@@ -16,7 +16,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/data/airflow
 # Demo data size; override e.g. `make demo CUSTOMERS=20000 DAYS=60`.
 CUSTOMERS ?= 2000
 PRODUCTS ?= 800
-DAYS ?= 21
+DAYS ?= 28
 START ?= 2026-10-01
 SEED ?= 42
 
