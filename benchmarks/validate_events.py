@@ -107,8 +107,12 @@ def build(con, rows: int, day: dt.date) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="events in the partition")
-    parser.add_argument("--dir", type=Path, help="scratch folder (default <TAILOR_DATA>/bench/validate_events)")
-    parser.add_argument("--reuse", action="store_true", help="reuse the data of an earlier run with the same --rows")
+    parser.add_argument(
+        "--dir", type=Path, help="scratch folder (default <TAILOR_DATA>/bench/validate_events)"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse the data of an earlier run with the same --rows"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -139,7 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.reuse and s.warehouse.exists()):
         # Generated in a child process, so that the peak memory measured below is the
         # validation's alone (DuckDB's buffers live in the process that used them).
-        cmd = [sys.executable, __file__, "--generate-only", "--rows", str(args.rows), "--dir", str(root)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--generate-only",
+            "--rows",
+            str(args.rows),
+            "--dir",
+            str(root),
+        ]
         subprocess.run(cmd, check=True)
     timings["generate_data"] = time.perf_counter() - t0
 

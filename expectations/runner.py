@@ -122,7 +122,9 @@ class ExpectationOutcome:
         found = []
         if self.unexpected_count is not None:
             of = f" of {self.element_count:,}" if self.element_count is not None else ""
-            pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            pct = (
+                f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            )
             found.append(f"{self.unexpected_count:,}{of} unexpected{pct}")
         elif self.observed_value is not None:
             found.append(f"observed {_short(self.observed_value)}")
@@ -203,7 +205,9 @@ class ValidationReport:
 # --------------------------------------------------------------------------- API
 
 
-def validate_layer(layer: str, run_date: dt.date, settings: Settings | None = None) -> ValidationReport:
+def validate_layer(
+    layer: str, run_date: dt.date, settings: Settings | None = None
+) -> ValidationReport:
     """Validate ``layer`` (raw | marts | ml) of the warehouse for ``run_date``.
 
     Returns the report; raises :class:`ValidationFailed` (with the report) when a critical
@@ -450,7 +454,10 @@ def _outcome(suite: str, table: str, r: Any) -> ExpectationOutcome:
     if sample is None:
         sample = (res.get("details") or {}).get("unexpected_rows")
     unexpected = res.get("unexpected_count")
-    if unexpected is None and config.type in ("unexpected_rows_expectation", "expect_no_unexpected_rows"):
+    if unexpected is None and config.type in (
+        "unexpected_rows_expectation",
+        "expect_no_unexpected_rows",
+    ):
         unexpected = res.get("observed_value")
     return ExpectationOutcome(
         suite=suite,
@@ -527,9 +534,7 @@ def write_results(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> N
             [report.run_date, report.layer],
         )
         if rows:
-            con.executemany(
-                f"insert into {RESULTS_TABLE} values ({', '.join(['?'] * 17)})", rows
-            )
+            con.executemany(f"insert into {RESULTS_TABLE} values ({', '.join(['?'] * 17)})", rows)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -244,7 +244,9 @@ def no_placeholder_ids(column: str, severity: Severity = CRITICAL) -> Expectatio
     )
 
 
-def in_set(column: str, values: Iterable[Any], severity: Severity = CRITICAL, **kw: Any) -> Expectation:
+def in_set(
+    column: str, values: Iterable[Any], severity: Severity = CRITICAL, **kw: Any
+) -> Expectation:
     return gxe.ExpectColumnValuesToBeInSet(
         column=column, value_set=list(values), severity=severity, **kw
     )
@@ -274,7 +276,10 @@ def strict_and_mostly(
 ) -> list[Expectation]:
     """The same check twice: ``critical`` when more than ``1 - mostly`` of the rows fail (a
     systematic problem), ``warning`` for any failing row (a few bad records)."""
-    return [make(*args, severity=CRITICAL, mostly=mostly, **kw), make(*args, severity=WARNING, **kw)]
+    return [
+        make(*args, severity=CRITICAL, mostly=mostly, **kw),
+        make(*args, severity=WARNING, **kw),
+    ]
 
 
 def eligible_missing_query(eligible_sql: str, key_column: str = "customer_id") -> str:

@@ -139,7 +139,11 @@ def customer_rfm(ctx: SuiteContext) -> SuitePlan:
             not_null("recency_days"),
             between("recency_days", min_value=0),
             not_null("frequency"),
-            between("frequency", min_value=1, description="`frequency` >= 1 (a customer in RFM bought at least once)"),
+            between(
+                "frequency",
+                min_value=1,
+                description="`frequency` >= 1 (a customer in RFM bought at least once)",
+            ),
             not_null("monetary"),
             *strict_and_mostly(
                 between,

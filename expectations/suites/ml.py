@@ -10,7 +10,9 @@ one segment per customer, named          customer_id unique; segment id and name
 propensity scores in [0, 1]              score not null, 0 <= score <= 1;          critical
                                          one row per (customer, model)
 score deciles in 1..10                                                             warning
-every eligible customer scored           per model                                 warning
+every eligible customer scored           per model; and the run date has scores    warning
+                                         at all (the job skips a model without
+                                         enough history)
 K recommendations per eligible           every customer of marts.customers has     critical
 customer                                 exactly K (``RecommendConfig.k``)
                                          products, ranks 1..K, no product twice
@@ -121,7 +123,9 @@ def customer_segments(ctx: SuiteContext) -> SuitePlan:
 
 def propensity_scores(ctx: SuiteContext) -> SuitePlan:
     model = ctx.first_column("ml.propensity_scores", ("model", "target", "model_name"))
-    score = ctx.first_column("ml.propensity_scores", ("score", "probability", "propensity")) or "score"
+    score = (
+        ctx.first_column("ml.propensity_scores", ("score", "probability", "propensity")) or "score"
+    )
     per = f"(customer_id, {model})" if model else "customer_id"
     checks = [
         gxe.ExpectTableRowCountToBeBetween(
@@ -164,7 +168,10 @@ def propensity_scores(ctx: SuiteContext) -> SuitePlan:
 
 def recommendations(ctx: SuiteContext) -> SuitePlan:
     rules = recommendation_rules()
-    rank = ctx.first_column("ml.recommendations", ("rank", "position", "recommendation_rank")) or "rank"
+    rank = (
+        ctx.first_column("ml.recommendations", ("rank", "position", "recommendation_rank"))
+        or "rank"
+    )
     checks = [
         not_null("customer_id"),
         not_null("product_id"),
@@ -210,7 +217,9 @@ def recommendations(ctx: SuiteContext) -> SuitePlan:
 
 def bought_query(ctx: SuiteContext, rules: RecommendationRules) -> str:
     where = ["i.purchase_count > 0"]
-    joins = ["join marts.user_item_interactions as i on i.customer_id = r.customer_id and i.product_id = r.product_id"]
+    joins = [
+        "join marts.user_item_interactions as i on i.customer_id = r.customer_id and i.product_id = r.product_id"
+    ]
     if rules.repeat_purchase_categories:
         joins.append("left join marts.products as p on p.product_id = r.product_id")
         path = "lower(trim(coalesce(p.category_path, '')))"
@@ -288,10 +297,18 @@ def email_consent(ctx: SuiteContext):
     from tailor import privacy
 
     dests = email_destinations(ctx)
-    control = "and not coalesce(a.is_control, false)" if "is_control" in ctx.columns("marts.audiences") else ""
+    control = (
+        "and not coalesce(a.is_control, false)"
+        if "is_control" in ctx.columns("marts.audiences")
+        else ""
+    )
     parts = []
     for name, audience, purpose in dests:
-        consent_sql = privacy.consented_customers_sql(purpose, ctx.run_date).replace("{", "{{").replace("}", "}}")
+        consent_sql = (
+            privacy.consented_customers_sql(purpose, ctx.run_date)
+            .replace("{", "{{")
+            .replace("}", "}}")
+        )
         parts.append(
             f"""
             select '{name}' as destination, a.audience_id, a.customer_id

@@ -81,7 +81,9 @@ def validate(layer: str, day: dt.date, s):
         return exc.report, exc
 
 
-def failed(report, table: str, expectation: str, column: str | None = None, severity: str = "critical"):
+def failed(
+    report, table: str, expectation: str, column: str | None = None, severity: str = "critical"
+):
     """The failed outcome of one expectation (asserting there is exactly one)."""
     found = [
         o
@@ -92,14 +94,21 @@ def failed(report, table: str, expectation: str, column: str | None = None, seve
         and o.severity == severity
         and not o.success
     ]
-    assert len(found) == 1, (table, expectation, column, [o.describe() for o in report.outcomes if not o.success])
+    assert len(found) == 1, (
+        table,
+        expectation,
+        column,
+        [o.describe() for o in report.outcomes if not o.success],
+    )
     return found[0]
 
 
 # --------------------------------------------------------------------------- raw data
 
 
-def event(mid, type_="track", name="Product Viewed", ts=None, day=GOOD_DAY, anon="a-1", user=None, **props):
+def event(
+    mid, type_="track", name="Product Viewed", ts=None, day=GOOD_DAY, anon="a-1", user=None, **props
+):
     ts = ts or f"{day.isoformat()}T10:00:00Z"
     record = {
         "messageId": mid,
@@ -159,8 +168,20 @@ def good_day_files(landing: Path, day: dt.date) -> None:
         f"order_id,line_number,product_id,quantity,unit_price\nO{day:%d}1,1,P01,2,19.90\n",
     )
     consents = [
-        {"consent_id": f"CS{day:%d}1", "subject_id": "C001", "purpose": "email_marketing", "granted": True, "consented_at": f"{day}T08:00:00Z"},
-        {"consent_id": f"CS{day:%d}2", "subject_id": "C002", "purpose": " Analytics ", "granted": False, "consented_at": f"{day}T09:00:00Z"},
+        {
+            "consent_id": f"CS{day:%d}1",
+            "subject_id": "C001",
+            "purpose": "email_marketing",
+            "granted": True,
+            "consented_at": f"{day}T08:00:00Z",
+        },
+        {
+            "consent_id": f"CS{day:%d}2",
+            "subject_id": "C002",
+            "purpose": " Analytics ",
+            "granted": False,
+            "consented_at": f"{day}T09:00:00Z",
+        },
     ]
     write_partition(landing, "consents", day, "consents.ndjson", ndjson(consents))
 
@@ -177,7 +198,13 @@ def bad_day_files(landing: Path, day: dt.date) -> None:
     ]
     write_partition(landing, "events", day, "events.ndjson", ndjson(events))
     consents = [
-        {"consent_id": "CSX1", "subject_id": "C001", "purpose": "marketing", "granted": True, "consented_at": f"{day}T08:00:00Z"}
+        {
+            "consent_id": "CSX1",
+            "subject_id": "C001",
+            "purpose": "marketing",
+            "granted": True,
+            "consented_at": f"{day}T08:00:00Z",
+        }
     ]
     write_partition(landing, "consents", day, "consents.ndjson", ndjson(consents))
 
@@ -186,7 +213,7 @@ def break_contract(con, day: dt.date) -> None:
     """What the loader would have quarantined, written straight into the raw tables, and
     a load log whose history makes the day's events collapse and whose file does not
     reconcile."""
-    props = "'{\"product_id\": \"P01\", \"price\": -5}'"
+    props = '\'{"product_id": "P01", "price": -5}\''
     meta = f"date '{day}', 'b', 'events/manual', 1, now()"
     for mid, anon, user, ptext in (
         ("null", "'a-1'", "null", "null"),
@@ -276,7 +303,13 @@ def test_results_land_in_the_warehouse_and_can_be_queried(raw_good, raw_warehous
     finally:
         con.close()
     tables = {r[0]: r for r in rows}
-    assert set(tables) >= {"raw.events", "raw.customers", "raw.orders", "raw.consents", "raw.load_log"}
+    assert set(tables) >= {
+        "raw.events",
+        "raw.customers",
+        "raw.orders",
+        "raw.consents",
+        "raw.load_log",
+    }
     assert all(r[2] for r in rows), rows  # every expectation passed
     assert {r[3] for r in rows} == {1}  # one run
     assert sum(r[1] for r in rows) == raw_good["expectations"]
@@ -330,7 +363,9 @@ def test_bad_raw_day_reports_warnings_without_failing_on_them(raw_bad):
     warning = failed(report, "raw.events", "expect_no_unexpected_rows", severity="warning")
     assert "m-noname" in warning.describe()
     assert "m-noname" not in message  # warnings are recorded, not raised
-    window = failed(report, "raw.events", "expect_column_values_to_be_between", "event_at_utc", "warning")
+    window = failed(
+        report, "raw.events", "expect_column_values_to_be_between", "event_at_utc", "warning"
+    )
     assert window.unexpected_count == 30
     passed = {(o.table, o.expectation, o.column) for o in report.outcomes if o.success}
     assert ("raw.events", "expect_column_values_to_not_be_null", "type") in passed
@@ -338,7 +373,9 @@ def test_bad_raw_day_reports_warnings_without_failing_on_them(raw_bad):
 
 def test_importing_the_runner_does_not_import_great_expectations():
     code = "import sys, expectations.runner; print('great_expectations' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -403,15 +440,25 @@ def build_marts(con, day: dt.date = RUN_DAY) -> None:
 
 
 def break_marts(con) -> None:
-    con.execute("insert into marts.customers select * from marts.customers where customer_id = 'C001'")
-    con.execute("update marts.customers set has_email_marketing_consent = null where customer_id = 'C002'")
+    con.execute(
+        "insert into marts.customers select * from marts.customers where customer_id = 'C001'"
+    )
+    con.execute(
+        "update marts.customers set has_email_marketing_consent = null where customer_id = 'C002'"
+    )
     con.execute("update marts.customer_rfm set r_score = 7 where customer_id = 'C003'")
     con.execute("update marts.customer_rfm set monetary = -50 where customer_id <= 'C005'")
-    con.execute("insert into marts.customer_rfm select * replace ('C404' as customer_id) from marts.customer_rfm where customer_id = 'C006'")
+    con.execute(
+        "insert into marts.customer_rfm select * replace ('C404' as customer_id) from marts.customer_rfm where customer_id = 'C006'"
+    )
     con.execute("drop table marts.customer_lifecycle")
-    con.execute("update marts.customer_features set as_of_date = as_of_date - 1 where customer_id = 'C007'")
+    con.execute(
+        "update marts.customer_features set as_of_date = as_of_date - 1 where customer_id = 'C007'"
+    )
     con.execute("update marts.customer_features set monetary = null where customer_id = 'C008'")
-    con.execute("insert into marts.user_item_interactions select * from marts.user_item_interactions where customer_id = 'C009' and product_id = 'P01'")
+    con.execute(
+        "insert into marts.user_item_interactions select * from marts.user_item_interactions where customer_id = 'C009' and product_id = 'P01'"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -458,14 +505,29 @@ def test_good_marts_pass(marts_good):
 
 MARTS_FAILURES = [
     ("marts.customers", "expect_column_values_to_be_unique", "customer_id", '"C001"'),
-    ("marts.customers", "expect_column_values_to_not_be_null", "has_email_marketing_consent", "1 of 21 unexpected"),
+    (
+        "marts.customers",
+        "expect_column_values_to_not_be_null",
+        "has_email_marketing_consent",
+        "1 of 21 unexpected",
+    ),
     ("marts.customer_rfm", "expect_column_values_to_be_in_set", "r_score", "[7]"),
     ("marts.customer_rfm", "expect_column_values_to_be_between", "monetary", "-50.0"),
     ("marts.customer_rfm", "expect_no_unexpected_rows", None, "C404"),
     ("marts.customer_lifecycle", "expect_table_to_exist", None, "table missing"),
     ("marts.customer_features", "expect_column_values_to_be_in_set", "as_of_date", "2026-10-13"),
-    ("marts.customer_features", "expect_column_values_to_not_be_null", "monetary", "1 of 20 unexpected"),
-    ("marts.user_item_interactions", "expect_compound_columns_to_be_unique", "customer_id,product_id", "C009"),
+    (
+        "marts.customer_features",
+        "expect_column_values_to_not_be_null",
+        "monetary",
+        "1 of 20 unexpected",
+    ),
+    (
+        "marts.user_item_interactions",
+        "expect_compound_columns_to_be_unique",
+        "customer_id,product_id",
+        "C009",
+    ),
 ]
 
 
@@ -483,7 +545,9 @@ def test_bad_marts_fail_nothing_else(marts_bad):
     critical = {(o.table, o.expectation, o.column) for o in report.critical_failures}
     assert critical == expected
     # A few negative monetary values alone would only be a warning.
-    assert failed(report, "marts.customer_rfm", "expect_column_values_to_be_between", "monetary", "warning")
+    assert failed(
+        report, "marts.customer_rfm", "expect_column_values_to_be_between", "monetary", "warning"
+    )
 
 
 # --------------------------------------------------------------------------- ML outputs
@@ -494,9 +558,13 @@ def build_ml(con, day: dt.date = RUN_DAY) -> None:
 
     con.execute("create schema if not exists ml")
     segment = "select customer_id, 1 + right(customer_id, 1)::int % 3 as segment_id, 'Segment' as segment_name, 0.5 as distance, 'seg' as run_id"
-    con.execute(f"create or replace table ml.customer_segments as {segment}, date '{day}' as run_date from marts.customer_features")
+    con.execute(
+        f"create or replace table ml.customer_segments as {segment}, date '{day}' as run_date from marts.customer_features"
+    )
     # An older run with fewer customers: the gate looks at the run date's rows only.
-    con.execute(f"insert into ml.customer_segments {segment}, date '{day}' - 1 from marts.customer_features limit 3")
+    con.execute(
+        f"insert into ml.customer_segments {segment}, date '{day}' - 1 from marts.customer_features limit 3"
+    )
     con.execute(
         f"""
         create or replace table ml.propensity_scores as
@@ -550,11 +618,17 @@ def build_ml(con, day: dt.date = RUN_DAY) -> None:
 
 
 def break_ml(con, day: dt.date = RUN_DAY) -> None:
-    con.execute("delete from ml.customer_segments where customer_id = 'C007' and run_date = ?", [day])
-    con.execute("update ml.propensity_scores set score = 1.7 where customer_id = 'C008' and model = 'churn'")
+    con.execute(
+        "delete from ml.customer_segments where customer_id = 'C007' and run_date = ?", [day]
+    )
+    con.execute(
+        "update ml.propensity_scores set score = 1.7 where customer_id = 'C008' and model = 'churn'"
+    )
     con.execute(f"delete from ml.recommendations where customer_id = 'C009' and rank = {K}")
     # C011 (personalization consent) bought P13 (see build_marts): recommend it anyway.
-    con.execute("update ml.recommendations set product_id = 'P13' where customer_id = 'C011' and rank = 1")
+    con.execute(
+        "update ml.recommendations set product_id = 'P13' where customer_id = 'C011' and rank = 1"
+    )
 
 
 def write_destinations(data: Path, name: str, email_only: bool) -> Path:
@@ -601,7 +675,9 @@ def ml_good(ml_warehouses):
 @pytest.fixture(scope="module")
 def ml_bad(settings, ml_warehouses):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TAILOR_DESTINATIONS", str(write_destinations(settings.data, "bad", email_only=False)))
+        mp.setenv(
+            "TAILOR_DESTINATIONS", str(write_destinations(settings.data, "bad", email_only=False))
+        )
         report, exc = validate("ml", RUN_DAY, ml_warehouses[1])
     assert exc is not None, "the broken ML outputs passed validation"
     return report, str(exc)
@@ -621,7 +697,12 @@ def failed_or_passed(report, table, expectation):
 ML_FAILURES = [
     ("ml.customer_segments", "expect_no_unexpected_rows", None, "C007"),
     ("ml.propensity_scores", "expect_column_values_to_be_between", "score", "1.7"),
-    ("ml.recommendations", "expect_no_unexpected_rows", None, '"customer_id": "C009", "recommendations": 9'),
+    (
+        "ml.recommendations",
+        "expect_no_unexpected_rows",
+        None,
+        '"customer_id": "C009", "recommendations": 9',
+    ),
 ]
 
 
@@ -631,7 +712,9 @@ def test_bad_ml_outputs_fail_for_each_reason(ml_bad, table, expectation, column,
     lines = [
         o.describe()
         for o in report.critical_failures
-        if o.table == table and o.expectation == expectation and (column is None or o.column == column)
+        if o.table == table
+        and o.expectation == expectation
+        and (column is None or o.column == column)
     ]
     assert any(text in line for line in lines), lines
     assert all(line in message for line in lines)
@@ -639,7 +722,9 @@ def test_bad_ml_outputs_fail_for_each_reason(ml_bad, table, expectation, column,
 
 def test_bought_products_are_not_recommended(ml_bad):
     report, message = ml_bad
-    (line,) = [o.describe() for o in report.critical_failures if "already bought" in (o.description or "")]
+    (line,) = [
+        o.describe() for o in report.critical_failures if "already bought" in (o.description or "")
+    ]
     assert '"customer_id": "C011", "product_id": "P13"' in line
     assert line in message
 
@@ -658,10 +743,14 @@ def test_missing_ml_tables_are_skipped_with_a_warning(settings):
         "ml.propensity_scores",
         "ml.recommendations",
     ]
-    assert all(o.severity == "warning" and "table missing" in o.description for o in report.warnings)
+    assert all(
+        o.severity == "warning" and "table missing" in o.description for o in report.warnings
+    )
     con = connect(s)
     try:
-        (n,) = con.execute("select count(*) from ops.validation_results where layer = 'ml'").fetchone()
+        (n,) = con.execute(
+            "select count(*) from ops.validation_results where layer = 'ml'"
+        ).fetchone()
     finally:
         con.close()
     assert n == 3
