@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from tailor import faults
+from tailor import faults, privacy
 from tailor.ingest import (
     FileLoad,
     LoadError,
@@ -291,6 +291,7 @@ def load_adapter(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> list[
             )
             log_file(con, load, batch_id, started, dt.datetime.now(dt.UTC).replace(tzinfo=None))
             loads.append(load)
+        privacy.enforce_suppression(con)
         faults.maybe_fail("load.before_commit")
         con.execute("commit")
     except BaseException:

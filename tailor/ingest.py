@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from tailor import faults
+from tailor import faults, privacy
 from tailor.sources import EVENT_FIELDS, LOAD_ORDER, SOURCES, Source
 from tailor.warehouse import ensure_raw_schema, raw_columns
 
@@ -45,6 +45,7 @@ REASON_CODES = (
     "invalid_timestamp",
     "invalid_value",  # a value that does not cast to its column's type
     "non_positive_price",
+    "erased_subject",  # a record of a person erased earlier (tailor.privacy), kept out for good
 )
 
 
@@ -590,6 +591,8 @@ def load_day(
         loads: list[FileLoad] = []
         for name in wanted:
             loads += load_partition(con, landing, name, day)
+        # A re-delivered partition must not bring an erased person back.
+        privacy.enforce_suppression(con, day)
         faults.maybe_fail("load.before_commit")
         con.execute("commit")
     except BaseException:

@@ -338,6 +338,5 @@ SUITES: list[TableSuite] = [
     TableSuite("ml.customer_segments", customer_segments, if_missing="skip"),
     TableSuite("ml.propensity_scores", propensity_scores, if_missing="skip"),
     TableSuite("ml.recommendations", recommendations, if_missing="skip"),
+    TableSuite("marts.audiences", audiences, if_missing="skip"),
 ]
-# The audiences gate (``audiences`` above: no one without the destination's consent purpose
-# in an email audience) joins SUITES together with the exporter it checks against.

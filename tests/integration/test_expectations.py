@@ -687,6 +687,8 @@ def test_good_ml_outputs_pass(ml_good):
     report, exc = ml_good
     assert exc is None, str(exc)
     assert report.success and not report.warnings and not report.skipped_tables
+    consent = failed_or_passed(report, "marts.audiences", "expect_no_unexpected_rows")
+    assert consent.success and "trigger_cart_abandoners" in consent.description
 
 
 def failed_or_passed(report, table, expectation):
@@ -729,6 +731,17 @@ def test_bought_products_are_not_recommended(ml_bad):
     assert line in message
 
 
+def test_nobody_without_email_consent_is_exported_by_email(ml_bad):
+    report, message = ml_bad
+    outcome = failed(report, "marts.audiences", "expect_no_unexpected_rows")
+    line = outcome.describe()
+    # C004, C008 and C012 have no email consent; the win-back list only asks for analytics.
+    assert outcome.unexpected_count == 3
+    assert '"destination": "klaviyo_win_back"' in line and '"customer_id": "C004"' in line
+    assert "mailchimp_cart" not in line  # the exporter's email rule keeps them out there
+    assert line in message
+
+
 def test_missing_ml_tables_are_skipped_with_a_warning(settings):
     from expectations.runner import validate_layer
 
@@ -739,6 +752,7 @@ def test_missing_ml_tables_are_skipped_with_a_warning(settings):
         report = validate_layer("ml", RUN_DAY, s)
     assert report.success
     assert sorted(report.skipped_tables) == [
+        "marts.audiences",
         "ml.customer_segments",
         "ml.propensity_scores",
         "ml.recommendations",
@@ -753,4 +767,4 @@ def test_missing_ml_tables_are_skipped_with_a_warning(settings):
         ).fetchone()
     finally:
         con.close()
-    assert n == 3
+    assert n == 4

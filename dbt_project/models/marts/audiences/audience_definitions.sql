@@ -1,0 +1,173 @@
+{#
+    Every audience Tailor can export, one row per audience, as of the run date, with its
+    A/B experiment (an audience may have no members today). Audience ids:
+
+      rfm_<segment>                       RFM segment (rfm_segment_map seed), e.g. rfm_champions
+      lifecycle_<stage>                   lifecycle stage, e.g. lifecycle_at_risk
+      ml_segment_<id>                     ML segment of the latest segmentation run
+      propensity_<model>_decile_<d>       propensity decile of a model (1 = highest-scoring tenth)
+      trigger_cart_abandoners             a cart abandoned (no purchase within
+                                          tailor__cart_abandonment_hours) in the flag window
+      trigger_browse_abandoners           viewed products without adding to cart
+      trigger_high_intent                 the same product viewed repeatedly
+      trigger_win_back                    past buyer gone quiet
+
+    The control group of each audience is a deterministic hash of the customer and the
+    audience's experiment (see audiences); tailor__audience_holdout_share sets its size and
+    tailor__audience_holdout_overrides ({audience_id: share}) changes it per audience.
+#}
+
+{%- set slug = "lower(replace(replace(replace(replace(replace({x}, '''', ''), ' ', '_'), '-', '_'), '/', '_'), '&', 'and'))" -%}
+{%- set segments_source = source('ml_outputs', 'customer_segments') -%}
+{%- set propensity_source = source('ml_outputs', 'propensity_scores') -%}
+{%- set segments_rel = adapter.get_relation(database=segments_source.database, schema=segments_source.schema, identifier=segments_source.identifier) if execute else none -%}
+{%- set propensity_rel = adapter.get_relation(database=propensity_source.database, schema=propensity_source.schema, identifier=propensity_source.identifier) if execute else none -%}
+{%- set segments_cols = adapter.get_columns_in_relation(segments_rel) | map(attribute='name') | map('lower') | list if segments_rel is not none else [] -%}
+{%- set propensity_cols = adapter.get_columns_in_relation(propensity_rel) | map(attribute='name') | map('lower') | list if propensity_rel is not none else [] -%}
+{%- set overrides = var('tailor__audience_holdout_overrides', {}) or {} -%}
+
+with rfm_segments as (
+
+    select distinct segment
+    from {{ ref('rfm_segment_map') }}
+
+),
+
+ml_segments as (
+
+    {% if segments_rel is not none %}
+    select distinct
+        cast(segment_id as {{ dbt.type_int() }}) as segment_id,
+        segment_name
+    from {{ segments_source }}
+    {% if 'run_date' in segments_cols %}
+    where run_date = (
+        select max(run_date) from {{ segments_source }}
+        where run_date <= {{ tailor.run_date_literal() }}
+    )
+    {% endif %}
+    {% else %}
+    select
+        cast(null as {{ dbt.type_int() }}) as segment_id,
+        cast(null as {{ dbt.type_string() }}) as segment_name
+    where 1 = 0
+    {% endif %}
+
+),
+
+propensity_models as (
+
+    {% if propensity_rel is not none %}
+    select distinct model
+    from {{ propensity_source }}
+    {% if 'run_date' in propensity_cols %}
+    where run_date = (
+        select max(run_date) from {{ propensity_source }}
+        where run_date <= {{ tailor.run_date_literal() }}
+    )
+    {% endif %}
+    {% else %}
+    select cast(null as {{ dbt.type_string() }}) as model
+    where 1 = 0
+    {% endif %}
+
+),
+
+deciles as (
+
+    {% for d in range(1, 11) %}
+    select {{ d }} as decile{% if not loop.last %} union all{% endif %}
+    {% endfor %}
+
+),
+
+definitions as (
+
+    select
+        'rfm_' || {{ slug | replace('{x}', 'segment') }} as audience_id,
+        'RFM: ' || segment as audience_name,
+        'rfm_segment' as audience_kind,
+        segment as criterion,
+        'Customers whose RFM segment is ' || segment || '.' as description
+    from rfm_segments
+
+    {% for stage, text in [
+        ('new', 'first active at most ' ~ var('tailor__lifecycle_new_days') ~ ' days ago'),
+        ('engaged', 'active, with at least ' ~ var('tailor__lifecycle_engaged_min_orders') ~ ' purchases or ' ~ var('tailor__lifecycle_engaged_min_sessions') ~ ' sessions in ' ~ var('tailor__lifecycle_engaged_window_days') ~ ' days'),
+        ('active', 'last active at most ' ~ var('tailor__lifecycle_active_days') ~ ' days ago'),
+        ('at_risk', 'last active at most ' ~ var('tailor__lifecycle_at_risk_days') ~ ' days ago'),
+        ('lapsed', 'last active at most ' ~ var('tailor__lifecycle_lapsed_days') ~ ' days ago'),
+        ('churned', 'last active more than ' ~ var('tailor__lifecycle_lapsed_days') ~ ' days ago'),
+    ] %}
+    union all
+    select
+        'lifecycle_{{ stage }}',
+        'Lifecycle: {{ stage | replace("_", " ") }}',
+        'lifecycle_stage',
+        '{{ stage }}',
+        'Customers in the {{ stage | replace("_", " ") }} lifecycle stage ({{ text }}).'
+    {% endfor %}
+
+    union all
+    select
+        'ml_segment_' || cast(segment_id as {{ dbt.type_string() }}),
+        'ML segment: ' || segment_name,
+        'ml_segment',
+        segment_name,
+        'Customers the latest segmentation run put in segment ' || cast(segment_id as {{ dbt.type_string() }}) || ' (' || segment_name || ').'
+    from ml_segments
+
+    union all
+    select
+        'propensity_' || {{ slug | replace('{x}', 'model') }} || '_decile_' || cast(decile as {{ dbt.type_string() }}),
+        'Propensity: ' || model || ' decile ' || cast(decile as {{ dbt.type_string() }}),
+        'propensity_decile',
+        model || ':' || cast(decile as {{ dbt.type_string() }}),
+        'Customers in decile ' || cast(decile as {{ dbt.type_string() }}) || ' (1 = highest-scoring tenth) of the ' || model || ' propensity score.'
+    from propensity_models
+    cross join deciles
+
+    {% for trigger, name, text in [
+        ('cart_abandoners', 'Cart abandoners', 'abandoned a cart (no purchase within ' ~ var('tailor__cart_abandonment_hours') ~ ' hours of the last cart add) in the last ' ~ var('tailor__flag_window_days') ~ ' days and bought nothing since'),
+        ('browse_abandoners', 'Browse abandoners', 'viewed products in the last ' ~ var('tailor__flag_window_days') ~ ' days without adding to cart or buying'),
+        ('high_intent', 'High intent', 'viewed the same product at least ' ~ var('tailor__high_intent_min_views') ~ ' times in ' ~ var('tailor__high_intent_window_days') ~ ' days'),
+        ('win_back', 'Win-back', 'bought before, but last ' ~ var('tailor__win_back_min_days') ~ ' to ' ~ var('tailor__win_back_max_days') ~ ' days ago'),
+    ] %}
+    union all
+    select
+        'trigger_{{ trigger }}',
+        'Trigger: {{ name }}',
+        'behavioural_trigger',
+        '{{ trigger }}',
+        'Customers who {{ text }}.'
+    {% endfor %}
+
+),
+
+final as (
+
+    select
+        cast(definitions.audience_id as {{ dbt.type_string() }}) as audience_id,
+        cast(definitions.audience_name as {{ dbt.type_string() }}) as audience_name,
+        cast(definitions.audience_kind as {{ dbt.type_string() }}) as audience_kind,
+        cast(definitions.criterion as {{ dbt.type_string() }}) as criterion,
+        cast(definitions.description as {{ dbt.type_string() }}) as description,
+        cast(definitions.audience_id || ':' || '{{ var("tailor__audience_experiment", "holdout-v1") }}' as {{ dbt.type_string() }}) as experiment_id,
+        cast(
+            {%- if overrides %}
+            case definitions.audience_id
+                {%- for audience_id, share in overrides.items() %}
+                when '{{ audience_id }}' then {{ share | float }}
+                {%- endfor %}
+                else {{ var('tailor__audience_holdout_share', 0.1) | float }}
+            end
+            {%- else %}
+            {{ var('tailor__audience_holdout_share', 0.1) | float }}
+            {%- endif %} as {{ tailor.type_double() }}
+        ) as holdout_share,
+        {{ tailor.run_date_literal() }} as as_of_date
+    from definitions
+
+)
+
+select * from final

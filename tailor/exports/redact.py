@@ -1,0 +1,149 @@
+"""Removing an erased person from the local copies of exports already written.
+
+What a tool already received is deleted there by the remove the next export sends (see
+``outbox``); the copies Tailor keeps under the exports folder are redacted here: the
+person's rows are dropped, the file is rewritten atomically, and its manifest gets the new
+sha256 and row count plus a ``redacted_rows`` count, so the folder stays self-consistent.
+``ops.export_log`` keeps the sha256 of what was originally sent.
+
+Rows are matched on the columns whose source is an identifier (per the manifest's schema:
+customer_id, email, email_sha256) and on the destination key, so a product id that happens
+to equal a customer id is never mistaken for the person.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tailor.exports.files import MANIFEST, manifest_bytes, sha256_bytes
+from tailor.exports.outbox import OUTBOX
+from tailor.settings import Settings
+
+if TYPE_CHECKING:
+    from tailor.privacy import Identity
+
+ID_SOURCES = {"customer_id": "customer_id", "email": "email", "email_sha256": "email_sha256"}
+
+
+def _norm(value: Any) -> str:
+    return "" if value is None else str(value).strip().lower()
+
+
+def _needles(ident: Identity) -> set[str]:
+    return {v.lower() for v in ident.customer_ids | ident.emails | ident.email_sha256s}
+
+
+def _id_columns(manifest: dict[str, Any], schema: list[dict[str, str]]) -> set[str]:
+    cols = {c["name"] for c in schema if c.get("source") in ID_SOURCES}
+    return cols | set(manifest.get("key", []))
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.redact-{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _redact_csv(data: bytes, id_cols: set[str], needles: set[str]) -> tuple[bytes, int]:
+    text = data.decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        return data, 0
+    header, body = rows[0], rows[1:]
+    idx = [i for i, h in enumerate(header) if h in id_cols]
+    kept = [r for r in body if not any(i < len(r) and _norm(r[i]) in needles for i in idx)]
+    if len(kept) == len(body):
+        return data, 0
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    w.writerow(header)
+    w.writerows(kept)
+    return buf.getvalue().encode("utf-8"), len(body) - len(kept)
+
+
+def _op_matches(op: dict[str, Any], id_cols: set[str], needles: set[str]) -> bool:
+    values = {**(op.get("key") or {}), **(op.get("data") or {})}
+    return any(_norm(values.get(c)) in needles for c in id_cols)
+
+
+def _redact_jsonl(
+    data: bytes, id_cols: set[str], needles: set[str], batches: bool
+) -> tuple[bytes, int]:
+    from tailor.exports.formats import to_json
+
+    out: list[str] = []
+    removed = 0
+    for line in data.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        obj = json.loads(line)
+        if batches:
+            ops = obj.get("operations", [])
+            keep = [o for o in ops if not _op_matches(o, id_cols, needles)]
+            removed += len(ops) - len(keep)
+            if len(keep) != len(ops):
+                obj["operations"] = keep
+                line = to_json(obj)
+        elif _op_matches(obj, id_cols, needles):
+            removed += 1
+            continue
+        out.append(line)
+    if not removed:
+        return data, 0
+    return "".join(x + "\n" for x in out).encode("utf-8"), removed
+
+
+def redact_folder(folder: Path, ident: Identity) -> tuple[int, int]:
+    """Redact one export folder; returns (files rewritten, rows removed)."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    needles = _needles(ident)
+    files = rows = 0
+    for entry in manifest.get("files", []):
+        path = folder / entry["name"]
+        if not path.exists():
+            continue
+        id_cols = _id_columns(manifest, entry.get("schema", []))
+        data = path.read_bytes()
+        if entry["name"].endswith(".csv"):
+            new, n = _redact_csv(data, id_cols, needles)
+        else:
+            new, n = _redact_jsonl(data, id_cols, needles, batches=entry.get("role") == "batches")
+        if n:
+            _write(path, new)
+            if entry.get("role") != "batches":
+                entry["rows"] -= n
+            entry["bytes"] = len(new)
+            entry["sha256"] = sha256_bytes(new)
+            entry["redacted_rows"] = entry.get("redacted_rows", 0) + n
+            files += 1
+            rows += n
+    if files:
+        manifest["row_count"] = sum(f["rows"] for f in manifest["files"])
+        manifest["redacted"] = True
+        _write(folder / MANIFEST, manifest_bytes(manifest))
+    return files, rows
+
+
+def redact_exports(settings: Settings, ident: Identity) -> tuple[int, int]:
+    """Redact every export folder under the exports root (the erasure outbox excepted)."""
+    root = settings.exports
+    if not root.is_dir():
+        return 0, 0
+    files = rows = 0
+    for manifest in sorted(root.rglob(MANIFEST)):
+        if OUTBOX in manifest.parts or any(
+            p.startswith(".") for p in manifest.relative_to(root).parts[:-1]
+        ):
+            continue
+        f, r = redact_folder(manifest.parent, ident)
+        files += f
+        rows += r
+    return files, rows

@@ -1,0 +1,140 @@
+"""Delivering an export to an HTTP endpoint.
+
+Operations go out as JSON POSTs of at most ``batch_size`` operations::
+
+    {"destination": "...", "audience": "...", "run_date": "YYYY-MM-DD",
+     "batch": 1, "batches": 3, "idempotency_key": "...",
+     "operations": [{"op": "delete", "key": {...}}, {"op": "upsert", "data": {...}}]}
+
+Each batch carries an ``Idempotency-Key`` header (also in the body) derived from the
+destination, the day, the batch number and the batch's content: resending the same batch -
+after a timeout, or when the night is rerun - gives the same key, so a receiver that honours
+it applies each batch once; a batch with different content gets a different key.
+
+Connection errors, timeouts, 408, 425, 429 and 5xx are retried with exponential backoff
+(``Retry-After`` is honoured, capped at ``max_backoff_seconds``); any other 4xx fails at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tailor.exports.config import Webhook
+from tailor.exports.formats import to_json
+
+RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+
+
+class DeliveryError(RuntimeError):
+    """A batch could not be delivered; earlier batches may have been."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    number: int
+    idempotency_key: str
+    body: bytes
+
+
+@dataclass
+class Delivery:
+    batches: int = 0
+    attempts: int = 0
+
+
+def make_batches(
+    operations: Sequence[dict[str, Any]],
+    *,
+    destination: str,
+    audience: str,
+    run_date: str,
+    batch_size: int,
+) -> list[Batch]:
+    chunks = [operations[i : i + batch_size] for i in range(0, len(operations), batch_size)]
+    out = []
+    for n, chunk in enumerate(chunks, start=1):
+        content = hashlib.sha256(to_json(list(chunk)).encode()).hexdigest()
+        key = hashlib.sha256(f"{destination}|{run_date}|{n}|{content}".encode()).hexdigest()[:40]
+        body = {
+            "destination": destination,
+            "audience": audience,
+            "run_date": run_date,
+            "batch": n,
+            "batches": len(chunks),
+            "idempotency_key": key,
+            "operations": list(chunk),
+        }
+        out.append(Batch(n, key, to_json(body).encode()))
+    return out
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value: str) -> str:
+    """Header values may name environment variables (${TOKEN}) so secrets stay out of YAML."""
+    return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
+
+
+def send(
+    hook: Webhook,
+    batches: Sequence[Batch],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivery:
+    delivery = Delivery()
+    headers = {"Content-Type": "application/json", "User-Agent": "tailor-exports/1"}
+    headers.update({k: _expand(v) for k, v in hook.headers})
+    for batch in batches:
+        attempt = 0
+        while True:
+            attempt += 1
+            delivery.attempts += 1
+            req = urllib.request.Request(
+                hook.url,
+                data=batch.body,
+                method="POST",
+                headers={**headers, "Idempotency-Key": batch.idempotency_key},
+            )
+            retry_after: float | None = None
+            try:
+                with urllib.request.urlopen(req, timeout=hook.timeout_seconds) as resp:
+                    resp.read()
+                break
+            except urllib.error.HTTPError as exc:
+                exc.read()
+                if exc.code not in RETRYABLE:
+                    raise DeliveryError(
+                        f"batch {batch.number}/{len(batches)}: HTTP {exc.code} {exc.reason} (not retried)"
+                    ) from exc
+                retry_after = _retry_after(exc.headers.get("Retry-After"))
+                error: Exception = exc
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                error = exc
+            if attempt >= hook.max_attempts:
+                raise DeliveryError(
+                    f"batch {batch.number}/{len(batches)}: gave up after {attempt} attempts: {error}"
+                ) from error
+            wait = hook.backoff_seconds * (2 ** (attempt - 1))
+            if retry_after is not None:
+                wait = max(wait, retry_after)
+            sleep(min(wait, hook.max_backoff_seconds))
+        delivery.batches += 1
+    return delivery
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

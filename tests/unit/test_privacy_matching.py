@@ -1,0 +1,121 @@
+"""Which rows erasure takes: identity columns and id-like keys, never look-alike values."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from tailor import privacy
+from tailor.privacy import Identity
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def con():
+    c = duckdb.connect()
+    yield c
+    c.close()
+
+
+def taken(con, table: str, ident: Identity) -> list:
+    cols = con.execute(
+        "select column_name, data_type from information_schema.columns where table_name = ? order by ordinal_position",
+        [table],
+    ).fetchall()
+    cond = privacy.match_sql(cols, ident)
+    if cond is None:
+        return []
+    return [
+        r[0] for r in con.execute(f"select tag from {table} where {cond} order by tag").fetchall()
+    ]
+
+
+def test_numeric_customer_ids_do_not_take_products_or_quantities(con):
+    # Online Retail: customer 12346 and stock code 12346 can both exist.
+    ident = Identity(
+        customer_ids={"12346"}, emails=set(), anonymous_ids=set(), order_ids={"536365"}
+    )
+    con.execute(
+        """
+        create table lines as select * from (values
+            ('mine', '536365', '85123A', 6, '12346'),
+            ('stock code', '536366', '12346', 12346, '17850'),
+            ('other order', '5363650', '22423', 1, '17851')
+        ) t(tag, order_id, product_id, quantity, customer_id)
+        """
+    )
+    assert taken(con, "lines", ident) == ["mine"]
+
+
+def test_text_and_json_match_ids_under_id_keys_and_emails_as_whole_tokens(con):
+    ident = Identity(
+        customer_ids={"C0000101"},
+        emails={"ann@x.com"},
+        anonymous_ids={"a-1"},
+        order_ids=set(),
+    )
+    con.execute(
+        """
+        create table q (tag varchar, record varchar, extra json);
+        insert into q values
+            ('csv record', '{"customer_id":"C0000101","email":" ANN@X.COM "}', null),
+            ('ndjson line', '{"userId": "C0000101", "event": "x"', null),
+            ('visitor', '{"visitorId":"user:C0000101"}', null),
+            ('email in text', 'bad line mentioning Ann@x.com somewhere', null),
+            ('anon in json', null, '{"context": {"anonymousId": "a-1"}}'),
+            ('longer email', '{"email":"joann@x.com"}', null),
+            ('longer id', '{"customer_id":"C00001012"}', null),
+            ('id as a product', '{"product_id":"C0000101"}', null),
+            ('nothing', '{"a":1}', '{"b":"a-10"}');
+        """
+    )
+    assert taken(con, "q", ident) == [
+        "anon in json",
+        "csv record",
+        "email in text",
+        "ndjson line",
+        "visitor",
+    ]
+
+
+def test_email_columns_match_normalized_and_hashed(con):
+    ident = Identity(customer_ids=set(), emails={"ann@x.com"}, anonymous_ids=set(), order_ids=set())
+    sha = next(iter(ident.email_sha256s))
+    con.execute(
+        f"""
+        create table c as select * from (values
+            ('raw', '  Ann@X.com ', null),
+            ('hash', null, '{sha}'),
+            ('other', 'bob@x.com', 'ffff')
+        ) t(tag, email, traits_email_sha256)
+        """
+    )
+    assert taken(con, "c", ident) == ["hash", "raw"]
+
+
+def test_tables_without_identity_columns_are_left_alone(con):
+    ident = Identity(customer_ids={"C1"}, emails={"a@x.com"}, anonymous_ids=set(), order_ids=set())
+    assert privacy.match_sql([("product_id", "VARCHAR"), ("price", "DOUBLE")], ident) is None
+
+
+def test_quarantined_text_is_checked_against_hashed_identifiers(con):
+    con.execute("create schema ops")
+    privacy.ensure_tables(con)
+    for kind, value in (("customer_id", "C0000101"), ("email", "ann@x.com")):
+        con.execute(
+            "insert into ops.erased_subjects values (?, ?, date '2026-10-01', 'a')",
+            [privacy.subject_hash(kind, value), kind],
+        )
+    con.execute(
+        """
+        create table q as select * from (values
+            ('broken json', '{"messageId": "m", "userId": "C0000101", "x": '),
+            ('email', 'Ann@X.com,Ann,Lee'),
+            ('someone else', '{"userId": "C0000102"}')
+        ) t(tag, record)
+        """
+    )
+    cond = privacy.quarantine_suppressed_sql("record")
+    got = [r[0] for r in con.execute(f"select tag from q where {cond} order by tag").fetchall()]
+    assert got == ["broken json", "email"]
