@@ -454,6 +454,9 @@ PROTECTED = {("ops", "erased_subjects"), ("ops", "erasure_audit"), ("raw", "load
 TOMBSTONE_REASON = "erased_subject"
 TOMBSTONE_TEXT = "record removed: erased subject (right to be forgotten)"
 REDACTED_TEXT = "record text removed: erased subject (right to be forgotten)"
+# Diagnostic tables whose free text (failure samples, error messages) can quote any
+# identifier as a bare value: the identifiers are replaced by ERASED_MARK, the rows kept.
+REDACT_IN_PLACE = {("ops", "validation_results"), ("ops", "run_log")}
 
 
 @dataclass
@@ -469,6 +472,11 @@ def erase_rows(con: duckdb.DuckDBPyConnection, ident: Identity) -> list[TableTou
     touched: list[TableTouch] = []
     for schema, table, columns in base_tables(con):
         if (schema, table) in PROTECTED or schema == "temp":
+            continue
+        if (schema, table) in REDACT_IN_PLACE:
+            n = redact_text_columns(con, schema, table, columns, ident)
+            if n:
+                touched.append(TableTouch(f"{schema}.{table}", rows_anonymized=n))
             continue
         is_raw_source = schema == "raw" and table in SOURCES
         cond = match_sql(columns, ident)
@@ -494,6 +502,42 @@ def erase_rows(con: duckdb.DuckDBPyConnection, ident: Identity) -> list[TableTou
             if n:
                 touched.append(TableTouch(name, rows_removed=n))
     return touched
+
+
+def redact_text_columns(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    columns: list[tuple[str, str]],
+    ident: Identity,
+) -> int:
+    """Replace the person's identifiers, wherever they stand as a whole token in a text or
+    JSON column, by ERASED_MARK; returns the rows changed."""
+    toks = ident.tokens() | ident.order_ids
+    if not toks:
+        return 0
+    bound = "[^A-Za-z0-9._%+-]"
+    pattern = _lit(f"(?i)(^|{bound})({_alternation(toks)})($|{bound})")
+    texts = [(n, t) for n, t in columns if t.upper().startswith("VARCHAR") or t.upper() == "JSON"]
+    if not texts:
+        return 0
+    rel = f'"{schema}"."{table}"'
+    keep_bounds = _lit(r"\1" + ERASED_MARK + r"\3")
+    sets = ", ".join(
+        f'"{c}" = regexp_replace("{c}"::varchar, {pattern}, {keep_bounds}, \'g\')::{t}'
+        for c, t in texts
+    )
+    where = " or ".join(
+        f'coalesce(regexp_matches("{c}"::varchar, {pattern}), false)' for c, _ in texts
+    )
+    # a replacement can uncover another token right after it (adjacent identifiers)
+    total = 0
+    for _ in range(3):
+        n = len(con.execute(f"update {rel} set {sets} where {where} returning 1").fetchall())
+        total = max(total, n)
+        if not n:
+            break
+    return total
 
 
 def tombstone(con: duckdb.DuckDBPyConnection, source: str, cond: str) -> int:

@@ -1,0 +1,77 @@
+"""Erasure in diagnostics: failure samples, error messages and files outside the tables."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from tailor import privacy
+from tailor.privacy import ERASED_MARK, Identity
+
+pytestmark = pytest.mark.unit
+
+ANN = Identity(
+    customer_ids={"C0000042"},
+    emails={"ann.lee@example.com"},
+    anonymous_ids={"anon-7f3a"},
+    order_ids={"O-991"},
+)
+
+
+def test_validation_samples_and_run_log_lose_the_identifiers_but_keep_the_rows():
+    con = duckdb.connect()
+    con.execute("create schema ops")
+    con.execute(
+        "create table ops.validation_results (expectation varchar, sample_unexpected json, "
+        "observed_value json)"
+    )
+    con.execute(
+        """
+        insert into ops.validation_results values
+            ('unique', '["C0000042", "C00000421", "C0000007"]', '3'),
+            ('in_set', '[{"customer_id": "C0000042", "email": "Ann.Lee@Example.com"}]', null),
+            ('other', '["C0000008"]', null)
+        """
+    )
+    con.execute("create table ops.run_log (event_id varchar, error varchar, record json)")
+    msg = "customer_id sample: C0000042,anon-7f3a; order O-991"
+    con.execute("insert into ops.run_log values ('e1', ?, ?)", [msg, json.dumps({"error": msg})])
+
+    touched = {t.table: t for t in privacy.erase_rows(con, ANN)}
+
+    assert touched["ops.validation_results"].rows_anonymized == 2
+    assert touched["ops.run_log"].rows_anonymized == 1
+    rows = con.execute("select sample_unexpected::varchar from ops.validation_results").fetchall()
+    assert json.loads(rows[0][0]) == [ERASED_MARK, "C00000421", "C0000007"]  # whole tokens only
+    assert json.loads(rows[1][0]) == [{"customer_id": ERASED_MARK, "email": ERASED_MARK}]
+    assert json.loads(rows[2][0]) == ["C0000008"]
+    error, record = con.execute("select error, record::varchar from ops.run_log").fetchone()
+    assert error == f"customer_id sample: {ERASED_MARK},{ERASED_MARK}; order {ERASED_MARK}"
+    assert json.loads(record) == {"error": error}
+    # (find_traces matches substrings: C00000421, someone else, would count)
+    con.execute("delete from ops.validation_results where expectation = 'unique'")
+    assert privacy.find_traces(con, ANN.tokens() | ANN.order_ids) == []
+
+
+def test_other_files_are_scrubbed_and_landing_and_exports_left_to_their_own_rules(tailor_env):
+    s = tailor_env
+    docs = s.reports / "data_docs" / "validations" / "page.html"
+    results = s.data / "gx" / "validations" / "result.json"
+    run_log = s.data / "runs" / "run_log.jsonl"
+    landing = s.landing / "customers" / "dt=2026-10-01" / "customers.csv"
+    for path in (docs, results, run_log, landing):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_text("<td>C0000042</td><td>C0000043</td>")
+    results.write_text(json.dumps({"partial_unexpected_list": ["C0000042", "anon-7f3a"]}))
+    run_log.write_text('{"error": "C0000007 bad"}\n{"error": "ann.lee@example.com bad"}\n')
+    landing.write_text("customer_id,email\nC0000042,ann.lee@example.com\n")
+
+    files, changes = privacy.redact_files(s, ANN)
+
+    assert (files, changes) == (3, 4)
+    assert docs.read_text() == f"<td>{ERASED_MARK}</td><td>C0000043</td>"
+    assert json.loads(results.read_text()) == {"partial_unexpected_list": [ERASED_MARK] * 2}
+    assert run_log.read_text() == '{"error": "C0000007 bad"}\n'
+    assert "C0000042" in landing.read_text()  # purge_landing's job, with its own rules
