@@ -434,12 +434,73 @@ def _run_gx(
         ],
     )
     log.debug("data docs built in %.1f s", time.perf_counter() - t0)
+    write_offline_index(settings)
     for validation in result.run_results.values():
         suite_name = validation.suite_name
         for r in validation.results:
             report.outcomes.append(_outcome(suite_name, tables.get(suite_name, suite_name), r))
     index = data_docs_index(settings)
     report.data_docs = str(index) if index.exists() else None
+
+
+OFFLINE_BEGIN = "<!-- tailor:offline-index -->"
+OFFLINE_END = "<!-- /tailor:offline-index -->"
+
+
+def write_offline_index(settings: Settings) -> Path | None:
+    """Add a plain-HTML list of every validation page to the Data Docs index.
+
+    GX's index fills its tables with JavaScript from public CDNs, so on a machine without
+    internet access the index is empty; this list (newest first: run, suite, status,
+    expectations passed) needs nothing but the browser."""
+    import html
+
+    index = data_docs_index(settings)
+    if not index.exists():
+        return None
+    docs = index.parent
+    results = settings.data / "gx" / "validations"
+    rows = []
+    for page in (docs / "validations").rglob("*.html"):
+        rel = page.relative_to(docs / "validations")
+        status, passed = "see page", ""
+        stored = results / rel.with_suffix(".json")
+        if stored.exists():
+            try:
+                doc = json.loads(stored.read_text())
+                status = "passed" if doc.get("success") else "FAILED"
+                stats = doc.get("statistics") or {}
+                passed = f"{stats.get('successful_expectations', '?')} / {stats.get('evaluated_expectations', '?')}"
+            except (OSError, ValueError):
+                pass
+        parts = rel.parts  # <suite path...>/<run name>/<run time>/<batch>.html
+        suite = ".".join(parts[:-3]) if len(parts) > 3 else str(rel.parent)
+        run_name, run_time = (parts[-3], parts[-2]) if len(parts) >= 3 else ("", "")
+        rows.append((run_time, run_name, suite, status, passed, page.relative_to(docs).as_posix()))
+    rows.sort(reverse=True)
+    body = "".join(
+        f"<tr><td>{html.escape(t)}</td><td>{html.escape(r)}</td><td>{html.escape(su)}</td>"
+        f'<td class="{"fail" if st == "FAILED" else "ok"}">{st}</td><td>{html.escape(pa)}</td>'
+        f'<td><a href="{html.escape(href)}">open</a></td></tr>'
+        for t, r, su, st, pa, href in rows[:DATA_DOCS_HISTORY]
+    )
+    section = (
+        f'{OFFLINE_BEGIN}<section style="margin:1em;font-family:sans-serif">'
+        "<h3>Validation results (works offline)</h3>"
+        "<style>.tl td,.tl th{padding:2px 8px;text-align:left}.tl .fail{color:#b00;font-weight:bold}</style>"
+        '<table class="tl"><tr><th>run time</th><th>run</th><th>suite</th><th>status</th>'
+        f"<th>passed / evaluated</th><th></th></tr>{body}</table></section>{OFFLINE_END}"
+    )
+    text = index.read_text()
+    if OFFLINE_BEGIN in text:
+        text = (
+            text[: text.index(OFFLINE_BEGIN)] + text[text.index(OFFLINE_END) + len(OFFLINE_END) :]
+        )
+    text = text.replace("<body>", "<body>" + section, 1) if "<body>" in text else section + text
+    tmp = index.with_name(f".{index.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(index)
+    return index
 
 
 def _outcome(suite: str, table: str, r: Any) -> ExpectationOutcome:

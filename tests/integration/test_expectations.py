@@ -323,6 +323,11 @@ def test_data_docs_and_report_file_are_written(raw_good, raw_warehouse):
     assert "raw.events" in html
     pages = list((index.parent / "validations").rglob("*.html"))
     assert any("raw.events" in str(p) for p in pages)
+    # the index lists every page without the CDN scripts GX's own tables need
+    offline = html[html.index("works offline") :]
+    for page in pages:
+        assert f'href="{page.relative_to(index.parent).as_posix()}"' in offline
+    assert ">passed<" in offline
     report = json.loads(Path(raw_good["report_file"]).read_text())
     assert report["layer"] == "raw" and report["run_date"] == GOOD_DAY.isoformat()
     assert len(report["outcomes"]) == raw_good["expectations"]
