@@ -33,15 +33,19 @@ email audience                           receive (its audience, not in the
 =======================================  ========================================  ==========
 
 The ML tables are written by the ``ml`` package; a table that does not exist yet is
-skipped with a warning. The recommendation settings (K, repeat purchases, consent) come
-from ``ml.recommend.RecommendConfig`` when that module is importable, so the gate checks
-the configuration the job ran with; :data:`DEFAULT_RECOMMENDATIONS` otherwise.
+skipped with a warning. The recommendation settings (K, purchase exclusion, repeat-purchase
+categories, consent) are the ones the day's recommendation run recorded with its served
+model in ``ml.model_runs``, so the gate checks the configuration the job ran with
+(``ml.recommend.RecommendConfig``'s defaults before any run; :data:`DEFAULT_RECOMMENDATIONS`
+without the ml package).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import great_expectations.expectations as gxe
 
@@ -85,18 +89,31 @@ class RecommendationRules:
 DEFAULT_RECOMMENDATIONS = RecommendationRules()
 
 
-def recommendation_rules() -> RecommendationRules:
-    """The recommender's configuration (defaults when the ml package is not there)."""
+def recommendation_rules(ctx: SuiteContext | None = None) -> RecommendationRules:
+    """The rules the recommendation run of the day was made with: the configuration the job
+    records with its served model in ml.model_runs (``tailor recommend --k 5`` is checked
+    for 5), else the recommender's defaults (else the suite's own, without the ml package)."""
     try:
-        from ml.recommend import RecommendConfig
+        from ml.recommend import TASK, RecommendConfig
     except ImportError:
         return DEFAULT_RECOMMENDATIONS
-    config = RecommendConfig()
+    config: dict[str, Any] = asdict(RecommendConfig())
+    if ctx is not None and ctx.exists("ml.model_runs"):
+        rows = ctx.con.execute(
+            """
+            select json_extract(params, '$.config')::varchar from ml.model_runs
+            where task = ? and run_date = ? and json_extract(params, '$.config') is not null
+            order by finished_at desc limit 1
+            """,
+            [TASK, ctx.run_date],
+        ).fetchall()
+        if rows and rows[0][0]:
+            config |= json.loads(rows[0][0])
     return RecommendationRules(
-        k=int(config.k),
-        exclude_repeats=True,
-        repeat_purchase_categories=tuple(config.repeat_purchase_categories),
-        require_personalization_consent=bool(config.require_personalization_consent),
+        k=int(config["k"]),
+        exclude_repeats=bool(config.get("exclude_purchased", True)),
+        repeat_purchase_categories=tuple(config.get("repeat_purchase_categories") or ()),
+        require_personalization_consent=bool(config.get("require_personalization_consent")),
     )
 
 
@@ -167,7 +184,7 @@ def propensity_scores(ctx: SuiteContext) -> SuitePlan:
 
 
 def recommendations(ctx: SuiteContext) -> SuitePlan:
-    rules = recommendation_rules()
+    rules = recommendation_rules(ctx)
     rank = (
         ctx.first_column("ml.recommendations", ("rank", "position", "recommendation_rank"))
         or "rank"

@@ -1,0 +1,91 @@
+"""A weighted blend of other recommenders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ml.recommenders.base import Recommender
+
+
+def normalize_rows(scores: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
+    """Divide each row by its largest absolute score, so models on different scales blend."""
+    if sp.issparse(scores):
+        s = sp.csr_matrix(scores, dtype=np.float32)
+        peak = np.asarray(abs(s).max(axis=1).todense()).ravel()
+        peak[peak == 0] = 1.0
+        return sp.csr_matrix(sp.diags(1.0 / peak) @ s)
+    s = np.asarray(scores, dtype=np.float32)
+    peak = np.abs(s).max(axis=1, keepdims=True) if s.size else np.ones((s.shape[0], 1))
+    peak[peak == 0] = 1.0
+    return s / peak
+
+
+class HybridRecommender(Recommender):
+    """``score = sum_m weight_m * normalize_rows(score_m)``.
+
+    The item-item weights used for ``similar_items`` and ``explain`` are the same blend of
+    the components' (row-normalized) item weights, for the components that have them.
+
+    Parameters
+    ----------
+    components
+        ``[(recommender, weight), ...]``; each is fitted with the same data and context.
+    """
+
+    name = "hybrid"
+    explains = True
+
+    def __init__(self, components: Sequence[tuple[Recommender, float]]):
+        self.components = list(components)
+
+    def fit(self, user_items: sp.spmatrix, **context: Any) -> HybridRecommender:
+        if not self.components:
+            raise ValueError("a hybrid needs at least one component")
+        for model, _ in self.components:
+            model.fit(user_items, **context)
+        self.n_items_ = self.components[0][0].n_items_
+        self.sparse_scores = all(model.sparse_scores for model, _ in self.components)
+        blend = None
+        for model, weight in self.components:
+            W = model.item_weights_
+            if W is None:
+                continue
+            part = normalize_rows(W)
+            part = part * weight
+            if blend is None:
+                blend = part
+            elif sp.issparse(blend) and sp.issparse(part):
+                blend = (blend + part).tocsr()
+            else:
+                blend = _dense(blend) + _dense(part)
+        self.item_weights_ = blend
+        return self
+
+    def _score(
+        self, user_items: sp.csr_matrix, groups: np.ndarray | None
+    ) -> np.ndarray | sp.csr_matrix:
+        total: np.ndarray | sp.csr_matrix | None = None
+        for model, weight in self.components:
+            part = normalize_rows(model._score(user_items, groups)) * weight
+            if total is None:
+                total = part
+            elif sp.issparse(total) and sp.issparse(part):
+                total = (total + part).tocsr()
+            else:
+                total = _dense(total) + _dense(part)
+        return total
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "components": [
+                {"model": m.name, "weight": w, **m.get_params()} for m, w in self.components
+            ]
+        }
+
+
+def _dense(m: np.ndarray | sp.spmatrix) -> np.ndarray:
+    return m.toarray() if sp.issparse(m) else np.asarray(m)

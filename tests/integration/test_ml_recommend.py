@@ -1,0 +1,342 @@
+"""The recommendation job on a small generated warehouse, built for real (load + dbt).
+
+Checks what a user of ``ml.recommendations`` and ``ml.similar_items`` relies on: every
+customer gets K products, never one they bought nor an inactive one, at most N per
+category, each with a reason that names something they actually did; the run's metrics
+are in ``ml.model_runs``; a rerun of the day gives the same rows; a large NDCG drop
+against the previous run makes the run fall back to popularity, flagged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from ml import recommend
+from ml.recommend import RecommendConfig
+from tailor import ingest, transform
+from tailor.generate import DirtConfig, GeneratorConfig, generate
+from tailor.settings import get_settings
+from tailor.warehouse import connect
+
+pytestmark = pytest.mark.integration
+
+START = dt.date(2026, 10, 1)
+DAYS = 10
+DAY = START + dt.timedelta(days=DAYS - 1)
+SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation marts.ml"
+# K as configured by default: the ML quality gate checks the default K
+CONFIG = RecommendConfig(holdout_days=3, max_per_category=2, min_holdout_users=10)
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recommend")
+    data = root / "data"
+    s = dataclasses.replace(
+        get_settings(),
+        data=data,
+        warehouse=data / "warehouse" / "tailor.duckdb",
+        landing=data / "landing",
+        ground_truth=data / "ground_truth",
+        duckdb_temp=data / "tmp" / "duckdb",
+        duckdb_memory_limit="2GB",
+    )
+    generate(
+        GeneratorConfig(
+            customers=500,
+            products=150,
+            days=DAYS,
+            start=START,
+            seed=11,
+            dirt=DirtConfig().scaled(0),
+        ),
+        s.landing,
+        s.ground_truth,
+    )
+    con = connect(s.warehouse, settings=s)
+    try:
+        ingest.load_range(con, s.landing)
+    finally:
+        con.close()
+    transform.build(DAY, select=SELECT, settings=s, tests=False)
+    return s
+
+
+def run_job(settings, config=CONFIG, day=DAY):
+    return recommend.run(SimpleNamespace(day=day, settings=settings), config)
+
+
+def query(settings, sql, params=None):
+    con = connect(settings.warehouse, settings=settings, read_only=True)
+    try:
+        return con.execute(sql, params or []).df()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def first_run(warehouse):
+    return run_job(warehouse)
+
+
+def test_every_customer_gets_k_ranked_products(warehouse, first_run):
+    assert first_run["status"] in ("chosen", "fallback")
+    df = query(
+        warehouse,
+        """
+        select c.customer_id, count(r.product_id) as n, min(r.rank) as lo, max(r.rank) as hi,
+               count(distinct r.product_id) as distinct_products
+        from marts.customers as c
+        left join ml.recommendations as r on r.customer_id = c.customer_id and r.run_date = ?
+        group by c.customer_id
+        """,
+        [DAY],
+    )
+    assert len(df) > 0
+    assert (df["n"] == CONFIG.k).all()
+    assert (df["lo"] == 1).all() and (df["hi"] == CONFIG.k).all()
+    assert (df["distinct_products"] == CONFIG.k).all()
+
+
+def test_the_ml_quality_gate_passes_on_the_output(warehouse, first_run):
+    """The Great Expectations suite of the ML layer (K per eligible customer, ranks, no
+    product twice, nothing bought, catalog) passes on what the job wrote."""
+    from expectations.runner import validate_layer
+
+    report = validate_layer("ml", DAY, warehouse)
+    checks = [o for o in report.outcomes if o.table == "ml.recommendations"]
+    assert len(checks) >= 7
+    failed = [o.describe() for o in checks if not o.success]
+    assert not failed, failed
+
+
+def test_no_bought_or_inactive_product_is_recommended(warehouse, first_run):
+    bought = query(
+        warehouse,
+        """
+        select r.customer_id, r.product_id from ml.recommendations as r
+        join marts.user_item_interactions as i using (customer_id, product_id)
+        where i.purchase_count > 0 and r.run_date = ?
+        """,
+        [DAY],
+    )
+    assert bought.empty
+    inactive = query(
+        warehouse,
+        """
+        select r.product_id from ml.recommendations as r
+        left join marts.products as p using (product_id)
+        where r.run_date = ? and (p.product_id is null or not p.is_active or not p.is_product)
+        """,
+        [DAY],
+    )
+    assert inactive.empty
+
+
+def test_diversity_rule_holds(warehouse, first_run):
+    per_category = query(
+        warehouse,
+        """
+        select r.customer_id, p.category_path, count(*) as n
+        from ml.recommendations as r join marts.products as p using (product_id)
+        where r.run_date = ? and p.category_path is not null
+        group by all
+        """,
+        [DAY],
+    )
+    assert per_category["n"].max() <= CONFIG.max_per_category
+
+
+def test_reasons_name_what_the_customer_did(warehouse, first_run):
+    df = query(warehouse, "select * from ml.recommendations where run_date = ?", [DAY])
+    assert df["reason"].notna().all() and (df["reason"].str.len() > 0).all()
+    because = df[df["reason_code"].isin(["viewed", "added_to_cart", "bought"])]
+    assert len(because) > 0
+    assert because["reason"].str.startswith("because you ").all()
+    anchored = query(
+        warehouse,
+        """
+        select r.reason_code, i.view_count, i.cart_count, i.purchase_count
+        from ml.recommendations as r
+        left join marts.user_item_interactions as i
+            on i.customer_id = r.customer_id and i.product_id = r.reason_product_id
+        where r.run_date = ? and r.reason_product_id is not null
+        """,
+        [DAY],
+    )
+    assert anchored["view_count"].notna().all(), "the reason product is in the customer's history"
+    bought = anchored[anchored["reason_code"] == "bought"]
+    assert (bought["purchase_count"] > 0).all()
+    popular = df[df["model"] == "popularity"]
+    assert popular["reason_code"].isin(["popular", "popular_in_segment"]).all()
+    # customers without personalization consent get the non-personalized list only
+    no_consent = query(
+        warehouse,
+        """
+        select r.* from ml.recommendations as r join marts.customers as c using (customer_id)
+        where r.run_date = ? and not c.has_personalization_consent
+        """,
+        [DAY],
+    )
+    assert (no_consent["reason_code"] == "popular").all()
+
+
+def test_similar_items(warehouse, first_run):
+    df = query(
+        warehouse,
+        """
+        select s.*, p.is_active as target_active
+        from ml.similar_items as s join marts.products as p on p.product_id = s.similar_product_id
+        where s.run_date = ?
+        """,
+        [DAY],
+    )
+    assert len(df) > 0
+    assert (df["product_id"] != df["similar_product_id"]).all()
+    assert df["target_active"].all()
+    assert not df.duplicated(["product_id", "rank"]).any()
+    assert not df.duplicated(["product_id", "similar_product_id"]).any()
+    assert df.groupby("product_id")["rank"].max().max() <= CONFIG.similar_items
+
+
+def test_model_runs_hold_every_models_metrics(warehouse, first_run):
+    runs = query(
+        warehouse,
+        "select * from ml.model_runs where task = 'recommendation' and run_date = ?",
+        [DAY],
+    )
+    assert {"popularity", "itemknn", "ease", "content", "hybrid"} <= set(runs["model"])
+    served = runs[runs["status"].isin(["chosen", "fallback"])]
+    assert len(served) == 1
+    for _, row in runs[
+        runs["status"].isin(["chosen", "candidate", "baseline", "fallback"])
+    ].iterrows():
+        metrics = json.loads(row["metrics"])
+        for key in (
+            "ndcg@10",
+            "precision@10",
+            "recall@10",
+            "map@10",
+            "hit_rate@10",
+            "coverage@10",
+            "warm.ndcg@10",
+            "cold.ndcg@10",
+        ):
+            assert key in metrics, (row["model"], key)
+    window = json.loads(runs["data_window"].iloc[0])
+    assert window["holdout_days"] == CONFIG.holdout_days
+    assert window["holdout_users"] >= CONFIG.min_holdout_users
+
+
+def test_the_training_window_matches_the_events(warehouse, first_run):
+    """The training matrix derived from the mart equals the events before the cutoff,
+    decayed to the cutoff, computed directly."""
+    con = connect(warehouse.warehouse, settings=warehouse, read_only=True)
+    try:
+        config = CONFIG.with_dbt_vars(warehouse.dbt_project)
+        data = recommend.load_data(con, DAY, dataclasses.replace(config, holdout_days=DAYS + 5))
+        cutoff = data.as_of - dt.timedelta(days=CONFIG.holdout_days)
+        derived = recommend.train_matrix(data, cutoff, config)
+        direct = recommend.train_matrix(data, data.as_of - dt.timedelta(days=DAYS + 5), config)
+        assert direct.nnz == 0  # nothing before the data starts
+        ev = data.holdout[data.holdout["at"] < cutoff]
+        w = ev["kind"].map({c: config.weights[k] for k, c in recommend.KINDS.items()}).to_numpy()
+        age = (cutoff - ev["at"]).dt.total_seconds().to_numpy() / 86400.0
+        expected = recommend._matrix(
+            ev["user"].to_numpy(),
+            ev["item"].to_numpy(),
+            w * 0.5 ** (age / config.half_life_days),
+            derived.shape,
+        )
+        diff = abs(derived - expected)
+        assert diff.max() < 1e-3 * max(1.0, expected.max())
+        assert derived.nnz == expected.nnz
+    finally:
+        con.close()
+
+
+def test_rerun_gives_the_same_rows(warehouse, first_run):
+    sql = "select * exclude (score) from ml.recommendations where run_date = ? order by customer_id, rank"
+    before = query(warehouse, sql, [DAY])
+    run_job(warehouse)
+    after = query(warehouse, sql, [DAY])
+    assert before.equals(after)
+    runs = query(
+        warehouse,
+        "select model, count(*) as n from ml.model_runs where run_date = ? and task = 'recommendation' group by 1",
+        [DAY],
+    )
+    assert (runs["n"] == 1).all()
+
+
+def test_a_large_ndcg_drop_falls_back_to_popularity(warehouse, first_run):
+    best = first_run["best"]
+    if best in (None, "popularity"):
+        pytest.skip("popularity won on this data; no model to fall back from")
+    earlier = DAY - dt.timedelta(days=1)
+    con = connect(warehouse.warehouse, settings=warehouse)
+    try:
+        from ml.runs import record_model_run
+
+        record_model_run(
+            con,
+            run_id=f"recommendation:{earlier}",
+            model=best,
+            task="recommendation",
+            run_date=earlier,
+            status="chosen",
+            metrics={"ndcg@10": first_run["ndcg@10"][best] * 2},
+        )
+    finally:
+        con.close()
+    try:
+        out = run_job(warehouse)
+        assert out["status"] == "fallback" and out["served"] == "popularity"
+        assert "dropped" in out["message"]
+        runs = query(
+            warehouse,
+            "select model, status, message from ml.model_runs where run_date = ? and task = 'recommendation'",
+            [DAY],
+        )
+        pop = runs[runs["model"] == "popularity"].iloc[0]
+        assert pop["status"] == "fallback" and "dropped" in pop["message"]
+        models = query(
+            warehouse, "select distinct model from ml.recommendations where run_date = ?", [DAY]
+        )
+        assert set(models["model"]) == {"popularity"}
+    finally:
+        con = connect(warehouse.warehouse, settings=warehouse)
+        con.execute("delete from ml.model_runs where run_date = ?", [earlier])
+        con.close()
+        run_job(warehouse)
+
+
+def test_the_gate_checks_the_k_the_run_was_made_with(warehouse, first_run):
+    """`tailor recommend --k 5`: the gate reads K from the run's recorded configuration."""
+    from expectations.runner import validate_layer
+
+    try:
+        run_job(warehouse, dataclasses.replace(CONFIG, k=5))
+        report = validate_layer("ml", DAY, warehouse)
+        checks = [o for o in report.outcomes if o.table == "ml.recommendations"]
+        assert any("exactly 5 recommendations" in (o.description or "") for o in checks)
+        assert all(o.success for o in checks), [o.describe() for o in checks if not o.success]
+    finally:
+        run_job(warehouse)
+
+
+def test_recommend_day_without_marts_is_skipped(tmp_path):
+    s = dataclasses.replace(
+        get_settings(), warehouse=tmp_path / "empty.duckdb", duckdb_temp=tmp_path / "tmp"
+    )
+    out = run_job(s)
+    assert out["status"] == "skipped"
+    runs = query(s, "select status from ml.model_runs")
+    assert runs["status"].tolist() == ["skipped"]
+    assert np.isin(["skipped"], runs["status"]).all()

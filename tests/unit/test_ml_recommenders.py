@@ -1,0 +1,246 @@
+"""Every recommender on a tiny matrix whose right answers are known.
+
+Two groups of shoppers: group A buys items 0, 1 and 2 together, group B items 3, 4 and 5;
+item 6 is bought by nobody but described like group A's items; item 7 is the most popular
+item, bought by two thirds of each group. A shopper with items 0 and 1 should be shown item 2 before anything of group B;
+the items most similar to 3 are 4 and 5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from ml.recommenders import (
+    ContentRecommender,
+    EASERecommender,
+    HistoryRecommender,
+    HybridRecommender,
+    ItemKNNRecommender,
+    PopularityRecommender,
+)
+from ml.recommenders.als import ALSRecommender, implicit_available
+from ml.recommenders.base import compact, contains, prune_rows, topn_dense, topn_sparse
+from ml.recommenders.ease import CatalogTooLarge
+
+pytestmark = pytest.mark.unit
+
+N_ITEMS = 8
+A, B, POPULAR, NEW = [0, 1, 2], [3, 4, 5], 7, 6
+TEXTS = [
+    "red leather running shoe",
+    "red leather walking shoe",
+    "red leather trail shoe",
+    "blue glass table lamp",
+    "blue glass floor lamp",
+    "blue glass desk lamp",
+    "red leather hiking shoe",
+    "gift card",
+]
+
+
+def _matrix(rows: list[list[int]]) -> sp.csr_matrix:
+    r = [u for u, items in enumerate(rows) for _ in items]
+    c = [i for items in rows for i in items]
+    return sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(rows), N_ITEMS))
+
+
+def training() -> sp.csr_matrix:
+    rows = []
+    for u in range(12):
+        group = A if u < 6 else B
+        rows.append(group + ([POPULAR] * (u % 3 != 2)) + ([0, 3] if u == 11 else []))
+    return _matrix(rows)
+
+
+def probes() -> sp.csr_matrix:
+    return _matrix([[0, 1], [3, 4], []])
+
+
+def hybrid():
+    return HybridRecommender(
+        [(ItemKNNRecommender(neighbours=10, shrink=0.0), 1.0), (ContentRecommender(), 0.3)]
+    )
+
+
+MODELS = {
+    "itemknn": lambda: ItemKNNRecommender(neighbours=10, shrink=0.0),
+    "itemknn_cooccurrence": lambda: ItemKNNRecommender(neighbours=10, similarity="cooccurrence"),
+    "ease": lambda: EASERecommender(l2=1.0),
+    "content": lambda: ContentRecommender(),
+    "hybrid": hybrid,
+}
+if implicit_available():
+    MODELS["als"] = lambda: ALSRecommender(factors=4, regularization=0.01, alpha=5.0, iterations=30)
+
+
+@pytest.fixture(params=sorted(MODELS))
+def model(request):
+    return MODELS[request.param]().fit(training(), item_text=TEXTS)
+
+
+class TestEveryModel:
+    """The shared contract: known structure, filters, shapes, batching, explanations."""
+
+    def test_completes_the_group(self, model):
+        ids, _ = model.recommend(probes()[:2], 3)
+        assert ids[0, 0] == 2
+        assert ids[1, 0] == 5
+
+    def test_similar_items_are_the_group(self, model):
+        ids, scores = model.similar_items(np.array([3, 0]), 2)
+        assert set(ids[0]) == {4, 5}
+        assert set(ids[1]) == {1, 2} or (model.name == "content" and set(ids[1]) <= {1, 2, 6})
+        assert np.all(np.diff(scores, axis=1) <= 0)
+
+    def test_never_recommends_what_is_filtered(self, model):
+        X = probes()
+        ids, _ = model.recommend(X, N_ITEMS)
+        assert not contains(X, ids).any()
+        exclude = _matrix([[2], [5], []])
+        allowed = np.ones(N_ITEMS, bool)
+        allowed[POPULAR] = False
+        ids, _ = model.recommend(X, N_ITEMS, exclude=exclude, allowed_items=allowed)
+        assert not contains(exclude, ids).any()
+        assert not (ids == POPULAR).any()
+
+    def test_kept_history_can_be_recommended(self, model):
+        ids, _ = model.recommend(probes()[:2], N_ITEMS, filter_seen=False)
+        assert ids.shape == (2, N_ITEMS)
+
+    def test_no_history_no_candidates(self, model):
+        ids, scores = model.recommend(probes()[2:], 3)
+        assert (ids == -1).all() and np.isneginf(scores).all()
+
+    def test_pads_short_lists(self, model):
+        ids, scores = model.recommend(probes()[:1], 20)
+        assert ids.shape == (1, 20)
+        assert (ids[0, N_ITEMS:] == -1).all()
+        valid = ids[0] >= 0
+        assert len(set(ids[0, valid])) == valid.sum()
+        assert np.isneginf(scores[0, ~valid]).all()
+
+    def test_batches_do_not_change_the_answer(self, model):
+        X = training()
+        full = model.recommend(X, 4)
+        one_by_one = model.recommend(X, 4, batch_size=1)
+        np.testing.assert_array_equal(full[0], one_by_one[0])
+        np.testing.assert_allclose(full[1], one_by_one[1], rtol=1e-4, atol=1e-6)
+
+    def test_explains_with_a_history_item(self, model):
+        if not model.explains:
+            pytest.skip(f"{model.name} does not name history items")
+        X = probes()[:2]
+        ids, _ = model.recommend(X, 1)
+        anchors, contrib = model.explain(X, ids)
+        assert anchors[0, 0] in (0, 1)
+        assert anchors[1, 0] in (3, 4)
+        assert (contrib > 0).all()
+
+    def test_rejects_a_different_catalog(self, model):
+        with pytest.raises(ValueError):
+            model.recommend(sp.csr_matrix((1, N_ITEMS + 1)), 3)
+
+
+def test_content_reaches_items_nobody_bought():
+    model = ContentRecommender().fit(training(), item_text=TEXTS)
+    ids, _ = model.recommend(probes()[:1], 2)
+    assert NEW in ids[0]
+    cf = ItemKNNRecommender(shrink=0.0).fit(training())
+    assert NEW not in cf.recommend(probes()[:1], N_ITEMS)[0]
+
+
+def test_popularity_ranks_by_total_interest():
+    model = PopularityRecommender().fit(training())
+    ids, _ = model.recommend(probes(), 2)
+    assert (ids[:, 0] == POPULAR).all()
+    assert (ids[2] != -1).all()  # users without history get the popular list
+    sim, _ = model.similar_items(np.array([POPULAR]), 1)
+    assert sim[0, 0] != POPULAR
+
+
+def test_popularity_per_segment_and_its_shrinkage():
+    X = training()
+    groups = np.array([0] * 6 + [1] * 6)
+    model = PopularityRecommender(shrinkage=0.0).fit(X, user_groups=groups)
+    ids, _ = model.recommend(probes()[2:].tocsr()[[0, 0, 0]], 4, user_groups=np.array([0, 1, -1]))
+    assert set(ids[0, :3]) == set(A)  # each group's own items before the popular one
+    assert set(ids[1, :3]) == set(B)
+    assert ids[2, 0] == POPULAR
+    # a heavy shrinkage pulls a group's ranking to the global one
+    shrunk = PopularityRecommender(shrinkage=1e6).fit(X, user_groups=groups)
+    np.testing.assert_allclose(shrunk.scores_for(0), shrunk.scores_for(-1), atol=1e-5)
+
+
+def test_popularity_drops_exclusions_and_fills_the_list():
+    X = _matrix([[POPULAR, 0]])
+    model = PopularityRecommender().fit(training())
+    ids, _ = model.recommend(X, 5, exclude=_matrix([[1]]))
+    assert not set(ids[0]) & {POPULAR, 0, 1}
+    assert (ids[0] >= 0).all()
+
+
+def test_history_reshows_the_strongest_interest():
+    X = sp.csr_matrix(np.array([[0, 3.0, 0, 1.0, 0, 0, 0, 0]], dtype=np.float32))
+    ids, _ = HistoryRecommender().fit(X).recommend(X, 3, filter_seen=False)
+    assert ids[0].tolist() == [1, 3, -1]
+
+
+def test_ease_refuses_a_catalog_over_its_limit():
+    with pytest.raises(CatalogTooLarge):
+        EASERecommender(max_items=4).fit(training())
+
+
+def test_ease_weights_have_a_zero_diagonal():
+    model = EASERecommender(l2=1.0).fit(training())
+    assert np.allclose(np.diag(model.item_weights_), 0.0)
+
+
+def test_itemknn_keeps_at_most_n_neighbours():
+    model = ItemKNNRecommender(neighbours=2).fit(training())
+    assert np.diff(model.item_weights_.indptr).max() <= 2
+    assert model.item_weights_.diagonal().sum() == 0
+
+
+def test_unknown_option_is_an_error():
+    with pytest.raises(ValueError):
+        ItemKNNRecommender(similarity="jaccard").fit(training())
+    with pytest.raises(ValueError):
+        ItemKNNRecommender(weighting="sqrt").fit(training())
+    with pytest.raises(ValueError):
+        ContentRecommender().fit(training())
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_topn_dense_orders_and_breaks_ties_by_index():
+    s = np.array([[0.1, 0.5, 0.5, -np.inf], [-np.inf] * 4], dtype=np.float32)
+    ids, scores = topn_dense(s, 3)
+    assert ids.tolist() == [[1, 2, 0], [-1, -1, -1]]
+    assert scores[0].tolist() == pytest.approx([0.5, 0.5, 0.1])
+
+
+def test_topn_sparse_matches_dense():
+    m = sp.random(30, 40, density=0.2, random_state=3, format="csr", dtype=np.float32)
+    dense = m.toarray()
+    dense[dense == 0] = -np.inf
+    np.testing.assert_array_equal(topn_sparse(m, 5)[0], topn_dense(dense, 5)[0])
+
+
+def test_prune_rows_drops_the_diagonal():
+    m = sp.csr_matrix(np.array([[9, 1, 2], [3, 9, 1], [1, 2, 9]], dtype=np.float32))
+    assert prune_rows(m, 1, drop_diagonal=True).toarray().tolist() == [
+        [0, 0, 2],
+        [3, 0, 0],
+        [0, 2, 0],
+    ]
+
+
+def test_compact_shifts_kept_entries_left():
+    ids = np.array([[5, 6, 7, 8]])
+    keep = np.array([[False, True, False, True]])
+    out, scores = compact(ids, np.array([[4.0, 3.0, 2.0, 1.0]]), keep, 3)
+    assert out.tolist() == [[6, 8, -1]]
+    assert scores[0, :2].tolist() == [3.0, 1.0]
