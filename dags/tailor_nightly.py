@@ -13,9 +13,14 @@ UTC).
 | one task per stage of `tailor.pipeline.STAGES` | load raw, validate, dbt build, ML, exports ... all on the working copy |
 | `commit_run` | swaps the working copy in as the warehouse (atomic rename), unless another day was committed since `begin_run` |
 | `publish_snapshot` | copies the warehouse to the read-only analyst snapshot (atomic rename) |
+| `publish_dbt_docs` | dbt docs as one static page, `<reports>/dbt_docs/index.html` |
+| `write_report` | the run report, `<reports>/runs/D/index.html` (counts, quarantine, validation, segments, RFM, models, exports) |
 
-**Failures.** Nothing outside the working copy changes before `commit_run`, so a failure
-at any step leaves the warehouse and the analysts' snapshot exactly as they were. Each
+**Failures.** The warehouse and the analysts' snapshot change only at `commit_run` and
+`publish_snapshot`, so a failure at any step leaves them exactly as they were. Outside
+the warehouse, the `export` stage (the last one, after the output gate) writes day D's
+files under `dt=D/` and calls webhooks with idempotency keys: a rerun of D writes the same
+bytes and sends the same keys, so a failure after it is repaired by running D again. Each
 failure is appended to `<TAILOR_DATA>/runs/run_log.jsonl` and, when
 `TAILOR_ALERT_WEBHOOK` is set, posted there.
 
@@ -129,6 +134,15 @@ with DAG(
     def publish_snapshot() -> str:
         return orch.publish()
 
+    @task(task_id="publish_dbt_docs", pool=orch.WAREHOUSE_POOL, doc_md=orch.publish_docs.__doc__)
+    def publish_dbt_docs() -> str:
+        return orch.publish_docs()
+
+    @task(task_id="write_report", pool=orch.WAREHOUSE_POOL, doc_md=orch.write_report.__doc__)
+    def write_report(logical_date=None, ti=None) -> str:
+        results = {name: ti.xcom_pull(task_ids=name) for name, _ in STAGES}
+        return orch.write_report(orch.logical_day(logical_date), results, ti.run_id)
+
     begun = begin_run()
     wait_for_landing() >> begun
     last = begun
@@ -140,4 +154,4 @@ with DAG(
         done.append(name)
     committed = commit_run(begun)
     last >> committed
-    committed >> publish_snapshot()
+    committed >> publish_snapshot() >> publish_dbt_docs() >> write_report()

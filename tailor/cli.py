@@ -252,7 +252,9 @@ def dbt(dbt_args: tuple[str, ...]) -> None:
     from tailor import transform
 
     if not dbt_args:
-        raise click.UsageError("give a dbt command, e.g. `tailor dbt build` or `tailor dbt docs generate`")
+        raise click.UsageError(
+            "give a dbt command, e.g. `tailor dbt build` or `tailor dbt docs generate`"
+        )
     try:
         transform.run_dbt(list(dbt_args))
     except transform.DbtError as exc:
@@ -260,7 +262,12 @@ def dbt(dbt_args: tuple[str, ...]) -> None:
 
 
 @main.command()
-@click.option("--layer", type=click.Choice(["raw", "marts", "ml"]), required=True, help="Which layer to validate.")
+@click.option(
+    "--layer",
+    type=click.Choice(["raw", "marts", "ml"]),
+    required=True,
+    help="Which layer to validate.",
+)
 @click.option("--date", "day", required=True, help="The run date (YYYY-MM-DD).")
 def validate(layer: str, day: str) -> None:
     """Validate one layer of the warehouse for one run date with Great Expectations.
@@ -283,6 +290,7 @@ def validate(layer: str, day: str) -> None:
 
 
 def _ml_command(stage_name: str, day: str | None, config) -> None:
+    from ml import recommend
     from ml.pipeline import latest_feature_day, score_report, segment_report
     from tailor import pipeline
     from tailor.warehouse import connect
@@ -302,12 +310,16 @@ def _ml_command(stage_name: str, day: str | None, config) -> None:
         run_day = _date(day)
     from ml.pipeline import stage_score, stage_segment
 
-    stage = stage_segment if stage_name == "segment" else stage_score
+    stage, report_of = {
+        "segment": (stage_segment, segment_report),
+        "score": (stage_score, score_report),
+        "recommend": (recommend.run, recommend.report),
+    }[stage_name]
     with console.status(f"{stage_name} as of {run_day}"), pipeline.working_copy(s) as work:
         stage(pipeline.RunContext(day=run_day, settings=work), config)
     con = connect(s.warehouse, read_only=True, settings=s)
     try:
-        report = (segment_report if stage_name == "segment" else score_report)(con, run_day)
+        report = report_of(con, run_day)
     finally:
         con.close()
     out.print(report.to_string(index=False))
@@ -332,6 +344,146 @@ def score(day: str | None, horizon_days: int) -> None:
     from ml.propensity import PropensityConfig
 
     _ml_command("score", day, PropensityConfig(horizon_days=horizon_days))
+
+
+@main.command()
+@click.option("--date", "day", help="Run date (default: the day the features were built as of).")
+@click.option("--k", default=10, show_default=True, help="Recommendations per customer.")
+def recommend(day: str | None, k: int) -> None:
+    """Recommendations (best model by NDCG@10 on a temporal holdout, popularity as the
+    fallback) into ml.recommendations, ml.similar_items and ml.model_runs."""
+    from ml.recommend import RecommendConfig
+
+    _ml_command("recommend", day, RecommendConfig(k=k))
+
+
+@main.command()
+@click.option("--date", "day", required=True, help="The run date (YYYY-MM-DD).")
+@click.option(
+    "--destination",
+    "destinations",
+    multiple=True,
+    help="Only this destination (repeatable; disabled ones too). Default: every enabled one.",
+)
+@click.option(
+    "--no-send", is_flag=True, help="Write the files but do not call webhook destinations."
+)
+def export(day: str, destinations: tuple[str, ...], no_send: bool) -> None:
+    """Export audiences to the destinations of config/destinations.yml (TAILOR_DESTINATIONS).
+
+    Reads marts.audiences as built for the day, keeps out everyone without the
+    destination's consent purpose, erased people and the A/B control group, applies the
+    frequency cap, and writes each destination's files atomically with a manifest under
+    the exports folder (logged in ops.export_log). Rerunning a day gives the same bytes.
+    """
+    from tailor import exports, pipeline
+    from tailor.publish import publish_snapshot
+
+    s = get_settings()
+    run_day = _date(day)
+    if not s.warehouse.exists():
+        raise click.ClickException(f"no warehouse at {s.warehouse}: run `tailor run` first")
+    try:
+        with console.status(f"exporting {run_day}"), pipeline.working_copy(s) as work:
+            results = exports.export_all(
+                run_day, work, destinations=list(destinations) or None, send=not no_send
+            )
+    except (exports.ExportError, exports.ConfigError, KeyError) as exc:
+        raise click.ClickException(f"{exc}\nThe warehouse is unchanged.") from exc
+    publish_snapshot(s)
+    table = Table(
+        "destination",
+        "status",
+        "rows",
+        "adds",
+        "updates",
+        "removes",
+        "no consent",
+        "capped",
+        "output",
+    )
+    for r in results:
+        c = r.counts
+        table.add_row(
+            r.destination,
+            r.status,
+            f"{sum(f.rows for f in r.files):,}",
+            *(
+                f"{c.get(k, 0):,}"
+                for k in ("adds", "updates", "removes", "excluded_no_consent", "excluded_capped")
+            ),
+            r.output_dir,
+        )
+    out.print(table)
+
+
+@main.command()
+@click.option("--email", help="The person's email address.")
+@click.option("--customer-id", help="The person's customer id.")
+@click.option("--date", "day", help="The day the erasure counts as (default: today).")
+@click.option(
+    "--keep-landing",
+    is_flag=True,
+    help="Leave the delivered landing files as they are (suppression still keeps the "
+    "person out of every reload).",
+)
+def erase(email: str | None, customer_id: str | None, day: str | None, keep_landing: bool) -> None:
+    """Erase a person (the right to be forgotten) from every table, the landing zone, the
+    local export copies and the published snapshot; queue a remove for every destination
+    that holds them; write an audit record (ops.erasure_audit). Do not run it while a
+    nightly run is writing the warehouse."""
+    from tailor import privacy
+
+    if bool(email) == bool(customer_id):
+        raise click.UsageError("give exactly one of --email or --customer-id")
+    s = get_settings()
+    try:
+        with console.status("erasing"):
+            result = privacy.erase_and_publish(
+                s,
+                customer_id=customer_id,
+                email=email,
+                day=_date(day),
+                purge_landing_files=not keep_landing,
+            )
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out.print_json(
+        json.dumps(
+            {
+                "audit_id": result.audit_id,
+                "subject_hash": result.subject_hash,
+                "identifiers": result.identity.counts(),
+                "rows_removed": result.rows_removed,
+                "rows_anonymized": result.rows_anonymized,
+                "tables": {t.table: t.rows_removed + t.rows_anonymized for t in result.tables},
+                "landing_records": result.landing_records,
+                "export_rows_redacted": result.export_rows,
+                "other_files_redacted": result.other_files,
+                "destinations_notified": result.destinations_notified,
+            }
+        )
+    )
+
+
+@main.command("report")
+@click.option("--date", "day", help="The logical day (YYYY-MM-DD); default: the last landing day.")
+@click.option("--snapshot", "use_snapshot", is_flag=True, help="Read the published snapshot.")
+@click.option("--dbt-docs", is_flag=True, help="Also publish the dbt docs as one static page.")
+def report_cmd(day: str | None, use_snapshot: bool, dbt_docs: bool) -> None:
+    """Write the run report <reports>/runs/<day>/index.html (row counts, quarantine,
+    validation, segments, RFM, model metrics, exports) and the index of all runs."""
+    from tailor import ingest, report
+
+    s = get_settings()
+    d = _date(day) or next(reversed(ingest.available_days(s.landing)), None)
+    if d is None:
+        raise click.UsageError("give --date YYYY-MM-DD (no landing days found)")
+    if dbt_docs:
+        with console.status("dbt docs generate --static"):
+            out.print(f"dbt docs: {report.publish_dbt_docs(s)}")
+    path = report.write_run_report(d, s, database=s.snapshot if use_snapshot else None)
+    out.print(f"report: {path}\nall runs: {path.parent.parent / 'index.html'}")
 
 
 @main.command()

@@ -79,6 +79,7 @@ RUN_LOG_NAME = "run_log.jsonl"
 # DAG declares them as Airflow Assets updated by commit_run.
 MAIN_TABLES = (
     "marts.customers",
+    "marts.customer_360",
     "marts.orders",
     "marts.sessions",
     "marts.customer_rfm",
@@ -87,7 +88,12 @@ MAIN_TABLES = (
     "marts.user_item_interactions",
     "ml.customer_segments",
     "ml.segment_profiles",
+    "ml.propensity_scores",
+    "ml.recommendations",
+    "ml.similar_items",
     "ml.model_runs",
+    "marts.audiences",
+    "ops.export_log",
 )
 
 DEFAULT_CRON = "0 2 * * *"
@@ -168,12 +174,9 @@ def run_id_for(day: dt.date) -> str:
 
 
 def _fingerprint(path: Path) -> dict[str, int] | None:
-    """Which file sits at ``path``: a commit replaces it (new inode), a write changes it."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    from tailor.pipeline import fingerprint
+
+    return fingerprint(path)
 
 
 def _work_settings(settings: Settings, day: dt.date) -> Settings:
@@ -314,6 +317,31 @@ def publish() -> str:
 
 
 # --------------------------------------------------------------------------- results
+
+
+def publish_docs() -> str:
+    """dbt docs (models, tests, lineage) as one static HTML page:
+    ``<reports>/dbt_docs/index.html``."""
+    from tailor.report import publish_dbt_docs
+
+    return str(publish_dbt_docs(get_settings()))
+
+
+def write_report(day: dt.date, results: Mapping[str, Any], run_id: str | None) -> str:
+    """The run report of the committed day: ``<reports>/runs/<day>/index.html`` (row counts
+    per layer, quarantine, validation summary, segments, RFM heatmap, model metrics,
+    exports), after loading the run log into ``ops.run_log``."""
+    from tailor.report import write_run_report
+
+    path = write_run_report(
+        day,
+        get_settings(),
+        results=dict(results),
+        status="succeeded",
+        run_id=run_id,
+        sync_run_log=True,
+    )
+    return str(path)
 
 
 def jsonable(value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
 import shutil
 import time
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tailor.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class StageError(RuntimeError):
@@ -58,16 +61,19 @@ def stage_load(ctx: RunContext) -> object:
     }
 
 
-# The dbt layers built before the ML jobs; models that read ml.* (audiences) are built
-# by a later stage.
+# The dbt layers built before the ML jobs; models that read ml.* (customer_360, the
+# audiences) are built by a later stage.
 DBT_CORE_SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation marts.ml"
+DBT_AUDIENCES_SELECT = "marts.profiles marts.audiences"
 
 
 def stage_dbt_build(ctx: RunContext) -> object:
     """dbt build (seeds, models, data and unit tests) as of the day: one in-process invocation."""
     from tailor import transform
 
-    nodes = transform.node_results(transform.build(ctx.day, select=DBT_CORE_SELECT, settings=ctx.settings).result)
+    nodes = transform.node_results(
+        transform.build(ctx.day, select=DBT_CORE_SELECT, settings=ctx.settings).result
+    )
     slowest = sorted(nodes, key=lambda n: -n.seconds)[:10]
     return {"nodes": len(nodes), "slowest": [[n.node, round(n.seconds, 2)] for n in slowest]}
 
@@ -102,19 +108,62 @@ def stage_score(ctx: RunContext) -> object:
     return score(ctx)
 
 
+def stage_recommend(ctx: RunContext) -> object:
+    """Recommendations and similar items, the best model by NDCG@10 on a temporal
+    holdout, into ml.recommendations, ml.similar_items and ml.model_runs."""
+    from ml.recommend import run as recommend
+
+    return recommend(ctx)
+
+
+def stage_dbt_audiences(ctx: RunContext) -> object:
+    """dbt build of the models on top of the ML outputs: customer_360 and the audiences."""
+    from tailor import transform
+
+    nodes = transform.node_results(
+        transform.build(ctx.day, select=DBT_AUDIENCES_SELECT, settings=ctx.settings).result
+    )
+    return {"nodes": len(nodes)}
+
+
 def stage_validate_ml(ctx: RunContext) -> object:
-    """Great Expectations on the ML outputs; a critical failure stops the run."""
+    """Great Expectations on the ML outputs and the audiences (no one without consent in
+    an email audience); a critical failure stops the run before anything is exported."""
     return _validate("ml", ctx)
+
+
+def stage_erase(ctx: RunContext) -> object:
+    """Apply the erasure requests that arrived by the day, and keep erased people out of
+    the partitions just loaded."""
+    from tailor import privacy
+
+    out = privacy.run(ctx)
+    if out["requests_applied"]:
+        # deleted rows can linger in free blocks of the file: rewrite it without them
+        privacy.compact_database(ctx.settings.warehouse, ctx.settings)
+        out["compacted"] = True
+    return out
+
+
+def stage_export(ctx: RunContext) -> object:
+    """Write (and send) every enabled destination's audience export for the day."""
+    from tailor import exports
+
+    return exports.run(ctx)
 
 
 STAGES: list[tuple[str, Stage]] = [
     ("load", stage_load),
+    ("erase", stage_erase),
     ("validate_raw", stage_validate_raw),
     ("dbt_build", stage_dbt_build),
     ("validate_marts", stage_validate_marts),
     ("segment", stage_segment),
     ("score", stage_score),
+    ("recommend", stage_recommend),
+    ("dbt_audiences", stage_dbt_audiences),
     ("validate_ml", stage_validate_ml),
+    ("export", stage_export),
 ]
 
 
@@ -157,11 +206,28 @@ def working_copy(settings: Settings, run_id: str | None = None) -> Iterator[Sett
     """Settings pointing at a private copy of the warehouse; swapped in only on success."""
     run_id = run_id or str(os.getpid())
     work = begin_run(settings, run_id)
+    base = fingerprint(settings.warehouse)
     try:
         yield work
+        if fingerprint(settings.warehouse) != base:
+            # e.g. the Airflow DAG committed a day meanwhile: replacing the warehouse now
+            # would silently undo that day
+            raise StageError(
+                f"the warehouse {settings.warehouse} changed while this run worked on its"
+                " copy (another run committed); nothing was written: run it again"
+            )
         commit_run(settings, run_id)
     finally:
         abort_run(settings, run_id)
+
+
+def fingerprint(path: Path) -> dict[str, int] | None:
+    """Which file sits at ``path``: a commit replaces it (new inode), a write changes it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _checkpoint(path: Path, settings: Settings) -> None:
@@ -179,9 +245,11 @@ def run_day(
     settings: Settings | None = None,
     *,
     publish: bool = True,
+    report: bool = True,
     on_stage: Callable[[str, RunContext], None] | None = None,
 ) -> RunContext:
-    """Run every stage for one logical day; publish the analyst snapshot if all pass."""
+    """Run every stage for one logical day; publish the analyst snapshot if all pass, then
+    write the run report (``<reports>/runs/<day>/index.html``)."""
     s = settings or get_settings()
     with working_copy(s) as work:
         ctx = RunContext(day=day, settings=work)
@@ -199,6 +267,13 @@ def run_day(
         from tailor.publish import publish_snapshot
 
         publish_snapshot(s)
+    if report:
+        from tailor.report import write_run_report
+
+        try:  # the day is committed: a report failure must not look like a failed run
+            ctx.results["report"] = str(write_run_report(day, s, ctx=ctx, sync_run_log=True))
+        except Exception:
+            log.exception("could not write the run report for %s", day)
     return ctx
 
 
