@@ -22,7 +22,7 @@ SEED ?= 42
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: help install demo test test-fast lint format clean airflow
+.PHONY: help install demo test test-fast lint format clean airflow bench
 
 help:
 	@echo "make demo    generate a data set and run the nightly pipeline on it"
@@ -41,11 +41,20 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced
 
+# The demo's last day runs through Airflow (`airflow dags test` of the nightly DAG: every
+# task, in order, without a scheduler); the days before it through `tailor run`, which
+# runs the same stages without Airflow's per-task start-up.
+LAST_DAY = $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
+BEFORE_LAST_DAY = $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 2))")
+
 demo: install
 	$(TAILOR) generate --customers $(CUSTOMERS) --products $(PRODUCTS) --days $(DAYS) --start $(START) --seed $(SEED)
-	$(TAILOR) run
+	$(TAILOR) run --from $(START) --to $(BEFORE_LAST_DAY)
+	scripts/airflow.sh dags reserialize
+	scripts/airflow.sh dags test tailor_nightly $(LAST_DAY)
 	$(TAILOR) summary
 	@$(TAILOR) paths
+	@echo "run report: data/reports/runs/index.html   dbt docs: data/reports/dbt_docs/index.html   Data Docs: data/reports/data_docs/index.html"
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadfile
@@ -63,6 +72,10 @@ format: install
 
 airflow: install
 	scripts/airflow_standalone.sh $(AIRFLOW_PORT)
+
+# Benchmarks at scale (benchmarks/README.md): `make bench SIZE=10m`; SIZE is small, 1m or 10m.
+bench: install
+	$(BIN)/python -m benchmarks.run --size $(or $(SIZE),1m)
 
 clean:
 	rm -rf data
