@@ -50,8 +50,15 @@ MARTS = "resource_type:seed staging intermediate marts.core marts.segmentation m
 
 def _settings_for(workdir: Path):
     os.environ["TAILOR_DATA"] = str(workdir / "data")
-    for var in ("TAILOR_WAREHOUSE", "TAILOR_SNAPSHOT", "TAILOR_LANDING", "TAILOR_GROUND_TRUTH",
-                "TAILOR_EXPORTS", "TAILOR_REPORTS", "TAILOR_DUCKDB_TEMP"):
+    for var in (
+        "TAILOR_WAREHOUSE",
+        "TAILOR_SNAPSHOT",
+        "TAILOR_LANDING",
+        "TAILOR_GROUND_TRUTH",
+        "TAILOR_EXPORTS",
+        "TAILOR_REPORTS",
+        "TAILOR_DUCKDB_TEMP",
+    ):
         os.environ.pop(var, None)
     from tailor.settings import get_settings
 
@@ -65,15 +72,20 @@ def _has_marts(s) -> bool:
         return False
     con = connect(s.warehouse, read_only=True, settings=s)
     try:
-        return con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'marts' and table_name = 'customer_features'"
-        ).fetchall()[0][0] > 0
+        return (
+            con.execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = 'marts' and table_name = 'customer_features'"
+            ).fetchall()[0][0]
+            > 0
+        )
     finally:
         con.close()
 
 
-def prepare(args: argparse.Namespace, seed: int, workdir: Path) -> tuple[Any, dt.date, dict[str, float]]:
+def prepare(
+    args: argparse.Namespace, seed: int, workdir: Path
+) -> tuple[Any, dt.date, dict[str, float]]:
     """Generate, load and build the marts (or reuse them). Returns settings, last day, timings."""
     from tailor.generate import GeneratorConfig, generate
 
@@ -81,10 +93,13 @@ def prepare(args: argparse.Namespace, seed: int, workdir: Path) -> tuple[Any, dt
     start = dt.date.fromisoformat(args.start)
     last = start + dt.timedelta(days=args.days - 1)
     timings: dict[str, float] = {}
-    config = GeneratorConfig(customers=args.customers, products=args.products, days=args.days,
-                             start=start, seed=seed)
+    config = GeneratorConfig(
+        customers=args.customers, products=args.products, days=args.days, start=start, seed=seed
+    )
     manifest = s.ground_truth / "manifest.json"
-    generated = manifest.exists() and json.loads(manifest.read_text()).get("config") == config.as_dict()
+    generated = (
+        manifest.exists() and json.loads(manifest.read_text()).get("config") == config.as_dict()
+    )
     if args.reuse and generated and _has_marts(s):
         return s, last, timings
     if not (args.reuse and generated):
@@ -114,8 +129,11 @@ def prepare(args: argparse.Namespace, seed: int, workdir: Path) -> tuple[Any, dt
                 con.close()
             transform.build(run_date=day, select=MARTS, settings=s, tests=False)
             summary = run_ml(s, day)
-            print(f"{day}: k={summary['segmentation'].get('k')} moved={summary['segmentation'].get('moved')} "
-                  f"churn={summary['propensity']['churn'].get('auc', 'skipped')}", flush=True)
+            print(
+                f"{day}: k={summary['segmentation'].get('k')} moved={summary['segmentation'].get('moved')} "
+                f"churn={summary['propensity']['churn'].get('auc', 'skipped')}",
+                flush=True,
+            )
         timings["daily_s"] = time.perf_counter() - t
         return s, last, timings
     t = time.perf_counter()
@@ -165,10 +183,14 @@ def measure(s, day: dt.date) -> dict[str, Any]:
         ).df()
         profiles = con.execute(
             "select segment_id, segment_name, size, description from ml.segment_profiles "
-            "where run_date = ? order by segment_id", [day]).df()
+            "where run_date = ? order by segment_id",
+            [day],
+        ).df()
         runs = con.execute(
             "select task, model, status, metrics::varchar as metrics, message from ml.model_runs "
-            "where run_date = ? order by task, model", [day]).df()
+            "where run_date = ? order by task, model",
+            [day],
+        ).df()
         features = con.execute("select * from marts.customer_features").df()
     finally:
         con.close()
@@ -191,13 +213,17 @@ def measure(s, day: dt.date) -> dict[str, Any]:
     report["segments_holding_several_personas"] = {k: v for k, v in shared.items() if len(v) > 1}
     report["profiles"] = profiles.to_dict(orient="records")
 
-    metrics = {(r.task, r.model): (json.loads(r.metrics), r.status, r.message) for r in runs.itertuples()}
+    metrics = {
+        (r.task, r.model): (json.loads(r.metrics), r.status, r.message) for r in runs.itertuples()
+    }
     km = metrics.get(("segmentation", "kmeans"), ({}, None, None))[0]
     report["k"] = km.get("k")
     report["k_reason"] = km.get("k_reason")
     report["k_selection"] = km.get("k_selection")
     report["alternatives"] = {
-        m: metrics[("segmentation", m)][0] for m in ("gmm", "dbscan") if ("segmentation", m) in metrics
+        m: metrics[("segmentation", m)][0]
+        for m in ("gmm", "dbscan")
+        if ("segmentation", m) in metrics
     }
 
     # diagnostics: ARI at every k of the range, and of the GMM, with the same preprocessing
@@ -205,7 +231,9 @@ def measure(s, day: dt.date) -> dict[str, Any]:
     X = features[cols].astype(float)
     if "frequency" in roles and roles.get("recency") in cols:
         X.loc[features[roles["frequency"]].to_numpy() <= 0, roles["recency"]] = np.nan
-    fill = {roles[r]: v for r, v in segmentation.ROLE_FILL.items() if r in roles and roles[r] in cols}
+    fill = {
+        roles[r]: v for r, v in segmentation.ROLE_FILL.items() if r in roles and roles[r] in cols
+    }
     pre = segmentation.FeaturePreprocessor(fill_values=fill).fit(X)
     Z = pre.transform(X)
     truth = features[["customer_id"]].merge(personas, on="customer_id", how="left")["persona"]
@@ -215,14 +243,16 @@ def measure(s, day: dt.date) -> dict[str, Any]:
         for k in range(2, 11):
             labels = KMeans(k, n_init=5, random_state=0).fit_predict(Z)
             by_k[k] = round(float(adjusted_rand_score(truth[known], labels[known])), 4)
-        alts = segmentation.compare_alternatives(Z, KMeans(report["k"] or 5, n_init=5, random_state=0)
-                                                 .fit_predict(Z), report["k"] or 5)
+        alts = segmentation.compare_alternatives(
+            Z, KMeans(report["k"] or 5, n_init=5, random_state=0).fit_predict(Z), report["k"] or 5
+        )
     report["ari_by_k"] = by_k
     report["ari_gmm"] = float(adjusted_rand_score(truth[known], alts[1]["labels"][known]))
     d = alts[2]
     idx = d["sample_index"]
-    report["ari_dbscan"] = float(adjusted_rand_score(truth.to_numpy()[idx][known[idx]],
-                                                     d["sample_labels"][known[idx]]))
+    report["ari_dbscan"] = float(
+        adjusted_rand_score(truth.to_numpy()[idx][known[idx]], d["sample_labels"][known[idx]])
+    )
 
     for task in ("churn", "purchase"):
         chosen = [m for (t, m), (_, st, _) in metrics.items() if t == task and st == "chosen"]
@@ -235,11 +265,16 @@ def measure(s, day: dt.date) -> dict[str, Any]:
         other = [m for (t, m), (_, st, _) in metrics.items() if t == task and st == "candidate"]
         report[task] = {
             "model": chosen[0],
-            "auc": best["auc"], "pr_auc": best["pr_auc"], "brier": best["brier"], "ece": best["ece"],
-            "base_rate": best["base_rate"], "top_decile_lift": best["top_decile_lift"],
+            "auc": best["auc"],
+            "pr_auc": best["pr_auc"],
+            "brier": best["brier"],
+            "ece": best["ece"],
+            "base_rate": best["base_rate"],
+            "top_decile_lift": best["top_decile_lift"],
             "recency_baseline": {k: base[k] for k in ("auc", "pr_auc", "brier")},
-            "other_candidates": {m: {k: metrics[(task, m)][0][k] for k in ("auc", "pr_auc", "brier")}
-                                 for m in other},
+            "other_candidates": {
+                m: {k: metrics[(task, m)][0][k] for k in ("auc", "pr_auc", "brier")} for m in other
+            },
             "beats_recency_baseline": best["auc"] > base["auc"],
         }
     return report
@@ -250,8 +285,13 @@ def print_report(seed: int, report: dict[str, Any]) -> None:
     ok = "PASS" if report["ari"] >= ARI_TARGET else "FAIL"
     print(f"segments: k={report['k']} ({report['k_reason']})")
     print(f"ARI vs personas: {report['ari']:.3f}  [{ok}, target >= {ARI_TARGET}]")
-    print("ARI if K-Means used k = " + ", ".join(f"{k}: {v:.3f}" for k, v in report["ari_by_k"].items()))
-    print(f"ARI of the alternatives: GMM {report['ari_gmm']:.3f}, DBSCAN {report['ari_dbscan']:.3f}")
+    print(
+        "ARI if K-Means used k = "
+        + ", ".join(f"{k}: {v:.3f}" for k, v in report["ari_by_k"].items())
+    )
+    print(
+        f"ARI of the alternatives: GMM {report['ari_gmm']:.3f}, DBSCAN {report['ari_dbscan']:.3f}"
+    )
     ct = pd.DataFrame(report["persona_by_segment"]).fillna(0).astype(int)
     print("persona x segment:")
     print(ct.to_string())
@@ -265,11 +305,15 @@ def print_report(seed: int, report: dict[str, Any]) -> None:
             continue
         b = r["recency_baseline"]
         verdict = "beats" if r["beats_recency_baseline"] else "DOES NOT beat"
-        print(f"{task}: {r['model']} AUC {r['auc']:.3f}, PR-AUC {r['pr_auc']:.3f}, Brier {r['brier']:.3f}, "
-              f"ECE {r['ece']:.3f}, top-decile lift {r['top_decile_lift']:.2f} (base rate {r['base_rate']:.2f}); "
-              f"recency-only AUC {b['auc']:.3f}, PR-AUC {b['pr_auc']:.3f}, Brier {b['brier']:.3f} -> {verdict} it")
+        print(
+            f"{task}: {r['model']} AUC {r['auc']:.3f}, PR-AUC {r['pr_auc']:.3f}, Brier {r['brier']:.3f}, "
+            f"ECE {r['ece']:.3f}, top-decile lift {r['top_decile_lift']:.2f} (base rate {r['base_rate']:.2f}); "
+            f"recency-only AUC {b['auc']:.3f}, PR-AUC {b['pr_auc']:.3f}, Brier {b['brier']:.3f} -> {verdict} it"
+        )
         for m, v in r["other_candidates"].items():
-            print(f"    candidate {m}: AUC {v['auc']:.3f}, PR-AUC {v['pr_auc']:.3f}, Brier {v['brier']:.3f}")
+            print(
+                f"    candidate {m}: AUC {v['auc']:.3f}, PR-AUC {v['pr_auc']:.3f}, Brier {v['brier']:.3f}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,13 +323,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--start", default="2026-10-01")
     p.add_argument("--seed", type=int, action="append", help="repeatable; default 42")
-    p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "tailor-ml-quality")
-    p.add_argument("--reuse", action="store_true",
-                   help="reuse the generated data (same config) and the built warehouse in the work folder")
-    p.add_argument("--daily", action="store_true",
-                   help="load, build and run the ML stages day by day (the last day is measured)")
-    p.add_argument("--nightly", action="store_true",
-                   help="run every pipeline stage for every day (tailor run) instead of load + dbt + ML")
+    p.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "tailor-ml-quality"
+    )
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the generated data (same config) and the built warehouse in the work folder",
+    )
+    p.add_argument(
+        "--daily",
+        action="store_true",
+        help="load, build and run the ML stages day by day (the last day is measured)",
+    )
+    p.add_argument(
+        "--nightly",
+        action="store_true",
+        help="run every pipeline stage for every day (tailor run) instead of load + dbt + ML",
+    )
     p.add_argument("--output", type=Path, help="JSON report (default <workdir>/ml_quality.json)")
     args = p.parse_args(argv)
     seeds = args.seed or [42]
@@ -298,8 +353,14 @@ def main(argv: list[str] | None = None) -> int:
         stages = {} if (args.nightly or args.daily) else run_ml(s, day)
         report = measure(s, day)
         report["timings_s"] = timings | {k: v for k, v in stages.items() if k.endswith("_s")}
-        report["config"] = {"customers": args.customers, "products": args.products, "days": args.days,
-                            "start": args.start, "seed": seed, "run_date": day.isoformat()}
+        report["config"] = {
+            "customers": args.customers,
+            "products": args.products,
+            "days": args.days,
+            "start": args.start,
+            "seed": seed,
+            "run_date": day.isoformat(),
+        }
         print_report(seed, report)
         results[str(seed)] = report
         churn = report.get("churn", {})

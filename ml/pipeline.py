@@ -21,7 +21,9 @@ import pandas as pd
 from ml import propensity, segmentation
 
 
-def stage_segment(ctx: Any, config: segmentation.SegmentationConfig | None = None) -> dict[str, Any]:
+def stage_segment(
+    ctx: Any, config: segmentation.SegmentationConfig | None = None
+) -> dict[str, Any]:
     """Segment the customers as of ``ctx.day``: ml.customer_segments, ml.segment_profiles,
     ml.segment_transitions, ml.model_runs."""
     return segmentation.run(ctx, config)
@@ -71,10 +73,17 @@ def score_report(con, day: dt.date) -> pd.DataFrame:
     rows = []
     for r in runs.itertuples():
         m = json.loads(r.metrics or "{}")
-        rows.append({
-            "task": r.task, "model": r.model, "status": r.status,
-            "auc": m.get("auc"), "pr_auc": m.get("pr_auc"), "brier": m.get("brier"),
-            "ece": m.get("ece"), "top_decile_lift": m.get("top_decile_lift"),
-            "message": r.message,
-        })
+        rows.append(
+            {
+                "task": r.task,
+                "model": r.model,
+                "status": r.status,
+                "auc": m.get("auc"),
+                "pr_auc": m.get("pr_auc"),
+                "brier": m.get("brier"),
+                "ece": m.get("ece"),
+                "top_decile_lift": m.get("top_decile_lift"),
+                "message": r.message,
+            }
+        )
     return pd.DataFrame(rows)

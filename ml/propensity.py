@@ -247,9 +247,7 @@ def labels_at(
     return {r[0] for r in rows}
 
 
-def labelled_frame(
-    con, cutoff: dt.datetime, task: str, config: PropensityConfig
-) -> pd.DataFrame:
+def labelled_frame(con, cutoff: dt.datetime, task: str, config: PropensityConfig) -> pd.DataFrame:
     """Features at ``cutoff`` with the task's population and label ``y``."""
     feats = features_at(con, cutoff, config)
     buyers = labels_at(con, cutoff, config.horizon_days, config)
@@ -497,10 +495,18 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
     first, _ = data_bounds(con, config)
     split = plan_split(day, first, config)
     if split is None:
-        return TaskResult(task, "skipped", data_start=first, message=(
-            f"not enough history: need {config.min_history_days} days before a training "
-            f"cutoff and {2 * config.horizon_days} days of labels"))
-    train = pd.concat([labelled_frame(con, c, task, config) for c in split.train], ignore_index=True)
+        return TaskResult(
+            task,
+            "skipped",
+            data_start=first,
+            message=(
+                f"not enough history: need {config.min_history_days} days before a training "
+                f"cutoff and {2 * config.horizon_days} days of labels"
+            ),
+        )
+    train = pd.concat(
+        [labelled_frame(con, c, task, config) for c in split.train], ignore_index=True
+    )
     valid = labelled_frame(con, split.validation, task, config)
     rows = {"train": len(train), "validation": len(valid)}
     cols = informative_columns(train)
@@ -510,10 +516,18 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
         return min(pos, len(frame) - pos) >= config.min_positives
 
     if len(train) < config.min_rows or not enough(train) or not enough(valid):
-        return TaskResult(task, "skipped", split=split, rows=rows, data_start=first, message=(
-            f"too few rows or positives (train {len(train)} rows, "
-            f"{int(train['y'].sum()) if len(train) else 0} positive; validation {len(valid)} rows, "
-            f"{int(valid['y'].sum()) if len(valid) else 0} positive)"))
+        return TaskResult(
+            task,
+            "skipped",
+            split=split,
+            rows=rows,
+            data_start=first,
+            message=(
+                f"too few rows or positives (train {len(train)} rows, "
+                f"{int(train['y'].sum()) if len(train) else 0} positive; validation {len(valid)} rows, "
+                f"{int(valid['y'].sum()) if len(valid) else 0} positive)"
+            ),
+        )
     Xt, yt = _xy(train, cols)
     Xv, yv = _xy(valid, cols)
     groups = train["customer_id"].to_numpy()
@@ -523,31 +537,55 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
     base = RecencyBaseline(column=rec).fit(Xt, yt)
     candidates["recency_baseline"] = evaluate(yv, base.predict_proba(Xv)[:, 1])
     for name in CANDIDATES:
-        model = fit_calibrated(make_model(name, config), Xt, yt, groups, folds=config.calibration_folds)
+        model = fit_calibrated(
+            make_model(name, config), Xt, yt, groups, folds=config.calibration_folds
+        )
         candidates[name] = evaluate(yv, model.predict_proba(Xv)[:, 1])
     best = max(CANDIDATES, key=lambda m: (round(candidates[m]["auc"], 4), -candidates[m]["brier"]))
     candidates[best]["beats_recency_baseline"] = bool(
         candidates[best]["auc"] > candidates["recency_baseline"]["auc"]
     )
 
-    refit = pd.concat([labelled_frame(con, c, task, config) for c in split.refit], ignore_index=True)
+    refit = pd.concat(
+        [labelled_frame(con, c, task, config) for c in split.refit], ignore_index=True
+    )
     rows["refit"] = len(refit)
     if len(refit) >= config.min_rows and enough(refit):
         Xr, yr = _xy(refit, cols)
-        final = fit_calibrated(make_model(best, config), Xr, yr,
-                               refit["customer_id"].to_numpy(), folds=config.calibration_folds)
+        final = fit_calibrated(
+            make_model(best, config),
+            Xr,
+            yr,
+            refit["customer_id"].to_numpy(),
+            folds=config.calibration_folds,
+        )
     else:  # the newest cutoffs are too thin: keep the backtested fit
-        final = fit_calibrated(make_model(best, config), Xt, yt, groups,
-                               folds=config.calibration_folds)
+        final = fit_calibrated(
+            make_model(best, config), Xt, yt, groups, folds=config.calibration_folds
+        )
     current = features_at(con, split.score, config)
     if task == "churn":
         current = current.loc[current["orders_total"] > 0].reset_index(drop=True)
     rows["scored"] = len(current)
-    p = final.predict_proba(current[cols].to_numpy(dtype=float))[:, 1] if len(current) else np.zeros(0)
-    scores = pd.DataFrame({"customer_id": current["customer_id"].astype(str), "score": p,
-                           "decile": deciles(p)})
-    return TaskResult(task, "chosen", algorithm=best, scores=scores, candidates=candidates,
-                      split=split, rows=rows, data_start=first, features=cols)
+    p = (
+        final.predict_proba(current[cols].to_numpy(dtype=float))[:, 1]
+        if len(current)
+        else np.zeros(0)
+    )
+    scores = pd.DataFrame(
+        {"customer_id": current["customer_id"].astype(str), "score": p, "decile": deciles(p)}
+    )
+    return TaskResult(
+        task,
+        "chosen",
+        algorithm=best,
+        scores=scores,
+        candidates=candidates,
+        split=split,
+        rows=rows,
+        data_start=first,
+        features=cols,
+    )
 
 
 def make_model(name: str, config: PropensityConfig | None = None) -> Any:
@@ -584,7 +622,11 @@ def ensure_tables(con) -> None:
 
 
 def write_results(
-    con, day: dt.date, results: Sequence[TaskResult], *, started_at: dt.datetime,
+    con,
+    day: dt.date,
+    results: Sequence[TaskResult],
+    *,
+    started_at: dt.datetime,
     config: PropensityConfig,
 ) -> None:
     """Replace the day's scores and model-run rows of every task in one transaction."""
@@ -593,12 +635,15 @@ def write_results(
     con.execute("begin transaction")
     try:
         if config.retention_days is not None:
-            con.execute("delete from ml.propensity_scores where run_date < ?",
-                        [day - dt.timedelta(days=config.retention_days)])
+            con.execute(
+                "delete from ml.propensity_scores where run_date < ?",
+                [day - dt.timedelta(days=config.retention_days)],
+            )
         for res in results:
             rid = run_id(res.task, day)
-            con.execute("delete from ml.propensity_scores where model = ? and run_date = ?",
-                        [res.task, day])
+            con.execute(
+                "delete from ml.propensity_scores where model = ? and run_date = ?", [res.task, day]
+            )
             con.execute("delete from ml.model_runs where run_id = ?", [rid])
             window: dict[str, Any] = {"horizon_days": config.horizon_days, "rows": res.rows}
             data_start, data_end = res.data_start, None
@@ -611,22 +656,43 @@ def write_results(
                     "label_windows": "[cutoff, cutoff + horizon_days)",
                 }
                 data_end = res.split.score
-            common = {"run_id": rid, "task": res.task, "run_date": day, "data_window": window,
-                      "data_start": data_start, "data_end": data_end, "started_at": started_at,
-                      "finished_at": finished, "replace": False}
+            common = {
+                "run_id": rid,
+                "task": res.task,
+                "run_date": day,
+                "data_window": window,
+                "data_start": data_start,
+                "data_end": data_end,
+                "started_at": started_at,
+                "finished_at": finished,
+                "replace": False,
+            }
             if res.status != "chosen":
-                record_model_run(con, model="propensity", status="skipped", message=res.message,
-                                 **common)
+                record_model_run(
+                    con, model="propensity", status="skipped", message=res.message, **common
+                )
                 continue
             for name, metrics in res.candidates.items():
-                status = ("chosen" if name == res.algorithm
-                          else "baseline" if name == "recency_baseline" else "candidate")
+                status = (
+                    "chosen"
+                    if name == res.algorithm
+                    else "baseline"
+                    if name == "recency_baseline"
+                    else "candidate"
+                )
                 params = _params(name, config) | (
-                    {"features": res.features} if name != "recency_baseline" else {})
-                record_model_run(con, model=name, status=status, params=params, metrics=metrics,
-                                 **common)
-            s = res.scores.assign(model=res.task, algorithm=res.algorithm,
-                                  horizon_days=config.horizon_days, run_id=rid, run_date=day)
+                    {"features": res.features} if name != "recency_baseline" else {}
+                )
+                record_model_run(
+                    con, model=name, status=status, params=params, metrics=metrics, **common
+                )
+            s = res.scores.assign(
+                model=res.task,
+                algorithm=res.algorithm,
+                horizon_days=config.horizon_days,
+                run_id=rid,
+                run_date=day,
+            )
             con.register("_scores", s)
             con.execute(
                 "insert into ml.propensity_scores select customer_id, model, score, decile, "
@@ -640,9 +706,12 @@ def write_results(
 
 
 def _params(name: str, config: PropensityConfig) -> dict[str, Any]:
-    common = {"features": list(FEATURE_COLUMNS), "horizon_days": config.horizon_days,
-              "calibration": "CalibratedClassifierCV, GroupKFold by customer",
-              "calibration_folds": config.calibration_folds}
+    common = {
+        "features": list(FEATURE_COLUMNS),
+        "horizon_days": config.horizon_days,
+        "calibration": "CalibratedClassifierCV, GroupKFold by customer",
+        "calibration_folds": config.calibration_folds,
+    }
     if name == "recency_baseline":
         return {"features": ["recency_days"], "model": "logistic regression on log1p(recency)"}
     est = make_model(name, config)

@@ -407,10 +407,14 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """Distances to every cluster centre (scaled space)."""
-        return self.kmeans_.transform(self.preprocessor_.transform(_as_frame(X, self.feature_names_in_)))
+        return self.kmeans_.transform(
+            self.preprocessor_.transform(_as_frame(X, self.feature_names_in_))
+        )
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.kmeans_.predict(self.preprocessor_.transform(_as_frame(X, self.feature_names_in_)))
+        return self.kmeans_.predict(
+            self.preprocessor_.transform(_as_frame(X, self.feature_names_in_))
+        )
 
 
 # --------------------------------------------------------------------------- alternatives
@@ -491,7 +495,11 @@ def compare_alternatives(
 def _cluster_scores(Z: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     n_clusters = len(np.unique(labels))
     if n_clusters < 2 or n_clusters >= len(Z):
-        return {"n_clusters": int(n_clusters), "silhouette": float("nan"), "davies_bouldin": float("nan")}
+        return {
+            "n_clusters": int(n_clusters),
+            "silhouette": float("nan"),
+            "davies_bouldin": float("nan"),
+        }
     return {
         "n_clusters": int(n_clusters),
         "silhouette": float(silhouette_score(Z, labels)),
@@ -1058,8 +1066,11 @@ def _segment(
     alternatives = []
     if config.compare_alternatives and len(X) >= 20:
         alternatives = compare_alternatives(
-            model.preprocessor_.transform(X), model.labels_, k,
-            sample=config.silhouette_sample, random_state=config.random_state,
+            model.preprocessor_.transform(X),
+            model.labels_,
+            k,
+            sample=config.silhouette_sample,
+            random_state=config.random_state,
         )
     return SegmentationResult(
         run_id=rid,
@@ -1074,7 +1085,11 @@ def _segment(
 
 
 def write_result(
-    con, result: SegmentationResult, *, started_at: dt.datetime, config: SegmentationConfig,
+    con,
+    result: SegmentationResult,
+    *,
+    started_at: dt.datetime,
+    config: SegmentationConfig,
     top_cats: Mapping[int, list[dict[str, Any]]] | None = None,
 ) -> None:
     """Replace the run's rows in every segmentation table, in one transaction."""
@@ -1131,9 +1146,13 @@ def write_result(
             "warm_started": model.warm_started_,
             "k_selection": sel,
             "inertia": float(model.kmeans_.inertia_),
-            "segment_sizes": dict(zip(prof["segment_id"].astype(str), prof["size"].astype(int), strict=True)),
+            "segment_sizes": dict(
+                zip(prof["segment_id"].astype(str), prof["size"].astype(int), strict=True)
+            ),
             "moves": result.moves,
-            "derived_names": dict(zip(prof["segment_id"].astype(str), prof["derived_name"], strict=True)),
+            "derived_names": dict(
+                zip(prof["segment_id"].astype(str), prof["derived_name"], strict=True)
+            ),
         }
         params = {
             "k_range": list(config.k_range),
@@ -1157,12 +1176,26 @@ def write_result(
             "started_at": started_at,
             "finished_at": finished,
         }
-        record_model_run(con, model="kmeans", status="chosen", params=params, metrics=km_metrics,
-                         replace=False, **common)
+        record_model_run(
+            con,
+            model="kmeans",
+            status="chosen",
+            params=params,
+            metrics=km_metrics,
+            replace=False,
+            **common,
+        )
         for name in ("gmm", "dbscan"):
             if name in alt:
-                record_model_run(con, model=name, status="candidate", params=alt[name]["params"],
-                                 metrics=alt[name]["metrics"], replace=False, **common)
+                record_model_run(
+                    con,
+                    model=name,
+                    status="candidate",
+                    params=alt[name]["params"],
+                    metrics=alt[name]["metrics"],
+                    replace=False,
+                    **common,
+                )
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -1184,8 +1217,17 @@ def record_skipped(con, day: dt.date, message: str, started_at: dt.datetime) -> 
         for table in ("customer_segments", "segment_profiles", "segment_transitions"):
             con.execute(f"delete from ml.{table} where run_date = ?", [day])
         con.execute("delete from ml.model_runs where run_id = ?", [rid])
-        record_model_run(con, run_id=rid, model="kmeans", task=TASK, run_date=day, status="skipped",
-                         message=message, started_at=started_at, replace=False)
+        record_model_run(
+            con,
+            run_id=rid,
+            model="kmeans",
+            task=TASK,
+            run_date=day,
+            status="skipped",
+            message=message,
+            started_at=started_at,
+            replace=False,
+        )
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -1206,7 +1248,9 @@ def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
     try:
         features = load_features(con, config, day)
         if len(features) < config.min_customers:
-            msg = f"{len(features)} customers in {config.feature_table}; need {config.min_customers}"
+            msg = (
+                f"{len(features)} customers in {config.feature_table}; need {config.min_customers}"
+            )
             record_skipped(con, day, msg, started)
             return {"status": "skipped", "message": msg}
         result = segment(
@@ -1224,7 +1268,9 @@ def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
         "status": result.status,
         "run_id": result.run_id,
         "k": result.model.k_,
-        "segments": dict(zip(result.profiles["segment_name"], result.profiles["size"].astype(int), strict=True)),
+        "segments": dict(
+            zip(result.profiles["segment_name"], result.profiles["size"].astype(int), strict=True)
+        ),
         "moved": result.moves["moved"],
         "moved_share": round(result.moves["moved_share"], 4),
     }

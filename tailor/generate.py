@@ -88,7 +88,13 @@ DIRT_CLASSES = (
     "malformed_csv",
 )
 # dirt classes the loader quarantines; the others are loaded and handled downstream
-QUARANTINED_DIRT = ("malformed_json", "missing_required", "invalid_timestamp", "bad_price", "malformed_csv")
+QUARANTINED_DIRT = (
+    "malformed_json",
+    "missing_required",
+    "invalid_timestamp",
+    "bad_price",
+    "malformed_csv",
+)
 
 GROUND_TRUTH_FILES = ("personas.csv", "identities.csv", "consents.csv", "dirt.csv", "manifest.json")
 GENERATED_SOURCES = tuple(SOURCES)
@@ -126,8 +132,12 @@ class DirtConfig:
     """
 
     malformed_json: float = 0.002  # truncated NDJSON line (events)
-    missing_required: float = 0.002  # events: messageId, timestamp or both ids; customers: customer_id; orders: order_id
-    duplicate: float = 0.01  # redelivery: same messageId and payload, later receivedAt, same or next partition
+    missing_required: float = (
+        0.002  # events: messageId, timestamp or both ids; customers: customer_id; orders: order_id
+    )
+    duplicate: float = (
+        0.01  # redelivery: same messageId and payload, later receivedAt, same or next partition
+    )
     late: float = 0.01  # event of day D in partition D+1..D+3
     schema_drift: float = 0.01  # unknown extra top-level fields
     mixed_timezones: float = 0.3  # timestamps written with the local UTC offset instead of "Z"
@@ -140,7 +150,9 @@ class DirtConfig:
         """All rates times ``factor`` (capped at 1); ``scaled(0)`` gives clean data."""
         if factor < 0:
             raise ValueError("factor must be >= 0")
-        return replace(self, **{f.name: min(1.0, getattr(self, f.name) * factor) for f in fields(self)})
+        return replace(
+            self, **{f.name: min(1.0, getattr(self, f.name) * factor) for f in fields(self)}
+        )
 
 
 @dataclass(frozen=True)
@@ -206,26 +218,131 @@ class _Persona:
 
 _PERSONA_PARAMS: tuple[_Persona, ...] = (
     # loyal_high_spender: frequent, big expensive baskets, desktop, office hours
-    _Persona(0.12, 0.36, 6.0, 0.50, 0.35, 0.25, 2, 0.04, (0.90, 0.06, 0.04), 0.08, 0.85, 0.25, 0.12,
-             (0, 0, 4, 1, 0, 0, 0, 0, 0), (48, 10)),
+    _Persona(
+        0.12,
+        0.36,
+        6.0,
+        0.50,
+        0.35,
+        0.25,
+        2,
+        0.04,
+        (0.90, 0.06, 0.04),
+        0.08,
+        0.85,
+        0.25,
+        0.12,
+        (0, 0, 4, 1, 0, 0, 0, 0, 0),
+        (48, 10),
+    ),
     # bargain_hunter: cheap end of each category, nearly always a coupon, phone in the evening
-    _Persona(0.20, 0.30, 8.0, 0.40, 0.25, 0.40, 0, 0.90, (0.06, 0.90, 0.04), 0.80, 0.60, 0.45, 0.60,
-             (0, 2, 2, 4, 1, 0, 3, 0, 0), (32, 8)),
+    _Persona(
+        0.20,
+        0.30,
+        8.0,
+        0.40,
+        0.25,
+        0.40,
+        0,
+        0.90,
+        (0.06, 0.90, 0.04),
+        0.80,
+        0.60,
+        0.45,
+        0.60,
+        (0, 2, 2, 4, 1, 0, 3, 0, 0),
+        (32, 8),
+    ),
     # window_shopper: many long sessions, almost never buys
-    _Persona(0.20, 0.38, 15.0, 0.004, 0.10, 0.05, 1, 0.10, (0.08, 0.82, 0.10), 0.55, 0.70, 0.30, 0.30,
-             (0, 1, 0, 0, 3, 4, 0, 0, 3), (27, 7)),
+    _Persona(
+        0.20,
+        0.38,
+        15.0,
+        0.004,
+        0.10,
+        0.05,
+        1,
+        0.10,
+        (0.08, 0.82, 0.10),
+        0.55,
+        0.70,
+        0.30,
+        0.30,
+        (0, 1, 0, 0, 3, 4, 0, 0, 3),
+        (27, 7),
+    ),
     # one_time_buyer: one or two visits, one order
-    _Persona(0.18, 0.05, 5.0, 0.0, 0.35, 0.10, 1, 0.12, (0.82, 0.12, 0.06), 0.30, 0.70, 0.40, 0.50,
-             (3, 4, 0, 0, 1, 0, 2, 0, 0), (40, 13)),
+    _Persona(
+        0.18,
+        0.05,
+        5.0,
+        0.0,
+        0.35,
+        0.10,
+        1,
+        0.12,
+        (0.82, 0.12, 0.06),
+        0.30,
+        0.70,
+        0.40,
+        0.50,
+        (3, 4, 0, 0, 1, 0, 2, 0, 0),
+        (40, 13),
+    ),
     # lapsing: active in the first part of the window, then gone
-    _Persona(0.15, 0.45, 6.0, 0.30, 0.30, 0.15, 1, 0.12, (0.80, 0.14, 0.06), 0.30, 0.75, 0.30, 0.20,
-             (1, 0, 3, 1, 0, 0, 0, 3, 0), (42, 11)),
+    _Persona(
+        0.15,
+        0.45,
+        6.0,
+        0.30,
+        0.30,
+        0.15,
+        1,
+        0.12,
+        (0.80, 0.14, 0.06),
+        0.30,
+        0.75,
+        0.30,
+        0.20,
+        (1, 0, 3, 1, 0, 0, 0, 3, 0),
+        (42, 11),
+    ),
     # new_explorer: signs up in the window with a first (welcome-coupon) order, explores a lot
-    _Persona(0.15, 0.40, 10.0, 0.12, 0.20, 0.10, 1, 0.90, (0.06, 0.86, 0.08), 0.20, 0.50, 0.50, 0.55,
-             (2, 1, 0, 0, 3, 3, 0, 0, 3), (26, 5)),
+    _Persona(
+        0.15,
+        0.40,
+        10.0,
+        0.12,
+        0.20,
+        0.10,
+        1,
+        0.90,
+        (0.06, 0.86, 0.08),
+        0.20,
+        0.50,
+        0.50,
+        0.55,
+        (2, 1, 0, 0, 3, 3, 0, 0, 3),
+        (26, 5),
+    ),
     # never-identified visitors (not a customer persona)
-    _Persona(0.0, 0.0, 4.0, 0.0, 0.08, 0.05, 1, 0.0, (0.35, 0.55, 0.10), 0.45, 0.30, 0.35, 0.50,
-             (2, 2, 1, 1, 2, 2, 1, 0, 1), (35, 12)),
+    _Persona(
+        0.0,
+        0.0,
+        4.0,
+        0.0,
+        0.08,
+        0.05,
+        1,
+        0.0,
+        (0.35, 0.55, 0.10),
+        0.45,
+        0.30,
+        0.35,
+        0.50,
+        (2, 2, 1, 1, 2, 2, 1, 0, 1),
+        (35, 12),
+    ),
 )
 
 # (source, medium, name, referrer, landing: 0 home, 1 category, 2 product)
@@ -252,174 +369,655 @@ _COUPONS = {
 # --------------------------------------------------------------------------- reference data
 
 # top category, sku prefix, share of the catalog, brands, leaves (path below top, median EUR, nouns)
-_TAXONOMY: tuple[tuple[str, str, float, tuple[str, ...], tuple[tuple[str, float, tuple[str, ...]], ...]], ...] = (
-    ("Home", "HOM", 0.17, ("Nordhaus", "Casaluna", "Kochwerk", "Lumenio", "Hyggelig", "Ferrano", "Maison Lys"), (
-        ("Kitchen > Cookware", 39.0, ("Frying Pan", "Saucepan", "Dutch Oven", "Wok", "Stock Pot", "Grill Pan")),
-        ("Kitchen > Knives", 45.0, ("Chef's Knife", "Bread Knife", "Knife Block", "Paring Knife", "Santoku Knife")),
-        ("Kitchen > Small Appliances", 79.0, ("Kettle", "Toaster", "Hand Blender", "Coffee Grinder", "Espresso Machine")),
-        ("Furniture > Living Room", 249.0, ("Sofa", "Armchair", "Coffee Table", "Bookshelf", "Sideboard")),
-        ("Furniture > Office", 179.0, ("Desk", "Office Chair", "Monitor Stand", "Filing Cabinet")),
-        ("Decor > Lighting", 59.0, ("Floor Lamp", "Table Lamp", "Pendant Light", "Wall Light")),
-        ("Decor > Textiles > Cushions", 22.0, ("Cushion Cover", "Throw Pillow", "Floor Cushion")),
-        ("Decor > Textiles > Blankets", 45.0, ("Throw Blanket", "Wool Blanket", "Knitted Plaid")),
-        ("Bath", 19.0, ("Towel Set", "Bath Mat", "Shower Curtain", "Soap Dispenser")),
-    )),
-    ("Fashion", "FAS", 0.20, ("Maren & Mo", "Velluto", "Urbanist", "Kestrel", "Norrland", "Bellamie", "Rift"), (
-        ("Women > Dresses", 59.0, ("Wrap Dress", "Midi Dress", "Shirt Dress", "Knit Dress")),
-        ("Women > Shoes > Sneakers", 79.0, ("Sneaker", "Platform Sneaker", "Slip-On")),
-        ("Women > Shoes > Boots", 119.0, ("Ankle Boot", "Chelsea Boot", "Knee Boot")),
-        ("Men > Shirts", 39.0, ("Oxford Shirt", "Flannel Shirt", "Linen Shirt", "Polo Shirt")),
-        ("Men > Shoes", 99.0, ("Derby Shoe", "Loafer", "Leather Sneaker")),
-        ("Men > Jackets", 149.0, ("Parka", "Bomber Jacket", "Rain Jacket", "Wool Coat")),
-        ("Accessories > Bags", 69.0, ("Backpack", "Tote Bag", "Crossbody Bag", "Weekender")),
-        ("Accessories > Watches", 129.0, ("Chronograph", "Field Watch", "Minimalist Watch")),
-    )),
-    ("Electronics", "ELE", 0.15, ("Voltra", "Sonique", "Pixelon", "Arcwave", "Kalibr", "Nexor"), (
-        ("Audio > Headphones", 89.0, ("Over-Ear Headphones", "Wireless Earbuds", "Noise-Cancelling Headphones")),
-        ("Audio > Speakers", 99.0, ("Bluetooth Speaker", "Soundbar", "Smart Speaker")),
-        ("Computers > Laptops", 899.0, ("Laptop", "Ultrabook", "Convertible Laptop")),
-        ("Computers > Accessories", 29.0, ("Wireless Mouse", "Mechanical Keyboard", "USB-C Hub", "Laptop Sleeve")),
-        ("Phones > Smartphones", 449.0, ("Smartphone", "Compact Phone")),
-        ("Phones > Accessories > Cases", 19.0, ("Phone Case", "Flip Case", "Screen Protector")),
-        ("Phones > Accessories > Chargers", 25.0, ("Fast Charger", "Power Bank", "Charging Cable")),
-        ("TV & Video", 599.0, ("4K TV", "Streaming Stick", "Projector")),
-    )),
-    ("Sports & Outdoors", "SPO", 0.10, ("Peakline", "Strider", "Alpenfux", "Corevo", "Tidewater"), (
-        ("Fitness > Yoga", 29.0, ("Yoga Mat", "Yoga Block", "Resistance Band")),
-        ("Fitness > Weights", 49.0, ("Dumbbell Set", "Kettlebell", "Weight Bench")),
-        ("Cycling", 59.0, ("Bike Helmet", "Bike Light Set", "Cycling Jersey", "Bike Lock")),
-        ("Camping > Tents", 179.0, ("Dome Tent", "Tunnel Tent", "Ultralight Tent")),
-        ("Camping > Sleeping Bags", 89.0, ("Sleeping Bag", "Sleeping Mat")),
-        ("Running > Shoes", 119.0, ("Running Shoe", "Trail Running Shoe")),
-    )),
-    ("Beauty", "BEA", 0.12, ("Lumière", "Verdana Botanics", "Skinlab", "Aurelle", "Nordic Glow"), (
-        ("Skincare > Face", 24.0, ("Face Cream", "Serum", "Cleanser", "Sheet Mask")),
-        ("Skincare > Body", 14.0, ("Body Lotion", "Body Scrub", "Hand Cream")),
-        ("Makeup", 16.0, ("Lipstick", "Mascara", "Foundation", "Eyeshadow Palette")),
-        ("Hair Care", 12.0, ("Shampoo", "Conditioner", "Hair Oil", "Hair Mask")),
-        ("Fragrance", 59.0, ("Eau de Parfum", "Eau de Toilette", "Body Mist")),
-    )),
-    ("Toys & Games", "TOY", 0.08, ("Kidoodle", "Brickworks", "Playfox", "Tinker & Tom"), (
-        ("Board Games", 29.0, ("Strategy Game", "Party Game", "Family Board Game", "Card Game")),
-        ("Building Sets", 49.0, ("Building Set", "Construction Kit", "Marble Run")),
-        ("Outdoor Toys", 39.0, ("Kick Scooter", "Water Blaster", "Kite", "Balance Bike")),
-        ("Puzzles", 17.0, ("Jigsaw Puzzle", "3D Puzzle", "Puzzle Box")),
-    )),
-    ("Books & Media", "BOO", 0.08, ("Northbound Press", "Inkwell", "Paperlane", "Vinylhaus"), (
-        ("Books > Fiction", 14.0, ("Novel", "Crime Novel", "Fantasy Novel")),
-        ("Books > Non-Fiction > Cooking", 24.0, ("Cookbook", "Baking Book")),
-        ("Books > Children's Books", 11.0, ("Picture Book", "Story Collection")),
-        ("Music > Vinyl", 27.0, ("Vinyl LP", "Deluxe Vinyl Edition")),
-    )),
-    ("Garden", "GAR", 0.10, ("Gartenglück", "Greenhand", "Terravista", "Bloomfield"), (
-        ("Tools", 29.0, ("Pruning Shears", "Garden Spade", "Rake", "Hose Reel")),
-        ("Plants > Seeds", 4.5, ("Seed Mix", "Herb Seeds", "Flower Seeds")),
-        ("Plants > Pots", 19.0, ("Plant Pot", "Planter", "Hanging Basket")),
-        ("Outdoor Furniture", 199.0, ("Garden Chair", "Lounger", "Patio Table", "Bench")),
-        ("Grills & BBQ", 229.0, ("Charcoal Grill", "Gas Grill", "Grill Tool Set")),
-    )),
+_TAXONOMY: tuple[
+    tuple[str, str, float, tuple[str, ...], tuple[tuple[str, float, tuple[str, ...]], ...]], ...
+] = (
+    (
+        "Home",
+        "HOM",
+        0.17,
+        ("Nordhaus", "Casaluna", "Kochwerk", "Lumenio", "Hyggelig", "Ferrano", "Maison Lys"),
+        (
+            (
+                "Kitchen > Cookware",
+                39.0,
+                ("Frying Pan", "Saucepan", "Dutch Oven", "Wok", "Stock Pot", "Grill Pan"),
+            ),
+            (
+                "Kitchen > Knives",
+                45.0,
+                ("Chef's Knife", "Bread Knife", "Knife Block", "Paring Knife", "Santoku Knife"),
+            ),
+            (
+                "Kitchen > Small Appliances",
+                79.0,
+                ("Kettle", "Toaster", "Hand Blender", "Coffee Grinder", "Espresso Machine"),
+            ),
+            (
+                "Furniture > Living Room",
+                249.0,
+                ("Sofa", "Armchair", "Coffee Table", "Bookshelf", "Sideboard"),
+            ),
+            (
+                "Furniture > Office",
+                179.0,
+                ("Desk", "Office Chair", "Monitor Stand", "Filing Cabinet"),
+            ),
+            ("Decor > Lighting", 59.0, ("Floor Lamp", "Table Lamp", "Pendant Light", "Wall Light")),
+            (
+                "Decor > Textiles > Cushions",
+                22.0,
+                ("Cushion Cover", "Throw Pillow", "Floor Cushion"),
+            ),
+            (
+                "Decor > Textiles > Blankets",
+                45.0,
+                ("Throw Blanket", "Wool Blanket", "Knitted Plaid"),
+            ),
+            ("Bath", 19.0, ("Towel Set", "Bath Mat", "Shower Curtain", "Soap Dispenser")),
+        ),
+    ),
+    (
+        "Fashion",
+        "FAS",
+        0.20,
+        ("Maren & Mo", "Velluto", "Urbanist", "Kestrel", "Norrland", "Bellamie", "Rift"),
+        (
+            ("Women > Dresses", 59.0, ("Wrap Dress", "Midi Dress", "Shirt Dress", "Knit Dress")),
+            ("Women > Shoes > Sneakers", 79.0, ("Sneaker", "Platform Sneaker", "Slip-On")),
+            ("Women > Shoes > Boots", 119.0, ("Ankle Boot", "Chelsea Boot", "Knee Boot")),
+            ("Men > Shirts", 39.0, ("Oxford Shirt", "Flannel Shirt", "Linen Shirt", "Polo Shirt")),
+            ("Men > Shoes", 99.0, ("Derby Shoe", "Loafer", "Leather Sneaker")),
+            ("Men > Jackets", 149.0, ("Parka", "Bomber Jacket", "Rain Jacket", "Wool Coat")),
+            ("Accessories > Bags", 69.0, ("Backpack", "Tote Bag", "Crossbody Bag", "Weekender")),
+            ("Accessories > Watches", 129.0, ("Chronograph", "Field Watch", "Minimalist Watch")),
+        ),
+    ),
+    (
+        "Electronics",
+        "ELE",
+        0.15,
+        ("Voltra", "Sonique", "Pixelon", "Arcwave", "Kalibr", "Nexor"),
+        (
+            (
+                "Audio > Headphones",
+                89.0,
+                ("Over-Ear Headphones", "Wireless Earbuds", "Noise-Cancelling Headphones"),
+            ),
+            ("Audio > Speakers", 99.0, ("Bluetooth Speaker", "Soundbar", "Smart Speaker")),
+            ("Computers > Laptops", 899.0, ("Laptop", "Ultrabook", "Convertible Laptop")),
+            (
+                "Computers > Accessories",
+                29.0,
+                ("Wireless Mouse", "Mechanical Keyboard", "USB-C Hub", "Laptop Sleeve"),
+            ),
+            ("Phones > Smartphones", 449.0, ("Smartphone", "Compact Phone")),
+            ("Phones > Accessories > Cases", 19.0, ("Phone Case", "Flip Case", "Screen Protector")),
+            (
+                "Phones > Accessories > Chargers",
+                25.0,
+                ("Fast Charger", "Power Bank", "Charging Cable"),
+            ),
+            ("TV & Video", 599.0, ("4K TV", "Streaming Stick", "Projector")),
+        ),
+    ),
+    (
+        "Sports & Outdoors",
+        "SPO",
+        0.10,
+        ("Peakline", "Strider", "Alpenfux", "Corevo", "Tidewater"),
+        (
+            ("Fitness > Yoga", 29.0, ("Yoga Mat", "Yoga Block", "Resistance Band")),
+            ("Fitness > Weights", 49.0, ("Dumbbell Set", "Kettlebell", "Weight Bench")),
+            ("Cycling", 59.0, ("Bike Helmet", "Bike Light Set", "Cycling Jersey", "Bike Lock")),
+            ("Camping > Tents", 179.0, ("Dome Tent", "Tunnel Tent", "Ultralight Tent")),
+            ("Camping > Sleeping Bags", 89.0, ("Sleeping Bag", "Sleeping Mat")),
+            ("Running > Shoes", 119.0, ("Running Shoe", "Trail Running Shoe")),
+        ),
+    ),
+    (
+        "Beauty",
+        "BEA",
+        0.12,
+        ("Lumière", "Verdana Botanics", "Skinlab", "Aurelle", "Nordic Glow"),
+        (
+            ("Skincare > Face", 24.0, ("Face Cream", "Serum", "Cleanser", "Sheet Mask")),
+            ("Skincare > Body", 14.0, ("Body Lotion", "Body Scrub", "Hand Cream")),
+            ("Makeup", 16.0, ("Lipstick", "Mascara", "Foundation", "Eyeshadow Palette")),
+            ("Hair Care", 12.0, ("Shampoo", "Conditioner", "Hair Oil", "Hair Mask")),
+            ("Fragrance", 59.0, ("Eau de Parfum", "Eau de Toilette", "Body Mist")),
+        ),
+    ),
+    (
+        "Toys & Games",
+        "TOY",
+        0.08,
+        ("Kidoodle", "Brickworks", "Playfox", "Tinker & Tom"),
+        (
+            (
+                "Board Games",
+                29.0,
+                ("Strategy Game", "Party Game", "Family Board Game", "Card Game"),
+            ),
+            ("Building Sets", 49.0, ("Building Set", "Construction Kit", "Marble Run")),
+            ("Outdoor Toys", 39.0, ("Kick Scooter", "Water Blaster", "Kite", "Balance Bike")),
+            ("Puzzles", 17.0, ("Jigsaw Puzzle", "3D Puzzle", "Puzzle Box")),
+        ),
+    ),
+    (
+        "Books & Media",
+        "BOO",
+        0.08,
+        ("Northbound Press", "Inkwell", "Paperlane", "Vinylhaus"),
+        (
+            ("Books > Fiction", 14.0, ("Novel", "Crime Novel", "Fantasy Novel")),
+            ("Books > Non-Fiction > Cooking", 24.0, ("Cookbook", "Baking Book")),
+            ("Books > Children's Books", 11.0, ("Picture Book", "Story Collection")),
+            ("Music > Vinyl", 27.0, ("Vinyl LP", "Deluxe Vinyl Edition")),
+        ),
+    ),
+    (
+        "Garden",
+        "GAR",
+        0.10,
+        ("Gartenglück", "Greenhand", "Terravista", "Bloomfield"),
+        (
+            ("Tools", 29.0, ("Pruning Shears", "Garden Spade", "Rake", "Hose Reel")),
+            ("Plants > Seeds", 4.5, ("Seed Mix", "Herb Seeds", "Flower Seeds")),
+            ("Plants > Pots", 19.0, ("Plant Pot", "Planter", "Hanging Basket")),
+            ("Outdoor Furniture", 199.0, ("Garden Chair", "Lounger", "Patio Table", "Bench")),
+            ("Grills & BBQ", 229.0, ("Charcoal Grill", "Gas Grill", "Grill Tool Set")),
+        ),
+    ),
 )
 _ADJECTIVES = (
-    "Classic", "Essential", "Premium", "Compact", "Pro", "Eco", "Urban", "Nordic", "Vintage",
-    "Everyday", "Deluxe", "Smart", "Soft", "Ultra", "Signature", "Lite", "Studio", "Heritage",
+    "Classic",
+    "Essential",
+    "Premium",
+    "Compact",
+    "Pro",
+    "Eco",
+    "Urban",
+    "Nordic",
+    "Vintage",
+    "Everyday",
+    "Deluxe",
+    "Smart",
+    "Soft",
+    "Ultra",
+    "Signature",
+    "Lite",
+    "Studio",
+    "Heritage",
 )
 _USES = {
-    "Home": "everyday living", "Fashion": "every season", "Electronics": "work and play",
-    "Sports & Outdoors": "training and trips", "Beauty": "your daily routine",
-    "Toys & Games": "hours of play", "Books & Media": "quiet evenings", "Garden": "your garden and balcony",
+    "Home": "everyday living",
+    "Fashion": "every season",
+    "Electronics": "work and play",
+    "Sports & Outdoors": "training and trips",
+    "Beauty": "your daily routine",
+    "Toys & Games": "hours of play",
+    "Books & Media": "quiet evenings",
+    "Garden": "your garden and balcony",
 }
 
 # language: (female first names, male first names, last names)
 _NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "de": (("Anna", "Lena", "Laura", "Julia", "Sarah", "Lea", "Hannah", "Katharina", "Sophie", "Marie", "Claudia", "Sabine"),
-           ("Lukas", "Jonas", "Leon", "Felix", "Maximilian", "Paul", "Tobias", "Jan", "Michael", "Thomas", "Stefan", "Florian"),
-           ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann",
-            "Koch", "Richter", "Wolf", "Schröder", "Neumann", "Zimmermann")),
-    "fr": (("Camille", "Léa", "Manon", "Chloé", "Emma", "Inès", "Julie", "Sophie", "Claire", "Élodie"),
-           ("Lucas", "Hugo", "Louis", "Nathan", "Thomas", "Julien", "Antoine", "Nicolas", "Pierre", "Maxime"),
-           ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
-            "Simon", "Laurent", "Lefèvre", "Girard")),
-    "nl": (("Emma", "Sanne", "Lotte", "Anouk", "Femke", "Fleur", "Iris", "Lisa"),
-           ("Daan", "Sem", "Lars", "Bram", "Thijs", "Ruben", "Jesse", "Tim"),
-           ("de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker", "Janssen", "Visser", "Smit",
-            "Meijer", "de Boer", "Mulder")),
-    "es": (("Lucía", "María", "Paula", "Laura", "Marta", "Carmen", "Elena", "Sara"),
-           ("Hugo", "Pablo", "Javier", "Daniel", "Alejandro", "Carlos", "David", "Sergio"),
-           ("García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Sánchez", "Pérez", "Gómez",
-            "Martín", "Ruiz", "Díaz")),
-    "it": (("Giulia", "Sofia", "Chiara", "Francesca", "Martina", "Sara", "Alessia", "Elena"),
-           ("Lorenzo", "Matteo", "Luca", "Marco", "Andrea", "Francesco", "Alessandro", "Davide"),
-           ("Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco",
-            "Bruno", "Gallo")),
-    "pl": (("Anna", "Zuzanna", "Julia", "Maja", "Katarzyna", "Agnieszka", "Magdalena", "Ewa"),
-           ("Jakub", "Jan", "Piotr", "Krzysztof", "Tomasz", "Paweł", "Michał", "Kacper"),
-           ("Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kowalczyk", "Kamiński", "Lewandowski", "Zieliński",
-            "Szymański", "Woźniak")),
-    "en": (("Olivia", "Emily", "Sophie", "Charlotte", "Jessica", "Hannah", "Grace", "Amelia", "Emma", "Madison"),
-           ("Oliver", "Jack", "Harry", "James", "George", "William", "Thomas", "Daniel", "Michael", "Ethan"),
-           ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Miller", "Clarke",
-            "Walker", "O'Brien")),
-    "sv": (("Elsa", "Alice", "Maja", "Ebba", "Wilma", "Astrid"),
-           ("Erik", "Lars", "Oskar", "William", "Hugo", "Axel"),
-           ("Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Svensson")),
+    "de": (
+        (
+            "Anna",
+            "Lena",
+            "Laura",
+            "Julia",
+            "Sarah",
+            "Lea",
+            "Hannah",
+            "Katharina",
+            "Sophie",
+            "Marie",
+            "Claudia",
+            "Sabine",
+        ),
+        (
+            "Lukas",
+            "Jonas",
+            "Leon",
+            "Felix",
+            "Maximilian",
+            "Paul",
+            "Tobias",
+            "Jan",
+            "Michael",
+            "Thomas",
+            "Stefan",
+            "Florian",
+        ),
+        (
+            "Müller",
+            "Schmidt",
+            "Schneider",
+            "Fischer",
+            "Weber",
+            "Meyer",
+            "Wagner",
+            "Becker",
+            "Schulz",
+            "Hoffmann",
+            "Koch",
+            "Richter",
+            "Wolf",
+            "Schröder",
+            "Neumann",
+            "Zimmermann",
+        ),
+    ),
+    "fr": (
+        ("Camille", "Léa", "Manon", "Chloé", "Emma", "Inès", "Julie", "Sophie", "Claire", "Élodie"),
+        (
+            "Lucas",
+            "Hugo",
+            "Louis",
+            "Nathan",
+            "Thomas",
+            "Julien",
+            "Antoine",
+            "Nicolas",
+            "Pierre",
+            "Maxime",
+        ),
+        (
+            "Martin",
+            "Bernard",
+            "Dubois",
+            "Thomas",
+            "Robert",
+            "Richard",
+            "Petit",
+            "Durand",
+            "Leroy",
+            "Moreau",
+            "Simon",
+            "Laurent",
+            "Lefèvre",
+            "Girard",
+        ),
+    ),
+    "nl": (
+        ("Emma", "Sanne", "Lotte", "Anouk", "Femke", "Fleur", "Iris", "Lisa"),
+        ("Daan", "Sem", "Lars", "Bram", "Thijs", "Ruben", "Jesse", "Tim"),
+        (
+            "de Jong",
+            "Jansen",
+            "de Vries",
+            "van den Berg",
+            "van Dijk",
+            "Bakker",
+            "Janssen",
+            "Visser",
+            "Smit",
+            "Meijer",
+            "de Boer",
+            "Mulder",
+        ),
+    ),
+    "es": (
+        ("Lucía", "María", "Paula", "Laura", "Marta", "Carmen", "Elena", "Sara"),
+        ("Hugo", "Pablo", "Javier", "Daniel", "Alejandro", "Carlos", "David", "Sergio"),
+        (
+            "García",
+            "Fernández",
+            "González",
+            "Rodríguez",
+            "López",
+            "Martínez",
+            "Sánchez",
+            "Pérez",
+            "Gómez",
+            "Martín",
+            "Ruiz",
+            "Díaz",
+        ),
+    ),
+    "it": (
+        ("Giulia", "Sofia", "Chiara", "Francesca", "Martina", "Sara", "Alessia", "Elena"),
+        ("Lorenzo", "Matteo", "Luca", "Marco", "Andrea", "Francesco", "Alessandro", "Davide"),
+        (
+            "Rossi",
+            "Russo",
+            "Ferrari",
+            "Esposito",
+            "Bianchi",
+            "Romano",
+            "Colombo",
+            "Ricci",
+            "Marino",
+            "Greco",
+            "Bruno",
+            "Gallo",
+        ),
+    ),
+    "pl": (
+        ("Anna", "Zuzanna", "Julia", "Maja", "Katarzyna", "Agnieszka", "Magdalena", "Ewa"),
+        ("Jakub", "Jan", "Piotr", "Krzysztof", "Tomasz", "Paweł", "Michał", "Kacper"),
+        (
+            "Nowak",
+            "Kowalski",
+            "Wiśniewski",
+            "Wójcik",
+            "Kowalczyk",
+            "Kamiński",
+            "Lewandowski",
+            "Zieliński",
+            "Szymański",
+            "Woźniak",
+        ),
+    ),
+    "en": (
+        (
+            "Olivia",
+            "Emily",
+            "Sophie",
+            "Charlotte",
+            "Jessica",
+            "Hannah",
+            "Grace",
+            "Amelia",
+            "Emma",
+            "Madison",
+        ),
+        (
+            "Oliver",
+            "Jack",
+            "Harry",
+            "James",
+            "George",
+            "William",
+            "Thomas",
+            "Daniel",
+            "Michael",
+            "Ethan",
+        ),
+        (
+            "Smith",
+            "Jones",
+            "Taylor",
+            "Brown",
+            "Williams",
+            "Wilson",
+            "Johnson",
+            "Davies",
+            "Miller",
+            "Clarke",
+            "Walker",
+            "O'Brien",
+        ),
+    ),
+    "sv": (
+        ("Elsa", "Alice", "Maja", "Ebba", "Wilma", "Astrid"),
+        ("Erik", "Lars", "Oskar", "William", "Hugo", "Axel"),
+        ("Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Svensson"),
+    ),
 }
 
 # country: (weight, name language, locale, phone prefix, ((city, IANA timezone), ...))
 _COUNTRIES: tuple[tuple[str, float, str, str, str, tuple[tuple[str, str], ...]], ...] = (
-    ("DE", 0.30, "de", "de-DE", "+49", tuple((c, "Europe/Berlin") for c in (
-        "Berlin", "Hamburg", "München", "Köln", "Frankfurt am Main", "Stuttgart", "Leipzig", "Düsseldorf"))),
-    ("FR", 0.13, "fr", "fr-FR", "+33", tuple((c, "Europe/Paris") for c in (
-        "Paris", "Lyon", "Marseille", "Toulouse", "Bordeaux", "Lille", "Nantes"))),
-    ("NL", 0.09, "nl", "nl-NL", "+31", tuple((c, "Europe/Amsterdam") for c in (
-        "Amsterdam", "Rotterdam", "Utrecht", "Den Haag", "Eindhoven"))),
-    ("ES", 0.08, "es", "es-ES", "+34", (("Madrid", "Europe/Madrid"), ("Barcelona", "Europe/Madrid"),
-                                        ("Valencia", "Europe/Madrid"), ("Sevilla", "Europe/Madrid"),
-                                        ("Las Palmas de Gran Canaria", "Atlantic/Canary"))),
-    ("IT", 0.08, "it", "it-IT", "+39", tuple((c, "Europe/Rome") for c in (
-        "Roma", "Milano", "Napoli", "Torino", "Bologna", "Firenze"))),
-    ("AT", 0.07, "de", "de-AT", "+43", tuple((c, "Europe/Vienna") for c in (
-        "Wien", "Graz", "Linz", "Salzburg", "Innsbruck"))),
-    ("PL", 0.06, "pl", "pl-PL", "+48", tuple((c, "Europe/Warsaw") for c in (
-        "Warszawa", "Kraków", "Wrocław", "Gdańsk", "Poznań"))),
-    ("GB", 0.05, "en", "en-GB", "+44", tuple((c, "Europe/London") for c in (
-        "London", "Manchester", "Birmingham", "Edinburgh", "Bristol"))),
-    ("BE", 0.04, "nl", "nl-BE", "+32", tuple((c, "Europe/Brussels") for c in (
-        "Brussel", "Antwerpen", "Gent", "Leuven"))),
-    ("CH", 0.03, "de", "de-CH", "+41", tuple((c, "Europe/Zurich") for c in ("Zürich", "Basel", "Bern"))),
-    ("SE", 0.02, "sv", "sv-SE", "+46", tuple((c, "Europe/Stockholm") for c in ("Stockholm", "Göteborg", "Malmö"))),
-    ("US", 0.03, "en", "en-US", "+1", (("New York", "America/New_York"), ("Boston", "America/New_York"),
-                                       ("Chicago", "America/Chicago"), ("Los Angeles", "America/Los_Angeles"),
-                                       ("Seattle", "America/Los_Angeles"))),
-    ("CA", 0.01, "en", "en-CA", "+1", (("Toronto", "America/Toronto"), ("Vancouver", "America/Vancouver"))),
-    ("AU", 0.01, "en", "en-AU", "+61", (("Sydney", "Australia/Sydney"), ("Melbourne", "Australia/Melbourne"))),
+    (
+        "DE",
+        0.30,
+        "de",
+        "de-DE",
+        "+49",
+        tuple(
+            (c, "Europe/Berlin")
+            for c in (
+                "Berlin",
+                "Hamburg",
+                "München",
+                "Köln",
+                "Frankfurt am Main",
+                "Stuttgart",
+                "Leipzig",
+                "Düsseldorf",
+            )
+        ),
+    ),
+    (
+        "FR",
+        0.13,
+        "fr",
+        "fr-FR",
+        "+33",
+        tuple(
+            (c, "Europe/Paris")
+            for c in ("Paris", "Lyon", "Marseille", "Toulouse", "Bordeaux", "Lille", "Nantes")
+        ),
+    ),
+    (
+        "NL",
+        0.09,
+        "nl",
+        "nl-NL",
+        "+31",
+        tuple(
+            (c, "Europe/Amsterdam")
+            for c in ("Amsterdam", "Rotterdam", "Utrecht", "Den Haag", "Eindhoven")
+        ),
+    ),
+    (
+        "ES",
+        0.08,
+        "es",
+        "es-ES",
+        "+34",
+        (
+            ("Madrid", "Europe/Madrid"),
+            ("Barcelona", "Europe/Madrid"),
+            ("Valencia", "Europe/Madrid"),
+            ("Sevilla", "Europe/Madrid"),
+            ("Las Palmas de Gran Canaria", "Atlantic/Canary"),
+        ),
+    ),
+    (
+        "IT",
+        0.08,
+        "it",
+        "it-IT",
+        "+39",
+        tuple(
+            (c, "Europe/Rome") for c in ("Roma", "Milano", "Napoli", "Torino", "Bologna", "Firenze")
+        ),
+    ),
+    (
+        "AT",
+        0.07,
+        "de",
+        "de-AT",
+        "+43",
+        tuple((c, "Europe/Vienna") for c in ("Wien", "Graz", "Linz", "Salzburg", "Innsbruck")),
+    ),
+    (
+        "PL",
+        0.06,
+        "pl",
+        "pl-PL",
+        "+48",
+        tuple((c, "Europe/Warsaw") for c in ("Warszawa", "Kraków", "Wrocław", "Gdańsk", "Poznań")),
+    ),
+    (
+        "GB",
+        0.05,
+        "en",
+        "en-GB",
+        "+44",
+        tuple(
+            (c, "Europe/London")
+            for c in ("London", "Manchester", "Birmingham", "Edinburgh", "Bristol")
+        ),
+    ),
+    (
+        "BE",
+        0.04,
+        "nl",
+        "nl-BE",
+        "+32",
+        tuple((c, "Europe/Brussels") for c in ("Brussel", "Antwerpen", "Gent", "Leuven")),
+    ),
+    (
+        "CH",
+        0.03,
+        "de",
+        "de-CH",
+        "+41",
+        tuple((c, "Europe/Zurich") for c in ("Zürich", "Basel", "Bern")),
+    ),
+    (
+        "SE",
+        0.02,
+        "sv",
+        "sv-SE",
+        "+46",
+        tuple((c, "Europe/Stockholm") for c in ("Stockholm", "Göteborg", "Malmö")),
+    ),
+    (
+        "US",
+        0.03,
+        "en",
+        "en-US",
+        "+1",
+        (
+            ("New York", "America/New_York"),
+            ("Boston", "America/New_York"),
+            ("Chicago", "America/Chicago"),
+            ("Los Angeles", "America/Los_Angeles"),
+            ("Seattle", "America/Los_Angeles"),
+        ),
+    ),
+    (
+        "CA",
+        0.01,
+        "en",
+        "en-CA",
+        "+1",
+        (("Toronto", "America/Toronto"), ("Vancouver", "America/Vancouver")),
+    ),
+    (
+        "AU",
+        0.01,
+        "en",
+        "en-AU",
+        "+61",
+        (("Sydney", "Australia/Sydney"), ("Melbourne", "Australia/Melbourne")),
+    ),
 )
-_EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "mail.example", "post.example", "web.example")
-_IP_FIRST_OCTETS = (31, 37, 46, 62, 77, 78, 79, 80, 81, 82, 84, 85, 87, 88, 89, 90, 91, 93, 94, 95, 109, 176, 178,
-                    185, 188, 212, 213, 217)
+_EMAIL_DOMAINS = (
+    "example.com",
+    "example.org",
+    "example.net",
+    "mail.example",
+    "post.example",
+    "web.example",
+)
+_IP_FIRST_OCTETS = (
+    31,
+    37,
+    46,
+    62,
+    77,
+    78,
+    79,
+    80,
+    81,
+    82,
+    84,
+    85,
+    87,
+    88,
+    89,
+    90,
+    91,
+    93,
+    94,
+    95,
+    109,
+    176,
+    178,
+    185,
+    188,
+    212,
+    213,
+    217,
+)
 
 _DESKTOP, _MOBILE, _TABLET = 0, 1, 2
 _DEVICE_TYPES = ("desktop", "mobile", "tablet")
 # device type -> ((os, browser, weight, user agent template), ...); {v} is a version number
 _USER_AGENTS = (
-    (("Windows", "Chrome", 0.45,
-      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36"),
-     ("Windows", "Edge", 0.15,
-      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36 Edg/{v}.0.0.0"),
-     ("Windows", "Firefox", 0.12, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{v}.0) Gecko/20100101 Firefox/{v}.0"),
-     ("macOS", "Safari", 0.16,
-      "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.{m} Safari/605.1.15"),
-     ("macOS", "Chrome", 0.12,
-      "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36")),
-    (("iOS", "Mobile Safari", 0.45,
-      "Mozilla/5.0 (iPhone; CPU iPhone OS 18_{m} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.{m} Mobile/15E148 Safari/604.1"),
-     ("Android", "Chrome Mobile", 0.50,
-      "Mozilla/5.0 (Linux; Android 14; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Mobile Safari/537.36"),
-     ("Android", "Samsung Internet", 0.05,
-      "Mozilla/5.0 (Linux; Android 14; SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/27.0 Chrome/{v}.0.0.0 Mobile Safari/537.36")),
-    (("iPadOS", "Mobile Safari", 0.65,
-      "Mozilla/5.0 (iPad; CPU OS 18_{m} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.{m} Mobile/15E148 Safari/604.1"),
-     ("Android", "Chrome", 0.35,
-      "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36")),
+    (
+        (
+            "Windows",
+            "Chrome",
+            0.45,
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36",
+        ),
+        (
+            "Windows",
+            "Edge",
+            0.15,
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36 Edg/{v}.0.0.0",
+        ),
+        (
+            "Windows",
+            "Firefox",
+            0.12,
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{v}.0) Gecko/20100101 Firefox/{v}.0",
+        ),
+        (
+            "macOS",
+            "Safari",
+            0.16,
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.{m} Safari/605.1.15",
+        ),
+        (
+            "macOS",
+            "Chrome",
+            0.12,
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36",
+        ),
+    ),
+    (
+        (
+            "iOS",
+            "Mobile Safari",
+            0.45,
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_{m} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.{m} Mobile/15E148 Safari/604.1",
+        ),
+        (
+            "Android",
+            "Chrome Mobile",
+            0.50,
+            "Mozilla/5.0 (Linux; Android 14; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Mobile Safari/537.36",
+        ),
+        (
+            "Android",
+            "Samsung Internet",
+            0.05,
+            "Mozilla/5.0 (Linux; Android 14; SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/27.0 Chrome/{v}.0.0.0 Mobile Safari/537.36",
+        ),
+    ),
+    (
+        (
+            "iPadOS",
+            "Mobile Safari",
+            0.65,
+            "Mozilla/5.0 (iPad; CPU OS 18_{m} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.{m} Mobile/15E148 Safari/604.1",
+        ),
+        (
+            "Android",
+            "Chrome",
+            0.35,
+            "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36",
+        ),
+    ),
 )
 _APP_USER_AGENTS = {
     "iOS": "TailorShop/4.{m}.0 (iPhone; iOS 18.{m}; Scale/3.00)",
@@ -443,7 +1041,9 @@ _TILTS = (-2.0, 0.0, 2.0)
 
 def _rng(seed: int, stream: str, *keys: int) -> np.random.Generator:
     """An independent generator per purpose (and day), stable across versions of the plan."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, zlib.crc32(stream.encode()), *keys])))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([seed, zlib.crc32(stream.encode()), *keys]))
+    )
 
 
 def _money(cents: int) -> str:
@@ -453,12 +1053,16 @@ def _money(cents: int) -> str:
 
 
 def _iso_seconds(ms: int) -> str:
-    return (dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=int(ms))).isoformat(timespec="seconds") + "Z"
+    return (dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=int(ms))).isoformat(
+        timespec="seconds"
+    ) + "Z"
 
 
 def _iso_ms_list(ms: np.ndarray) -> list[str]:
     """ISO-8601 with milliseconds, no zone suffix, for a whole array at once."""
-    return np.datetime_as_string(np.asarray(ms, dtype="int64").astype("datetime64[ms]"), unit="ms").tolist()
+    return np.datetime_as_string(
+        np.asarray(ms, dtype="int64").astype("datetime64[ms]"), unit="ms"
+    ).tolist()
 
 
 def _offset_str(minutes: int) -> str:
@@ -472,13 +1076,21 @@ def _uuid4_list(rng: np.random.Generator, n: int) -> list[str]:
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
     h = raw.tobytes().hex()
-    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
-            for i in range(0, 32 * n, 32)]
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
 
 
 def _ascii(text: str) -> str:
     text = text.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("ß", "ss")
-    text = text.replace("Ä", "Ae").replace("Ö", "Oe").replace("Ü", "Ue").replace("ł", "l").replace("Ł", "L")
+    text = (
+        text.replace("Ä", "Ae")
+        .replace("Ö", "Oe")
+        .replace("Ü", "Ue")
+        .replace("ł", "l")
+        .replace("Ł", "L")
+    )
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
@@ -489,7 +1101,9 @@ def _slug(text: str) -> str:
     return "-".join(p for p in "".join(out).split("-") if p)
 
 
-def _choice_by_group(rng: np.random.Generator, group: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _choice_by_group(
+    rng: np.random.Generator, group: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
     """For each element, draw an index from the weight row of its group (weights: groups x k)."""
     cum = np.cumsum(weights, axis=1)
     cum = cum / cum[:, -1:]
@@ -632,7 +1246,9 @@ def _plan_catalog(config: GeneratorConfig) -> dict:
     total = n + n_new
     new_cats = rng.choice(len(cats), size=n_new, p=cat_share)
     prod_cat = np.concatenate([np.repeat(np.arange(len(cats)), counts), new_cats]).astype(np.int64)
-    prod_created_day = np.concatenate([np.full(n, -1), np.repeat(np.arange(days), new_per_day)]).astype(np.int64)
+    prod_created_day = np.concatenate(
+        [np.full(n, -1), np.repeat(np.arange(days), new_per_day)]
+    ).astype(np.int64)
 
     prod_leaf = np.empty(total, dtype=np.int64)
     prod_brand = np.empty(total, dtype=np.int64)
@@ -650,7 +1266,9 @@ def _plan_catalog(config: GeneratorConfig) -> dict:
     leaf_median_arr = np.array(leaf_median, dtype=np.float64)
     base_price = leaf_median_arr[prod_leaf] * np.exp(rng.normal(0, 0.5, size=total))
     endings = np.array([99, 99, 99, 49, 95, 0])
-    cents = (np.floor(base_price / 100) * 100 + endings[rng.integers(0, len(endings), size=total)]).astype(np.int64)
+    cents = (
+        np.floor(base_price / 100) * 100 + endings[rng.integers(0, len(endings), size=total)]
+    ).astype(np.int64)
     cents = np.maximum(cents, 149)
     # Zipf-like popularity over a random rank order
     rank = rng.permutation(total)
@@ -677,7 +1295,9 @@ def _plan_catalog(config: GeneratorConfig) -> dict:
         existing = np.flatnonzero((prod_created_day < d) & listed & (active_until > d))
         n_price = min(len(existing), int(rng.poisson(max(0.5, n * 0.004))))
         n_off = min(len(existing), int(rng.poisson(max(0.1, n * 0.0006))))
-        touched = rng.choice(existing, size=n_price + n_off, replace=False) if n_price + n_off else []
+        touched = (
+            rng.choice(existing, size=n_price + n_off, replace=False) if n_price + n_off else []
+        )
         for k, p in enumerate(touched):
             p = int(p)
             if k < n_price:
@@ -688,7 +1308,9 @@ def _plan_catalog(config: GeneratorConfig) -> dict:
                 active_until[p] = d
             else:
                 continue
-            changes.setdefault(d, []).append((p, start_ms + d * MS_PER_DAY + int(rng.integers(0, 2 * MS_PER_HOUR))))
+            changes.setdefault(d, []).append(
+                (p, start_ms + d * MS_PER_DAY + int(rng.integers(0, 2 * MS_PER_HOUR)))
+            )
 
     ids, skus, titles, descs, paths, bnames, slugs, queries = [], [], [], [], [], [], [], []
     adj_idx = rng.integers(0, len(_ADJECTIVES), size=total)
@@ -707,12 +1329,16 @@ def _plan_catalog(config: GeneratorConfig) -> dict:
         leaf_name = parts[-1].lower()
         form = int(desc_form[p])
         if form == 0:
-            desc = (f"The {adj.lower()} {noun.lower()} from {brand}, made for {_USES[top]}. "
-                    f"Part of our {top} range in {leaf_name}.")
+            desc = (
+                f"The {adj.lower()} {noun.lower()} from {brand}, made for {_USES[top]}. "
+                f"Part of our {top} range in {leaf_name}."
+            )
         elif form == 1:
             article = "an" if adj[0] in "AEIOU" else "a"
-            desc = (f"{brand} {noun.lower()} in {article} {adj.lower()} design. "
-                    f"One of our favourites in {leaf_name}, in the {top} department.")
+            desc = (
+                f"{brand} {noun.lower()} in {article} {adj.lower()} design. "
+                f"One of our favourites in {leaf_name}, in the {top} department."
+            )
         else:
             desc = f"{adj} {noun.lower()} by {brand} for {_USES[top]}, from the {top.lower()} department."
         pid = f"P{p + 1:06d}"
@@ -726,12 +1352,28 @@ def _plan_catalog(config: GeneratorConfig) -> dict:
         queries.append((noun.lower(), brand.lower(), f"{adj} {noun}".lower()))
 
     return dict(
-        prod_ids=ids, prod_sku=skus, prod_title=titles, prod_desc=descs, prod_path=paths,
-        prod_brand_name=bnames, prod_slug=slugs, prod_queries=queries, prod_cat=prod_cat,
-        prod_leaf=prod_leaf, prod_brand=prod_brand, prod_pop=pop, prod_price=price,
-        prod_created_day=prod_created_day, prod_created_ms=created_ms, prod_listed=listed,
-        prod_active_until=active_until, leaf_median=np.array(leaf_median, dtype=np.int64),
-        leaf_path=leaf_path, leaf_slug=leaf_slug, cat_mass=cat_share, catalog_changes=changes,
+        prod_ids=ids,
+        prod_sku=skus,
+        prod_title=titles,
+        prod_desc=descs,
+        prod_path=paths,
+        prod_brand_name=bnames,
+        prod_slug=slugs,
+        prod_queries=queries,
+        prod_cat=prod_cat,
+        prod_leaf=prod_leaf,
+        prod_brand=prod_brand,
+        prod_pop=pop,
+        prod_price=price,
+        prod_created_day=prod_created_day,
+        prod_created_ms=created_ms,
+        prod_listed=listed,
+        prod_active_until=active_until,
+        leaf_median=np.array(leaf_median, dtype=np.int64),
+        leaf_path=leaf_path,
+        leaf_slug=leaf_slug,
+        cat_mass=cat_share,
+        catalog_changes=changes,
         brand_cat=brand_cat_arr,
     )
 
@@ -761,7 +1403,9 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
     n_v = int(round(config.anonymous_visitors * n_c))
     n_a = n_c + n_v
     shares = np.array([p.share for p in _PERSONA_PARAMS[:6]])
-    persona = np.concatenate([rng.choice(6, size=n_c, p=shares / shares.sum()), np.full(n_v, _VISITOR)])
+    persona = np.concatenate(
+        [rng.choice(6, size=n_c, p=shares / shares.sum()), np.full(n_v, _VISITOR)]
+    )
     P = _PERSONA_PARAMS
 
     # where people live
@@ -771,7 +1415,9 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
     tz_index = {t: i for i, t in enumerate(tz_names)}
     city_u = rng.random(n_a)
     city = [int(city_u[i] * len(_COUNTRIES[country[i]][5])) for i in range(n_a)]
-    tz = np.array([tz_index[_COUNTRIES[country[i]][5][city[i]][1]] for i in range(n_a)], dtype=np.int64)
+    tz = np.array(
+        [tz_index[_COUNTRIES[country[i]][5][city[i]][1]] for i in range(n_a)], dtype=np.int64
+    )
     tz_offsets = _tz_offset_table(tz_names, config.start, days)
 
     # taste: 1-2 favourite categories, 3 favourite brands in them
@@ -796,13 +1442,16 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
 
     # ---- sessions: when each person visits
     s_actor, s_anchor, start, anchor_start, erase_ms, erase_with_id = _plan_visits(
-        config, rng, persona, tz, tz_offsets)
+        config, rng, persona, tz, tz_offsets
+    )
 
     # ---- devices and identity
     dev_actor, dtype_arr, dev_mode, dev_app, s_device, s_purchase = _plan_devices(
-        rng, persona, s_actor, s_anchor, start, anchor_start)
+        rng, persona, s_actor, s_anchor, start, anchor_start
+    )
     s_actor, s_anchor, start, s_device, s_purchase, s_ident, s_known, signup_sess = _plan_identity(
-        rng, persona, dev_mode, s_actor, s_anchor, start, s_device, s_purchase)
+        rng, persona, dev_mode, s_actor, s_anchor, start, s_device, s_purchase
+    )
     n_s = len(s_actor)
 
     # new customers sign up in their anchor session; everybody else long before the window
@@ -812,12 +1461,16 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
     signup_ms[old] = start_ms - rng.integers(MS_PER_DAY, 3 * 365 * MS_PER_DAY, size=int(old.sum()))
 
     # per-session details
-    views_mean = np.array([P[p].views for p in range(7)])[persona] * np.exp(rng.normal(0, 0.2, size=n_a))
+    views_mean = np.array([P[p].views for p in range(7)])[persona] * np.exp(
+        rng.normal(0, 0.2, size=n_a)
+    )
     s_views = 1 + rng.poisson(np.maximum(views_mean[s_actor] - 1, 0.2))
     s_views = np.minimum(s_views, 40)
     camp_share = np.array([P[p].campaign for p in range(7)])[persona[s_actor]]
     camp_w = np.array([P[p].campaigns for p in range(7)], dtype=np.float64)
-    s_campaign = np.where(rng.random(n_s) < camp_share, _choice_by_group(rng, persona[s_actor], camp_w), -1)
+    s_campaign = np.where(
+        rng.random(n_s) < camp_share, _choice_by_group(rng, persona[s_actor], camp_w), -1
+    )
     s_mixed = rng.random(n_s) < config.dirt.mixed_timezones
 
     # phone orders: a few loyal customers order by phone (no web events)
@@ -825,21 +1478,37 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
     phone_who = loyal[rng.random(len(loyal)) < 0.12 * days / 30]
     p_day = rng.integers(0, days, size=len(phone_who))
     p_hour = rng.uniform(9, 17.5, size=len(phone_who))
-    p_time = start_ms + p_day * MS_PER_DAY + (p_hour * MS_PER_HOUR).astype(np.int64) - \
-        tz_offsets[tz[phone_who], p_day + 4] * 60_000
+    p_time = (
+        start_ms
+        + p_day * MS_PER_DAY
+        + (p_hour * MS_PER_HOUR).astype(np.int64)
+        - tz_offsets[tz[phone_who], p_day + 4] * 60_000
+    )
     ok = (erase_ms[phone_who] < 0) | (p_time < erase_ms[phone_who])
     p_actor, p_time = phone_who[ok], p_time[ok]
 
     # global session order; order numbers by time across web and phone
     order = np.argsort(start, kind="stable")
     s_actor, start, s_device, s_purchase, s_ident, s_known, s_views, s_campaign, s_mixed = (
-        a[order] for a in (s_actor, start, s_device, s_purchase, s_ident, s_known, s_views, s_campaign, s_mixed))
+        a[order]
+        for a in (
+            s_actor,
+            start,
+            s_device,
+            s_purchase,
+            s_ident,
+            s_known,
+            s_views,
+            s_campaign,
+            s_mixed,
+        )
+    )
     times = np.concatenate([start[s_purchase], p_time])
     o_rank = np.empty(len(times), dtype=np.int64)
     o_rank[np.argsort(times, kind="stable")] = np.arange(1, len(times) + 1)
     s_order = np.zeros(n_s, dtype=np.int64)
     s_order[s_purchase] = o_rank[: int(s_purchase.sum())]
-    p_order = o_rank[int(s_purchase.sum()):]
+    p_order = o_rank[int(s_purchase.sum()) :]
     p_day_final = (p_time - start_ms) // MS_PER_DAY
 
     # ---- customer records
@@ -871,24 +1540,61 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
         day0=(config.start - dt.date(1970, 1, 1)).days,
         window_start_ms=start_ms,
         window_end_ms=end_ms,
-        prod_ids=cat["prod_ids"], prod_sku=cat["prod_sku"], prod_title=cat["prod_title"],
-        prod_desc=cat["prod_desc"], prod_path=cat["prod_path"], prod_brand_name=cat["prod_brand_name"],
-        prod_slug=cat["prod_slug"], prod_queries=cat["prod_queries"], prod_cat=cat["prod_cat"],
-        prod_leaf=cat["prod_leaf"], prod_brand=cat["prod_brand"], prod_pop=cat["prod_pop"],
-        prod_price=cat["prod_price"], prod_created_day=cat["prod_created_day"],
-        prod_created_ms=cat["prod_created_ms"], prod_listed=cat["prod_listed"],
-        prod_active_until=cat["prod_active_until"], leaf_median=cat["leaf_median"],
-        leaf_path=cat["leaf_path"], leaf_slug=cat["leaf_slug"], cat_mass=cat["cat_mass"],
+        prod_ids=cat["prod_ids"],
+        prod_sku=cat["prod_sku"],
+        prod_title=cat["prod_title"],
+        prod_desc=cat["prod_desc"],
+        prod_path=cat["prod_path"],
+        prod_brand_name=cat["prod_brand_name"],
+        prod_slug=cat["prod_slug"],
+        prod_queries=cat["prod_queries"],
+        prod_cat=cat["prod_cat"],
+        prod_leaf=cat["prod_leaf"],
+        prod_brand=cat["prod_brand"],
+        prod_pop=cat["prod_pop"],
+        prod_price=cat["prod_price"],
+        prod_created_day=cat["prod_created_day"],
+        prod_created_ms=cat["prod_created_ms"],
+        prod_listed=cat["prod_listed"],
+        prod_active_until=cat["prod_active_until"],
+        leaf_median=cat["leaf_median"],
+        leaf_path=cat["leaf_path"],
+        leaf_slug=cat["leaf_slug"],
+        cat_mass=cat["cat_mass"],
         catalog_changes=cat["catalog_changes"],
-        n_customers=n_c, persona=persona, country=country, tz=tz, fav_cat=fav_cat, fav_brand=fav_brand,
-        customer_ids=customer_ids, email_clean=people.email_clean, email_typed=email_typed,
-        first_names=first_names, tz_names=tz_names, tz_offsets=tz_offsets,
-        dev_actor=dev_actor, dev_type=dtype_arr, dev_anon=anon, dev_context=contexts, dev_app=dev_app,
+        n_customers=n_c,
+        persona=persona,
+        country=country,
+        tz=tz,
+        fav_cat=fav_cat,
+        fav_brand=fav_brand,
+        customer_ids=customer_ids,
+        email_clean=people.email_clean,
+        email_typed=email_typed,
+        first_names=first_names,
+        tz_names=tz_names,
+        tz_offsets=tz_offsets,
+        dev_actor=dev_actor,
+        dev_type=dtype_arr,
+        dev_anon=anon,
+        dev_context=contexts,
+        dev_app=dev_app,
         dev_mode=dev_mode,
-        s_start=start, s_day=(start - start_ms) // MS_PER_DAY, s_device=s_device, s_actor=s_actor,
-        s_ident=s_ident, s_known=s_known, s_purchase=s_purchase, s_order=s_order, s_campaign=s_campaign,
-        s_views=s_views, s_mixed=s_mixed,
-        p_actor=p_actor, p_time=p_time, p_order=p_order, p_day=p_day_final,
+        s_start=start,
+        s_day=(start - start_ms) // MS_PER_DAY,
+        s_device=s_device,
+        s_actor=s_actor,
+        s_ident=s_ident,
+        s_known=s_known,
+        s_purchase=s_purchase,
+        s_order=s_order,
+        s_campaign=s_campaign,
+        s_views=s_views,
+        s_mixed=s_mixed,
+        p_actor=p_actor,
+        p_time=p_time,
+        p_order=p_order,
+        p_day=p_day_final,
     )
     return world, people
 
@@ -917,7 +1623,9 @@ def _plan_visits(
     act_lo = np.zeros(n_a, dtype=np.int64)
     act_hi = np.full(n_a, days, dtype=np.int64)
     lapse = persona == _LAPSING
-    act_hi[lapse] = np.maximum(1, np.round(days * rng.uniform(0.25, 0.42, size=int(lapse.sum())))).astype(np.int64)
+    act_hi[lapse] = np.maximum(
+        1, np.round(days * rng.uniform(0.25, 0.42, size=int(lapse.sum())))
+    ).astype(np.int64)
     new = persona == _NEW
     signup_day = np.full(n_a, -1, dtype=np.int64)
     signup_day[new] = rng.integers(0, days, size=int(new.sum()))
@@ -933,7 +1641,9 @@ def _plan_visits(
     s_actor = np.concatenate([np.arange(n_a), np.repeat(np.arange(n_a), n_extra)])
     s_anchor = np.concatenate([np.ones(n_a, dtype=bool), np.zeros(int(n_extra.sum()), dtype=bool)])
     lo, hi = act_lo[s_actor], act_hi[s_actor]
-    s_dayplan = np.where(s_anchor, anchor_day[s_actor], lo + (rng.random(len(s_actor)) * (hi - lo)).astype(np.int64))
+    s_dayplan = np.where(
+        s_anchor, anchor_day[s_actor], lo + (rng.random(len(s_actor)) * (hi - lo)).astype(np.int64)
+    )
     evening_share = np.array([P[p].evening for p in range(7)])[persona[s_actor]]
     evening = rng.random(len(s_actor)) < evening_share
     hour = np.where(
@@ -967,7 +1677,9 @@ def _plan_visits(
         for i in who:
             first = int(cust_anchor_day[i]) + 1
             d = int(rng.integers(first, days))
-            erase_ms[i] = start_ms + d * MS_PER_DAY + int(rng.integers(7 * MS_PER_HOUR, 20 * MS_PER_HOUR))
+            erase_ms[i] = (
+                start_ms + d * MS_PER_DAY + int(rng.integers(7 * MS_PER_HOUR, 20 * MS_PER_HOUR))
+            )
         erase_with_id[who] = rng.random(len(who)) < 0.7
     after_erase = (erase_ms[s_actor] >= 0) & (start > erase_ms[s_actor]) & ~s_anchor
     s_actor, s_anchor, start = s_actor[~after_erase], s_anchor[~after_erase], start[~after_erase]
@@ -1034,7 +1746,9 @@ def _plan_devices(
     # purchases
     buy = np.array([P[p].buy for p in range(7)])[persona[s_actor]]
     s_purchase = rng.random(len(s_actor)) < buy
-    s_purchase |= s_anchor & np.isin(persona[s_actor], [_LOYAL, _BARGAIN, _LAPSING, _ONE_TIME, _NEW])
+    s_purchase |= s_anchor & np.isin(
+        persona[s_actor], [_LOYAL, _BARGAIN, _LAPSING, _ONE_TIME, _NEW]
+    )
     s_purchase &= ~((persona[s_actor] == _ONE_TIME) & ~s_anchor)
     s_purchase &= ~((persona[s_actor] == _NEW) & (start < anchor_start[s_actor]))
     s_purchase &= dev_mode[s_device] == _MODE_LOGIN
@@ -1058,7 +1772,12 @@ def _plan_identity(
     n_d = len(dev_mode)
     order = np.lexsort((start, s_device))
     s_actor, s_anchor, start, s_device, s_purchase = (
-        s_actor[order], s_anchor[order], start[order], s_device[order], s_purchase[order])
+        s_actor[order],
+        s_anchor[order],
+        start[order],
+        s_device[order],
+        s_purchase[order],
+    )
     n_s = len(s_actor)
     first_idx = np.full(n_d, -1, dtype=np.int64)
     new_dev = np.ones(n_s, dtype=bool)
@@ -1182,7 +1901,13 @@ def _plan_people(
             shown = f"  {email} "
         elif v < 0.11:
             lp, _, dom = email.partition("@")
-            shown = "  " + ".".join(p.capitalize() for p in lp.split(".")) + "@" + dom.capitalize() + " "
+            shown = (
+                "  "
+                + ".".join(p.capitalize() for p in lp.split("."))
+                + "@"
+                + dom.capitalize()
+                + " "
+            )
         elif v < 0.12:
             shown = email.upper()
         mean, sd = _PERSONA_PARAMS[int(persona[i])].age
@@ -1191,15 +1916,35 @@ def _plan_people(
         cty, tzname = c[5][city[i]]
         phone = f"{c[4]} {phone_mid[i]} {phone_digits[i]}"
         created = _iso_seconds(int(signup_ms[i])) if signup_ms[i] >= 0 else ""
-        rows.append(["", shown, first, last, gender, birth.isoformat(), c[0], cty, tzname, phone, created, created])
+        rows.append(
+            [
+                "",
+                shown,
+                first,
+                last,
+                gender,
+                birth.isoformat(),
+                c[0],
+                cty,
+                tzname,
+                phone,
+                created,
+                created,
+            ]
+        )
         clean.append(email)
         crm.append(shown)
         cities.append(c[5])
         prefixes.append(c[4])
     return _People(
-        rows=rows, signup_ms=signup_ms, erase_ms=np.zeros(0, dtype=np.int64),
-        erase_with_id=np.zeros(0, dtype=bool), email_clean=clean, email_crm=crm,
-        city_choices=cities, phone_prefix=prefixes,
+        rows=rows,
+        signup_ms=signup_ms,
+        erase_ms=np.zeros(0, dtype=np.int64),
+        erase_with_id=np.zeros(0, dtype=bool),
+        email_clean=clean,
+        email_crm=crm,
+        city_choices=cities,
+        phone_prefix=prefixes,
     )
 
 
@@ -1230,7 +1975,9 @@ class _Sampler:
         for leaf in np.unique(leaves):
             idx = idx_all[leaves == leaf]
             top = idx[np.argsort(-pop[idx], kind="stable")[:4]]
-            self.leaf_top[int(leaf)] = [{"product_id": w.prod_ids[p], "position": k + 1} for k, p in enumerate(top)]
+            self.leaf_top[int(leaf)] = [
+                {"product_id": w.prod_ids[p], "position": k + 1} for k, p in enumerate(top)
+            ]
 
     def draw(self, keys: np.ndarray, u: np.ndarray) -> np.ndarray:
         out = np.empty(len(keys), dtype=np.int64)
@@ -1239,7 +1986,9 @@ class _Sampler:
         order = np.argsort(keys, kind="stable")
         sk = keys[order]
         bounds = np.flatnonzero(np.diff(sk)) + 1
-        for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(sk)]]), strict=True):
+        for lo, hi in zip(
+            np.concatenate([[0], bounds]), np.concatenate([bounds, [len(sk)]]), strict=True
+        ):
             idx, cum = self.tables.get(int(sk[lo]), self.fallback)
             sel = order[lo:hi]
             pos = np.searchsorted(cum, u[sel] * cum[-1], side="right")
@@ -1253,8 +2002,12 @@ class _DayOutput:
     member: bytes  # gzip member holding the day's own event lines, in receivedAt order
     n_own: int
     own_dirt: list[tuple[int, str, str]]  # (0-based position among own lines, class, messageId)
-    forward: list[tuple[int, int, int, int, bytes, str, str]]  # (dest day, receivedAt ms, src day, seq, line, class, messageId)
-    orders: list[tuple[int, int, int, list[str], list[list[str]]]]  # (dest day, updated ms, order no, row, items)
+    forward: list[
+        tuple[int, int, int, int, bytes, str, str]
+    ]  # (dest day, receivedAt ms, src day, seq, line, class, messageId)
+    orders: list[
+        tuple[int, int, int, list[str], list[list[str]]]
+    ]  # (dest day, updated ms, order no, row, items)
     n_events: int
 
 
@@ -1286,7 +2039,9 @@ def _build_day(w: _World, day: int) -> _DayOutput:
     u = rng.random((nv_all, 6))
     second = (w.fav_cat[v_actor, 1] >= 0) & (u[:, 1] < 0.4)
     fav = w.fav_cat[v_actor, second.astype(np.int64)]
-    glob = np.minimum(np.searchsorted(np.cumsum(w.cat_mass), u[:, 2], side="right"), len(_TAXONOMY) - 1)
+    glob = np.minimum(
+        np.searchsorted(np.cumsum(w.cat_mass), u[:, 2], side="right"), len(_TAXONOMY) - 1
+    )
     use_fav = u[:, 0] < _PERSONA_ARR["affinity"][v_persona]
     use_fav[n_web:] = True
     cat = np.where(use_fav, fav, glob)
@@ -1299,20 +2054,35 @@ def _build_day(w: _World, day: int) -> _DayOutput:
     purchase_v = np.repeat(s_purchase, s_views)
     search_f = (f[:, 0] < _PERSONA_ARR["search"][v_persona[:n_web]]).tolist()
     list_f = (f[:, 1] < 0.3).tolist()
-    add_f = (f[:, 2] < _PERSONA_ARR["add"][v_persona[:n_web]] * np.where(purchase_v, 1.0, 0.5)).tolist()
+    add_f = (
+        f[:, 2] < _PERSONA_ARR["add"][v_persona[:n_web]] * np.where(purchase_v, 1.0, 0.5)
+    ).tolist()
     remove_f = (f[:, 3] < 0.1).tolist()
-    qty_v = (1 + (f[:, 4] < _PERSONA_ARR["extra_qty"][v_persona[:n_web]]) * (1 + (rng.random(n_web) < 0.3))).tolist()
+    qty_v = (
+        1
+        + (f[:, 4] < _PERSONA_ARR["extra_qty"][v_persona[:n_web]]) * (1 + (rng.random(n_web) < 0.3))
+    ).tolist()
     query_k = rng.integers(0, 3, size=n_web).tolist()
     su = rng.random((ns + len(ph), 8)).tolist()
 
     bound = 16 * ns + 7 * n_web + 8
-    long_gaps = iter(np.clip(rng.lognormal(np.log(22_000), 0.85, size=bound), 1_500, 300_000).astype(np.int64).tolist())
+    long_gaps = iter(
+        np.clip(rng.lognormal(np.log(22_000), 0.85, size=bound), 1_500, 300_000)
+        .astype(np.int64)
+        .tolist()
+    )
     short_gaps = iter(rng.integers(15, 900, size=bound).tolist())
 
     price_c = w.prod_price[:, day].tolist()
     price_eur = [c / 100 for c in price_c]
     pid, sku, title, ppath, pbrand, pslug = (
-        w.prod_ids, w.prod_sku, w.prod_title, w.prod_path, w.prod_brand_name, w.prod_slug)
+        w.prod_ids,
+        w.prod_sku,
+        w.prod_title,
+        w.prod_path,
+        w.prod_brand_name,
+        w.prod_slug,
+    )
     leaf_of = w.prod_leaf.tolist()
     persona_of = w.persona.tolist()
     coupon_rate = _PERSONA_ARR["coupon"].tolist()
@@ -1327,11 +2097,20 @@ def _build_day(w: _World, day: int) -> _DayOutput:
     orders: list[tuple[int, int, int, list[str], list[list[str]]]] = []
 
     def product_props(p: int, q: int) -> dict:
-        return {"product_id": pid[p], "sku": sku[p], "name": title[p], "category": ppath[p], "brand": pbrand[p],
-                "price": price_eur[p], "currency": CURRENCY, "quantity": q}
+        return {
+            "product_id": pid[p],
+            "sku": sku[p],
+            "name": title[p],
+            "category": ppath[p],
+            "brand": pbrand[p],
+            "price": price_eur[p],
+            "currency": CURRENCY,
+            "quantity": q,
+        }
 
-    def make_order(order_no: int, a: int, t: int, lines: list[tuple[int, int]], channel: str,
-                   r: list[float]) -> dict:
+    def make_order(
+        order_no: int, a: int, t: int, lines: list[tuple[int, int]], channel: str, r: list[float]
+    ) -> dict:
         subtotal = sum(q * price_c[p] for p, q in lines)
         code, pct = "", 0
         persona = persona_of[a]
@@ -1348,29 +2127,64 @@ def _build_day(w: _World, day: int) -> _DayOutput:
             status = "cancelled"
             day_end = start_ms + ((t - start_ms) // MS_PER_DAY + 1) * MS_PER_DAY - 1_000
             updated = _iso_seconds(min(t + int(r[5] * 3 * MS_PER_HOUR) + 600_000, day_end))
-        row = [oid, w.customer_ids[a], ordered, status, CURRENCY, _money(subtotal), _money(discount),
-               _money(shipping), _money(total), code, channel, _COUNTRIES[int(w.country[a])][0], updated]
+        row = [
+            oid,
+            w.customer_ids[a],
+            ordered,
+            status,
+            CURRENCY,
+            _money(subtotal),
+            _money(discount),
+            _money(shipping),
+            _money(total),
+            code,
+            channel,
+            _COUNTRIES[int(w.country[a])][0],
+            updated,
+        ]
         items = []
         left = discount
         for k, (p, q) in enumerate(lines):
             line_total = q * price_c[p]
             share = left if k == len(lines) - 1 else discount * line_total // subtotal
             left -= share
-            items.append([oid, str(k + 1), pid[p], title[p], str(q), _money(price_c[p]), _money(share), CURRENCY])
+            items.append(
+                [
+                    oid,
+                    str(k + 1),
+                    pid[p],
+                    title[p],
+                    str(q),
+                    _money(price_c[p]),
+                    _money(share),
+                    CURRENCY,
+                ]
+            )
         o_day = (t - start_ms) // MS_PER_DAY
         orders.append((o_day, t, order_no, row, items))
         if r[4] >= 0.97:  # returned a few days later: the backend exports the changed order again
             back = o_day + 3 + int(r[6] * 7)
             if back <= last_day:
-                t_back = start_ms + back * MS_PER_DAY + int(r[7] * 10 * MS_PER_HOUR) + 8 * MS_PER_HOUR
+                t_back = (
+                    start_ms + back * MS_PER_DAY + int(r[7] * 10 * MS_PER_HOUR) + 8 * MS_PER_HOUR
+                )
                 upd = list(row)
                 upd[3] = "returned"
                 upd[12] = _iso_seconds(t_back)
                 orders.append((back, t_back, order_no, upd, []))
-        return {"order_id": oid, "checkout_id": f"chk_{order_no:08d}", "total": total / 100,
-                "revenue": (subtotal - discount) / 100, "shipping": shipping / 100, "discount": discount / 100,
-                "coupon": code or None, "currency": CURRENCY,
-                "products": [{"product_id": pid[p], "quantity": q, "price": price_eur[p]} for p, q in lines]}
+        return {
+            "order_id": oid,
+            "checkout_id": f"chk_{order_no:08d}",
+            "total": total / 100,
+            "revenue": (subtotal - discount) / 100,
+            "shipping": shipping / 100,
+            "discount": discount / 100,
+            "coupon": code or None,
+            "currency": CURRENCY,
+            "products": [
+                {"product_id": pid[p], "quantity": q, "price": price_eur[p]} for p, q in lines
+            ],
+        }
 
     # state of the session being rendered, read by the emitters below
     s = 0
@@ -1388,9 +2202,20 @@ def _build_day(w: _World, day: int) -> _DayOutput:
         pg = {"path": path, "referrer": referrer, "title": page_title, "url": url}
         tctx = {"page": pg, **base}
         ctx = tctx if campaign is None else {"page": pg, "campaign": campaign, **base}
-        evs.append({"messageId": None, "type": "page", "name": name, "anonymousId": anon, "userId": uid,
-                    "timestamp": None, "sentAt": None, "receivedAt": None,
-                    "properties": pg, "context": ctx})
+        evs.append(
+            {
+                "messageId": None,
+                "type": "page",
+                "name": name,
+                "anonymousId": anon,
+                "userId": uid,
+                "timestamp": None,
+                "sentAt": None,
+                "receivedAt": None,
+                "properties": pg,
+                "context": ctx,
+            }
+        )
         times.append(t)
         kinds.append(_K_PLAIN)
         sess_of.append(s)
@@ -1398,17 +2223,38 @@ def _build_day(w: _World, day: int) -> _DayOutput:
         campaign = None
 
     def track(event: str, props: dict, t: int, kind: int = _K_PLAIN) -> None:
-        evs.append({"messageId": None, "type": "track", "event": event, "anonymousId": anon, "userId": uid,
-                    "timestamp": None, "sentAt": None, "receivedAt": None, "properties": props,
-                    "context": tctx})
+        evs.append(
+            {
+                "messageId": None,
+                "type": "track",
+                "event": event,
+                "anonymousId": anon,
+                "userId": uid,
+                "timestamp": None,
+                "sentAt": None,
+                "receivedAt": None,
+                "properties": props,
+                "context": tctx,
+            }
+        )
         times.append(t)
         kinds.append(kind)
         sess_of.append(s)
 
     def identify(traits: dict, t: int) -> None:
-        evs.append({"messageId": None, "type": "identify", "anonymousId": anon, "userId": uid,
-                    "timestamp": None, "sentAt": None, "receivedAt": None, "traits": traits,
-                    "context": tctx})
+        evs.append(
+            {
+                "messageId": None,
+                "type": "identify",
+                "anonymousId": anon,
+                "userId": uid,
+                "timestamp": None,
+                "sentAt": None,
+                "receivedAt": None,
+                "traits": traits,
+                "context": tctx,
+            }
+        )
         times.append(t)
         kinds.append(_K_CRITICAL)
         sess_of.append(s)
@@ -1462,7 +2308,12 @@ def _build_day(w: _World, day: int) -> _DayOutput:
             page("Home", "/", "Tailor Shop", t)
         elif landing == 1:
             leaf = leaf_of[picks[vo]]
-            page("Category", f"/c/{w.leaf_slug[leaf]}", f"{w.leaf_path[leaf].split(' > ')[-1]} | Tailor Shop", t)
+            page(
+                "Category",
+                f"/c/{w.leaf_slug[leaf]}",
+                f"{w.leaf_path[leaf].split(' > ')[-1]} | Tailor Shop",
+                t,
+            )
         pending_ident = ident in (_ID_LOGIN, _ID_SIGNUP)
         cart: dict[int, int] = {}
         added: list[tuple[int, int]] = []
@@ -1480,15 +2331,32 @@ def _build_day(w: _World, day: int) -> _DayOutput:
                     t += step
                     track("Products Searched", {"query": query}, t)
                     t += next(short_gaps)
-                    page("Search", f"/search?q={quote_plus(query)}", f"Search: {query} | Tailor Shop", t)
+                    page(
+                        "Search",
+                        f"/search?q={quote_plus(query)}",
+                        f"Search: {query} | Tailor Shop",
+                        t,
+                    )
                     step = pause(t - s0)
                 elif list_f[j]:
                     leaf = leaf_of[p]
                     t += step
-                    page("Category", f"/c/{w.leaf_slug[leaf]}", f"{w.leaf_path[leaf].split(' > ')[-1]} | Tailor Shop", t)
+                    page(
+                        "Category",
+                        f"/c/{w.leaf_slug[leaf]}",
+                        f"{w.leaf_path[leaf].split(' > ')[-1]} | Tailor Shop",
+                        t,
+                    )
                     t += next(short_gaps)
-                    track("Product List Viewed", {"list_id": w.leaf_slug[leaf], "category": w.leaf_path[leaf],
-                                                  "products": sampler.leaf_top.get(leaf, [])}, t)
+                    track(
+                        "Product List Viewed",
+                        {
+                            "list_id": w.leaf_slug[leaf],
+                            "category": w.leaf_path[leaf],
+                            "products": sampler.leaf_top.get(leaf, []),
+                        },
+                        t,
+                    )
                     step = pause(t - s0)
                 t += step
                 page("Product", f"/p/{pslug[p]}", f"{title[p]} | Tailor Shop", t)
@@ -1514,27 +2382,41 @@ def _build_day(w: _World, day: int) -> _DayOutput:
             cart[p] = 1
         if cart and (purchase or rs[0] < 0.5):
             lines = list(cart.items())
-            listed = [{"product_id": pid[p], "quantity": q, "price": price_eur[p]} for p, q in lines]
+            listed = [
+                {"product_id": pid[p], "quantity": q, "price": price_eur[p]} for p, q in lines
+            ]
             value = sum(q * price_c[p] for p, q in lines) / 100
             t += pause(t - s0)
             page("Cart", "/cart", "Your cart | Tailor Shop", t)
             t += next(short_gaps)
-            track("Cart Viewed", {"cart_id": f"cart_{anon[:8]}_{s0 // 1000}", "products": listed}, t)
+            track(
+                "Cart Viewed", {"cart_id": f"cart_{anon[:8]}_{s0 // 1000}", "products": listed}, t
+            )
             if purchase or rs[1] < 0.35:
                 order_no = int(w.s_order[g])
                 t += pause(t - s0)
                 page("Checkout", "/checkout", "Checkout | Tailor Shop", t)
                 t += next(short_gaps)
                 checkout_id = f"chk_{order_no:08d}" if purchase else f"chk_s{s0 // 1000}"
-                track("Checkout Started", {"checkout_id": checkout_id, "value": value,
-                                           "currency": CURRENCY, "products": listed}, t)
+                track(
+                    "Checkout Started",
+                    {
+                        "checkout_id": checkout_id,
+                        "value": value,
+                        "currency": CURRENCY,
+                        "products": listed,
+                    },
+                    t,
+                )
                 if purchase:
                     t += pause(t - s0) + 20_000
                     channel = "app" if w.dev_app[dv] else "web"
                     props = make_order(order_no, a, t, lines, channel, rs)
                     track("Order Completed", props, t, _K_CRITICAL)
                     t += next(short_gaps)
-                    page("Order Confirmation", "/checkout/confirmation", "Thank you | Tailor Shop", t)
+                    page(
+                        "Order Confirmation", "/checkout/confirmation", "Thank you | Tailor Shop", t
+                    )
         if ident == _ID_EMAIL:
             t += pause(t - s0)
             page("Newsletter", "/newsletter", "Newsletter | Tailor Shop", t)
@@ -1546,11 +2428,17 @@ def _build_day(w: _World, day: int) -> _DayOutput:
     for k, i in enumerate(ph.tolist()):
         n_items = int(ph_items[k])
         basket: dict[int, int] = {}
-        for p in picks[po:po + n_items]:
+        for p in picks[po : po + n_items]:
             basket[p] = basket.get(p, 0) + 1
         po += n_items
-        make_order(int(w.p_order[i]), int(w.p_actor[i]), int(w.p_time[i]), list(basket.items()), "phone",
-                   su[ns + k])
+        make_order(
+            int(w.p_order[i]),
+            int(w.p_actor[i]),
+            int(w.p_time[i]),
+            list(basket.items()),
+            "phone",
+            su[ns + k],
+        )
 
     return _finish_day(w, day, rng, evs, times, kinds, sess_of, orders)
 
@@ -1609,11 +2497,14 @@ def _finish_day(
     if len(late):
         k = np.minimum(1 + variant[late] % 3, last_day - ev_day[late])
         dest[late] = ev_day[late] + k
-        recv[late] = start_ms + dest[late] * MS_PER_DAY + rng.integers(0, 20 * MS_PER_HOUR, size=len(late))
+        recv[late] = (
+            start_ms + dest[late] * MS_PER_DAY + rng.integers(0, 20 * MS_PER_HOUR, size=len(late))
+        )
         sent[late] = recv[late] - rng.integers(50, 2_000, size=len(late))
     dup = np.flatnonzero(cls == 8)
-    dup_recv = recv[dup] + np.clip(rng.lognormal(np.log(600_000), 1.3, size=len(dup)), 1_000,
-                                   6 * MS_PER_HOUR).astype(np.int64)
+    dup_recv = recv[dup] + np.clip(
+        rng.lognormal(np.log(600_000), 1.3, size=len(dup)), 1_000, 6 * MS_PER_HOUR
+    ).astype(np.int64)
     dup_dest = (dup_recv - start_ms) // MS_PER_DAY
     ok = dup_dest <= last_day
     cls[dup[~ok]] = 0
@@ -1626,8 +2517,10 @@ def _finish_day(
     off_min = w.tz_offsets[w.tz[w.s_actor[sess_g]], np.clip(ev_day, -4, cfg.days + 3) + 4]
     local = t + np.where(mixed, off_min * 60_000, 0)
     suffixes = {m: _offset_str(m) for m in np.unique(off_min).tolist()}
-    ts = [b + (suffixes[o] if m else "Z") for b, m, o in
-          zip(_iso_ms_list(local), mixed.tolist(), off_min.tolist(), strict=True)]
+    ts = [
+        b + (suffixes[o] if m else "Z")
+        for b, m, o in zip(_iso_ms_list(local), mixed.tolist(), off_min.tolist(), strict=True)
+    ]
     sent_s = [b + "Z" for b in _iso_ms_list(sent)]
     recv_s = [b + "Z" for b in _iso_ms_list(recv)]
     mids = _uuid4_list(rng, n)
@@ -1693,10 +2586,22 @@ def _finish_day(
     body = b"\n".join([all_lines[i] for i in own.tolist()])
     member = gzip.compress(body + b"\n", compresslevel=GZIP_LEVEL, mtime=0) if len(own) else b""
     own_cls = all_cls[own]
-    own_dirt = [(int(k), names[int(own_cls[k])], all_mid[int(own[k])]) for k in np.flatnonzero(own_cls)]
+    own_dirt = [
+        (int(k), names[int(own_cls[k])], all_mid[int(own[k])]) for k in np.flatnonzero(own_cls)
+    ]
     fwd = np.flatnonzero(all_dest != day).tolist()
-    forward = [(int(all_dest[i]), int(all_recv[i]), day, i, all_lines[i], names[int(all_cls[i])], all_mid[i])
-               for i in fwd]
+    forward = [
+        (
+            int(all_dest[i]),
+            int(all_recv[i]),
+            day,
+            i,
+            all_lines[i],
+            names[int(all_cls[i])],
+            all_mid[i],
+        )
+        for i in fwd
+    ]
     return _DayOutput(day, member, len(own), own_dirt, forward, orders, len(all_lines))
 
 
@@ -1726,8 +2631,12 @@ def _day_outputs(world: _World, workers: int) -> Iterator[_DayOutput]:
             yield _build_day(world, d)
         return
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
-                             initializer=_init_worker, initargs=(world,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context(method),
+        initializer=_init_worker,
+        initargs=(world,),
+    ) as pool:
         yield from pool.map(_worker_day, range(world.config.days))
 
 
@@ -1813,15 +2722,25 @@ def _write_products(world: _World, out: _Output) -> None:
 
     cfg = world.config
     n0 = int((world.prod_created_day < 0).sum())
-    per_day: dict[int, list[tuple[int, int]]] = {0: [(p, int(world.prod_created_ms[p])) for p in range(n0)]}
+    per_day: dict[int, list[tuple[int, int]]] = {
+        0: [(p, int(world.prod_created_ms[p])) for p in range(n0)]
+    }
     for d, changes in sorted(world.catalog_changes.items()):
         per_day.setdefault(d, []).extend(sorted(changes, key=lambda c: (c[1], c[0])))
-    schema = pa.schema([
-        ("product_id", pa.string()), ("title", pa.string()), ("description", pa.string()),
-        ("category_path", pa.string()), ("brand", pa.string()), ("price", pa.decimal128(18, 2)),
-        ("currency", pa.string()), ("is_active", pa.bool_()), ("created_at", pa.string()),
-        ("updated_at", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("product_id", pa.string()),
+            ("title", pa.string()),
+            ("description", pa.string()),
+            ("category_path", pa.string()),
+            ("brand", pa.string()),
+            ("price", pa.decimal128(18, 2)),
+            ("currency", pa.string()),
+            ("is_active", pa.bool_()),
+            ("created_at", pa.string()),
+            ("updated_at", pa.string()),
+        ]
+    )
     for d in sorted(per_day):
         rows = per_day[d]
         cols: dict[str, list] = {name: [] for name in schema.names}
@@ -1839,7 +2758,13 @@ def _write_products(world: _World, out: _Output) -> None:
         table = pa.table(cols, schema=schema)
         buf = io.BytesIO()
         pq.write_table(table, buf, compression="zstd")
-        out.write("products", cfg.start + dt.timedelta(days=d), "products.parquet", buf.getvalue(), len(rows))
+        out.write(
+            "products",
+            cfg.start + dt.timedelta(days=d),
+            "products.parquet",
+            buf.getvalue(),
+            len(rows),
+        )
 
 
 def _customer_rows(world: _World, people: _People) -> dict[int, list[list[str]]]:
@@ -1872,10 +2797,15 @@ def _customer_rows(world: _World, people: _People) -> dict[int, list[list[str]]]
             cty, tzname = cities[(current + 1 + int(u[i, 3] * (len(cities) - 1))) % len(cities)]
             row[7], row[8] = cty, tzname
         else:
-            row[9] = f"{people.phone_prefix[i]} {150 + int(u[i, 3] * 29)} {10_000_000 + int(u[i, 1] * 89_999_999)}"
+            row[9] = (
+                f"{people.phone_prefix[i]} {150 + int(u[i, 3] * 29)} {10_000_000 + int(u[i, 1] * 89_999_999)}"
+            )
         row[11] = _iso_seconds(t)
         by_day.setdefault(d, []).append((1, t, row))
-    return {d: [r for _, _, r in sorted(rows, key=lambda x: (x[0], x[1], x[2][0]))] for d, rows in by_day.items()}
+    return {
+        d: [r for _, _, r in sorted(rows, key=lambda x: (x[0], x[1], x[2][0]))]
+        for d, rows in by_day.items()
+    }
 
 
 def _write_csv_partitions(
@@ -1902,13 +2832,20 @@ def _write_csv_partitions(
             out.dirt.append((source, day.isoformat(), rel, rec, cls, ""))
 
 
-def _consent_records(world: _World, people: _People) -> tuple[dict[int, list[dict]], list[list[str]]]:
+def _consent_records(
+    world: _World, people: _People
+) -> tuple[dict[int, list[dict]], list[list[str]]]:
     """Consent records per day and each customer's final state (ground truth)."""
     cfg = world.config
     rng = _rng(cfg.seed, "consents")
     n_c = world.n_customers
     start_ms = world.window_start_ms
-    grant_rate = {"email_marketing": 0.80, "sms_marketing": 0.35, "personalization": 0.90, "analytics": 0.85}
+    grant_rate = {
+        "email_marketing": 0.80,
+        "sms_marketing": 0.35,
+        "personalization": 0.90,
+        "analytics": 0.85,
+    }
     u = rng.random((n_c, len(CONSENT_PURPOSES)))
     records: list[tuple[int, int, str, str, bool, str]] = []  # (ms, customer, purpose, source...)
     state: dict[tuple[int, str], tuple[bool, int, str]] = {}
@@ -1930,7 +2867,9 @@ def _consent_records(world: _World, people: _People) -> tuple[dict[int, list[dic
             continue
         d = first + int(cu[i, 0] * (last - first + 1))
         t = start_ms + d * MS_PER_DAY + int((7 + 15 * cu[i, 1]) * MS_PER_HOUR)
-        purpose = CONSENT_PURPOSES[int(np.searchsorted(purpose_w, cu[i, 2] * purpose_w[-1], side="right"))]
+        purpose = CONSENT_PURPOSES[
+            int(np.searchsorted(purpose_w, cu[i, 2] * purpose_w[-1], side="right"))
+        ]
         granted = not state[(i, purpose)][0]
         records.append((t, i, purpose, "preference_center", granted, ""))
         state[(i, purpose)] = (granted, t, "preference_center")
@@ -1938,12 +2877,20 @@ def _consent_records(world: _World, people: _People) -> tuple[dict[int, list[dic
     by_day: dict[int, list[dict]] = {}
     for n, (t, i, purpose, source, granted, _) in enumerate(records, start=1):
         d = max(0, (t - start_ms) // MS_PER_DAY)
-        by_day.setdefault(int(d), []).append({
-            "consent_id": f"CS{n:08d}", "subject_id": world.customer_ids[i], "purpose": purpose,
-            "granted": granted, "consented_at": _iso_seconds(t), "source": source,
-        })
-    final = [[world.customer_ids[i], purpose, "true" if g else "false", _iso_seconds(t), src]
-             for (i, purpose), (g, t, src) in state.items()]
+        by_day.setdefault(int(d), []).append(
+            {
+                "consent_id": f"CS{n:08d}",
+                "subject_id": world.customer_ids[i],
+                "purpose": purpose,
+                "granted": granted,
+                "consented_at": _iso_seconds(t),
+                "source": source,
+            }
+        )
+    final = [
+        [world.customer_ids[i], purpose, "true" if g else "false", _iso_seconds(t), src]
+        for (i, purpose), (g, t, src) in state.items()
+    ]
     final.sort()
     return by_day, final
 
@@ -1963,19 +2910,35 @@ def _erasure_rows(world: _World, people: _People) -> dict[int, list[list[str]]]:
 
 def _write_ndjson_gz(out: _Output, source: str, day: dt.date, records: list[dict]) -> None:
     body = b"".join(orjson.dumps(r) + b"\n" for r in records)
-    out.write(source, day, f"{source}.ndjson.gz", gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), len(records))
+    out.write(
+        source,
+        day,
+        f"{source}.ndjson.gz",
+        gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0),
+        len(records),
+    )
 
 
 def _write_ground_truth(
-    world: _World, people: _People, out: _Output, ground_truth: Path, consents_final: list[list[str]]
+    world: _World,
+    people: _People,
+    out: _Output,
+    ground_truth: Path,
+    consents_final: list[list[str]],
 ) -> None:
     ground_truth.mkdir(parents=True, exist_ok=True)
     n_c = world.n_customers
     personas = sorted(
-        [world.customer_ids[i], PERSONAS[int(world.persona[i])],
-         _iso_seconds(int(people.signup_ms[i]))[:10]] for i in range(n_c)
+        [
+            world.customer_ids[i],
+            PERSONAS[int(world.persona[i])],
+            _iso_seconds(int(people.signup_ms[i]))[:10],
+        ]
+        for i in range(n_c)
     )
-    (ground_truth / "personas.csv").write_text(_csv_text(["customer_id", "persona", "signup_date"], personas))
+    (ground_truth / "personas.csv").write_text(
+        _csv_text(["customer_id", "persona", "signup_date"], personas)
+    )
 
     linked = np.zeros(len(world.dev_actor), dtype=np.int64)  # 1 userId, 2 email
     login = (world.s_ident == _ID_LOGIN) | (world.s_ident == _ID_SIGNUP)
@@ -1983,24 +2946,41 @@ def _write_ground_truth(
     linked[world.s_device[login]] = 1
     how = ("none", "userId", "email")
     identities = sorted(
-        [world.customer_ids[int(a)], world.dev_anon[d], _DEVICE_TYPES[int(world.dev_type[d])], how[int(linked[d])]]
-        for d, a in enumerate(world.dev_actor.tolist()) if a < n_c
+        [
+            world.customer_ids[int(a)],
+            world.dev_anon[d],
+            _DEVICE_TYPES[int(world.dev_type[d])],
+            how[int(linked[d])],
+        ]
+        for d, a in enumerate(world.dev_actor.tolist())
+        if a < n_c
     )
-    (ground_truth / "identities.csv").write_text(_csv_text(
-        ["anonymous_id", "customer_id", "device_type", "identified_by"], [[r[1], r[0], r[2], r[3]] for r in identities]))
-    (ground_truth / "consents.csv").write_text(_csv_text(
-        ["customer_id", "purpose", "granted", "consented_at", "source"], consents_final))
+    (ground_truth / "identities.csv").write_text(
+        _csv_text(
+            ["anonymous_id", "customer_id", "device_type", "identified_by"],
+            [[r[1], r[0], r[2], r[3]] for r in identities],
+        )
+    )
+    (ground_truth / "consents.csv").write_text(
+        _csv_text(["customer_id", "purpose", "granted", "consented_at", "source"], consents_final)
+    )
     dirt_rows = sorted(out.dirt, key=lambda r: (r[0], r[1], r[2], r[3]))
-    (ground_truth / "dirt.csv").write_text(_csv_text(
-        ["source", "dt", "file", "line", "dirt_class", "message_id"], [[str(x) for x in r] for r in dirt_rows]))
+    (ground_truth / "dirt.csv").write_text(
+        _csv_text(
+            ["source", "dt", "file", "line", "dirt_class", "message_id"],
+            [[str(x) for x in r] for r in dirt_rows],
+        )
+    )
     dirt_counts: dict[str, int] = {}
     for r in dirt_rows:
         dirt_counts[r[4]] = dirt_counts.get(r[4], 0) + 1
     persona_counts = {p: int((world.persona[:n_c] == k).sum()) for k, p in enumerate(PERSONAS)}
     manifest = {
         "config": world.config.as_dict(),
-        "window": {"start": world.config.start.isoformat(),
-                   "end": (world.config.start + dt.timedelta(days=world.config.days - 1)).isoformat()},
+        "window": {
+            "start": world.config.start.isoformat(),
+            "end": (world.config.start + dt.timedelta(days=world.config.days - 1)).isoformat(),
+        },
         "records": {s: dict(sorted(out.counts.get(s, {}).items())) for s in GENERATED_SOURCES},
         "totals": {s: sum(out.counts.get(s, {}).values()) for s in GENERATED_SOURCES},
         "dirt": dict(sorted(dirt_counts.items())),
@@ -2009,7 +2989,9 @@ def _write_ground_truth(
         "devices": int((world.dev_actor < n_c).sum()),
         "erasure_requests": int((people.erase_ms >= 0).sum()),
     }
-    (ground_truth / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    (ground_truth / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+    )
 
 
 def _clear_previous(landing: Path, ground_truth: Path) -> None:
@@ -2053,14 +3035,27 @@ def generate(
     dirt = config.dirt
 
     _write_products(world, out)
-    _write_csv_partitions(world, out, "customers", _customer_rows(world, people),
-                          (("missing_required", dirt.missing_required), ("malformed_csv", dirt.malformed_csv)))
+    _write_csv_partitions(
+        world,
+        out,
+        "customers",
+        _customer_rows(world, people),
+        (("missing_required", dirt.missing_required), ("malformed_csv", dirt.malformed_csv)),
+    )
     consent_days, consents_final = _consent_records(world, people)
     for d in sorted(consent_days):
         _write_ndjson_gz(out, "consents", start + dt.timedelta(days=d), consent_days[d])
     for d, rows in sorted(_erasure_rows(world, people).items()):
-        text = _csv_line(list(SOURCES["erasure_requests"].columns)) + "".join(_csv_line(r) for r in rows)
-        out.write("erasure_requests", start + dt.timedelta(days=d), "erasure_requests.csv", text.encode(), len(rows))
+        text = _csv_line(list(SOURCES["erasure_requests"].columns)) + "".join(
+            _csv_line(r) for r in rows
+        )
+        out.write(
+            "erasure_requests",
+            start + dt.timedelta(days=d),
+            "erasure_requests.csv",
+            text.encode(),
+            len(rows),
+        )
 
     forward: dict[int, list[tuple[int, int, int, int, bytes, str, str]]] = {}
     order_rows: dict[int, list[tuple[int, int, int, list[str], list[list[str]]]]] = {}
@@ -2081,7 +3076,9 @@ def generate(
         incoming = sorted(forward.pop(d, []), key=lambda x: (x[1], x[2], x[3]))
         if incoming or res.n_own:
             head = b"".join(x[4] + b"\n" for x in incoming)
-            data = (gzip.compress(head, compresslevel=GZIP_LEVEL, mtime=0) if incoming else b"") + res.member
+            data = (
+                gzip.compress(head, compresslevel=GZIP_LEVEL, mtime=0) if incoming else b""
+            ) + res.member
             rel = out.write("events", day, "events.ndjson.gz", data, len(incoming) + res.n_own)
             n_events += len(incoming) + res.n_own
             for k, x in enumerate(incoming, start=1):
@@ -2096,19 +3093,42 @@ def generate(
         last = d == config.days - 1
         if rows:
             lines, bad, carry_orders = _dirty_csv_rows(
-                _rng(config.seed, "csv:orders", d), rows, len(carry_orders),
-                (("missing_required", dirt.missing_required), ("malformed_csv", dirt.malformed_csv)),
-                not last, "orders")
-            rel = out.write("orders", day, "orders.csv", (_csv_line(order_header) + "".join(lines)).encode(), len(rows))
+                _rng(config.seed, "csv:orders", d),
+                rows,
+                len(carry_orders),
+                (
+                    ("missing_required", dirt.missing_required),
+                    ("malformed_csv", dirt.malformed_csv),
+                ),
+                not last,
+                "orders",
+            )
+            rel = out.write(
+                "orders",
+                day,
+                "orders.csv",
+                (_csv_line(order_header) + "".join(lines)).encode(),
+                len(rows),
+            )
             out.dirt.extend(("orders", day.isoformat(), rel, rec, cls, "") for rec, cls in bad)
         else:
             carry_orders = []
         if items:
             lines, bad, carry_items = _dirty_csv_rows(
-                _rng(config.seed, "csv:order_items", d), items, len(carry_items),
-                (("bad_price", dirt.bad_price),), not last, "order_items")
-            rel = out.write("order_items", day, "order_items.csv",
-                            (_csv_line(item_header) + "".join(lines)).encode(), len(items))
+                _rng(config.seed, "csv:order_items", d),
+                items,
+                len(carry_items),
+                (("bad_price", dirt.bad_price),),
+                not last,
+                "order_items",
+            )
+            rel = out.write(
+                "order_items",
+                day,
+                "order_items.csv",
+                (_csv_line(item_header) + "".join(lines)).encode(),
+                len(items),
+            )
             out.dirt.extend(("order_items", day.isoformat(), rel, rec, cls, "") for rec, cls in bad)
         else:
             carry_items = []
@@ -2117,5 +3137,9 @@ def generate(
 
     _write_ground_truth(world, people, out, ground_truth, consents_final)
     rows_per_source = {s: sum(out.counts.get(s, {}).values()) for s in GENERATED_SOURCES}
-    return GenerationSummary(files=sorted(out.files), rows=rows_per_source, events=n_events,
-                             seconds=time.perf_counter() - began)
+    return GenerationSummary(
+        files=sorted(out.files),
+        rows=rows_per_source,
+        events=n_events,
+        seconds=time.perf_counter() - began,
+    )

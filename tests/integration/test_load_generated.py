@@ -34,17 +34,29 @@ def loaded(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TAILOR_DATA", str(root / "data"))
         mp.setenv("TAILOR_DUCKDB_MEMORY", "2GB")
-        for var in ("TAILOR_WAREHOUSE", "TAILOR_SNAPSHOT", "TAILOR_LANDING", "TAILOR_GROUND_TRUTH", "TAILOR_FAIL_AT"):
+        for var in (
+            "TAILOR_WAREHOUSE",
+            "TAILOR_SNAPSHOT",
+            "TAILOR_LANDING",
+            "TAILOR_GROUND_TRUTH",
+            "TAILOR_FAIL_AT",
+        ):
             mp.delenv(var, raising=False)
         from tailor.settings import get_settings
 
         settings = get_settings()
-        config = GeneratorConfig(customers=400, products=120, days=6, seed=7, dirt=DirtConfig().scaled(5))
+        config = GeneratorConfig(
+            customers=400, products=120, days=6, seed=7, dirt=DirtConfig().scaled(5)
+        )
         generate(config, settings.landing, settings.ground_truth)
         env = dict(os.environ)
         # Load through the CLI, as a user would.
         run = subprocess.run(
-            [sys.executable, "-m", "tailor.cli", "load"], env=env, capture_output=True, text=True, timeout=300
+            [sys.executable, "-m", "tailor.cli", "load"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert run.returncode == 0, run.stderr
         yield settings, env

@@ -182,7 +182,11 @@ def test_erasure_leaves_no_trace_anywhere_and_the_next_night_keeps_it(nightly):
     ]
     assert candidates
     samples = " ".join(
-        str(r[0]) for r in _rows(s, "select coalesce(sample_unexpected::varchar, observed_value::varchar) from ops.validation_results")
+        str(r[0])
+        for r in _rows(
+            s,
+            "select coalesce(sample_unexpected::varchar, observed_value::varchar) from ops.validation_results",
+        )
     )
     cid = next((c for c in candidates if c in samples), candidates[0])
     con = connect(s.warehouse, read_only=True, settings=s)

@@ -36,7 +36,9 @@ class Generated:
 
 def _generate(root: Path, config: GeneratorConfig, workers: int = 1) -> Generated:
     calls: list[tuple[int, int]] = []
-    summary = generate(config, root / "landing", root / "truth", lambda d, n: calls.append((d, n)), workers=workers)
+    summary = generate(
+        config, root / "landing", root / "truth", lambda d, n: calls.append((d, n)), workers=workers
+    )
     return Generated(root / "landing", root / "truth", summary, calls)
 
 
@@ -47,7 +49,9 @@ def dirty(tmp_path_factory) -> Generated:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory) -> Generated:
-    config = GeneratorConfig(customers=300, products=80, days=5, seed=3, dirt=DirtConfig().scaled(0))
+    config = GeneratorConfig(
+        customers=300, products=80, days=5, seed=3, dirt=DirtConfig().scaled(0)
+    )
     return _generate(tmp_path_factory.mktemp("clean"), config)
 
 
@@ -55,8 +59,11 @@ def clean(tmp_path_factory) -> Generated:
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _dirt(g: Generated) -> list[dict]:
@@ -94,16 +101,23 @@ def _good_rows(g: Generated, source: str) -> list[dict]:
     """Rows of a CSV source that are not listed as dirt, as dicts with their partition."""
     dirty = {(d["file"], int(d["line"])) for d in _dirt(g) if d["source"] == source}
     header = list(SOURCES[source].columns)
-    return [dict(zip(header, row, strict=True), _dt=day) for day, rel, k, row in _csv_records(g, source)
-            if (rel, k) not in dirty]
+    return [
+        dict(zip(header, row, strict=True), _dt=day)
+        for day, rel, k, row in _csv_records(g, source)
+        if (rel, k) not in dirty
+    ]
 
 
 def _utc_days(timestamps: list[str]) -> dict[str, str | None]:
     """Timestamp string -> its UTC date as DuckDB's timestamptz cast (the loader's rule) sees it."""
-    rows = duckdb.connect().execute(
-        "select s, cast(try_cast(s as timestamptz) at time zone 'UTC' as date)::varchar from unnest(?) t(s)",
-        [sorted(set(timestamps))],
-    ).fetchall()
+    rows = (
+        duckdb.connect()
+        .execute(
+            "select s, cast(try_cast(s as timestamptz) at time zone 'UTC' as date)::varchar from unnest(?) t(s)",
+            [sorted(set(timestamps))],
+        )
+        .fetchall()
+    )
     return dict(rows)
 
 
@@ -111,8 +125,11 @@ def _clean_events(g: Generated) -> list[tuple[str, dict]]:
     """Events on lines that dirt.csv does not list, parsed, with their partition day."""
     if "clean" not in g.cache:
         dirty = {(d["file"], int(d["line"])) for d in _dirt(g)}
-        g.cache["clean"] = [(day, orjson.loads(line)) for day, rel, n, line in _event_lines(g)
-                            if (rel, n) not in dirty]
+        g.cache["clean"] = [
+            (day, orjson.loads(line))
+            for day, rel, n, line in _event_lines(g)
+            if (rel, n) not in dirty
+        ]
     return g.cache["clean"]
 
 
@@ -148,9 +165,16 @@ def test_layout_headers_and_types_follow_the_source_contract(dirty):
     assert (dirty.landing / "customers" / f"dt={days[0]}" / "customers.csv").exists()
     catalog = pq.read_table(first).to_pylist()
     assert len(catalog) == SMALL.products
-    assert all(p["product_id"].startswith("P") and p["price"] > 0 and p["currency"] == "EUR" for p in catalog)
+    assert all(
+        p["product_id"].startswith("P") and p["price"] > 0 and p["currency"] == "EUR"
+        for p in catalog
+    )
     assert all(" > " in p["category_path"] and p["description"] for p in catalog)
-    later = [p for p in pq.read_table(dirty.landing / "products").to_pylist() if p["updated_at"] >= days[1]]
+    later = [
+        p
+        for p in pq.read_table(dirty.landing / "products").to_pylist()
+        if p["updated_at"] >= days[1]
+    ]
     assert later and all(p["updated_at"][:10] in days[1:] for p in later)  # new or changed products
     for path in (dirty.landing / "consents").glob("dt=*/*.ndjson.gz"):
         for line in gzip.decompress(path.read_bytes()).splitlines():
@@ -158,7 +182,9 @@ def test_layout_headers_and_types_follow_the_source_contract(dirty):
     for source in ("customers", "orders", "order_items", "erasure_requests"):
         _csv_records(dirty, source)  # asserts the header
     manifest = json.loads((dirty.truth / "manifest.json").read_text())
-    assert manifest["records"]["events"] == dict(Counter(day for day, _, _, _ in _event_lines(dirty)))
+    assert manifest["records"]["events"] == dict(
+        Counter(day for day, _, _, _ in _event_lines(dirty))
+    )
     assert dirty.summary.rows == manifest["totals"]
     assert dirty.summary.events == dirty.summary.rows["events"] == len(_event_lines(dirty))
     assert sorted(dirty.summary.files) == sorted(p for p in dirty.landing.rglob("*") if p.is_file())
@@ -183,13 +209,16 @@ def test_every_order_completed_event_has_its_order_and_the_totals_add_up(dirty):
         assert order["customer_id"] == e["userId"]
         assert float(order["total"]) == pytest.approx(p["total"])
         assert {(x["product_id"], x["quantity"]) for x in p["products"]} == {
-            (i["product_id"], int(i["quantity"])) for i in items[p["order_id"]]}
+            (i["product_id"], int(i["quantity"])) for i in items[p["order_id"]]
+        }
     for oid, order in orders.items():
         lines = sorted(items[oid], key=lambda i: int(i["line_number"]))
         assert [int(i["line_number"]) for i in lines] == list(range(1, len(lines) + 1))
         subtotal = sum(int(i["quantity"]) * cents(i["unit_price"]) for i in lines)
         assert subtotal == cents(order["subtotal"])
-        assert cents(order["total"]) == subtotal - cents(order["discount"]) + cents(order["shipping"])
+        assert cents(order["total"]) == subtotal - cents(order["discount"]) + cents(
+            order["shipping"]
+        )
         assert sum(cents(i["discount"]) for i in lines) == cents(order["discount"])
         assert (order["coupon_code"] != "") == (cents(order["discount"]) > 0)
         assert all(cents(i["unit_price"]) > 0 for i in lines)
@@ -208,13 +237,17 @@ def test_every_customer_referenced_exists_in_the_crm(dirty):
     assert erasures and all(r[1] in ids or r[2] for r in erasures)
     emails = {(c["customer_id"], c["email"].strip().lower()) for c in customers}
     assert len(emails) == len({e for _, e in emails}) == SMALL.customers  # one address per person
-    assert any(c["email"] != c["email"].strip().lower() for c in customers)  # and the CRM is not tidy
+    assert any(
+        c["email"] != c["email"].strip().lower() for c in customers
+    )  # and the CRM is not tidy
 
 
 def test_personas_cover_every_customer_and_use_each_persona(dirty):
     with open(dirty.truth / "personas.csv", newline="") as f:
         personas = list(csv.DictReader(f))
-    assert {p["customer_id"] for p in personas} == {c["customer_id"] for c in _good_rows(dirty, "customers")}
+    assert {p["customer_id"] for p in personas} == {
+        c["customer_id"] for c in _good_rows(dirty, "customers")
+    }
     assert set(Counter(p["persona"] for p in personas)) == set(PERSONAS)
     start = SMALL.start.isoformat()
     for p in personas:
@@ -227,7 +260,9 @@ def test_identities_map_every_anonymous_id_that_got_a_user_id(dirty):
     with open(dirty.truth / "identities.csv", newline="") as f:
         identities = {r["anonymous_id"]: r["customer_id"] for r in csv.DictReader(f)}
     events = [e for _, e in _clean_events(dirty)]
-    linked = {(e["anonymousId"], e["userId"]) for e in events if e.get("userId") and e.get("anonymousId")}
+    linked = {
+        (e["anonymousId"], e["userId"]) for e in events if e.get("userId") and e.get("anonymousId")
+    }
     assert linked and all(identities[a] == u for a, u in linked)
     crm = {c["email"].strip().lower(): c["customer_id"] for c in _good_rows(dirty, "customers")}
     by_email = [e for e in events if e["type"] == "identify" and not e["userId"]]
@@ -252,7 +287,9 @@ def test_consents_use_known_purposes_and_the_truth_is_the_last_record(dirty):
     for r in sorted(records, key=lambda r: (r["consented_at"], r["consent_id"])):
         last[(r["subject_id"], r["purpose"])] = r["granted"]
     with open(dirty.truth / "consents.csv", newline="") as f:
-        truth = {(r["customer_id"], r["purpose"]): r["granted"] == "true" for r in csv.DictReader(f)}
+        truth = {
+            (r["customer_id"], r["purpose"]): r["granted"] == "true" for r in csv.DictReader(f)
+        }
     assert truth == last
     assert len(truth) == SMALL.customers * len(CONSENT_PURPOSES)
 
@@ -265,7 +302,9 @@ def test_sessions_are_separated_by_more_than_the_inactivity_rule(clean):
     for ts in times.values():
         ts.sort()
         for a, b in zip(ts, ts[1:], strict=False):
-            gaps["within" if b - a < 30 * 60 else "between" if b - a >= 50 * 60 else "ambiguous"] += 1
+            gaps[
+                "within" if b - a < 30 * 60 else "between" if b - a >= 50 * 60 else "ambiguous"
+            ] += 1
     assert gaps["ambiguous"] == 0
     assert gaps["within"] > 10 * gaps["between"] > 0
 
@@ -276,8 +315,17 @@ def test_sessions_are_separated_by_more_than_the_inactivity_rule(clean):
 def test_dirt_rows_point_at_records_that_really_are_dirty(dirty):
     dirt = _dirt(dirty)
     classes = Counter(d["dirt_class"] for d in dirt)
-    for cls in ("malformed_json", "missing_required", "duplicate", "late", "schema_drift", "bad_price",
-                "unknown_product", "invalid_timestamp", "malformed_csv"):
+    for cls in (
+        "malformed_json",
+        "missing_required",
+        "duplicate",
+        "late",
+        "schema_drift",
+        "bad_price",
+        "unknown_product",
+        "invalid_timestamp",
+        "malformed_csv",
+    ):
         assert classes[cls] > 0, cls
     assert "mixed_timezones" not in classes
     lines = {(rel, n): (day, line) for day, rel, n, line in _event_lines(dirty)}
@@ -302,7 +350,11 @@ def test_dirt_rows_point_at_records_that_really_are_dirty(dirty):
     for d, day, e in parsed.values():
         cls = d["dirt_class"]
         if cls == "missing_required":
-            assert "messageId" not in e or "timestamp" not in e or ("anonymousId" not in e and "userId" not in e)
+            assert (
+                "messageId" not in e
+                or "timestamp" not in e
+                or ("anonymousId" not in e and "userId" not in e)
+            )
         elif cls == "bad_price":
             assert e["properties"]["price"] <= 0
         elif cls == "invalid_timestamp":
@@ -391,7 +443,9 @@ def _kmeans(x: np.ndarray, k: int, seed: int = 0, n_init: int = 10, iters: int =
         c = np.array(centers)
         for _ in range(iters):
             labels = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
-            new = np.array([x[labels == j].mean(0) if (labels == j).any() else c[j] for j in range(k)])
+            new = np.array(
+                [x[labels == j].mean(0) if (labels == j).any() else c[j] for j in range(k)]
+            )
             if np.allclose(new, c):
                 break
             c = new
@@ -424,8 +478,14 @@ def test_kmeans_and_rand_index_helpers_on_a_known_answer():
 def test_personas_are_separable_from_what_the_warehouse_can_compute(tmp_path):
     """k-means on per-customer behaviour (identity stitched through identify calls, sessions by
     a 30-minute rule, orders from the backend) recovers the latent personas."""
-    config = GeneratorConfig(customers=400, products=80, days=21, seed=5, anonymous_visitors=0.0,
-                             dirt=DirtConfig().scaled(0))
+    config = GeneratorConfig(
+        customers=400,
+        products=80,
+        days=21,
+        seed=5,
+        anonymous_visitors=0.0,
+        dirt=DirtConfig().scaled(0),
+    )
     g = _generate(tmp_path, config)
     con = duckdb.connect()
     land = g.landing.as_posix()
@@ -437,8 +497,12 @@ def test_personas_are_separable_from_what_the_warehouse_can_compute(tmp_path):
              columns = {{anonymousId: 'VARCHAR', userId: 'VARCHAR', type: 'VARCHAR', timestamp: 'VARCHAR',
                          traits: 'JSON', context: 'JSON'}})
     """)
-    con.execute(f"create table crm as select * from read_csv('{land}/customers/*/*.csv', all_varchar = true)")
-    con.execute(f"create table ord as select * from read_csv('{land}/orders/*/*.csv', all_varchar = true)")
+    con.execute(
+        f"create table crm as select * from read_csv('{land}/customers/*/*.csv', all_varchar = true)"
+    )
+    con.execute(
+        f"create table ord as select * from read_csv('{land}/orders/*/*.csv', all_varchar = true)"
+    )
     rows = con.execute(f"""
         with ids as (
             select anon, any_value(uid) as cid from ev where uid is not null group by anon

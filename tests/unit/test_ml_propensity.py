@@ -51,24 +51,67 @@ def build_marts(con, n_customers: int = 600, seed: int = 0) -> pd.DataFrame:
                 break
             t = START + dt.timedelta(days=d, hours=int(rng.integers(8, 22)))
             if rng.random() < min(0.9, rate[i] * 3):
-                sessions.append((cid, t, int(rng.integers(1, 20)), int(rng.integers(0, 10)),
-                                 int(rng.integers(0, 3)), "mobile" if i % 2 else "desktop",
-                                 "evening" if i % 3 == 0 else "afternoon"))
+                sessions.append(
+                    (
+                        cid,
+                        t,
+                        int(rng.integers(1, 20)),
+                        int(rng.integers(0, 10)),
+                        int(rng.integers(0, 3)),
+                        "mobile" if i % 2 else "desktop",
+                        "evening" if i % 3 == 0 else "afternoon",
+                    )
+                )
             if rng.random() < rate[i]:
                 amount = float(rng.lognormal(4, 0.5))
-                orders.append((f"O{len(orders):06d}", cid, t + dt.timedelta(minutes=5), "completed",
-                               t + dt.timedelta(minutes=5), amount, bool(rng.random() < 0.3)))
+                orders.append(
+                    (
+                        f"O{len(orders):06d}",
+                        cid,
+                        t + dt.timedelta(minutes=5),
+                        "completed",
+                        t + dt.timedelta(minutes=5),
+                        amount,
+                        bool(rng.random() < 0.3),
+                    )
+                )
     con.execute("create schema if not exists marts")
-    o = pd.DataFrame(orders, columns=["order_id", "customer_id", "ordered_at", "status", "updated_at",
-                                      "merchandise_amount", "has_discount"])
+    o = pd.DataFrame(
+        orders,
+        columns=[
+            "order_id",
+            "customer_id",
+            "ordered_at",
+            "status",
+            "updated_at",
+            "merchandise_amount",
+            "has_discount",
+        ],
+    )
     o["total"] = o["merchandise_amount"]
     o["merchandise_amount_reporting"] = o["merchandise_amount"]
     o["is_purchase"] = o["status"] == "completed"
-    s = pd.DataFrame(sessions, columns=["customer_id", "started_at", "page_views", "product_views",
-                                        "cart_adds", "device_type", "start_day_part"])
+    s = pd.DataFrame(
+        sessions,
+        columns=[
+            "customer_id",
+            "started_at",
+            "page_views",
+            "product_views",
+            "cart_adds",
+            "device_type",
+            "start_day_part",
+        ],
+    )
     s["is_converted"] = False
-    c = pd.DataFrame({"customer_id": [f"C{i:05d}" for i in range(n_customers)],
-                      "created_at": [START - dt.timedelta(days=int(d)) for d in rng.integers(1, 400, n_customers)]})
+    c = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n_customers)],
+            "created_at": [
+                START - dt.timedelta(days=int(d)) for d in rng.integers(1, 400, n_customers)
+            ],
+        }
+    )
     for name, frame in (("orders", o), ("sessions", s), ("customers", c)):
         con.register("_frame", frame)
         con.execute(f"create or replace table marts.{name} as select * from _frame")
@@ -91,11 +134,14 @@ def test_features_at_a_cutoff_do_not_change_when_the_future_is_deleted(con):
     before = features_at(con, cutoff)
     # what happens after the cutoff: later orders and sessions, and a return recorded
     # after the cutoff for an order placed before it
-    con.execute("""
+    con.execute(
+        """
         update marts.orders set status = 'returned', is_purchase = false,
             updated_at = $c + interval 2 day
         where order_id in (select order_id from marts.orders where ordered_at < $c limit 25)
-    """, {"c": cutoff})
+    """,
+        {"c": cutoff},
+    )
     after_return = features_at(con, cutoff)
     con.execute("delete from marts.orders where ordered_at >= $c", {"c": cutoff})
     con.execute("delete from marts.sessions where started_at >= $c", {"c": cutoff})
@@ -103,9 +149,11 @@ def test_features_at_a_cutoff_do_not_change_when_the_future_is_deleted(con):
     pd.testing.assert_frame_equal(before, after_return)
     pd.testing.assert_frame_equal(before, after_delete)
     # a return recorded before the cutoff is known at the cutoff, and does count
-    con.execute("update marts.orders set status = 'returned', is_purchase = false, "
-                "updated_at = $c - interval 1 hour where order_id = (select min(order_id) from marts.orders)",
-                {"c": cutoff})
+    con.execute(
+        "update marts.orders set status = 'returned', is_purchase = false, "
+        "updated_at = $c - interval 1 hour where order_id = (select min(order_id) from marts.orders)",
+        {"c": cutoff},
+    )
     assert features_at(con, cutoff)["orders_total"].sum() == before["orders_total"].sum() - 1
     assert len(before) == 600
     assert set(FEATURE_COLUMNS) <= set(before.columns)
@@ -114,8 +162,13 @@ def test_features_at_a_cutoff_do_not_change_when_the_future_is_deleted(con):
 def test_labels_come_only_from_the_window_after_the_cutoff(con):
     orders = build_marts(con)
     cutoff = cutoff_of(dt.date(2026, 9, 20))
-    expected = set(orders.loc[(orders["ordered_at"] >= cutoff)
-                              & (orders["ordered_at"] < cutoff + dt.timedelta(days=7)), "customer_id"])
+    expected = set(
+        orders.loc[
+            (orders["ordered_at"] >= cutoff)
+            & (orders["ordered_at"] < cutoff + dt.timedelta(days=7)),
+            "customer_id",
+        ]
+    )
     assert labels_at(con, cutoff, 7) == expected
     # deleting everything before the cutoff does not change the labels
     con.execute("delete from marts.orders where ordered_at < $c", {"c": cutoff})
@@ -169,7 +222,28 @@ def test_calibrated_scores_match_known_probabilities():
 
 def test_deciles_and_lift_on_a_hand_worked_example():
     scores = np.arange(20, 0, -1) / 20.0  # 1.0, 0.95, ..., 0.05
-    assert deciles(scores).tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10]
+    assert deciles(scores).tolist() == [
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
+        6,
+        6,
+        7,
+        7,
+        8,
+        8,
+        9,
+        9,
+        10,
+        10,
+    ]
     y = np.array([1, 1, 1, 0] + [0] * 16)  # the top four scores hold all three positives
     table = lift_table(y, scores)
     assert table[0]["positives"] == 2 and table[0]["rate"] == 1.0
@@ -197,7 +271,7 @@ def test_train_task_scores_every_customer_and_beats_recency(con):
 
     write_results(con, RUN_DAY, [res], started_at=utcnow(), config=config)
     write_results(con, RUN_DAY, [res], started_at=utcnow(), config=config)  # a rerun replaces
-    n, = con.execute("select count(*) from ml.propensity_scores").fetchall()[0]
+    (n,) = con.execute("select count(*) from ml.propensity_scores").fetchall()[0]
     assert n == len(res.scores)
     runs = con.execute("select model, status from ml.model_runs order by model").fetchall()
     assert sorted(s for _, s in runs) == ["baseline", "candidate", "chosen"]

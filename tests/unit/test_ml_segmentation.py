@@ -122,7 +122,9 @@ def test_davies_bouldin_vetoes_a_silhouette_winner_with_a_poor_index():
 
 def test_preprocessor_logs_skewed_columns_and_inverts_to_original_units():
     df, _ = customers()
-    pre = FeaturePreprocessor(fill_values={"recency_days": "max"}).fit(df.drop(columns="customer_id"))
+    pre = FeaturePreprocessor(fill_values={"recency_days": "max"}).fit(
+        df.drop(columns="customer_id")
+    )
     assert "monetary" in pre.log_columns_
     assert "discount_share" not in pre.log_columns_  # a share, not a count
     X = df.drop(columns="customer_id")
@@ -132,7 +134,9 @@ def test_preprocessor_logs_skewed_columns_and_inverts_to_original_units():
 
 def test_preprocessor_fills_missing_values_as_told():
     df = pd.DataFrame({"recency_days": [1.0, 5.0, np.nan], "aov": [10.0, np.nan, 30.0]})
-    pre = FeaturePreprocessor(fill_values={"recency_days": "max", "aov": 0.0}, log_columns=[]).fit(df)
+    pre = FeaturePreprocessor(fill_values={"recency_days": "max", "aov": 0.0}, log_columns=[]).fit(
+        df
+    )
     assert pre.fill_values_ == {"recency_days": 5.0, "aov": 0.0}
     assert np.isfinite(pre.transform(df)).all()
 
@@ -165,7 +169,9 @@ def test_segment_ids_and_names_survive_a_small_perturbation():
     changed["sessions"] = changed["sessions"] + rng.integers(0, 2, len(df))  # a day of visits
     changed["recency_days"] = changed["recency_days"] + 1
     changed = changed.sample(frac=0.97, random_state=3)  # a few customers gone (erased)
-    second = segment(changed, DAY + dt.timedelta(days=1), config=CONFIG, previous=previous_of(first))
+    second = segment(
+        changed, DAY + dt.timedelta(days=1), config=CONFIG, previous=previous_of(first)
+    )
     before = first.profiles.set_index("segment_id")["segment_name"]
     after = second.profiles.set_index("segment_id")["segment_name"]
     assert after.to_dict() == before.to_dict()
@@ -216,18 +222,29 @@ def test_segment_moves_counts_movers_newcomers_and_leavers():
     assert summary["moved"] == 1
     assert summary["new_customers"] == 1
     assert summary["gone_customers"] == 1
-    t = {(r.from_segment_id if pd.notna(r.from_segment_id) else None,
-          r.to_segment_id if pd.notna(r.to_segment_id) else None): r.customers
-         for r in trans.itertuples()}
+    t = {
+        (
+            r.from_segment_id if pd.notna(r.from_segment_id) else None,
+            r.to_segment_id if pd.notna(r.to_segment_id) else None,
+        ): r.customers
+        for r in trans.itertuples()
+    }
     assert t == {(1, 1): 1, (1, 2): 1, (2, 2): 1, (2, None): 1, (None, 1): 1}
 
 
 def test_describe_segment_reads_the_centroid():
-    roles = {"frequency": "frequency", "monetary": "monetary", "recency": "recency_days",
-             "discount_share": "discount_share"}
-    centroid = pd.Series({"frequency": 2.0, "monetary": 150.0, "recency_days": 25.0,
-                          "discount_share": 0.1})
-    z = pd.Series({"frequency": -0.2, "monetary": -0.3, "recency_days": 1.6, "discount_share": -0.2})
+    roles = {
+        "frequency": "frequency",
+        "monetary": "monetary",
+        "recency": "recency_days",
+        "discount_share": "discount_share",
+    }
+    centroid = pd.Series(
+        {"frequency": 2.0, "monetary": 150.0, "recency_days": 25.0, "discount_share": 0.1}
+    )
+    z = pd.Series(
+        {"frequency": -0.2, "monetary": -0.3, "recency_days": 1.6, "discount_share": -0.2}
+    )
     name, text = describe_segment(centroid, z, roles, size=250, total=1000, currency="EUR")
     assert name == "Lapsing buyers"
     assert "250 customers (25%)" in text
@@ -259,14 +276,18 @@ def test_nightly_runs_write_stable_ids_and_reruns_replace_their_rows(tailor_env)
         ids = con.execute(
             "select run_date, list(segment_id order by segment_id) from ml.segment_profiles group by 1 order by 1"
         ).fetchall()
-        per_day = con.execute("select run_date, count(*) from ml.customer_segments group by 1 order by 1").fetchall()
+        per_day = con.execute(
+            "select run_date, count(*) from ml.customer_segments group by 1 order by 1"
+        ).fetchall()
         runs = con.execute("select run_id, model, status from ml.model_runs order by 1").fetchall()
     finally:
         con.close()
     assert ids[0][1] == ids[1][1] == list(range(1, first["k"] + 1))  # the rerun reused its ids
     assert [n for _, n in per_day] == [len(df), len(df)]
-    assert runs == [(f"segmentation:{DAY}", "kmeans", "chosen"),
-                    (f"segmentation:{DAY + dt.timedelta(days=1)}", "kmeans", "chosen")]
+    assert runs == [
+        (f"segmentation:{DAY}", "kmeans", "chosen"),
+        (f"segmentation:{DAY + dt.timedelta(days=1)}", "kmeans", "chosen"),
+    ]
 
 
 def test_model_runs_log_is_idempotent_and_json_safe(tailor_env):
@@ -275,14 +296,27 @@ def test_model_runs_log_is_idempotent_and_json_safe(tailor_env):
 
     assert run_id("segmentation", DAY) == "segmentation:2026-10-30"
     assert json.loads(to_json({"a": np.float64(float("nan")), "b": np.arange(2), "d": DAY})) == {
-        "a": None, "b": [0, 1], "d": "2026-10-30"}
+        "a": None,
+        "b": [0, 1],
+        "d": "2026-10-30",
+    }
     con = connect(tailor_env.warehouse, settings=tailor_env)
     try:
         for auc in (0.7, 0.8):  # a rerun replaces the row
-            record_model_run(con, run_id="recommendation:2026-10-30", model="ease", task="recommendation",
-                             run_date=DAY, status="chosen", params={"lambda": 500.0},
-                             metrics={"ndcg@10": auc}, data_end=DAY)
-        rows = con.execute("select model, status, metrics->>'ndcg@10', data_end from ml.model_runs").fetchall()
+            record_model_run(
+                con,
+                run_id="recommendation:2026-10-30",
+                model="ease",
+                task="recommendation",
+                run_date=DAY,
+                status="chosen",
+                params={"lambda": 500.0},
+                metrics={"ndcg@10": auc},
+                data_end=DAY,
+            )
+        rows = con.execute(
+            "select model, status, metrics->>'ndcg@10', data_end from ml.model_runs"
+        ).fetchall()
         with pytest.raises(ValueError):
             record_model_run(con, run_id="x", model="m", task="t", run_date=DAY, status="great")
     finally:
@@ -319,10 +353,16 @@ def test_a_segment_that_skips_a_night_gets_its_id_back(tailor_env):
     assert back["segments"] == run(RunContext(day=DAY, settings=tailor_env), config(4))["segments"]
     con = connect(tailor_env.warehouse, read_only=True, settings=tailor_env)
     try:
-        ids = con.execute("select run_date, list(segment_id order by segment_id) from ml.segment_profiles "
-                          "group by 1 order by 1").fetchall()
-        moves = json.loads(con.execute("select metrics->>'moves' from ml.model_runs where run_date = ?",
-                                       [DAY + dt.timedelta(days=2)]).fetchall()[0][0])
+        ids = con.execute(
+            "select run_date, list(segment_id order by segment_id) from ml.segment_profiles "
+            "group by 1 order by 1"
+        ).fetchall()
+        moves = json.loads(
+            con.execute(
+                "select metrics->>'moves' from ml.model_runs where run_date = ?",
+                [DAY + dt.timedelta(days=2)],
+            ).fetchall()[0][0]
+        )
     finally:
         con.close()
     assert ids[0][1] == ids[2][1] == [1, 2, 3, 4]
