@@ -45,10 +45,12 @@ from __future__ import annotations
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
 
 from tailor import orchestration as orch
-from tailor.pipeline import STAGES
+from tailor.pipeline import DBT_AUDIENCES_SELECT, DBT_CORE_SELECT, STAGES
 from tailor.sources import SOURCES
 
 opts = orch.DagOptions.from_env()
+# The stages that run dbt: their task documentation lists the models they build.
+DBT_STAGES = {"dbt_build": DBT_CORE_SELECT, "dbt_audiences": DBT_AUDIENCES_SELECT}
 
 # The main tables change when a run commits; analysts see them when the snapshot is published.
 WAREHOUSE_TABLES = [
@@ -108,6 +110,8 @@ with DAG(
 
     def stage_task(name: str, stage, earlier: list[str]):
         doc = stage.__doc__ or f"Stage `{name}` of `tailor.pipeline.STAGES`."
+        if name in DBT_STAGES:
+            doc += orch.dbt_models_doc(DBT_STAGES[name])
 
         @task(task_id=name, pool=orch.WAREHOUSE_POOL, doc_md=doc)
         def run_stage(logical_date=None, ti=None):

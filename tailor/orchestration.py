@@ -319,6 +319,29 @@ def publish() -> str:
 # --------------------------------------------------------------------------- results
 
 
+def dbt_models_doc(select: str, settings: Settings | None = None) -> str:
+    """A markdown table of the dbt models a stage builds (a selector of folders under
+    ``models/``, as in ``tailor.pipeline.DBT_CORE_SELECT``), for the task's documentation in
+    the Airflow UI. Reads file names only: cheap enough for every DAG parse."""
+    s = settings or get_settings()
+    models = s.dbt_project / "models"
+    rows = []
+    for part in select.split():
+        if ":" in part:  # resource_type:seed and the like
+            continue
+        folder = models.joinpath(*part.split("."))
+        for sql in sorted(folder.rglob("*.sql")) if folder.is_dir() else []:
+            rel = sql.relative_to(models).parent.as_posix()
+            rows.append(f"| `{sql.stem}` | {rel} |")
+    if not rows:
+        return ""
+    return (
+        f"\n\n**dbt models built by this task** (one in-process `dbt build --select {select}`,"
+        " with their tests; per-model timings in the task's result and the run report)\n\n"
+        "| model | folder |\n| --- | --- |\n" + "\n".join(rows)
+    )
+
+
 def publish_docs() -> str:
     """dbt docs (models, tests, lineage) as one static HTML page:
     ``<reports>/dbt_docs/index.html``."""

@@ -209,6 +209,15 @@ def test_documentation_and_tags(dag):
     assert all(t["doc_md"] for t in dag["tasks"].values())
 
 
+def test_the_dbt_tasks_list_their_models(dag):
+    core = dag["tasks"]["dbt_build"]["doc_md"]
+    for model in ("stg_tracking__events", "int_identity_graph", "customers", "customer_rfm"):
+        assert f"| `{model}` |" in core
+    assert "`audiences`" not in core
+    late = dag["tasks"]["dbt_audiences"]["doc_md"]
+    assert "| `customer_360` |" in late and "| `audiences` |" in late
+
+
 def test_schedule_defaults(dag):
     assert dag["timetable"] == "CronDataIntervalTimetable"
     assert dag["summary"] == "0 2 * * *"
