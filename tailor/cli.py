@@ -486,6 +486,22 @@ def report_cmd(day: str | None, use_snapshot: bool, dbt_docs: bool) -> None:
     out.print(f"report: {path}\nall runs: {path.parent.parent / 'index.html'}")
 
 
+@main.command(
+    add_help_option=False,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.argument("bench_args", nargs=-1, type=click.UNPROCESSED)
+def bench(bench_args: tuple[str, ...]) -> None:
+    """Benchmarks at scale (benchmarks/README.md): generate data of a size, run the nightly
+    pipeline stage by stage, the DuckDB lower bound and a plain pandas version, and record
+    time, rows/s and peak memory. E.g. `tailor bench --size 1m`; `tailor bench --help`."""
+    import subprocess
+
+    s = get_settings()
+    cmd = [sys.executable, "-m", "benchmarks.run", *bench_args]
+    sys.exit(subprocess.run(cmd, cwd=s.home, check=False).returncode)
+
+
 @main.command()
 def publish() -> None:
     """Publish the read-only analyst snapshot (atomic copy of the warehouse)."""

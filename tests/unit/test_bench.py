@@ -1,0 +1,154 @@
+"""The benchmark runner's pure parts: sizes, scaling, the summary, the README block."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.run import (
+    parse_events,
+    render_markdown,
+    replace_block,
+    scaled_config,
+    size_label,
+    stage_summary,
+    summarize,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def test_parse_events_understands_suffixes():
+    assert parse_events("1M") == 1_000_000
+    assert parse_events("10m") == 10_000_000
+    assert parse_events("250k") == 250_000
+    assert parse_events("1e6") == 1_000_000
+    assert parse_events("1234") == 1234
+    with pytest.raises(ValueError):
+        parse_events("lots")
+
+
+def test_size_label_names_the_standard_sizes():
+    assert size_label(1_000_000) == "1m"
+    assert size_label(10_000_000) == "10m"
+    assert size_label(2_500_000) == "2.5m"
+    assert size_label(5_000) == "5k"
+
+
+def test_scaled_config_targets_the_event_count():
+    cfg = scaled_config(1_000_000, 30)
+    # ~10.5 events per customer-day over 30 days
+    assert 3000 <= cfg["customers"] <= 3300
+    assert cfg["products"] >= 800
+    big = scaled_config(10_000_000, 30)
+    assert big["customers"] == pytest.approx(10 * cfg["customers"], rel=0.01)
+    assert big["products"] > cfg["products"]
+
+
+def _night(n: int, load: float, dbt: float, copy: float, events: int = 1000) -> dict:
+    return {
+        "night": n,
+        "day": f"2026-10-{n:02d}",
+        "events": events,
+        "rows": events + 100,
+        "warehouse_mb": 10.0 * n,
+        "working_copy_seconds": copy,
+        "stages": {
+            "load": {"seconds": load, "rows": events + 100, "peak_rss_mb": 300.0},
+            "dbt_build": {"seconds": dbt, "rows": events + 100, "peak_rss_mb": 500.0 + n},
+        },
+    }
+
+
+def _results(nights: list[dict], days: int) -> dict:
+    return {
+        "size": "small",
+        "command": "python -m benchmarks.run --size small",
+        "started_at": "2026-11-30 05:00",
+        "finished_at": "2026-11-30 05:10",
+        "results_file": "small-x.json",
+        "load_average": "1.0-2.0 (1-min)",
+        "machine": {
+            "cpu": "Test CPU",
+            "cores": 2,
+            "ram_gb": 24,
+            "os": "Linux",
+            "python": "3.11",
+            "duckdb": "1.4",
+        },
+        "config": {
+            "customers": 10,
+            "products": 800,
+            "days": days,
+            "duckdb_memory": "6GB",
+            "duckdb_temp_rel": "<bench>/tmp/duckdb",
+        },
+        "generate": {"events": 3000},
+        "lower_bound": {"seconds": 1.0, "peak_rss_mb": 100.0, "nights": {"1": 0.1}},
+        "pandas": {"total_seconds": 30.0, "peak_rss_mb": 200.0},
+        "fixed": {"night_seconds": 2.0, "peak_rss_mb": 400.0},
+        "pipeline": {
+            "nights": nights,
+            "publish_seconds": 0.5,
+            "peak_rss_mb": 600.0,
+            "children_peak_rss_mb": 50.0,
+        },
+    }
+
+
+def test_stage_summary_adds_up_nights():
+    agg = stage_summary([_night(1, 1.0, 3.0, 0.5), _night(2, 1.0, 5.0, 0.5)])
+    assert agg["load"]["seconds"] == 2.0
+    assert agg["dbt_build"]["seconds"] == 8.0
+    assert agg["dbt_build"]["rows_per_second"] == pytest.approx(2200 / 8.0)
+    assert agg["dbt_build"]["peak_rss_mb"] == 502.0
+    assert agg["load"]["share"] == pytest.approx(0.2)
+
+
+def test_summarize_checks_the_targets():
+    res = _results([_night(n, 1.0, 2.0, 0.5) for n in (1, 2, 3)], days=3)
+    s = summarize(res)
+    # 3 nights x 3.5 s + 0.5 s publish
+    assert s["pipeline_seconds"] == pytest.approx(11.0)
+    assert s["pipeline_seconds_variable"] == pytest.approx(11.0 - 3 * 2.0)
+    assert s["ratio_variable_vs_lower_bound"] == pytest.approx(5.0)
+    assert s["pandas_over_pipeline"] == pytest.approx(30.0 / 11.0)
+    # night by night: pandas redoes everything (30 s), the last night took 3.5 s
+    assert s["pandas_over_last_night"] == pytest.approx(30.0 / 3.5)
+    assert s["targets"] == {
+        "within_3x_lower_bound_plus_fixed": False,
+        "5x_faster_than_pandas": False,
+        "peak_memory_under_8gb": True,
+    }
+    assert "pipeline_seconds_extrapolated" not in s
+
+
+def test_summarize_extrapolates_a_partial_run_and_says_so():
+    res = _results([_night(1, 1.0, 2.0, 0.5)], days=3)
+    s = summarize(res)
+    assert s["nights_run"] == 1
+    # 1000 events took 3.5 s + 0.5 s publish; 3000 events -> 12 s
+    assert s["pipeline_seconds_extrapolated"] == pytest.approx(12.0)
+    text = render_markdown(res)
+    assert "EXTRAPOLATED" in text
+    assert "(extrapolated)" in text
+
+
+def test_render_markdown_has_the_tables():
+    res = _results([_night(n, 1.0, 2.0, 0.5) for n in (1, 2, 3)], days=3)
+    text = render_markdown(res)
+    assert "| dbt_build |" in text
+    assert "| lower bound:" in text
+    assert "| pandas baseline" in text
+    assert "**does not hold**" in text and "**holds**" in text
+    assert "Test CPU" in text
+    assert text == render_markdown(res)
+
+
+def test_replace_block_replaces_only_its_own_markers():
+    text = "# B\n\nintro\n"
+    once = replace_block(text, "1m", "first")
+    assert "<!-- bench:1m:begin -->\nfirst\n<!-- bench:1m:end -->" in once
+    both = replace_block(once, "10m", "big")
+    again = replace_block(both, "1m", "second")
+    assert "first" not in again and "second" in again and "big" in again
+    assert again.startswith("# B\n\nintro\n")
