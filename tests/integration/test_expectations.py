@@ -773,3 +773,30 @@ def test_missing_ml_tables_are_skipped_with_a_warning(settings):
     finally:
         con.close()
     assert n == 4
+
+
+def test_a_segmentation_the_job_skipped_is_a_warning_not_a_stop(settings, ml_warehouses):
+    """Too few customers to segment: the job records `skipped` and writes no segments; the
+    night goes on, with the gap recorded as a warning."""
+    from ml.runs import record_model_run
+
+    s = warehouse(settings, "ml_skipped")
+    shutil.copyfile(ml_warehouses[0].warehouse, s.warehouse)
+    con = connect(s)
+    try:
+        con.execute("delete from ml.customer_segments")
+        record_model_run(
+            con,
+            run_id=f"segmentation:{RUN_DAY}",
+            model="kmeans",
+            task="segmentation",
+            run_date=RUN_DAY,
+            status="skipped",
+            message="12 customers in marts.customer_features; need 50",
+        )
+    finally:
+        con.close()
+    report, exc = validate("ml", RUN_DAY, s)
+    assert exc is None, str(exc)
+    gap = failed(report, "ml.customer_segments", "expect_no_unexpected_rows", severity="warning")
+    assert "need 50" in gap.description
