@@ -1141,7 +1141,6 @@ def erase(
                         }
                         for t in touched
                     ]
-                    + [{"files": other, "lines_or_values_removed": other_changes}]
                 ),
                 result.rows_removed,
                 result.rows_anonymized,

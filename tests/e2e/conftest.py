@@ -48,7 +48,7 @@ def airflow_env(data: Path, airflow_home: Path, port: int = 8080, **extra: str) 
             "TAILOR_DAG_RETRIES": "1",
             "TAILOR_DAG_RETRY_DELAY_SECONDS": "1",
             "TAILOR_LANDING_POKE_SECONDS": "2",
-            "TAILOR_LANDING_TIMEOUT_MINUTES": "2",
+            "TAILOR_LANDING_TIMEOUT_MINUTES": "15",
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONUNBUFFERED": "1",
         }

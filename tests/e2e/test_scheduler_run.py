@@ -26,7 +26,7 @@ from tests.e2e.conftest import BIN, DAYS, Timer, airflow_env, generate, run
 pytestmark = pytest.mark.e2e
 
 STARTUP_TIMEOUT = 300
-RUN_TIMEOUT = 600
+RUN_TIMEOUT = 1500
 # Two days are enough to show the second waiting for the first.
 BACKFILL = DAYS[:2]
 

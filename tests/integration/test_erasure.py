@@ -397,19 +397,24 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
     assert NEW_EMAIL not in (earlier / "mc.upserts.csv").read_text()
     assert json.loads((earlier / "manifest.json").read_text())["redacted"] is True
 
-    # Re-delivery of the old landing files, as they were: the loader brings her back into
-    # raw; suppression (called by the loader for the day it loads, and by the nightly
-    # erasure stage for every day) tombstones her again before anything derives from it.
+    # Re-delivery of the old landing files, as they were: the loader tombstones her records
+    # in the same transaction that loads them (suppression), so she is never in raw, even
+    # for a moment; the nightly erasure stage's suppression then finds nothing more.
     shutil.rmtree(s.landing)
     shutil.copytree(s.data / "landing_as_delivered", s.landing)
     con = connect(s.warehouse, settings=s)
     try:
         for day in (D1, D2):
             ingest.load_day(con, s.landing, day)
-            assert privacy.find_traces(con, TOKENS, include_views=False)
+            assert privacy.find_traces(con, TOKENS, include_views=False) == []
             con.execute("begin transaction")
-            assert privacy.enforce_suppression(con, day)
+            assert privacy.enforce_suppression(con, day) == {}
             con.execute("commit")
+        (tombstones,) = con.execute(
+            "select count(*) from raw.quarantine where _dt = ? and reason_code = 'erased_subject'",
+            [D1],
+        ).fetchone()
+        assert tombstones > 0  # her records were read again, and kept out
         assert privacy.find_traces(con, TOKENS) == []
         assert reconciles(con) == []
     finally:
