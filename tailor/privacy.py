@@ -965,29 +965,35 @@ def landing_traces(landing: Path, tokens: Iterable[str]) -> list[Path]:
 
 # --------------------------------------------------------------------------- other files
 
-# Files under the data folder that are neither landing, exports nor DuckDB, and can hold
-# a person's identifiers: Great Expectations results and Data Docs (failure samples), run
-# reports, the run log, Airflow task logs (failure messages), the generator's ground truth.
-# Line-oriented files lose the lines that name the person; documents get the identifiers
-# replaced by ERASED_MARK.
+# The folders beside the warehouse that can hold a person's identifiers in text files:
+# Great Expectations results and Data Docs (failure samples), run reports, the run log,
+# Airflow task logs (failure messages), the generator's ground truth. Other folders under
+# the data folder (benchmark scratch data, other data sets' warehouses) belong to other
+# data sets and are left alone. Line-oriented files lose the lines that name the person;
+# documents get the identifiers replaced by ERASED_MARK.
 LINE_FILES = (".csv", ".jsonl", ".log", ".txt")
 DOCUMENT_FILES = (".json", ".html", ".htm", ".md", ".yml", ".yaml")
 ERASED_MARK = "[erased]"
 
 
+def other_folders(settings: Settings) -> list[Path]:
+    return [
+        settings.data / "gx",
+        settings.reports,
+        settings.data / "runs",
+        settings.ground_truth,
+        settings.airflow_home / "logs",
+    ]
+
+
 def other_files(settings: Settings) -> Iterator[Path]:
-    """Text files under the data folder (and the Airflow home, when it sits elsewhere) that
-    :func:`redact_files` covers: not the landing zone, not the exports, not DuckDB files."""
-    skip = [settings.landing, settings.exports]
-    roots = [settings.data]
-    if not settings.airflow_home.is_relative_to(settings.data):
-        roots.append(settings.airflow_home / "logs")
+    """The text files of :func:`other_folders` that :func:`redact_files` covers."""
     seen: set[Path] = set()
-    for root in roots:
+    for root in other_folders(settings):
         if not root.is_dir():
             continue
         for path in sorted(root.rglob("*")):
-            if path in seen or not path.is_file() or any(path.is_relative_to(k) for k in skip):
+            if path in seen or not path.is_file():
                 continue
             seen.add(path)
             if path.name.lower().endswith(LINE_FILES + DOCUMENT_FILES):

@@ -61,12 +61,14 @@ def test_other_files_are_scrubbed_and_landing_and_exports_left_to_their_own_rule
     results = s.data / "gx" / "validations" / "result.json"
     run_log = s.data / "runs" / "run_log.jsonl"
     landing = s.landing / "customers" / "dt=2026-10-01" / "customers.csv"
-    for path in (docs, results, run_log, landing):
+    other_data_set = s.data / "bench" / "1m" / "ground_truth" / "personas.csv"
+    for path in (docs, results, run_log, landing, other_data_set):
         path.parent.mkdir(parents=True, exist_ok=True)
     docs.write_text("<td>C0000042</td><td>C0000043</td>")
     results.write_text(json.dumps({"partial_unexpected_list": ["C0000042", "anon-7f3a"]}))
     run_log.write_text('{"error": "C0000007 bad"}\n{"error": "ann.lee@example.com bad"}\n')
     landing.write_text("customer_id,email\nC0000042,ann.lee@example.com\n")
+    other_data_set.write_text("customer_id,persona\nC0000042,loyal\n")
 
     files, changes = privacy.redact_files(s, ANN)
 
@@ -75,3 +77,4 @@ def test_other_files_are_scrubbed_and_landing_and_exports_left_to_their_own_rule
     assert json.loads(results.read_text()) == {"partial_unexpected_list": [ERASED_MARK] * 2}
     assert run_log.read_text() == '{"error": "C0000007 bad"}\n'
     assert "C0000042" in landing.read_text()  # purge_landing's job, with its own rules
+    assert "C0000042" in other_data_set.read_text()  # another data set's C0000042
