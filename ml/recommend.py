@@ -1431,30 +1431,18 @@ def _config_dict(config: RecommendConfig) -> dict[str, Any]:
 
 
 def record_skipped(con: Any, day: dt.date, message: str, started_at: dt.datetime) -> None:
-    from ml.runs import record_model_run, run_id
+    from ml import runs
 
     ensure_tables(con)
-    rid = run_id(TASK, day)
-    con.execute("begin transaction")
-    try:
-        con.execute("delete from ml.recommendations where run_date = ?", [day])
-        con.execute("delete from ml.similar_items where run_date = ?", [day])
-        con.execute("delete from ml.model_runs where run_id = ?", [rid])
-        record_model_run(
-            con,
-            run_id=rid,
-            model="popularity",
-            task=TASK,
-            run_date=day,
-            status="skipped",
-            message=message,
-            started_at=started_at,
-            replace=False,
-        )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    runs.record_skipped(
+        con,
+        task=TASK,
+        model="popularity",
+        run_date=day,
+        message=message,
+        started_at=started_at,
+        clear=("ml.recommendations", "ml.similar_items"),
+    )
 
 
 def recommend_day(

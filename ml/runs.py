@@ -128,6 +128,42 @@ def record_model_run(
     )
 
 
+def record_skipped(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    task: str,
+    model: str,
+    run_date: dt.date,
+    message: str,
+    started_at: dt.datetime,
+    clear: tuple[str, ...] = (),
+) -> None:
+    """Record that the job of ``task`` skipped ``run_date`` (and why), replacing that day's
+    rows of the output tables ``clear`` and its earlier run record, in one transaction."""
+    ensure_model_runs(con)
+    rid = run_id(task, run_date)
+    con.execute("begin transaction")
+    try:
+        for table in clear:
+            con.execute(f"delete from {table} where run_date = ?", [run_date])
+        con.execute("delete from ml.model_runs where run_id = ?", [rid])
+        record_model_run(
+            con,
+            run_id=rid,
+            model=model,
+            task=task,
+            run_date=run_date,
+            status="skipped",
+            message=message,
+            started_at=started_at,
+            replace=False,
+        )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
 def to_json(value: Any) -> str:
     """JSON text for ``value``; numpy scalars and arrays, dates and NaN are handled
     (NaN and infinities become null)."""

@@ -1207,31 +1207,18 @@ def write_result(
 
 
 def record_skipped(con, day: dt.date, message: str, started_at: dt.datetime) -> None:
-    from ml.runs import ensure_model_runs
+    from ml import runs
 
-    ensure_model_runs(con)
     ensure_tables(con)
-    rid = run_id(TASK, day)
-    con.execute("begin transaction")
-    try:
-        for table in ("customer_segments", "segment_profiles", "segment_transitions"):
-            con.execute(f"delete from ml.{table} where run_date = ?", [day])
-        con.execute("delete from ml.model_runs where run_id = ?", [rid])
-        record_model_run(
-            con,
-            run_id=rid,
-            model="kmeans",
-            task=TASK,
-            run_date=day,
-            status="skipped",
-            message=message,
-            started_at=started_at,
-            replace=False,
-        )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+    runs.record_skipped(
+        con,
+        task=TASK,
+        model="kmeans",
+        run_date=day,
+        message=message,
+        started_at=started_at,
+        clear=("ml.customer_segments", "ml.segment_profiles", "ml.segment_transitions"),
+    )
 
 
 def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
