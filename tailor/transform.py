@@ -26,6 +26,7 @@ from tailor.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from dbt.cli.main import dbtRunnerResult
+    from dbt.contracts.graph.manifest import Manifest
 
 # Subcommands that take no --target-path.
 NO_TARGET_PATH = frozenset({"debug", "deps", "init", "clean"})
@@ -122,13 +123,18 @@ def release_warehouse() -> None:
 
 
 def run_dbt(
-    args: list[str], settings: Settings | None = None, vars: dict | None = None
+    args: list[str],
+    settings: Settings | None = None,
+    vars: dict | None = None,
+    *,
+    manifest: Manifest | None = None,
 ) -> dbtRunnerResult:
     """Run one dbt command (``["build", "--select", "marts"]``) against the warehouse.
 
-    ``vars`` become ``--vars`` (JSON). Returns dbt's ``dbtRunnerResult`` (``.success``,
-    ``.result`` with one entry per node); raises :class:`DbtError` naming every failed
-    node and its message when the invocation does not succeed.
+    ``vars`` become ``--vars`` (JSON). ``manifest``: a parsed project to run instead of
+    parsing it again (see :func:`parsed_manifest`). Returns dbt's ``dbtRunnerResult``
+    (``.success``, ``.result`` with one entry per node); raises :class:`DbtError` naming
+    every failed node and its message when the invocation does not succeed.
     """
     from dbt.cli.main import dbtRunner
 
@@ -153,7 +159,7 @@ def run_dbt(
         full_args += ["--vars", json.dumps(vars, default=str)]
     with _environment(dbt_environment(s)):
         try:
-            res = dbtRunner().invoke(full_args)
+            res = dbtRunner(manifest=manifest).invoke(full_args)
         finally:
             release_warehouse()
     if res.success:
@@ -169,6 +175,53 @@ def run_dbt(
     raise DbtError(" ".join(args), failures, res.exception)
 
 
+RUN_DATE_VAR = "tailor__run_date"
+
+# The project as parsed by this process, with the key it was parsed under (one entry).
+_MANIFEST: dict[tuple, Manifest] = {}
+
+# What a parse reads besides the vars and the profile's environment.
+_PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests")
+
+
+def _project_state(project: Path) -> tuple:
+    """(path, size, mtime) of every project file a parse reads: any edit changes it."""
+    files = []
+    for part in _PROJECT_PARTS:
+        top = project / part
+        paths = [top] if top.is_file() else sorted(top.rglob("*")) if top.is_dir() else []
+        for path in paths:
+            if path.is_file():
+                st = path.stat()
+                files.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(files)
+
+
+def parsed_manifest(settings: Settings, vars: dict | None = None) -> Manifest:
+    """The dbt project parsed once per process and reused while nothing it depends on
+    changes (project files, vars, the warehouse path and DuckDB settings).
+
+    ``tailor__run_date`` must not be among ``vars``: the run date is read when a model is
+    compiled, not when the project is parsed, so one parse serves every night a process
+    builds. Passing it as ``--vars`` to a parsing invocation would change dbt's parse
+    state every night and cost a full re-parse (~10 s) each time.
+    """
+    if vars and RUN_DATE_VAR in vars:
+        raise ValueError("parse the project without tailor__run_date")
+    key = (
+        str(settings.dbt_project),
+        tuple(sorted(dbt_environment(settings).items())),
+        json.dumps(vars or {}, sort_keys=True, default=str),
+        _project_state(settings.dbt_project),
+    )
+    manifest = _MANIFEST.get(key)
+    if manifest is None:
+        manifest = run_dbt(["parse"], settings=settings, vars=vars or None).result
+        _MANIFEST.clear()
+        _MANIFEST[key] = manifest
+    return manifest
+
+
 def build(
     run_date: dt.date | None = None,
     full_refresh: bool = False,
@@ -178,6 +231,7 @@ def build(
     settings: Settings | None = None,
     vars: dict | None = None,
     tests: bool = True,
+    unit_tests: bool | None = None,
 ) -> dbtRunnerResult:
     """``dbt build`` (seeds, models, data tests, unit tests) as of ``run_date``.
 
@@ -186,10 +240,20 @@ def build(
     with either, only the tests whose every parent is built run (indirect selection
     "cautious"), so a test that also reads an unbuilt model is left out.
     ``tests=False`` builds seeds and models only, e.g. when backfilling many days.
+    ``unit_tests`` (default: as ``tests``) runs the dbt unit tests, which check the SQL's
+    logic on fixed inputs and do not read the warehouse: CI runs them, a night need not.
+
+    The project is parsed once per process (:func:`parsed_manifest`) and the run date
+    given to the build alone, so a process building many nights parses once.
     """
+    s = settings or get_settings()
+    if unit_tests is None:
+        unit_tests = tests
     args = ["build"]
     if not tests:
-        args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+        args += ["--exclude-resource-type", "test"]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     if select:
         args += ["--select", *select.split()]
     if exclude:
@@ -198,10 +262,11 @@ def build(
         args += ["--indirect-selection", "cautious"]
     if full_refresh:
         args.append("--full-refresh")
+    manifest = parsed_manifest(s, {k: v for k, v in (vars or {}).items() if k != RUN_DATE_VAR})
     all_vars = dict(vars or {})
     if run_date is not None:
-        all_vars["tailor__run_date"] = run_date.isoformat()
-    return run_dbt(args, settings=settings, vars=all_vars or None)
+        all_vars[RUN_DATE_VAR] = run_date.isoformat()
+    return run_dbt(args, settings=s, vars=all_vars or None, manifest=manifest)
 
 
 def docs_generate(settings: Settings | None = None) -> Path:

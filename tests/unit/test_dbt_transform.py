@@ -27,10 +27,15 @@ def settings(tmp_path):
 
 
 class FakeRunner:
-    """Stands in for dbtRunner: records the arguments and the profile's environment."""
+    """Stands in for dbtRunner: records the arguments and the profile's environment, and
+    the manifest each invocation was given; a ``parse`` returns a new manifest object."""
 
     calls: list[tuple[list[str], dict[str, str]]] = []
+    manifests: list[object] = []
     result = SimpleNamespace(success=True, result=SimpleNamespace(results=[]), exception=None)
+
+    def __init__(self, manifest=None):
+        self.manifest = manifest
 
     def invoke(self, args):
         import os
@@ -40,6 +45,9 @@ class FakeRunner:
             for k in ("TAILOR_WAREHOUSE", "TAILOR_DUCKDB_MEMORY", "TAILOR_DUCKDB_TEMP")
         }
         FakeRunner.calls.append((list(args), env))
+        FakeRunner.manifests.append(self.manifest)
+        if args[0] == "parse":
+            return SimpleNamespace(success=True, result=object(), exception=None)
         return FakeRunner.result
 
 
@@ -48,6 +56,8 @@ def fake_dbt(monkeypatch):
     import dbt.cli.main
 
     FakeRunner.calls = []
+    FakeRunner.manifests = []
+    monkeypatch.setattr(transform, "_MANIFEST", {})
     FakeRunner.result = SimpleNamespace(
         success=True, result=SimpleNamespace(results=[]), exception=None
     )
@@ -60,7 +70,8 @@ def test_build_passes_run_date_paths_and_environment(settings, fake_dbt, monkeyp
     transform.build(
         dt.date(2026, 10, 14), full_refresh=True, select="staging marts.core", settings=settings
     )
-    ((args, env),) = fake_dbt.calls
+    (parse, _), (args, env) = fake_dbt.calls
+    assert parse[0] == "parse" and "--vars" not in parse  # the run date is not parsed
     assert args[0] == "build"
     assert args[args.index("--select") + 1 : args.index("--select") + 3] == [
         "staging",
@@ -85,9 +96,36 @@ def test_build_passes_run_date_paths_and_environment(settings, fake_dbt, monkeyp
 
 def test_build_without_tests_excludes_them(settings, fake_dbt):
     transform.build(settings=settings, tests=False)
-    ((args, _),) = fake_dbt.calls
+    (_, _), (args, _) = fake_dbt.calls
     assert "--vars" not in args  # no run date: the project uses the latest landing day
     assert args.count("--exclude-resource-type") == 2
+
+
+def test_nightly_builds_skip_unit_tests_but_keep_data_tests(settings, fake_dbt):
+    transform.build(dt.date(2026, 10, 14), settings=settings, unit_tests=False)
+    (_, _), (args, _) = fake_dbt.calls
+    excluded = [args[i + 1] for i, a in enumerate(args) if a == "--exclude-resource-type"]
+    assert excluded == ["unit_test"]
+
+
+def test_the_project_is_parsed_once_for_many_nights(settings, fake_dbt):
+    for day in (14, 15, 16):
+        transform.build(dt.date(2026, 10, day), settings=settings, tests=False)
+    commands = [args[0] for args, _ in fake_dbt.calls]
+    assert commands == ["parse", "build", "build", "build"]
+    parsed = fake_dbt.manifests[1]
+    assert parsed is not None and fake_dbt.manifests[1:] == [parsed] * 3
+    dates = [args[args.index("--vars") + 1] for args, _ in fake_dbt.calls[1:]]
+    assert [
+        d.endswith(f'"2026-10-{day}"}}') for d, day in zip(dates, (14, 15, 16), strict=True)
+    ] == [True] * 3
+    # other vars are part of the parse: changing them parses again
+    transform.build(dt.date(2026, 10, 17), settings=settings, vars={"tailor__lookback_days": 5})
+    assert [args[0] for args, _ in fake_dbt.calls[4:]] == ["parse", "build"]
+    assert (
+        '"tailor__lookback_days": 5'
+        in fake_dbt.calls[4][0][fake_dbt.calls[4][0].index("--vars") + 1]
+    )
 
 
 def test_a_failed_invocation_names_the_failed_nodes(settings, fake_dbt):
