@@ -58,16 +58,14 @@ catalog as (
 
 {% if is_incremental() %}
 
-existing as (
+{# the table itself is read directly where needed, not through a CTE: DuckDB would
+   materialize a CTE read three times, i.e. copy the whole table #}
 
-    select * from {{ this }}
-
-),
-
+-- the staged events that last arrived before the window, from the narrow raw columns
 staged_ids as (
 
     select message_id, last_arrived_date
-    from {{ ref('stg_tracking__events') }}
+    from ({{ tailor.tracking_event_arrivals() }}) as arrivals
     where last_arrived_date < {{ tailor.lookback_start_literal() }}
 
 ),
@@ -80,7 +78,7 @@ days_to_rebuild as (
     ) as staged
     full outer join (
         select last_arrived_date, count(*) as events
-        from existing
+        from {{ this }}
         where last_arrived_date < {{ tailor.lookback_start_literal() }}
         group by last_arrived_date
     ) as stored
@@ -89,18 +87,27 @@ days_to_rebuild as (
 
 ),
 
--- each part filters the staging view with one simple condition, so the JSON columns
--- are extracted only for the events being rebuilt
+-- each part stages only the events it rebuilds (stg_tracking__events' SQL restricted to
+-- their message ids), so neither the ranking of deliveries nor the JSON extraction runs
+-- over the whole history: an event with a delivery in the window last arrived in it
+{%- set window_ids -%}
+    select trim(message_id) from {{ source('tracking', 'events') }}
+    where _dt >= {{ tailor.lookback_start_literal() }} and _dt <= {{ tailor.run_date_literal() }}
+{%- endset %}
 window_events as (
 
-    select * from {{ ref('stg_tracking__events') }}
+    select * from ({{ tailor.staged_tracking_events(message_ids_sql=window_ids) }}) as staged
     where last_arrived_date >= {{ tailor.lookback_start_literal() }}
 
 ),
 
+{%- set rebuilt_day_ids -%}
+    select message_id from staged_ids
+    where last_arrived_date in (select last_arrived_date from days_to_rebuild)
+{%- endset %}
 day_events as (
 
-    select * from {{ ref('stg_tracking__events') }}
+    select * from ({{ tailor.staged_tracking_events(message_ids_sql=rebuilt_day_ids) }}) as staged
     where last_arrived_date in (select last_arrived_date from days_to_rebuild)
 
 ),
@@ -119,7 +126,7 @@ reattributed as (
         existing.*,
         coalesce(existing.user_id, merged_links.customer_id) as new_customer_id,
         existing.product_id is not null and catalog.product_id is not null as new_is_known_product
-    from existing
+    from {{ this }} as existing
     left join merged_links
         on existing.anonymous_id = merged_links.anonymous_id
     left join catalog
@@ -201,7 +208,7 @@ rebuilt as (
         {%- endif %}
     from day_parts
     {% if is_incremental() -%}
-    left join existing
+    left join {{ this }} as existing
         on day_parts.message_id = existing.message_id
     {%- endif %}
 
