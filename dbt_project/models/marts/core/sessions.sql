@@ -12,14 +12,31 @@
     Sessions: a visitor's (anonymous id's) events split wherever more than
     tailor__session_timeout_minutes pass without one. Identify calls are not activity.
 
-    The unit of an incremental rebuild is the visitor: every session of every visitor with
-    an event (re)built by int_events_stitched in the lookback window is recomputed from all
-    of that visitor's events, so a late event can extend, merge or split sessions, and a
-    new identity link re-attributes old sessions. unique_key='visitor_id' makes
-    delete+insert replace all of a visitor's sessions at once.
+    Incremental runs rebuild the visitors with an event (re)built by int_events_stitched in
+    the lookback window (new, late, redelivered or re-attributed events), and of each only
+    the sessions a change can touch: from the first stored session that ends less than the
+    timeout before the visitor's earliest changed event (or after it). The sessions before
+    that cut cannot change: no event of theirs changed, and the gap after them still
+    exceeds the timeout. They are carried over as stored, and the rebuilt sessions are
+    numbered after them. So a late event can still extend, merge or split sessions and a
+    new identity link re-attributes old sessions (its re-stitched events are changes with
+    their old times), while a returning visitor's long history is not sessionized again
+    every night. A visitor with sessions built from data after the run date (an earlier
+    day rerun) is rebuilt whole. unique_key='visitor_id': delete+insert replaces all of a
+    changed visitor's sessions with the carried-over and the rebuilt ones.
 #}
 
 {% set timeout_seconds = var('tailor__session_timeout_minutes') | int * 60 %}
+{#- the columns of final, in order: the carried-over sessions are selected by them #}
+{%- set session_columns = [
+    'session_id', 'visitor_id', 'anonymous_id', 'customer_id', 'session_number', 'started_at',
+    'ended_at', 'session_date', 'duration_seconds', 'event_count', 'page_views', 'product_views',
+    'cart_adds', 'searches', 'checkouts_started', 'orders_completed', 'revenue', 'is_converted',
+    'first_cart_add_at', 'last_cart_add_at', 'last_product_view_at', 'landing_page_url',
+    'landing_page_path', 'referrer', 'traffic_source', 'traffic_medium', 'traffic_campaign',
+    'device_type', 'os_name', 'browser_name', 'locale', 'timezone', 'start_day_part',
+    'last_arrived_date'
+] %}
 
 with all_events as (
 
@@ -30,16 +47,80 @@ with all_events as (
 
 {% if is_incremental() %}
 
+-- (reads the table, not all_events: a CTE read twice is materialized whole)
+changed_events as (
+
+    select visitor_id, event_at from {{ ref('int_events_stitched') }}
+    where event_type <> 'identify'
+        and (_processed_for_date >= {{ tailor.lookback_start_literal() }}
+            or last_arrived_date >= {{ tailor.lookback_start_literal() }})
+
+),
+
+-- earliest_changed_at null: rebuild every session of the visitor
 changed_visitors as (
 
-    select visitor_id from all_events
-    where _processed_for_date >= {{ tailor.lookback_start_literal() }}
-        or last_arrived_date >= {{ tailor.lookback_start_literal() }}
+    select
+        visitor_id,
+        case when max(rebuild_all) = 1 then null else min(event_at) end as earliest_changed_at
+    from (
+        select visitor_id, event_at, 0 as rebuild_all from changed_events
+        union all
+        select visitor_id, cast(null as {{ dbt.type_timestamp() }}) as event_at, 1 as rebuild_all
+        from {{ this }}
+        where last_arrived_date > {{ tailor.run_date_literal() }}
+    ) as changes
+    group by visitor_id
 
-    union
+),
 
-    select visitor_id from {{ this }}
-    where last_arrived_date > {{ tailor.run_date_literal() }}
+-- the first stored session the earliest change can touch: it ends within the timeout
+-- before the change, or after it
+first_touched as (
+
+    select
+        stored.visitor_id,
+        min(stored.started_at) as started_at
+    from {{ this }} as stored
+    inner join changed_visitors
+        on stored.visitor_id = changed_visitors.visitor_id
+    where changed_visitors.earliest_changed_at is not null
+        and {{ dbt.datediff('stored.ended_at', 'changed_visitors.earliest_changed_at', 'second') }} <= {{ timeout_seconds }}
+    group by stored.visitor_id
+
+),
+
+-- a changed visitor's events from cut_at on are sessionized again (null: all of them)
+cuts as (
+
+    select
+        changed_visitors.visitor_id,
+        case
+            when changed_visitors.earliest_changed_at is null then null
+            when first_touched.started_at < changed_visitors.earliest_changed_at then first_touched.started_at
+            else changed_visitors.earliest_changed_at
+        end as cut_at
+    from changed_visitors
+    left join first_touched
+        on changed_visitors.visitor_id = first_touched.visitor_id
+
+),
+
+kept_sessions as (
+
+    select stored.*
+    from {{ this }} as stored
+    inner join cuts
+        on stored.visitor_id = cuts.visitor_id
+    where stored.started_at < cuts.cut_at
+
+),
+
+session_offsets as (
+
+    select visitor_id, count(*) as kept_count
+    from kept_sessions
+    group by visitor_id
 
 ),
 
@@ -47,8 +128,9 @@ events as (
 
     select all_events.*
     from all_events
-    inner join changed_visitors
-        on all_events.visitor_id = changed_visitors.visitor_id
+    inner join cuts
+        on all_events.visitor_id = cuts.visitor_id
+    where cuts.cut_at is null or all_events.event_at >= cuts.cut_at
 
 ),
 
@@ -172,7 +254,7 @@ final as (
         aggregated.visitor_id,
         first_events.anonymous_id,
         identified_events.customer_id,
-        cast(aggregated.session_number as bigint) as session_number,
+        cast(aggregated.session_number {% if is_incremental() %}+ coalesce(session_offsets.kept_count, 0) {% endif %}as bigint) as session_number,
         aggregated.started_at,
         aggregated.ended_at,
         cast(aggregated.started_at as date) as session_date,
@@ -221,7 +303,18 @@ final as (
         on aggregated.visitor_id = landing_pages.visitor_id
         and aggregated.session_number = landing_pages.session_number
         and landing_pages.page_rank = 1
+    {% if is_incremental() -%}
+    left join session_offsets
+        on aggregated.visitor_id = session_offsets.visitor_id
+    {%- endif %}
 
 )
 
+{% if is_incremental() -%}
 select * from final
+union all
+select {% for column in session_columns %}{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+from kept_sessions
+{%- else -%}
+select * from final
+{%- endif %}
