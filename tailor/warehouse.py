@@ -67,6 +67,9 @@ def connect(
     return duckdb.connect(str(target), read_only=read_only, config=duckdb_config(s))
 
 
+CHECKPOINT_THRESHOLD = "1GB"
+
+
 def duckdb_config(settings: Settings | None = None) -> dict[str, str | int]:
     """The configuration every connection to a Tailor DuckDB file uses (dbt's profile and
     the SQLAlchemy engine for Great Expectations pass the same values)."""
@@ -75,6 +78,10 @@ def duckdb_config(settings: Settings | None = None) -> dict[str, str | int]:
     config: dict[str, str | int] = {
         "memory_limit": s.duckdb_memory_limit,
         "temp_directory": str(s.duckdb_temp),
+        # a run writes a private copy and checkpoints it once before the commit; the
+        # default (checkpoint whenever the WAL passes 16 MB) rewrote tables in the middle
+        # of dbt's model commits, several times a night
+        "checkpoint_threshold": CHECKPOINT_THRESHOLD,
     }
     if s.duckdb_threads:
         config["threads"] = s.duckdb_threads
