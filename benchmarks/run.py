@@ -32,6 +32,7 @@ and, as markdown, between the ``bench:<size>`` markers of ``benchmarks/README.md
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -592,6 +593,13 @@ def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dic
         Path(str(p) + ".wal").unlink(missing_ok=True)
     for sub in ("dbt", "exports", "reports", "tmp"):
         shutil.rmtree(root / sub, ignore_errors=True)
+    # The nights read hard links of the generated files: applying an erasure request
+    # purges the person's records from the landing zone (a new file renamed over the old
+    # name), which would leave the next run on the same data set without its erasures.
+    run_landing = root / "run-landing"
+    shutil.rmtree(run_landing, ignore_errors=True)
+    shutil.copytree(s.landing, run_landing, copy_function=os.link)
+    s = dataclasses.replace(s, landing=run_landing)
     start = dt.date.fromisoformat(cfg["start"])
     nights: list[dict] = []
     with RssSampler() as sampler, out_lines.open("w") as out:
