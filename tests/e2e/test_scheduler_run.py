@@ -47,6 +47,20 @@ def _request(method: str, url: str, token: str | None = None, body: dict | None 
         return json.loads(resp.read() or b"null")
 
 
+def _create_backfill(base: str, token: str, body: dict, attempts: int = 10):
+    """POST a backfill, again while Airflow answers 503: with the SQLite metadata database
+    of `airflow standalone`, a scheduler write at the same moment makes the request fail
+    with "Database is locked" (503) and its transaction roll back."""
+    for attempt in range(attempts):
+        try:
+            return _request("POST", f"{base}/api/v2/backfills", token, body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == attempts - 1:
+                raise
+            time.sleep(3)
+    raise AssertionError("unreachable")
+
+
 def _wait_for(predicate, timeout: float, what: str, log: Path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -163,9 +177,8 @@ def test_backfill_through_the_rest_api_matches_tailor_run(standalone, tmp_path):
     _request("PATCH", dags, token, {"is_paused": False})
     timer = Timer()
     # The UI's default of 10 runs at once: the runs still commit one after the other.
-    backfill = _request(
-        "POST",
-        f"{base}/api/v2/backfills",
+    backfill = _create_backfill(
+        base,
         token,
         {
             "dag_id": "tailor_nightly",
