@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import gzip
 import hashlib
 import io
 import json
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from isal import igzip
 
 from tailor.settings import Settings, get_settings
 from tailor.sources import CONSENT_PURPOSES, SOURCES
@@ -752,17 +752,23 @@ def _token_regex(ident: Identity) -> re.Pattern[str] | None:
     return re.compile(rf"(?<![A-Za-z0-9._%+-])(?:{alt})(?![A-Za-z0-9._%+-])", re.IGNORECASE)
 
 
+# ISA-L's gzip: decompresses a 330 MB landing partition in about half the time of zlib and
+# compresses it at level 2 in 0.6 s instead of 2.4 s (zlib level 1) or 5.5 s (level 6), to
+# about the size the generator's level 1 gives; any gzip reader reads the result.
+GZIP_LEVEL = 2
+
+
 def _read_bytes(path: Path) -> bytes:
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
-        data = gzip.decompress(data)
+        data = igzip.decompress(data)
     return data
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     if path.name.lower().endswith(".gz"):
         # mtime=0: the same records always give the same bytes (and the same checksum)
-        data = gzip.compress(data, compresslevel=6, mtime=0)
+        data = igzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
     tmp = path.with_name(f".{path.name}.erase-{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -791,10 +797,13 @@ def _line_drops(line: str, ident: Identity, token_re: re.Pattern[str]) -> bool:
     return _object_matches(obj, ident) or any(e in body.lower() for e in ident.emails)
 
 
-def _purge_ndjson(data: bytes, ident: Identity, token_re: re.Pattern[str]) -> tuple[bytes, int]:
+def _purge_ndjson(
+    data: bytes, ident: Identity, token_re: re.Pattern[str], low: bytes | None = None
+) -> tuple[bytes, int]:
     """Drop the lines naming the person. Only lines that contain an identifier (found by a
-    byte search of the whole file) are parsed; every other byte is kept as it was."""
-    low = data.lower()
+    byte search of the whole file; ``low`` is ``data.lower()`` if the caller has it) are
+    parsed; every other byte is kept as it was."""
+    low = data.lower() if low is None else low
     spans: set[tuple[int, int]] = set()
     for needle in (n.encode() for n in _needles(ident)):
         i = low.find(needle)
@@ -894,19 +903,27 @@ def landing_files(landing: Path) -> Iterator[tuple[str, Path]]:
                 yield source, path
 
 
-def _purge_text_file(path: Path, ident: Identity, token_re: re.Pattern[str]) -> int:
+def _purge_text_file(path: Path, people: list[tuple[Identity, re.Pattern[str]]]) -> list[int]:
+    """Remove each person's records from one landing file, read and written once for all of
+    them; returns the records removed per person."""
     data = _read_bytes(path)
     low = data.lower()
-    if not any(n.encode() in low for n in _needles(ident)):
-        return 0
-    if path.name.lower().endswith((".csv", ".csv.gz")):
-        text, n = _purge_csv(data.decode("utf-8", errors="surrogateescape"), ident, token_re)
-        new = text.encode("utf-8", errors="surrogateescape")
-    else:
-        new, n = _purge_ndjson(data, ident, token_re)
-    if n:
-        _write_atomic(path, new)
-    return n
+    is_csv = path.name.lower().endswith((".csv", ".csv.gz"))
+    counts = [0] * len(people)
+    for k, (ident, token_re) in enumerate(people):
+        if not any(n.encode() in low for n in _needles(ident)):
+            continue
+        if is_csv:
+            text, n = _purge_csv(data.decode("utf-8", errors="surrogateescape"), ident, token_re)
+            new = text.encode("utf-8", errors="surrogateescape")
+        else:
+            new, n = _purge_ndjson(data, ident, token_re, low)
+        if n:
+            counts[k] = n
+            data, low = new, new.lower()
+    if any(counts):
+        _write_atomic(path, data)
+    return counts
 
 
 TEXT_SUFFIXES = (".csv", ".csv.gz", ".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json.gz")
@@ -916,26 +933,42 @@ def purge_landing(
     landing: Path, ident: Identity, con: duckdb.DuckDBPyConnection | None = None
 ) -> tuple[int, int]:
     """Remove the person's records from every landing file; returns (files rewritten,
-    records removed). Files are rewritten under a temporary name and renamed; text files
-    are handled in parallel threads (decompression and compression release the GIL)."""
+    records removed)."""
+    return purge_landing_many(landing, [ident], con)[0]
+
+
+def purge_landing_many(
+    landing: Path, idents: list[Identity], con: duckdb.DuckDBPyConnection | None = None
+) -> list[tuple[int, int]]:
+    """Remove several people's records from every landing file in one pass: each file is
+    read, searched and (if anyone was in it) rewritten once, whatever the number of people.
+    Returns (files rewritten, records removed) per person. Files are rewritten under a
+    temporary name and renamed; text files are handled in parallel threads (decompression,
+    compression and the byte searches release the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    token_re = _token_regex(ident)
-    if token_re is None or not landing.is_dir():
-        return 0, 0
+    people = [(ident, rx) for ident in idents if (rx := _token_regex(ident)) is not None]
+    index = [k for k, ident in enumerate(idents) if _token_regex(ident) is not None]
+    out = [(0, 0)] * len(idents)
+    if not people or not landing.is_dir():
+        return out
     found = list(landing_files(landing))
     texts = [p for _, p in found if p.name.lower().endswith(TEXT_SUFFIXES)]
     parquets = [(src, p) for src, p in found if p.name.lower().endswith(".parquet")]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        counts = list(pool.map(lambda p: _purge_text_file(p, ident, token_re), texts))
+        per_file = list(pool.map(lambda p: _purge_text_file(p, people), texts))
     own = con is None
     con = con or duckdb.connect()
     try:
-        counts += [_purge_parquet(con, p, src, ident) for src, p in parquets]
+        for src, p in parquets:
+            per_file.append([_purge_parquet(con, p, src, ident) for ident, _ in people])
     finally:
         if own:
             con.close()
-    return sum(1 for n in counts if n), sum(counts)
+    for j, k in enumerate(index):
+        counts = [row[j] for row in per_file]
+        out[k] = (sum(1 for n in counts if n), sum(counts))
+    return out
 
 
 def landing_traces(landing: Path, tokens: Iterable[str]) -> list[Path]:
@@ -1069,6 +1102,7 @@ def erase(
     requested_at: dt.datetime | None = None,
     trigger: str = "cli",
     purge_landing_files: bool = True,
+    landing_purged: tuple[int, int] | None = None,
     redact_exports: bool = True,
     snapshot: str = "at_next_publish",
 ) -> ErasureResult:
@@ -1077,6 +1111,9 @@ def erase(
 
     The files are cleaned first and the warehouse last, in one transaction: if anything
     fails, the warehouse still knows every identifier and the erasure can simply be rerun.
+    ``landing_purged`` is (files, records) of a landing purge the caller already made for
+    this person (:func:`apply_requests` purges a night's people in one pass); the landing
+    zone is then left alone.
     """
     from tailor.exports import outbox, redact
 
@@ -1095,7 +1132,9 @@ def erase(
     ex_files = ex_rows = land_files = land_records = 0
     if redact_exports:
         ex_files, ex_rows = redact.redact_exports(s, ident)
-    if purge_landing_files:
+    if landing_purged is not None:
+        land_files, land_records = landing_purged
+    elif purge_landing_files:
         land_files, land_records = purge_landing(s.landing, ident)
     other, other_changes = redact_files(s, ident)
     # 3. The warehouse, in one transaction.
@@ -1267,21 +1306,27 @@ def pending_requests(con: duckdb.DuckDBPyConnection, day: dt.date) -> list[dict[
 def apply_requests(
     con: duckdb.DuckDBPyConnection, day: dt.date, settings: Settings | None = None
 ) -> list[ErasureResult]:
-    out = []
-    for req in pending_requests(con, day):
-        out.append(
-            erase(
-                con,
-                settings=settings,
-                customer_id=req["customer_id"],
-                email=req["email"],
-                day=day,
-                request_id=req["request_id"],
-                requested_at=req["requested_at"],
-                trigger="erasure_requests",
-            )
+    """Apply the erasure requests pending by ``day``, one :func:`erase` each, after one pass
+    over the landing zone for all of them (a pass reads every landing file, whatever the
+    number of people)."""
+    s = settings or get_settings()
+    requests = pending_requests(con, day)
+    idents = [resolve_identity(con, r["customer_id"], r["email"]) for r in requests]
+    purged = purge_landing_many(s.landing, idents)
+    return [
+        erase(
+            con,
+            settings=s,
+            customer_id=req["customer_id"],
+            email=req["email"],
+            day=day,
+            request_id=req["request_id"],
+            requested_at=req["requested_at"],
+            trigger="erasure_requests",
+            landing_purged=landing,
         )
-    return out
+        for req, landing in zip(requests, purged, strict=True)
+    ]
 
 
 def run(ctx: Any) -> dict[str, Any]:

@@ -78,3 +78,40 @@ def test_other_files_are_scrubbed_and_landing_and_exports_left_to_their_own_rule
     assert run_log.read_text() == '{"error": "C0000007 bad"}\n'
     assert "C0000042" in landing.read_text()  # purge_landing's job, with its own rules
     assert "C0000042" in other_data_set.read_text()  # another data set's C0000042
+
+
+BOB = Identity(customer_ids={"C0000077"}, emails={"bob.ray@example.com"})
+
+
+def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path):
+    import gzip
+
+    events = tmp_path / "events" / "dt=2026-10-01" / "events.ndjson.gz"
+    customers = tmp_path / "customers" / "dt=2026-10-01" / "customers.csv"
+    untouched = tmp_path / "events" / "dt=2026-10-02" / "events.ndjson.gz"
+    for path in (events, customers, untouched):
+        path.parent.mkdir(parents=True)
+    lines = [
+        '{"messageId":"m1","userId":"C0000042","anonymousId":"anon-7f3a"}',
+        '{"messageId":"m2","userId":"C0000077"}',
+        '{"messageId":"m3","userId":"C0000420","properties":{"order_id":"O-991"}}',
+        '{"messageId":"m4","userId":"C0000008","traits":{"email":"Bob.Ray@example.com"}}',
+        '{"messageId":"m5","userId":"C0000008","properties":{"note":"C0000077x"}}',
+    ]
+    events.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    customers.write_text(
+        "customer_id,email\nC0000042,ann.lee@example.com\nC0000077,x@example.com\nC0000008,c@example.com\n"
+    )
+    other = gzip.compress(b'{"messageId":"m9","userId":"C0000008"}\n', mtime=0)
+    untouched.write_bytes(other)
+    before = untouched.stat().st_ino
+
+    nobody = Identity(customer_ids={"C0000999"})
+    out = privacy.purge_landing_many(tmp_path, [ANN, nobody, BOB])
+
+    assert out == [(2, 3), (0, 0), (2, 3)]  # (files rewritten, records removed) per person
+    kept = gzip.decompress(events.read_bytes()).decode().splitlines()
+    assert kept == [lines[4]]  # "C0000077x" is not Bob's id
+    assert customers.read_text() == "customer_id,email\nC0000008,c@example.com\n"
+    assert untouched.stat().st_ino == before and untouched.read_bytes() == other
+    assert privacy.purge_landing_many(tmp_path, [ANN, BOB]) == [(0, 0), (0, 0)]
