@@ -596,15 +596,28 @@ def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dic
     # The nights read hard links of the generated files: applying an erasure request
     # purges the person's records from the landing zone (a new file renamed over the old
     # name), which would leave the next run on the same data set without its erasures.
+    # A partition appears when its night comes (dt=D is delivered by night D), as in
+    # production, where the landing zone holds no future days: an erasure purges the
+    # files delivered so far.
+    generated = s.landing
     run_landing = root / "run-landing"
     shutil.rmtree(run_landing, ignore_errors=True)
-    shutil.copytree(s.landing, run_landing, copy_function=os.link)
+    shutil.copytree(
+        generated,
+        run_landing,
+        copy_function=os.link,
+        ignore=lambda folder, names: [n for n in names if n.startswith("dt=")],
+    )
     s = dataclasses.replace(s, landing=run_landing)
     start = dt.date.fromisoformat(cfg["start"])
     nights: list[dict] = []
     with RssSampler() as sampler, out_lines.open("w") as out:
         for i in range(run_days):
             day = start + dt.timedelta(days=i)
+            for part in sorted(generated.glob(f"*/dt={day.isoformat()}")):
+                shutil.copytree(
+                    part, run_landing / part.relative_to(generated), copy_function=os.link
+                )
             sampler.peaks = {}  # peaks per night
             sampler.switch("working_copy")
             t = time.perf_counter()
