@@ -644,6 +644,7 @@ def evaluate(
     item_text = _item_text(data.products)
     results: list[ModelResult] = []
     popularity: PopularityRecommender | None = None
+    fitted: dict[str, Recommender] = {}  # a hybrid reuses the candidates fitted on X
     for name in ("popularity", *[m for m in config.models if m != "popularity"]):
         if name not in factories:
             results.append(ModelResult(name, "failed", message=f"unknown model {name!r}"))
@@ -652,7 +653,7 @@ def evaluate(
         model.name = name
         started = time.perf_counter()
         try:
-            model.fit(X, user_groups=groups, item_text=item_text)
+            model.fit(X, user_groups=groups, item_text=item_text, fitted=fitted)
         except CatalogTooLarge as exc:
             results.append(ModelResult(name, "skipped", _params(model), message=str(exc)))
             continue
@@ -662,6 +663,7 @@ def evaluate(
             )
             continue
         fit_s = time.perf_counter() - started
+        fitted.setdefault(repr(model), model)
         if name == "popularity":
             popularity = model  # type: ignore[assignment]
         if popularity is None:
@@ -1107,19 +1109,19 @@ def fit_served(
     started = time.perf_counter()
     pop = PopularityRecommender().fit(X, user_groups=data.groups)
     glob = PopularityRecommender().fit(X)
+    fitted: dict[str, Recommender] = {}
     if name == "popularity":
         model: Recommender = pop
     else:
         model = factories[name]()
         model.name = name
-        model.fit(X, user_groups=data.groups, item_text=item_text)
+        model.fit(X, user_groups=data.groups, item_text=item_text, fitted=fitted)
     content: ContentRecommender | None = None
     if isinstance(model, ContentRecommender):
         content = model
     elif any(isinstance(p, str) and p for p in item_text):
-        content = ContentRecommender(neighbours=max(50, config.similar_items * 2)).fit(
-            X, item_text=item_text
-        )
+        similar = ContentRecommender(neighbours=max(50, config.similar_items * 2))
+        content = fitted.get(repr(similar)) or similar.fit(X, item_text=item_text)
     return Served(model, pop, glob, content, time.perf_counter() - started)
 
 

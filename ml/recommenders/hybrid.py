@@ -34,6 +34,10 @@ class HybridRecommender(Recommender):
     ----------
     components
         ``[(recommender, weight), ...]``; each is fitted with the same data and context.
+        A ``fitted`` context (``{repr(model): model}`` of models already fitted on the
+        same data) supplies components instead of fitting them again, and receives the
+        components this fit made: the nightly job evaluates EASE and content on their own
+        and inside the hybrid, on one training matrix.
     """
 
     name = "hybrid"
@@ -45,8 +49,15 @@ class HybridRecommender(Recommender):
     def fit(self, user_items: sp.spmatrix, **context: Any) -> HybridRecommender:
         if not self.components:
             raise ValueError("a hybrid needs at least one component")
-        for model, _ in self.components:
+        fitted: dict[str, Recommender] | None = context.get("fitted")
+        for i, (model, weight) in enumerate(self.components):
+            done = fitted.get(repr(model)) if fitted is not None else None
+            if done is not None:
+                self.components[i] = (done, weight)
+                continue
             model.fit(user_items, **context)
+            if fitted is not None:
+                fitted[repr(model)] = model
         self.n_items_ = self.components[0][0].n_items_
         self.sparse_scores = all(model.sparse_scores for model, _ in self.components)
         blend = None

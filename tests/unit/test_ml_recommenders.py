@@ -197,6 +197,32 @@ def test_ease_weights_have_a_zero_diagonal():
     assert np.allclose(np.diag(model.item_weights_), 0.0)
 
 
+def test_ease_matches_the_double_precision_closed_form():
+    X = training()
+    G = (X.T @ X).toarray().astype(np.float64) + 1.0 * np.eye(N_ITEMS)
+    P = np.linalg.inv(G)
+    B = P / -np.diag(P)
+    np.fill_diagonal(B, 0.0)
+    W = EASERecommender(l2=1.0, weighting="none").fit(X).item_weights_
+    assert W.flags.c_contiguous
+    np.testing.assert_allclose(W, B, rtol=1e-4, atol=1e-5)
+
+
+def test_a_hybrid_reuses_components_fitted_on_the_same_data():
+    ease = EASERecommender(l2=1.0).fit(training())
+    fitted = {repr(ease): ease}
+    twin = EASERecommender(l2=1.0)
+    model = HybridRecommender([(twin, 1.0), (ContentRecommender(), 0.3)])
+    model.fit(training(), item_text=TEXTS, fitted=fitted)
+    assert model.components[0][0] is ease and not twin.n_items_  # not fitted again
+    assert repr(ContentRecommender()) in fitted  # what it did fit is offered back
+    alone = HybridRecommender([(EASERecommender(l2=1.0), 1.0), (ContentRecommender(), 0.3)])
+    alone.fit(training(), item_text=TEXTS)
+    np.testing.assert_array_equal(
+        model.recommend(probes(), n=3)[0], alone.recommend(probes(), n=3)[0]
+    )
+
+
 def test_itemknn_keeps_at_most_n_neighbours():
     model = ItemKNNRecommender(neighbours=2).fit(training())
     assert np.diff(model.item_weights_.indptr).max() <= 2
