@@ -179,50 +179,15 @@ numbered as (
 
 ),
 
-ordered_in_session as (
-
-    select
-        *,
-        row_number() over (
-            partition by visitor_id, session_number
-            order by event_at, message_id
-        ) as event_rank,
-        row_number() over (
-            partition by visitor_id, session_number
-            order by case when customer_id is null then 1 else 0 end, event_at desc, message_id desc
-        ) as identified_rank
-    from numbered
-
-),
-
+-- the first event of a session is the one that starts it
 first_events as (
 
-    select * from ordered_in_session
-    where event_rank = 1
+    select * from numbered
+    where is_session_start = 1
 
 ),
 
-identified_events as (
-
-    select visitor_id, session_number, customer_id
-    from ordered_in_session
-    where identified_rank = 1
-
-),
-
-landing_pages as (
-
-    select
-        visitor_id,
-        session_number,
-        page_url,
-        page_path,
-        row_number() over (partition by visitor_id, session_number order by event_at, message_id) as page_rank
-    from ordered_in_session
-    where event_type = 'page' or page_url is not null
-
-),
-
+-- (aggregates instead of one ranking window each: a window sorts every event again)
 aggregated as (
 
     select
@@ -241,8 +206,15 @@ aggregated as (
         min(case when event_name = 'Product Added' then event_at end) as first_cart_add_at,
         max(case when event_name = 'Product Added' then event_at end) as last_cart_add_at,
         max(case when event_name = 'Product Viewed' then event_at end) as last_product_view_at,
-        max(last_arrived_date) as last_arrived_date
-    from ordered_in_session
+        max(last_arrived_date) as last_arrived_date,
+        -- the customer of the session's latest identified event
+        arg_max(customer_id, {'at': event_at, 'id': message_id}) as customer_id,
+        -- the session's first page (its url may be null: the first event's then)
+        arg_min_null(page_url, {'at': event_at, 'id': message_id})
+            filter (where event_type = 'page' or page_url is not null) as landing_page_url,
+        arg_min_null(page_path, {'at': event_at, 'id': message_id})
+            filter (where event_type = 'page' or page_url is not null) as landing_page_path
+    from numbered
     group by visitor_id, session_number
 
 ),
@@ -253,7 +225,7 @@ final as (
         {{ dbt.hash(dbt.concat(["first_events.visitor_id", "'|'", "first_events.message_id"])) }} as session_id,
         aggregated.visitor_id,
         first_events.anonymous_id,
-        identified_events.customer_id,
+        aggregated.customer_id,
         cast(aggregated.session_number {% if is_incremental() %}+ coalesce(session_offsets.kept_count, 0) {% endif %}as bigint) as session_number,
         aggregated.started_at,
         aggregated.ended_at,
@@ -271,8 +243,8 @@ final as (
         aggregated.first_cart_add_at,
         aggregated.last_cart_add_at,
         aggregated.last_product_view_at,
-        coalesce(landing_pages.page_url, first_events.page_url) as landing_page_url,
-        coalesce(landing_pages.page_path, first_events.page_path) as landing_page_path,
+        coalesce(aggregated.landing_page_url, first_events.page_url) as landing_page_url,
+        coalesce(aggregated.landing_page_path, first_events.page_path) as landing_page_path,
         first_events.page_referrer as referrer,
         coalesce(
             first_events.utm_source,
@@ -296,13 +268,6 @@ final as (
     inner join first_events
         on aggregated.visitor_id = first_events.visitor_id
         and aggregated.session_number = first_events.session_number
-    left join identified_events
-        on aggregated.visitor_id = identified_events.visitor_id
-        and aggregated.session_number = identified_events.session_number
-    left join landing_pages
-        on aggregated.visitor_id = landing_pages.visitor_id
-        and aggregated.session_number = landing_pages.session_number
-        and landing_pages.page_rank = 1
     {% if is_incremental() -%}
     left join session_offsets
         on aggregated.visitor_id = session_offsets.visitor_id
