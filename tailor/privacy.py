@@ -943,8 +943,8 @@ def purge_landing_many(
     """Remove several people's records from every landing file in one pass: each file is
     read, searched and (if anyone was in it) rewritten once, whatever the number of people.
     Returns (files rewritten, records removed) per person. Files are rewritten under a
-    temporary name and renamed; text files are handled in parallel threads (decompression,
-    compression and the byte searches release the GIL)."""
+    temporary name and renamed; text files are handled in parallel threads (decompression
+    and compression release the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
     people = [(ident, rx) for ident in idents if (rx := _token_regex(ident)) is not None]
