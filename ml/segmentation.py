@@ -839,7 +839,9 @@ class SegmentationResult:
 
 def load_features(con, config: SegmentationConfig, day: dt.date) -> pd.DataFrame:
     """The feature table, one row per customer (erased customers are not in it)."""
-    return con.execute(f"select * from {config.feature_table}").df()
+    # in a fixed order: the seeded K-Means and the sample that chooses k depend on it,
+    # and a table built in parallel has none
+    return con.execute(f"select * from {config.feature_table} order by customer_id").df()
 
 
 @dataclass
