@@ -17,12 +17,13 @@ What one run does, each phase in a child process (so every peak memory is its ow
    recommendations) on the same files.
 4. ``fixed``: the pipeline on a tiny data set (300 customers, 2 nights): the second
    night's time is the fixed per-night cost (imports, dbt parse, GX contexts, tests).
-5. ``pipeline``: ``tailor.pipeline.run_day`` for every day in order on a fresh warehouse
-   (``publish=False``, ``report=False``; the snapshot is published once after the last
-   night). Per stage: wall time, the night's input rows per second and the peak resident
-   memory sampled during the stage; per night: the working-copy cost (``begin_run`` copy
-   plus ``commit_run`` checkpoint and rename, i.e. ``run_day`` minus its stages) and the
-   warehouse size.
+5. ``pipeline``: ``tailor.pipeline.run_day`` for every day in order on a fresh warehouse,
+   each night in its own process as the nightly schedule runs it (``publish=False``,
+   ``report=False``; the snapshot is published once after the last night). Per stage:
+   wall time, the night's input rows per second and the peak resident memory sampled
+   during the stage; per night: the working-copy cost (``begin_run`` copy plus
+   ``commit_run`` checkpoint and rename, i.e. ``run_day`` minus its stages), the process
+   start-up and the warehouse size.
 
 DuckDB runs with ``TAILOR_DUCKDB_MEMORY`` (``--memory``, 6GB) and spills to
 ``<bench>/tmp/duckdb``. Results go to ``benchmarks/results/<size>-<UTC timestamp>.json``
@@ -148,9 +149,14 @@ def summarize(res: dict) -> dict:
         return s
     stage_total = sum(sum(st["seconds"] for st in n["stages"].values()) for n in nights)
     copy_total = sum(n["working_copy_seconds"] for n in nights)
-    measured = stage_total + copy_total + (pipe.get("publish_seconds") or 0.0)
+    # one process per night: its start-up (interpreter, imports) is part of the night
+    starts = sum(
+        n["process_wall_seconds"] - n["wall_seconds"] for n in nights if "process_wall_seconds" in n
+    )
+    measured = stage_total + copy_total + starts + (pipe.get("publish_seconds") or 0.0)
     s["pipeline_seconds_measured"] = measured
     s["working_copy_seconds"] = copy_total
+    s["process_start_seconds"] = starts
     s["events_measured"] = sum(n["events"] for n in nights)
     if len(nights) < days:
         # not every night ran: scale the measured nights to the whole history (labelled)
@@ -173,7 +179,12 @@ def summarize(res: dict) -> dict:
     last = nights[-1]
     s["last_night"] = last["night"]
     s["last_night_seconds"] = (
-        sum(st["seconds"] for st in last["stages"].values()) + last["working_copy_seconds"]
+        sum(st["seconds"] for st in last["stages"].values())
+        + last["working_copy_seconds"]
+        + (
+            last.get("process_wall_seconds", last.get("wall_seconds", 0))
+            - last.get("wall_seconds", 0)
+        )
     )
     pd_ = res.get("pandas") or {}
     if pd_.get("total_seconds"):
@@ -184,7 +195,7 @@ def summarize(res: dict) -> dict:
         s["pandas_over_last_night"] = pd_["total_seconds"] / s["last_night_seconds"]
     peaks = [pipe.get("peak_rss_mb") or 0.0, pipe.get("children_peak_rss_mb") or 0.0]
     # a pipeline child that was stopped part-way reports no peak: take the nights' own
-    peaks += [n.get("peak_rss_mb_so_far") or 0.0 for n in nights]
+    peaks += [n.get("peak_rss_mb_so_far") or n.get("peak_rss_mb") or 0.0 for n in nights]
     s["pipeline_peak_rss_mb"] = max(peaks)
     s["targets"] = {
         "within_3x_lower_bound_plus_fixed": (
@@ -264,6 +275,11 @@ def render_markdown(res: dict) -> str:
         lines.append(
             f"| of which working copies (begin_run copy + commit_run) | {fmt_seconds(s['working_copy_seconds'])} | | |"
         )
+        if s.get("process_start_seconds"):
+            lines.append(
+                f"| of which process start-up (one process per night) "
+                f"| {fmt_seconds(s['process_start_seconds'])} | | |"
+            )
     if lb.get("seconds"):
         lines.append(
             "| lower bound: DuckDB reads every file once, per-customer aggregate"
@@ -357,7 +373,12 @@ def render_markdown(res: dict) -> str:
     if nights:
         lines.append(
             f"- peak memory under 8 GB: {_verdict(t.get('peak_memory_under_8gb'))} — "
-            f"{fmt_mb(s['pipeline_peak_rss_mb'])} peak RSS of the pipeline process"
+            f"{fmt_mb(s['pipeline_peak_rss_mb'])} peak RSS of the pipeline"
+            + (
+                " (the largest night; each night runs in its own process)"
+                if any("process_wall_seconds" in n for n in nights)
+                else " process"
+            )
             + (
                 f" over the {s['nights_run']} measured nights only."
                 if s["nights_run"] < s["nights_planned"]
@@ -579,12 +600,19 @@ def phase_lower_bound(root: Path, cfg: dict, nights: list[int]) -> dict:
     }
 
 
-def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dict:
-    """Every night in order on a fresh warehouse; one JSON line per night to ``out_lines``
-    as it finishes (so a crash keeps the nights before it)."""
-    import duckdb
+def _run_settings(root: Path):
+    """The settings of the measured nights: the run's own landing zone (see phase_pipeline)."""
+    from tailor.settings import get_settings
 
-    from tailor.pipeline import run_day
+    return dataclasses.replace(get_settings(), landing=root / "run-landing")
+
+
+def phase_pipeline(root: Path, cfg: dict, events: int, run_days: int, out_lines: Path) -> dict:
+    """Every night in order on a fresh warehouse, each night in its own process (as the
+    nightly schedule runs it: one ``tailor run`` a night, or one process per Airflow task),
+    so a night's peak memory is its own and no state carries over in memory; one JSON line
+    per night to ``out_lines`` as it finishes (so a crash keeps the nights before it)."""
+    from tailor.publish import publish_snapshot
     from tailor.settings import get_settings
 
     s = get_settings()
@@ -600,7 +628,7 @@ def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dic
     # production, where the landing zone holds no future days: an erasure purges the
     # files delivered so far.
     generated = s.landing
-    run_landing = root / "run-landing"
+    run_landing = _run_settings(root).landing
     shutil.rmtree(run_landing, ignore_errors=True)
     shutil.copytree(
         generated,
@@ -608,78 +636,99 @@ def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dic
         copy_function=os.link,
         ignore=lambda folder, names: [n for n in names if n.startswith("dt=")],
     )
-    s = dataclasses.replace(s, landing=run_landing)
     start = dt.date.fromisoformat(cfg["start"])
     nights: list[dict] = []
-    with RssSampler() as sampler, out_lines.open("w") as out:
+    with out_lines.open("w") as out:
         for i in range(run_days):
             day = start + dt.timedelta(days=i)
             for part in sorted(generated.glob(f"*/dt={day.isoformat()}")):
                 shutil.copytree(
                     part, run_landing / part.relative_to(generated), copy_function=os.link
                 )
-            sampler.peaks = {}  # peaks per night
-            sampler.switch("working_copy")
+            result = root / f"night-{i + 1}.json"
+            result.unlink(missing_ok=True)
             t = time.perf_counter()
-
-            def on_stage(name: str, ctx) -> None:
-                sampler.switch(name)
-
-            ctx = run_day(day, s, publish=False, report=False, on_stage=on_stage)
-            wall = time.perf_counter() - t
-            sampler.switch("between")
-            con = duckdb.connect(str(s.warehouse), read_only=True)
-            try:
-                by_source = dict(
-                    con.execute(
-                        "select source, sum(rows_read) from raw.load_log where _dt = ? group by source",
-                        [day],
-                    ).fetchall()
-                )
-                history = con.execute("select count(*) from raw.events").fetchone()[0]
-            finally:
-                con.close()
-            rows = int(sum(by_source.values()))
-            stages = {
-                name: {"seconds": secs, "rows": rows, "peak_rss_mb": sampler.peaks.get(name)}
-                for name, secs in ctx.timings.items()
-            }
-            night = {
-                "night": i + 1,
-                "day": day.isoformat(),
-                "events": int(by_source.get("events", 0)),
-                "rows": rows,
-                "rows_by_source": {k: int(v) for k, v in by_source.items()},
-                "raw_events_history": int(history),
-                "wall_seconds": wall,
-                "working_copy_seconds": wall - sum(ctx.timings.values()),
-                "working_copy_peak_rss_mb": sampler.peaks.get("working_copy"),
-                "warehouse_mb": s.warehouse.stat().st_size / 2**20,
-                "stages": stages,
-                "dbt_slowest": (ctx.results.get("dbt_build") or {}).get("slowest"),
-                "peak_rss_mb_so_far": peak_rss_mb(),
-                "load_average": load_average(),
-            }
+            cmd = [sys.executable, "-m", "benchmarks.run", "--phase", "night"]
+            cmd += ["--root", str(root), "--night", str(i + 1), "--events", str(events)]
+            cmd += ["--days", str(cfg["days"])]
+            proc = subprocess.run(cmd, cwd=HERE.parent)
+            process_wall = time.perf_counter() - t
+            if proc.returncode != 0 or not result.exists():
+                raise RuntimeError(f"night {i + 1} ({day}) failed: exit code {proc.returncode}")
+            night = json.loads(result.read_text())
+            result.unlink()
+            night["process_wall_seconds"] = process_wall
+            night["load_average"] = load_average()
             nights.append(night)
             out.write(json.dumps(night, default=str) + "\n")
             out.flush()
             print(
-                f"night {i + 1}/{run_days} {day}: {wall:.1f} s, {night['events']:,} events, "
-                f"rss {peak_rss_mb():.0f} MB, load {night['load_average']}",
+                f"night {i + 1}/{run_days} {day}: {night['wall_seconds']:.1f} s "
+                f"(process {process_wall:.1f} s), {night['events']:,} events, "
+                f"rss {night['peak_rss_mb']:.0f} MB, load {night['load_average']}",
                 file=sys.__stderr__,
                 flush=True,
             )
-        sampler.switch("publish")
-        from tailor.publish import publish_snapshot
-
-        t = time.perf_counter()
-        publish_snapshot(s)
-        publish_seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    publish_snapshot(s)
+    publish_seconds = time.perf_counter() - t
     return {
         "nights": nights,
         "publish_seconds": publish_seconds,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": max([n["peak_rss_mb"] for n in nights] + [peak_rss_mb()]),
         "children_peak_rss_mb": children_peak_rss_mb(),
+    }
+
+
+def phase_night(root: Path, cfg: dict, night_no: int) -> dict:
+    """One night of phase_pipeline, inside its own process: ``run_day`` on the warehouse the
+    nights before left, with the peak memory sampled per stage."""
+    import duckdb
+
+    from tailor.pipeline import run_day
+
+    s = _run_settings(root)
+    day = dt.date.fromisoformat(cfg["start"]) + dt.timedelta(days=night_no - 1)
+    with RssSampler() as sampler:
+        sampler.switch("working_copy")
+        t = time.perf_counter()
+
+        def on_stage(name: str, ctx) -> None:
+            sampler.switch(name)
+
+        ctx = run_day(day, s, publish=False, report=False, on_stage=on_stage)
+        wall = time.perf_counter() - t
+        sampler.switch("between")
+    con = duckdb.connect(str(s.warehouse), read_only=True)
+    try:
+        by_source = dict(
+            con.execute(
+                "select source, sum(rows_read) from raw.load_log where _dt = ? group by source",
+                [day],
+            ).fetchall()
+        )
+        history = con.execute("select count(*) from raw.events").fetchone()[0]
+    finally:
+        con.close()
+    rows = int(sum(by_source.values()))
+    stages = {
+        name: {"seconds": secs, "rows": rows, "peak_rss_mb": sampler.peaks.get(name)}
+        for name, secs in ctx.timings.items()
+    }
+    return {
+        "night": night_no,
+        "day": day.isoformat(),
+        "events": int(by_source.get("events", 0)),
+        "rows": rows,
+        "rows_by_source": {k: int(v) for k, v in by_source.items()},
+        "raw_events_history": int(history),
+        "wall_seconds": wall,
+        "working_copy_seconds": wall - sum(ctx.timings.values()),
+        "working_copy_peak_rss_mb": sampler.peaks.get("working_copy"),
+        "warehouse_mb": s.warehouse.stat().st_size / 2**20,
+        "stages": stages,
+        "dbt_slowest": (ctx.results.get("dbt_build") or {}).get("slowest"),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -758,7 +807,13 @@ def run_phase(args: argparse.Namespace) -> int:
     elif args.phase == "lower_bound":
         res = phase_lower_bound(root, cfg, [n for n in INCREMENTAL_NIGHTS if n <= args.days])
     elif args.phase == "pipeline":
-        res = phase_pipeline(root, cfg, args.run_days, root / "pipeline-nights.jsonl")
+        res = phase_pipeline(
+            root, cfg, args.events_n, args.run_days, root / "pipeline-nights.jsonl"
+        )
+    elif args.phase == "night":
+        res = phase_night(root, cfg, args.night)
+        (root / f"night-{args.night}.json").write_text(json.dumps(res, default=str))
+        return 0
     elif args.phase == "fixed":
         res = phase_fixed(root)
     elif args.phase == "pandas":
@@ -854,6 +909,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--night", type=int, help=argparse.SUPPRESS)
     return p
 
 

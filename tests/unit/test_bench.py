@@ -152,3 +152,21 @@ def test_replace_block_replaces_only_its_own_markers():
     again = replace_block(both, "1m", "second")
     assert "first" not in again and "second" in again and "big" in again
     assert again.startswith("# B\n\nintro\n")
+
+
+def test_summarize_counts_each_nights_process_and_its_own_peak():
+    nights = [_night(n, 1.0, 2.0, 0.5) for n in (1, 2)]
+    for n, peak in zip(nights, (700.0, 9000.0), strict=True):
+        # run_day took 3.5 s; the night's process 5.5 s with its start-up
+        n.update(wall_seconds=3.5, process_wall_seconds=5.5, peak_rss_mb=peak)
+    res = _results(nights, days=2)
+    s = summarize(res)
+    assert s["process_start_seconds"] == pytest.approx(4.0)
+    assert s["pipeline_seconds"] == pytest.approx(2 * 5.5 + 0.5)
+    assert s["last_night_seconds"] == pytest.approx(5.5)
+    # the largest night decides the memory target, not the parent process
+    assert s["pipeline_peak_rss_mb"] == 9000.0
+    assert s["targets"]["peak_memory_under_8gb"] is False
+    text = render_markdown(res)
+    assert "process start-up (one process per night)" in text
+    assert "each night runs in its own process" in text
