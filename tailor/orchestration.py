@@ -276,7 +276,7 @@ def commit(day: dt.date, begun: Mapping[str, Any]) -> dict[str, Any]:
     Afterwards the working copies of other days' runs can never be committed (the
     warehouse moved on), so they are deleted.
     """
-    from tailor.pipeline import commit_run, work_path
+    from tailor.pipeline import abort_run, commit_run, work_dir
 
     s = get_settings()
     run_id = run_id_for(day)
@@ -291,12 +291,11 @@ def commit(day: dt.date, begun: Mapping[str, Any]) -> dict[str, Any]:
         )
     commit_run(s, run_id)
     removed = []
-    prefix, suffix = work_path(s, "\0").name.split("\0")
+    prefix, suffix = work_dir(s, "\0").name.split("\0")
     for other in s.warehouse.parent.glob(f"{prefix}*{suffix}"):
         other_id = other.name[len(prefix) : len(other.name) - len(suffix)]
         if _is_day(other_id) and other_id != run_id:
-            other.unlink(missing_ok=True)
-            Path(str(other) + ".wal").unlink(missing_ok=True)
+            abort_run(s, other_id)
             removed.append(other.name)
     return {"day": day.isoformat(), "warehouse": str(s.warehouse), "removed_stale_copies": removed}
 

@@ -172,9 +172,17 @@ STAGES: list[tuple[str, Stage]] = [
 ]
 
 
-def work_path(settings: Settings, run_id: str) -> Path:
+def work_dir(settings: Settings, run_id: str) -> Path:
+    """The folder of a run's working copy, beside the warehouse."""
     real = settings.warehouse
-    return real.with_name(f".{real.stem}.run-{run_id}.duckdb")
+    return real.with_name(f".{real.stem}.run-{run_id}")
+
+
+def work_path(settings: Settings, run_id: str) -> Path:
+    """A run's working copy: the warehouse's own file name in the run's folder, so DuckDB
+    names its catalog as it names the warehouse's (dbt's parsed project, which carries the
+    catalog name, then serves every run; see ``tailor.transform.parsed_manifest``)."""
+    return work_dir(settings, run_id) / settings.warehouse.name
 
 
 def begin_run(settings: Settings, run_id: str) -> Settings:
@@ -184,6 +192,7 @@ def begin_run(settings: Settings, run_id: str) -> Settings:
     real.parent.mkdir(parents=True, exist_ok=True)
     work = work_path(settings, run_id)
     abort_run(settings, run_id)
+    work.parent.mkdir()
     if real.exists():
         _checkpoint(real, settings)
         shutil.copyfile(real, work)
@@ -197,13 +206,13 @@ def commit_run(settings: Settings, run_id: str) -> None:
         raise StageError(f"run {run_id}: no working warehouse at {work} to commit")
     _checkpoint(work, settings)
     os.replace(work, settings.warehouse)
+    shutil.rmtree(work.parent, ignore_errors=True)
 
 
 def abort_run(settings: Settings, run_id: str) -> None:
-    """Throw a run's working file away; the warehouse keeps its last good state."""
-    work = work_path(settings, run_id)
-    work.unlink(missing_ok=True)
-    Path(str(work) + ".wal").unlink(missing_ok=True)
+    """Throw a run's working file (and its folder) away; the warehouse keeps its last good
+    state."""
+    shutil.rmtree(work_dir(settings, run_id), ignore_errors=True)
 
 
 @contextmanager

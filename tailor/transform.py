@@ -14,6 +14,7 @@ warehouses (tests, demos) never share compiled state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -197,9 +198,25 @@ def _project_state(project: Path) -> tuple:
     return tuple(files)
 
 
+def parse_settings(settings: Settings) -> Settings:
+    """``settings`` with the warehouse replaced by a stand-in path for dbt to parse against.
+
+    A parse never opens the database, but dbt keys its saved parse (``partial_parse.msgpack``)
+    on the profile, path included, and every run works on its own copy of the warehouse
+    (``tailor.pipeline.work_path``): parsed against the copy, each process would parse the
+    project in full (~10 s). The stand-in stays the same from run to run and has the
+    warehouse's file name, hence the catalog name the parsed nodes carry (every working
+    copy has that file name too); a new process then re-reads the saved parse instead.
+    """
+    return dataclasses.replace(
+        settings, warehouse=settings.data / "dbt" / "parse" / settings.warehouse.name
+    )
+
+
 def parsed_manifest(settings: Settings, vars: dict | None = None) -> Manifest:
     """The dbt project parsed once per process and reused while nothing it depends on
-    changes (project files, vars, the warehouse path and DuckDB settings).
+    changes (project files, vars, the warehouse's file name and DuckDB settings); a new
+    process re-reads dbt's saved parse of the same state (see :func:`parse_settings`).
 
     ``tailor__run_date`` must not be among ``vars``: the run date is read when a model is
     compiled, not when the project is parsed, so one parse serves every night a process
@@ -208,15 +225,16 @@ def parsed_manifest(settings: Settings, vars: dict | None = None) -> Manifest:
     """
     if vars and RUN_DATE_VAR in vars:
         raise ValueError("parse the project without tailor__run_date")
+    stand_in = parse_settings(settings)
     key = (
         str(settings.dbt_project),
-        tuple(sorted(dbt_environment(settings).items())),
+        tuple(sorted(dbt_environment(stand_in).items())),
         json.dumps(vars or {}, sort_keys=True, default=str),
         _project_state(settings.dbt_project),
     )
     manifest = _MANIFEST.get(key)
     if manifest is None:
-        manifest = run_dbt(["parse"], settings=settings, vars=vars or None).result
+        manifest = run_dbt(["parse"], settings=stand_in, vars=vars or None).result
         _MANIFEST.clear()
         _MANIFEST[key] = manifest
     return manifest

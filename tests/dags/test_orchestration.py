@@ -132,7 +132,7 @@ def test_tasks_of_a_run_share_the_working_copy_and_commit_publishes(tailor_env):
     orch.commit(D1, begun)
     orch.publish()
     assert _events(s.warehouse) == _events(s.snapshot) == [(D1, 20)]
-    assert not pipeline.work_path(s, "2026-10-01").exists()
+    assert not pipeline.work_dir(s, "2026-10-01").exists()
 
 
 def test_a_whole_run_retried_starts_from_a_fresh_copy(tailor_env):
@@ -162,7 +162,7 @@ def test_commit_refuses_a_copy_older_than_the_warehouse(tailor_env):
         orch.commit(D2, begun)
     assert s.warehouse.read_bytes() == before
     # The stale copy was thrown away by D1's commit; D2 starts again from the warehouse.
-    assert not pipeline.work_path(s, "2026-10-02").exists()
+    assert not pipeline.work_dir(s, "2026-10-02").exists()
     _run(D2)
     assert _events(s.snapshot) == [(D1, 20), (D2, 5)]
 
@@ -193,7 +193,10 @@ def test_stage_sees_earlier_results_and_returns_json(tailor_env, monkeypatch):
     loaded = orch.run_stage("load", D1)
     out = orch.run_stage("later", D1, {"load": loaded})
     assert seen == {"load": loaded}
-    assert out["day"] == "2026-10-01" and out["path"].endswith(".run-2026-10-01.duckdb")
+    assert out["day"] == "2026-10-01" and out["path"] == str(
+        pipeline.work_path(tailor_env, "2026-10-01")
+    )
+    assert out["path"].endswith(f".run-2026-10-01/{tailor_env.warehouse.name}")
     json.dumps(out)
 
 

@@ -41,7 +41,7 @@ def test_a_run_refuses_to_commit_over_a_newer_warehouse(tailor_env):
         _warehouse(other, "dag run")
         other.replace(s.warehouse)
     assert _tag(s.warehouse) == "dag run"
-    assert not pipeline.work_path(s, "cli").exists()
+    assert not pipeline.work_dir(s, "cli").exists()
 
 
 def test_an_undisturbed_run_commits(tailor_env):
