@@ -69,3 +69,46 @@ def test_the_real_project_parses(settings):
         if not col.description
     ]
     assert undocumented == []
+
+
+PARSE_IN_A_NEW_PROCESS = """
+import dataclasses, sys
+from pathlib import Path
+from tailor import pipeline, transform
+from tailor.settings import get_settings
+
+s = get_settings()
+work = dataclasses.replace(s, warehouse=pipeline.work_path(s, sys.argv[1]))
+manifest = transform.parsed_manifest(work)
+assert all(n.database == s.warehouse.stem for n in manifest.nodes.values() if n.database)
+"""
+
+
+def test_a_new_process_for_another_run_reuses_the_saved_parse(tmp_path):
+    """Each nightly run (and each Airflow task) is a new process on its own working copy:
+    dbt must re-read its saved parse, not parse the project again, and the parsed nodes
+    must name the catalog every working copy has (the warehouse's file name)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAILOR_")}
+    env.update(TAILOR_HOME=str(repo), TAILOR_DATA=str(tmp_path / "data"))
+    outputs = []
+    for run_id in ("2026-10-01", "2026-10-02"):
+        proc = subprocess.run(
+            [sys.executable, "-c", PARSE_IN_A_NEW_PROCESS, run_id],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        outputs.append(proc.stdout + proc.stderr)
+    first, second = outputs
+    assert "Starting full parse" in first
+    assert "Unable to do partial parsing" not in second, second
+    assert "Starting full parse" not in second, second
