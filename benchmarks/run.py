@@ -139,6 +139,14 @@ def stage_summary(nights: list[dict]) -> dict[str, dict]:
     return out
 
 
+def _start_seconds(night: dict) -> float:
+    """A night's process start-up: its process's wall time beyond the night's own (none when
+    the night ran inside a longer-lived process, as in results before the process per night)."""
+    if "process_wall_seconds" not in night:
+        return 0.0
+    return night["process_wall_seconds"] - night["wall_seconds"]
+
+
 def summarize(res: dict) -> dict:
     """The headline numbers and the targets, from a results dict (pure)."""
     pipe = res.get("pipeline") or {}
@@ -150,9 +158,7 @@ def summarize(res: dict) -> dict:
     stage_total = sum(sum(st["seconds"] for st in n["stages"].values()) for n in nights)
     copy_total = sum(n["working_copy_seconds"] for n in nights)
     # one process per night: its start-up (interpreter, imports) is part of the night
-    starts = sum(
-        n["process_wall_seconds"] - n["wall_seconds"] for n in nights if "process_wall_seconds" in n
-    )
+    starts = sum(_start_seconds(n) for n in nights)
     measured = stage_total + copy_total + starts + (pipe.get("publish_seconds") or 0.0)
     s["pipeline_seconds_measured"] = measured
     s["working_copy_seconds"] = copy_total
@@ -181,10 +187,7 @@ def summarize(res: dict) -> dict:
     s["last_night_seconds"] = (
         sum(st["seconds"] for st in last["stages"].values())
         + last["working_copy_seconds"]
-        + (
-            last.get("process_wall_seconds", last.get("wall_seconds", 0))
-            - last.get("wall_seconds", 0)
-        )
+        + _start_seconds(last)
     )
     pd_ = res.get("pandas") or {}
     if pd_.get("total_seconds"):
@@ -607,7 +610,7 @@ def _run_settings(root: Path):
     return dataclasses.replace(get_settings(), landing=root / "run-landing")
 
 
-def phase_pipeline(root: Path, cfg: dict, events: int, run_days: int, out_lines: Path) -> dict:
+def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dict:
     """Every night in order on a fresh warehouse, each night in its own process (as the
     nightly schedule runs it: one ``tailor run`` a night, or one process per Airflow task),
     so a night's peak memory is its own and no state carries over in memory; one JSON line
@@ -645,7 +648,7 @@ def phase_pipeline(root: Path, cfg: dict, events: int, run_days: int, out_lines:
                 shutil.copytree(
                     part, run_landing / part.relative_to(generated), copy_function=os.link
                 )
-            night = _night_process(root, i + 1, events, cfg["days"])
+            night = _night_process(root, i + 1, day)
             process_wall = night["process_wall_seconds"]
             nights.append(night)
             out.write(json.dumps(night, default=str) + "\n")
@@ -668,14 +671,14 @@ def phase_pipeline(root: Path, cfg: dict, events: int, run_days: int, out_lines:
     }
 
 
-def _night_process(root: Path, night_no: int, events: int, days: int) -> dict:
-    """Run night ``night_no`` (:func:`phase_night`) in a new process; its result with the
-    process's wall time, start-up included."""
+def _night_process(root: Path, night_no: int, day: dt.date) -> dict:
+    """Run night ``night_no``, for ``day`` (:func:`phase_night`), in a new process; its
+    result with the process's wall time, start-up included."""
     result = root / f"night-{night_no}.json"
     result.unlink(missing_ok=True)
     t = time.perf_counter()
     cmd = [sys.executable, "-m", "benchmarks.run", "--phase", "night", "--root", str(root)]
-    cmd += ["--night", str(night_no), "--events", str(events), "--days", str(days)]
+    cmd += ["--night", str(night_no), "--day", day.isoformat()]
     proc = subprocess.run(cmd, cwd=HERE.parent)
     process_wall = time.perf_counter() - t
     if proc.returncode != 0 or not result.exists():
@@ -687,7 +690,7 @@ def _night_process(root: Path, night_no: int, events: int, days: int) -> dict:
     return night
 
 
-def phase_night(root: Path, cfg: dict, night_no: int) -> dict:
+def phase_night(root: Path, night_no: int, day: dt.date) -> dict:
     """One night of phase_pipeline, inside its own process: ``run_day`` on the warehouse the
     nights before left, with the peak memory sampled per stage."""
     import duckdb
@@ -695,7 +698,6 @@ def phase_night(root: Path, cfg: dict, night_no: int) -> dict:
     from tailor.pipeline import run_day
 
     s = _run_settings(root)
-    day = dt.date.fromisoformat(cfg["start"]) + dt.timedelta(days=night_no - 1)
     with RssSampler() as sampler:
         sampler.switch("working_copy")
         t = time.perf_counter()
@@ -753,8 +755,8 @@ def phase_fixed(root: Path) -> dict:
     for sub in ("dbt", "run-landing"):
         shutil.rmtree(root / sub, ignore_errors=True)
     shutil.copytree(s.landing, _run_settings(root).landing, copy_function=os.link)
-    # the night processes take the day from --events/--days: the default start, two days
-    nights = [_night_process(root, n, 0, 2) for n in (1, 2)]
+    start = dt.date.fromisoformat(START)
+    nights = [_night_process(root, n, start + dt.timedelta(days=n - 1)) for n in (1, 2)]
     return {
         "night_seconds": nights[-1]["process_wall_seconds"],
         "first_night_seconds": nights[0]["process_wall_seconds"],
@@ -807,11 +809,9 @@ def run_phase(args: argparse.Namespace) -> int:
     elif args.phase == "lower_bound":
         res = phase_lower_bound(root, cfg, [n for n in INCREMENTAL_NIGHTS if n <= args.days])
     elif args.phase == "pipeline":
-        res = phase_pipeline(
-            root, cfg, args.events_n, args.run_days, root / "pipeline-nights.jsonl"
-        )
+        res = phase_pipeline(root, cfg, args.run_days, root / "pipeline-nights.jsonl")
     elif args.phase == "night":
-        res = phase_night(root, cfg, args.night)
+        res = phase_night(root, args.night, dt.date.fromisoformat(args.day))
         (root / f"night-{args.night}.json").write_text(json.dumps(res, default=str))
         return 0
     elif args.phase == "fixed":
@@ -910,6 +910,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", help=argparse.SUPPRESS)
     p.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--night", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--day", help=argparse.SUPPRESS)
     return p
 
 
