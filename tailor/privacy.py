@@ -44,6 +44,7 @@ import io
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1447,17 +1448,27 @@ def pending_requests(con: duckdb.DuckDBPyConnection, day: dt.date) -> list[dict[
 
 
 def apply_requests(
-    con: duckdb.DuckDBPyConnection, day: dt.date, settings: Settings | None = None
+    con: duckdb.DuckDBPyConnection,
+    day: dt.date,
+    settings: Settings | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[ErasureResult]:
     """Apply the erasure requests pending by ``day``: one pass over the landing zone and
     one transaction with one scan of each table for all of them (each pass costs the same
-    whatever the number of people), one audit row per request."""
+    whatever the number of people), one audit row per request. ``timings`` gets the
+    seconds of each part."""
     s = settings or get_settings()
+    timings = {} if timings is None else timings
     requests = pending_requests(con, day)
     if not requests:
         return []
+    clock = time.perf_counter()
     idents = [resolve_identity(con, r["customer_id"], r["email"]) for r in requests]
+    timings["resolve"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     purged = purge_landing_many(s.landing, idents)
+    timings["landing"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     trigger = "erasure_requests"
     subjects = [
         _clean_files(
@@ -1473,7 +1484,11 @@ def apply_requests(
         )
         for req, ident, landing in zip(requests, idents, purged, strict=True)
     ]
-    return _erase_subjects(con, subjects, day, trigger, snapshot="at_next_publish")
+    timings["exports_and_files"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    results = _erase_subjects(con, subjects, day, trigger, snapshot="at_next_publish")
+    timings["tables"] = time.perf_counter() - clock
+    return results
 
 
 def run(ctx: Any) -> dict[str, Any]:
@@ -1482,9 +1497,11 @@ def run(ctx: Any) -> dict[str, Any]:
     reloaded. The snapshot is republished by the run's publish step."""
     from tailor.warehouse import connect
 
+    timings: dict[str, float] = {}
     con = connect(ctx.settings.warehouse, settings=ctx.settings)
     try:
         ensure_tables(con)
+        clock = time.perf_counter()
         con.execute("begin transaction")
         try:
             suppressed = enforce_suppression(con)
@@ -1492,7 +1509,8 @@ def run(ctx: Any) -> dict[str, Any]:
         except BaseException:
             con.execute("rollback")
             raise
-        results = apply_requests(con, ctx.day, ctx.settings)
+        timings["suppression"] = time.perf_counter() - clock
+        results = apply_requests(con, ctx.day, ctx.settings, timings)
     finally:
         con.close()
     return {
@@ -1500,4 +1518,5 @@ def run(ctx: Any) -> dict[str, Any]:
         "rows_removed": sum(r.rows_removed for r in results),
         "rows_anonymized": sum(r.rows_anonymized for r in results),
         "resuppressed": suppressed,
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
     }
