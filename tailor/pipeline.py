@@ -217,9 +217,42 @@ def abort_run(settings: Settings, run_id: str) -> None:
     shutil.rmtree(work_dir(settings, run_id), ignore_errors=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_dead_copies(settings: Settings) -> list[str]:
+    """Delete the working copies of runs whose process is gone (killed, out of memory):
+    each is as large as the warehouse and, the warehouse having moved on, can never be
+    committed. Only copies named after a process id (``tailor run``, ``tailor erase``) are
+    considered, and only when no process with that id is running; the Airflow DAG's copies
+    are named after their day and cleared by its own commit. Returns the names removed."""
+    prefix = work_dir(settings, "").name
+    removed = []
+    for path in sorted(settings.warehouse.parent.glob(f"{prefix}*")):
+        # <prefix><id>/ (a run's folder) or <prefix><id>.duckdb[.wal] (older layout)
+        run_id = path.name[len(prefix) :].split(".")[0]
+        pid = run_id.removeprefix("erase-")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
+
+
 @contextmanager
 def working_copy(settings: Settings, run_id: str | None = None) -> Iterator[Settings]:
-    """Settings pointing at a private copy of the warehouse; swapped in only on success."""
+    """Settings pointing at a private copy of the warehouse; swapped in only on success,
+    after which the copies of runs that died are deleted."""
     run_id = run_id or str(os.getpid())
     work = begin_run(settings, run_id)
     base = fingerprint(settings.warehouse)
@@ -233,6 +266,9 @@ def working_copy(settings: Settings, run_id: str | None = None) -> Iterator[Sett
                 " copy (another run committed); nothing was written: run it again"
             )
         commit_run(settings, run_id)
+        removed = remove_dead_copies(settings)
+        if removed:
+            log.info("removed the working copies of runs that died: %s", ", ".join(removed))
     finally:
         abort_run(settings, run_id)
 

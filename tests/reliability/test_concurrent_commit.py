@@ -51,3 +51,36 @@ def test_an_undisturbed_run_commits(tailor_env):
     with pipeline.working_copy(s, run_id="cli") as work:
         _warehouse(work.warehouse, "cli run")
     assert _tag(s.warehouse) == "cli run"
+
+
+def test_a_committed_run_removes_the_copies_of_runs_that_died(tailor_env):
+    import subprocess
+    import sys
+
+    s = tailor_env
+    s.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    _warehouse(s.warehouse, "before")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = gone.stdout.strip()  # a process id nobody runs under any more
+    killed = pipeline.work_path(s, dead)  # e.g. `tailor run` killed by the OOM killer
+    killed_erase = pipeline.work_path(s, f"erase-{dead}")
+    older_layout = s.warehouse.with_name(f".{s.warehouse.stem}.run-{dead}.duckdb")
+    running = pipeline.work_path(s, "1")  # pid 1 is always running
+    dag_day = pipeline.work_path(s, "2026-10-02")  # the DAG's copies are its own business
+    for path in (killed, killed_erase, running, dag_day):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"copy")
+    older_layout.write_bytes(b"copy")
+
+    with pipeline.working_copy(s, run_id="cli") as work:
+        _warehouse(work.warehouse, "cli run")
+
+    assert _tag(s.warehouse) == "cli run"
+    assert not killed.parent.exists() and not killed_erase.parent.exists()
+    assert not older_layout.exists()
+    assert running.exists() and dag_day.exists()
