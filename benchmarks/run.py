@@ -737,6 +737,8 @@ def phase_night(root: Path, night_no: int, day: dt.date) -> dict:
         "warehouse_mb": s.warehouse.stat().st_size / 2**20,
         "stages": stages,
         "dbt_slowest": (ctx.results.get("dbt_build") or {}).get("slowest"),
+        # what the night's erasures cost, part by part (landing purge, tables, compaction)
+        "erase": ctx.results.get("erase"),
         "peak_rss_mb": peak_rss_mb(),
     }
 
