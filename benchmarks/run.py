@@ -757,8 +757,7 @@ def phase_fixed(root: Path) -> dict:
     for sub in ("dbt", "run-landing"):
         shutil.rmtree(root / sub, ignore_errors=True)
     shutil.copytree(s.landing, _run_settings(root).landing, copy_function=os.link)
-    start = START
-    nights = [_night_process(root, n, start + dt.timedelta(days=n - 1)) for n in (1, 2)]
+    nights = [_night_process(root, n, START + dt.timedelta(days=n - 1)) for n in (1, 2)]
     return {
         "night_seconds": nights[-1]["process_wall_seconds"],
         "first_night_seconds": nights[0]["process_wall_seconds"],

@@ -33,6 +33,10 @@ Erasure
     partition cannot bring the person back, and a dbt full refresh only ever rebuilds from
     cleaned raw tables. ``ops.erasure_audit`` records
     what was done: hashed id, time, tables touched, rows removed.
+
+    :func:`apply_requests` (the nightly erase stage) applies a night's requests together:
+    one pass over the landing files and one scan of each table for all of them, in one
+    transaction, one audit row per request.
 """
 
 from __future__ import annotations
@@ -1162,6 +1166,8 @@ class ErasureResult:
     destinations_notified: list[str] = field(default_factory=list)
     other_files: int = 0
     other_changes: int = 0
+    request_id: str | None = None
+    requested_at: dt.datetime | None = None
 
     @property
     def rows_removed(self) -> int:
@@ -1174,23 +1180,6 @@ class ErasureResult:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-@dataclass
-class _Subject:
-    """One person to erase, with the file-side work already done for them."""
-
-    ident: Identity
-    request_id: str | None
-    requested_at: dt.datetime | None
-    audit_id: str
-    notified: list[str]
-    export_files: int
-    export_rows: int
-    landing_files: int
-    landing_records: int
-    other_files: int
-    other_changes: int
 
 
 def erase(
@@ -1222,10 +1211,11 @@ def erase(
     ident = resolve_identity(con, customer_id=customer_id, email=email)
     if landing_purged is None and purge_landing_files:
         landing_purged = purge_landing(s.landing, ident)
-    subject = _clean_files(
+    result = _clean_files(
         con, s, ident, day, trigger, request_id, requested_at, landing_purged, redact_exports
     )
-    return _erase_subjects(con, [subject], day, trigger, snapshot)[0]
+    _erase_in_tables(con, [result], day, trigger, snapshot)
+    return result
 
 
 def _clean_files(
@@ -1238,10 +1228,11 @@ def _clean_files(
     requested_at: dt.datetime | None,
     landing_purged: tuple[int, int] | None,
     redact_exports: bool,
-) -> _Subject:
+) -> ErasureResult:
     """Everything outside the warehouse's tables, for one person: queue a remove for every
     destination that holds them, then clean the local export copies and the other files
-    (the landing zone is purged by the caller)."""
+    (the landing zone is purged by the caller). The result's tables are filled in by
+    :func:`_erase_in_tables`."""
     from tailor.exports import outbox, redact
 
     primary = ident.primary_hash()
@@ -1252,36 +1243,39 @@ def _clean_files(
     ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports else (0, 0)
     land_files, land_records = landing_purged or (0, 0)
     other, other_changes = redact_files(s, ident)
-    return _Subject(
-        ident=ident,
-        request_id=request_id,
-        requested_at=requested_at,
+    return ErasureResult(
         audit_id=audit_id,
-        notified=notified,
-        export_files=ex_files,
-        export_rows=ex_rows,
+        subject_hash=primary,
+        identity=ident,
+        tables=[],
         landing_files=land_files,
         landing_records=land_records,
+        export_files=ex_files,
+        export_rows=ex_rows,
+        destinations_notified=notified,
         other_files=other,
         other_changes=other_changes,
+        request_id=request_id,
+        requested_at=requested_at,
     )
 
 
-def _erase_subjects(
+def _erase_in_tables(
     con: duckdb.DuckDBPyConnection,
-    subjects: list[_Subject],
+    results: list[ErasureResult],
     day: dt.date,
     trigger: str,
     snapshot: str,
-) -> list[ErasureResult]:
+) -> None:
     """The warehouse's part for these people, in one transaction: their rows (one scan of
-    each table for all of them), their subject hashes, one audit row each."""
-    results = []
+    each table for all of them; each result gets its tables), their subject hashes, one
+    audit row each."""
     con.execute("begin transaction")
     try:
-        per_person = erase_rows_many(con, [x.ident for x in subjects])
-        for x, touched in zip(subjects, per_person, strict=True):
-            for kind, values in x.ident.by_kind().items():
+        per_person = erase_rows_many(con, [r.identity for r in results])
+        for r, touched in zip(results, per_person, strict=True):
+            r.tables = touched
+            for kind, values in r.identity.by_kind().items():
                 for value in sorted(values):
                     h = subject_hash(kind, value)
                     con.execute(
@@ -1292,34 +1286,21 @@ def _erase_subjects(
                             select 1 from ops.erased_subjects where subject_hash = ?
                         )
                         """,
-                        [h, kind, day, x.audit_id, h],
+                        [h, kind, day, r.audit_id, h],
                     )
-            result = ErasureResult(
-                audit_id=x.audit_id,
-                subject_hash=x.ident.primary_hash(),
-                identity=x.ident,
-                tables=touched,
-                landing_files=x.landing_files,
-                landing_records=x.landing_records,
-                export_files=x.export_files,
-                export_rows=x.export_rows,
-                destinations_notified=x.notified,
-                other_files=x.other_files,
-                other_changes=x.other_changes,
-            )
-            con.execute("delete from ops.erasure_audit where audit_id = ?", [x.audit_id])
+            con.execute("delete from ops.erasure_audit where audit_id = ?", [r.audit_id])
             con.execute(
                 "insert into ops.erasure_audit "
                 "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    x.audit_id,
-                    result.subject_hash,
-                    x.request_id,
+                    r.audit_id,
+                    r.subject_hash,
+                    r.request_id,
                     trigger,
                     day,
-                    x.requested_at,
+                    r.requested_at,
                     _utcnow(),
-                    json.dumps(x.ident.counts()),
+                    json.dumps(r.identity.counts()),
                     json.dumps(
                         [
                             {
@@ -1330,22 +1311,20 @@ def _erase_subjects(
                             for t in touched
                         ]
                     ),
-                    result.rows_removed,
-                    result.rows_anonymized,
-                    x.landing_files,
-                    x.landing_records,
-                    x.export_files,
-                    x.export_rows,
-                    json.dumps(x.notified),
+                    r.rows_removed,
+                    r.rows_anonymized,
+                    r.landing_files,
+                    r.landing_records,
+                    r.export_files,
+                    r.export_rows,
+                    json.dumps(r.destinations_notified),
                     snapshot,
                 ],
             )
-            results.append(result)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return results
 
 
 def compact_database(path: Path, settings: Settings | None = None) -> None:
@@ -1470,7 +1449,7 @@ def apply_requests(
     timings["landing"] = time.perf_counter() - clock
     clock = time.perf_counter()
     trigger = "erasure_requests"
-    subjects = [
+    results = [
         _clean_files(
             con,
             s,
@@ -1486,7 +1465,7 @@ def apply_requests(
     ]
     timings["exports_and_files"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    results = _erase_subjects(con, subjects, day, trigger, snapshot="at_next_publish")
+    _erase_in_tables(con, results, day, trigger, snapshot="at_next_publish")
     timings["tables"] = time.perf_counter() - clock
     return results
 

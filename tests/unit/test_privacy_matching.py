@@ -183,3 +183,53 @@ def test_erasing_a_nights_people_in_one_scan_matches_erasing_them_one_by_one():
     assert together.execute(
         "select rows_loaded, rows_quarantined from raw.load_log"
     ).fetchall() == [(1, 3)]
+
+
+def test_a_nights_requests_get_one_audit_row_each_with_their_own_rows(tailor_env):
+    import datetime as dt
+    import json
+
+    from tailor.warehouse import connect, ensure_raw_schema
+
+    s = tailor_env
+    s.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(s.warehouse, settings=s)
+    ensure_raw_schema(con)
+    con.execute(
+        """
+        insert into raw.customers (customer_id, email, _dt, _batch_id, _source_file, _line, _loaded_at)
+        values ('C1', 'ann@x.com', date '2026-10-01', 'b0', 'c.csv', 1, timestamp '2026-10-02'),
+               ('C2', 'bo@x.com', date '2026-10-01', 'b0', 'c.csv', 2, timestamp '2026-10-02'),
+               ('C3', 'cy@x.com', date '2026-10-01', 'b0', 'c.csv', 3, timestamp '2026-10-02'),
+               ('C1', 'ann@x.com', date '2026-10-01', 'b0', 'c.csv', 4, timestamp '2026-10-02');
+        insert into raw.load_log values
+            ('b0', 'customers', date '2026-10-01', 'c.csv', 'x', 1, 4, 4, 0, timestamp '2026-10-02', timestamp '2026-10-02'),
+            ('b1', 'erasure_requests', date '2026-10-02', 'r.csv', 'x', 1, 2, 2, 0, timestamp '2026-10-03', timestamp '2026-10-03');
+        insert into raw.erasure_requests
+            (request_id, customer_id, email, requested_at, _dt, _batch_id, _source_file, _line, _loaded_at)
+        values ('R-bo', null, 'Bo@x.com', '2026-10-02T08:00:00Z', date '2026-10-02', 'b1', 'r.csv', 2, timestamp '2026-10-03'),
+               ('R-ann', 'C1', null, '2026-10-02T09:00:00Z', date '2026-10-02', 'b1', 'r.csv', 3, timestamp '2026-10-03');
+        """
+    )
+
+    results = privacy.apply_requests(con, dt.date(2026, 10, 2), s)
+
+    assert [(r.request_id, r.subject_hash) for r in results] == [
+        ("R-bo", privacy.subject_hash("customer_id", "C2")),
+        ("R-ann", privacy.subject_hash("customer_id", "C1")),
+    ]
+    audit = con.execute(
+        "select request_id, subject_hash, rows_removed, tables_touched from ops.erasure_audit "
+        "order by requested_at"
+    ).fetchall()
+    assert [(a[0], a[1], a[2]) for a in audit] == [
+        ("R-bo", results[0].subject_hash, 2),  # the CRM row and the request itself
+        ("R-ann", results[1].subject_hash, 3),  # two CRM rows and the request
+    ]
+    assert {t["table"] for t in json.loads(audit[0][3])} == {
+        "raw.customers",
+        "raw.erasure_requests",
+    }
+    assert con.execute("select customer_id from raw.customers").fetchall() == [("C3",)]
+    assert privacy.pending_requests(con, dt.date(2026, 10, 2)) == []  # applied, once
+    con.close()
