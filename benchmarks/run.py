@@ -23,7 +23,9 @@ What one run does, each phase in a child process (so every peak memory is its ow
    wall time, the night's input rows per second and the peak resident memory sampled
    during the stage; per night: the working-copy cost (``begin_run`` copy plus
    ``commit_run`` checkpoint and rename, i.e. ``run_day`` minus its stages), the process
-   start-up and the warehouse size.
+   start-up and the warehouse size. Every night is appended to
+   ``<bench>/pipeline-nights.jsonl`` as it ends; ``--resume`` continues an interrupted
+   run from there (same folder and size, the warehouse its last recorded night left).
 
 DuckDB runs with ``TAILOR_DUCKDB_MEMORY`` (``--memory``, 6GB) and spills to
 ``<bench>/tmp/duckdb``. Results go to ``benchmarks/results/<size>-<UTC timestamp>.json``
@@ -249,6 +251,14 @@ def render_markdown(res: dict) -> str:
             "nights' time per event.",
             "",
         ]
+    if pipe.get("resumed_after_night"):
+        lines += [
+            f"The pipeline phase was resumed (`--resume`) after night "
+            f"{pipe['resumed_after_night']}: the nights up to it were recorded by an earlier, "
+            "interrupted run of the same command in the same folder, the nights after it by "
+            "this one, on the warehouse the earlier nights left.",
+            "",
+        ]
     lines += [
         "| what | wall | events/s | peak memory |",
         "| --- | ---: | ---: | ---: |",
@@ -334,13 +344,13 @@ def render_markdown(res: dict) -> str:
         head = (
             "| night | events | warehouse | "
             + " | ".join(stages)
-            + " | working copy | total | lower bound of the night |"
+            + " | working copy | total | lower bound of the night | load (1 min) |"
         )
         lines += [
             "Incremental: one night with the history before it (seconds per stage):",
             "",
             head,
-            "| " + " | ".join(["---"] + ["---:"] * (len(stages) + 5)) + " |",
+            "| " + " | ".join(["---"] + ["---:"] * (len(stages) + 6)) + " |",
         ]
         for n in wanted:
             cells = [f"{n['stages'][st]['seconds']:.1f}" for st in stages]
@@ -349,7 +359,8 @@ def render_markdown(res: dict) -> str:
             lines.append(
                 f"| {n['night']} ({n['day']}) | {n['events']:,} | {fmt_mb(n['warehouse_mb'])} | "
                 + " | ".join(cells)
-                + f" | {n['working_copy_seconds']:.1f} | {total:.1f} | {fmt_seconds(nlb)} |"
+                + f" | {n['working_copy_seconds']:.1f} | {total:.1f} | {fmt_seconds(nlb)} "
+                f"| {(n.get('load_average') or '?').split()[0]} |"
             )
         lines.append("")
 
@@ -610,20 +621,57 @@ def _run_settings(root: Path):
     return dataclasses.replace(get_settings(), landing=root / "run-landing")
 
 
-def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dict:
+def resume_point(nights: list[dict], last_loaded: dt.date | None) -> int:
+    """How many recorded nights a resumed pipeline phase keeps: all of them, provided the
+    warehouse is the one the last of them committed (its latest loaded day is that night's
+    day). Anything else (a night committed but not recorded, a warehouse from another run)
+    would make the numbers that follow belong to no run, so it is refused."""
+    if not nights:
+        raise ValueError("nothing to resume: no night of an earlier run is recorded")
+    numbers = [n["night"] for n in nights]
+    if numbers != list(range(1, len(nights) + 1)):
+        raise ValueError(f"the recorded nights are not 1..{len(nights)} in order: {numbers}")
+    last = nights[-1]
+    if last_loaded is None or last_loaded.isoformat() != last["day"]:
+        raise ValueError(
+            f"the warehouse does not hold what night {last['night']} ({last['day']}) left: "
+            f"its latest loaded day is {last_loaded}; run without --resume"
+        )
+    return len(nights)
+
+
+def phase_pipeline(
+    root: Path, cfg: dict, run_days: int, out_lines: Path, resume: bool = False
+) -> dict:
     """Every night in order on a fresh warehouse, each night in its own process (as the
     nightly schedule runs it: one ``tailor run`` a night, or one process per Airflow task),
     so a night's peak memory is its own and no state carries over in memory; one JSON line
-    per night to ``out_lines`` as it finishes (so a crash keeps the nights before it)."""
+    per night to ``out_lines`` as it finishes (so a crash keeps the nights before it).
+
+    ``resume``: keep the nights ``out_lines`` holds and the warehouse, landing zone and
+    exports they left (an interrupted run), and run the nights after them."""
+    import duckdb
+
     from tailor.publish import publish_snapshot
     from tailor.settings import get_settings
 
     s = get_settings()
-    for p in (s.warehouse, s.snapshot):
-        p.unlink(missing_ok=True)
-        Path(str(p) + ".wal").unlink(missing_ok=True)
-    for sub in ("dbt", "exports", "reports", "tmp"):
-        shutil.rmtree(root / sub, ignore_errors=True)
+    nights: list[dict] = []
+    if resume:
+        nights = [json.loads(x) for x in out_lines.read_text().splitlines() if x.strip()]
+        con = duckdb.connect(str(s.warehouse), read_only=True)
+        try:
+            (last_loaded,) = con.execute("select max(_dt) from raw.load_log").fetchone()
+        finally:
+            con.close()
+        done = resume_point(nights, last_loaded)
+    else:
+        done = 0
+        for p in (s.warehouse, s.snapshot):
+            p.unlink(missing_ok=True)
+            Path(str(p) + ".wal").unlink(missing_ok=True)
+        for sub in ("dbt", "exports", "reports", "tmp"):
+            shutil.rmtree(root / sub, ignore_errors=True)
     # The nights read hard links of the generated files: applying an erasure request
     # purges the person's records from the landing zone (a new file renamed over the old
     # name), which would leave the next run on the same data set without its erasures.
@@ -632,22 +680,24 @@ def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dic
     # files delivered so far.
     generated = s.landing
     run_landing = _run_settings(root).landing
-    shutil.rmtree(run_landing, ignore_errors=True)
-    shutil.copytree(
-        generated,
-        run_landing,
-        copy_function=os.link,
-        ignore=lambda folder, names: [n for n in names if n.startswith("dt=")],
-    )
+    if not resume:
+        shutil.rmtree(run_landing, ignore_errors=True)
+        shutil.copytree(
+            generated,
+            run_landing,
+            copy_function=os.link,
+            ignore=lambda folder, names: [n for n in names if n.startswith("dt=")],
+        )
     start = dt.date.fromisoformat(cfg["start"])
-    nights: list[dict] = []
-    with out_lines.open("w") as out:
-        for i in range(run_days):
+    with out_lines.open("a" if resume else "w") as out:
+        for i in range(done, run_days):
             day = start + dt.timedelta(days=i)
             for part in sorted(generated.glob(f"*/dt={day.isoformat()}")):
-                shutil.copytree(
-                    part, run_landing / part.relative_to(generated), copy_function=os.link
-                )
+                target = run_landing / part.relative_to(generated)
+                if target.exists():
+                    # delivered before the interruption (and maybe purged since): as is
+                    continue
+                shutil.copytree(part, target, copy_function=os.link)
             night = _night_process(root, i + 1, day)
             process_wall = night["process_wall_seconds"]
             nights.append(night)
@@ -665,6 +715,7 @@ def phase_pipeline(root: Path, cfg: dict, run_days: int, out_lines: Path) -> dic
     publish_seconds = time.perf_counter() - t
     return {
         "nights": nights,
+        **({"resumed_after_night": done} if resume else {}),
         "publish_seconds": publish_seconds,
         "peak_rss_mb": max([n["peak_rss_mb"] for n in nights] + [peak_rss_mb()]),
         "children_peak_rss_mb": children_peak_rss_mb(),
@@ -810,7 +861,9 @@ def run_phase(args: argparse.Namespace) -> int:
     elif args.phase == "lower_bound":
         res = phase_lower_bound(root, cfg, [n for n in INCREMENTAL_NIGHTS if n <= args.days])
     elif args.phase == "pipeline":
-        res = phase_pipeline(root, cfg, args.run_days, root / "pipeline-nights.jsonl")
+        res = phase_pipeline(
+            root, cfg, args.run_days, root / "pipeline-nights.jsonl", resume=args.resume
+        )
     elif args.phase == "night":
         res = phase_night(root, args.night, dt.date.fromisoformat(args.day))
         (root / f"night-{args.night}.json").write_text(json.dumps(res, default=str))
@@ -900,6 +953,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=16.0,
         help="address-space limit of the pandas child",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted pipeline phase in the same scratch folder: keep its "
+        "recorded nights and the warehouse they left, run the nights after them",
+    )
     p.add_argument("--no-readme", action="store_true", help="do not update benchmarks/README.md")
     p.add_argument("--dir", type=Path, help="scratch folder (default <TAILOR_DATA>/bench/<size>)")
     p.add_argument(
@@ -960,6 +1019,11 @@ def main(argv: list[str] | None = None) -> int:
 
     manifest = root / "phase-generate.json"
     same = manifest.exists() and json.loads(manifest.read_text()).get("config") == cfg
+    if args.resume and (not same or args.regenerate or "pipeline" in args.skip):
+        raise SystemExit(
+            "--resume continues the pipeline phase on the data already generated in "
+            f"{root}: that needs the same size and days, no --regenerate, no --skip pipeline"
+        )
     if same and not args.regenerate:
         res["generate"] = json.loads(manifest.read_text())
         say(f"reusing generated data: {res['generate']['events']:,} events")
@@ -986,6 +1050,8 @@ def main(argv: list[str] | None = None) -> int:
         if phase == "fixed":
             extra_root.mkdir(exist_ok=True)
             out = _child(phase, extra_root, args, log)
+        elif phase == "pipeline" and args.resume:
+            out = _child(phase, root, args, log, ["--resume"])
         else:
             out = _child(phase, root, args, log)
         if phase == "pipeline" and "error" in out:

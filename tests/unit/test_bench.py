@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from benchmarks.run import (
     parse_events,
     render_markdown,
     replace_block,
+    resume_point,
     scaled_config,
     size_label,
     stage_summary,
@@ -170,3 +173,28 @@ def test_summarize_counts_each_nights_process_and_its_own_peak():
     text = render_markdown(res)
     assert "process start-up (one process per night)" in text
     assert "each night runs in its own process" in text
+
+
+def test_resume_keeps_the_recorded_nights_only_on_the_warehouse_they_left():
+    nights = [_night(n, 1.0, 2.0, 0.5) for n in (1, 2, 3)]
+    assert resume_point(nights, dt.date(2026, 10, 3)) == 3
+    # night 4 committed but was never recorded, or the warehouse is another run's
+    with pytest.raises(ValueError, match="latest loaded day is 2026-10-04"):
+        resume_point(nights, dt.date(2026, 10, 4))
+    with pytest.raises(ValueError, match="latest loaded day is None"):
+        resume_point(nights, None)
+    with pytest.raises(ValueError, match="not 1..2 in order"):
+        resume_point([nights[0], nights[2]], dt.date(2026, 10, 3))
+    with pytest.raises(ValueError, match="nothing to resume"):
+        resume_point([], dt.date(2026, 10, 3))
+
+
+def test_a_resumed_run_says_so_and_shows_each_nights_load():
+    nights = [{**_night(n, 1.0, 2.0, 0.5), "load_average": f"{n}.50 1.00 1.00"} for n in (1, 2)]
+    res = _results(nights, days=2)
+    res["pipeline"]["resumed_after_night"] = 1
+    text = render_markdown(res)
+    assert "resumed (`--resume`) after night 1" in text
+    assert "| 0.5 | 3.5 | 0.10 s | 1.50 |" in text
+    del res["pipeline"]["resumed_after_night"]
+    assert "resumed" not in render_markdown(res)
