@@ -202,13 +202,21 @@ def begin_run(settings: Settings, run_id: str) -> Settings:
 
 
 def commit_run(settings: Settings, run_id: str) -> None:
-    """Swap the run's working file in as the warehouse (an atomic rename)."""
+    """Swap the run's working file in as the warehouse (an atomic rename); then remove the
+    erasure requests it applied from the landing zone (kept there until now, so that a
+    failed run's rerun still finds them)."""
+    from tailor import privacy
+
     work = work_path(settings, run_id)
     if not work.exists():
         raise StageError(f"run {run_id}: no working warehouse at {work} to commit")
     _checkpoint(work, settings)
     os.replace(work, settings.warehouse)
     shutil.rmtree(work.parent, ignore_errors=True)
+    try:
+        privacy.purge_committed_requests(settings)
+    except Exception:  # committed all the same; the next night's erase stage removes them
+        log.exception("could not remove the applied erasure requests from the landing zone")
 
 
 def abort_run(settings: Settings, run_id: str) -> None:

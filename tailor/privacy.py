@@ -913,44 +913,56 @@ def _purge_ndjson(
     return b"".join(pieces), len(drops)
 
 
-def _purge_csv(text: str, ident: Identity, token_re: re.Pattern[str]) -> tuple[str, int]:
+def _csv_records(text: str) -> tuple[list[str], list[str], Iterator[tuple[list[str] | None, str]]]:
+    """A CSV file as (header, the header's lines, records): each record is (its fields, its
+    text as in the file); after broken quoting, one last (None, the rest of the file)."""
     lines = text.splitlines(keepends=True)
     reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return text, 0
+    header = next(reader, None)
+    if header is None:
+        return [], lines, iter(())
+    head = lines[: reader.line_num]
+
+    def records() -> Iterator[tuple[list[str] | None, str]]:
+        start = reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                yield None, "".join(lines[start:])
+                return
+            yield row, "".join(lines[start : reader.line_num])
+            start = reader.line_num
+
+    return header, head, records()
+
+
+def _purge_csv(text: str, ident: Identity, token_re: re.Pattern[str]) -> tuple[str, int]:
+    header, kept, records = _csv_records(text)
     kinds = [_key_kind(h) for h in header]
     needles = _needles(ident)
-    kept = lines[: reader.line_num]
-    start = reader.line_num
     removed = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error:
+    for row, raw in records:
+        if row is None:
             # Broken quoting: keep the rest as it is unless it names the person.
-            rest = lines[start:]
+            rest = raw.splitlines(keepends=True)
             kept += [ln for ln in rest if not token_re.search(ln)]
             removed += sum(1 for ln in rest if token_re.search(ln))
             break
-        end = reader.line_num
-        raw = lines[start:end]
-        start = end
         matched = False
-        if _mentions("".join(raw), needles) and token_re.search("".join(raw)):
+        if _mentions(raw, needles) and token_re.search(raw):
             if len(row) == len(header):
                 matched = any(
                     k and _value_matches(k, v, ident) for k, v in zip(kinds, row, strict=True)
-                ) or any(e in "".join(raw).lower() for e in ident.emails)
+                ) or any(e in raw.lower() for e in ident.emails)
             else:
                 matched = True
         if matched:
             removed += 1
         else:
-            kept += raw
+            kept.append(raw)
     return "".join(kept), removed
 
 
@@ -1025,13 +1037,17 @@ def purge_landing(
 
 
 def purge_landing_many(
-    landing: Path, idents: list[Identity], con: duckdb.DuckDBPyConnection | None = None
+    landing: Path,
+    idents: list[Identity],
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    skip_sources: Iterable[str] = (),
 ) -> list[tuple[int, int]]:
-    """Remove several people's records from every landing file in one pass: each file is
-    read, searched and (if anyone was in it) rewritten once, whatever the number of people.
-    Returns (files rewritten, records removed) per person. Files are rewritten under a
-    temporary name and renamed; text files are handled in parallel threads (decompression
-    and compression release the GIL)."""
+    """Remove several people's records from every landing file (of the sources not in
+    ``skip_sources``) in one pass: each file is read, searched and (if anyone was in it)
+    rewritten once, whatever the number of people. Returns (files rewritten, records
+    removed) per person. Files are rewritten under a temporary name and renamed; text files
+    are handled in parallel threads (decompression and compression release the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
     people = [
@@ -1041,7 +1057,8 @@ def purge_landing_many(
     out = [(0, 0)] * len(idents)
     if not people or not landing.is_dir():
         return out
-    found = list(landing_files(landing))
+    skip = set(skip_sources)
+    found = [(src, p) for src, p in landing_files(landing) if src not in skip]
     texts = [p for _, p in found if p.name.lower().endswith(TEXT_SUFFIXES)]
     parquets = [(src, p) for src, p in found if p.name.lower().endswith(".parquet")]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
@@ -1058,6 +1075,75 @@ def purge_landing_many(
         counts = [row[j] for row in per_file]
         out[k] = (sum(1 for n in counts if n), sum(counts))
     return out
+
+
+REQUESTS_SOURCE = "erasure_requests"
+
+
+def _drop_csv_rows(text: str, column: str, values: set[str]) -> tuple[str, int]:
+    """``text`` (a CSV file) without the rows whose ``column`` (trimmed) is in ``values``;
+    every other byte as it was. A file without that column, or the rest of a file after
+    broken quoting, is kept."""
+    header, kept, records = _csv_records(text)
+    names = [h.strip().lower() for h in header]
+    if column not in names:
+        return text, 0
+    at = names.index(column)
+    removed = 0
+    for row, raw in records:
+        if row is not None and at < len(row) and row[at].strip() in values:
+            removed += 1
+        else:
+            kept.append(raw)
+    return "".join(kept), removed
+
+
+def purge_applied_requests(con: duckdb.DuckDBPyConnection, landing: Path) -> int:
+    """Remove from the ``erasure_requests`` landing files the rows of the requests ``con``'s
+    warehouse has applied (their audit row is there); returns the rows removed.
+
+    A night's erase stage leaves its own requests' rows in the landing zone: the stage
+    works on the run's copy of the warehouse, and if a later stage fails the copy is thrown
+    away, so the rerun must find the requests again to apply them (removing them with the
+    person's other records would lose them for good). They go once the run is committed
+    (:func:`purge_committed_requests`), and each erase stage first removes those of a run
+    that died between its commit and that step."""
+    if not has_table(con, "ops", "erasure_audit"):
+        return 0
+    applied = {
+        r[0]
+        for r in con.execute(
+            "select distinct trim(request_id) from ops.erasure_audit where request_id is not null"
+        ).fetchall()
+    }
+    folder = landing / REQUESTS_SOURCE
+    if not applied or not folder.is_dir():
+        return 0
+    removed = 0
+    for path in sorted(folder.glob("dt=*/*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if not path.name.lower().endswith((".csv", ".csv.gz")):
+            continue
+        text = _read_bytes(path).decode("utf-8", errors="surrogateescape")
+        new, n = _drop_csv_rows(text, "request_id", applied)
+        if n:
+            _write_atomic(path, new.encode("utf-8", errors="surrogateescape"))
+            removed += n
+    return removed
+
+
+def purge_committed_requests(settings: Settings) -> int:
+    """:func:`purge_applied_requests` on the committed warehouse (run right after a commit)."""
+    from tailor.warehouse import connect
+
+    if not settings.warehouse.exists():
+        return 0
+    con = connect(settings.warehouse, read_only=True, settings=settings)
+    try:
+        return purge_applied_requests(con, settings.landing)
+    finally:
+        con.close()
 
 
 def landing_traces(landing: Path, tokens: Iterable[str]) -> list[Path]:
@@ -1445,7 +1531,8 @@ def apply_requests(
     idents = [resolve_identity(con, r["customer_id"], r["email"]) for r in requests]
     timings["resolve"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    purged = purge_landing_many(s.landing, idents)
+    # the requests' own rows stay until the run is committed (purge_applied_requests)
+    purged = purge_landing_many(s.landing, idents, skip_sources={REQUESTS_SOURCE})
     timings["landing"] = time.perf_counter() - clock
     clock = time.perf_counter()
     trigger = "erasure_requests"
@@ -1489,6 +1576,8 @@ def run(ctx: Any) -> dict[str, Any]:
             con.execute("rollback")
             raise
         timings["suppression"] = time.perf_counter() - clock
+        # the rows of requests committed by a run that died right after its commit
+        leftover = purge_applied_requests(con, ctx.settings.landing)
         results = apply_requests(con, ctx.day, ctx.settings, timings)
     finally:
         con.close()
@@ -1497,5 +1586,6 @@ def run(ctx: Any) -> dict[str, Any]:
         "rows_removed": sum(r.rows_removed for r in results),
         "rows_anonymized": sum(r.rows_anonymized for r in results),
         "resuppressed": suppressed,
+        "applied_request_rows_purged": leftover,
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }

@@ -22,7 +22,7 @@ import pytest
 
 from tailor import exports, ingest, privacy
 from tailor.exports import load_config
-from tailor.pipeline import RunContext
+from tailor.pipeline import RunContext, working_copy
 from tailor.publish import publish_snapshot
 from tailor.warehouse import connect
 
@@ -306,7 +306,12 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
     # Nothing of her is queryable: warehouse (tables and views) and published snapshot.
     assert _traces(s.warehouse) == []
     assert _traces(s.snapshot) == []
-    # ... nor left in the landing zone, while everybody else's records are still there.
+    # ... nor left in the landing zone, but for the request itself, which stays until the
+    # erasure is committed (then commit_run removes it), while everybody else's records are
+    # still there.
+    request = s.landing / "erasure_requests" / f"dt={D2}" / "erasure_requests.csv"
+    assert privacy.landing_traces(s.landing, TOKENS) == [request]
+    assert privacy.purge_committed_requests(s) == 1
     assert privacy.landing_traces(s.landing, TOKENS) == []
     assert privacy.landing_traces(s.landing, {"bob@example.com", "anon-shared"})
 
@@ -421,6 +426,59 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
         con.close()
     out = privacy.run(RunContext(day=D3, settings=s))
     assert out["requests_applied"] == 0 and out["resuppressed"] == {}
+
+
+def test_a_failed_run_leaves_its_erasure_requests_for_the_rerun(world):
+    """The erase stage works on the run's copy of the warehouse; when a later stage fails the
+    copy is thrown away, so the requests must still be in the landing zone for the rerun."""
+    s = world
+    bob = {"C0000202", "bob@example.com", "anon-bob"}
+    ann_request = s.landing / "erasure_requests" / f"dt={D2}" / "erasure_requests.csv"
+    bob_request = s.landing / "erasure_requests" / f"dt={D3}" / "erasure_requests.csv"
+    _csv(
+        bob_request,
+        "request_id,customer_id,email,requested_at\nR2,C0000202,,2026-10-03T08:00:00Z\n",
+    )
+
+    def night(fail: bool) -> dict:
+        """load and erase as the nightly run does them, on its working copy"""
+        with working_copy(s) as work:
+            con = connect(work.warehouse, settings=work)
+            try:
+                ingest.load_day(con, work.landing, D3)
+            finally:
+                con.close()
+            out = privacy.run(RunContext(day=D3, settings=work))
+            if fail:
+                raise RuntimeError("stage 'validate_raw' failed")
+        return out
+
+    with pytest.raises(RuntimeError, match="validate_raw"):
+        night(fail=True)
+    con = connect(s.warehouse, settings=s)
+    try:  # the warehouse is as it was: both people there, Ann's request pending
+        assert privacy.find_traces(con, bob, include_views=False)
+        assert privacy.find_traces(con, TOKENS, include_views=False)
+        assert [r["request_id"] for r in privacy.pending_requests(con, D3)] == ["R1"]
+    finally:
+        con.close()
+    # their other records are gone from the landing zone, their requests are not
+    assert privacy.landing_traces(s.landing, bob) == [bob_request]
+    assert privacy.landing_traces(s.landing, TOKENS) == [ann_request]
+
+    out = night(fail=False)
+    assert out["requests_applied"] == 2
+    con = connect(s.warehouse, read_only=True)
+    try:
+        assert privacy.find_traces(con, bob | TOKENS) == []
+        assert sorted(
+            r[0] for r in con.execute("select request_id from ops.erasure_audit").fetchall()
+        ) == ["R1", "R2"]
+    finally:
+        con.close()
+    # committed: the requests' rows left the landing zone with the commit
+    assert privacy.landing_traces(s.landing, bob | TOKENS) == []
+    assert bob_request.read_text() == "request_id,customer_id,email,requested_at\n"
 
 
 def test_cli_erasure_by_customer_id_republishes_the_snapshot(world):

@@ -115,3 +115,47 @@ def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path):
     assert customers.read_text() == "customer_id,email\nC0000008,c@example.com\n"
     assert untouched.stat().st_ino == before and untouched.read_bytes() == other
     assert privacy.purge_landing_many(tmp_path, [ANN, BOB]) == [(0, 0), (0, 0)]
+
+
+def test_a_request_row_leaves_the_landing_zone_only_once_its_request_is_applied(tmp_path):
+    import gzip
+
+    plain = tmp_path / "erasure_requests" / "dt=2026-10-01" / "erasure_requests.csv"
+    packed = tmp_path / "erasure_requests" / "dt=2026-10-02" / "erasure_requests.csv.gz"
+    for path in (plain, packed):
+        path.parent.mkdir(parents=True)
+    plain.write_text(
+        "request_id,customer_id,email,requested_at\n"
+        "R1,C0000042,ann.lee@example.com,2026-10-01T09:00:00Z\n"
+        'R2,,"bob.ray@example.com",2026-10-01T10:00:00Z\n'
+    )
+    packed.write_bytes(
+        gzip.compress(
+            b"Request_ID,customer_id,email,requested_at\n R3 ,C0000008,,2026-10-02T09:00:00Z\n",
+            mtime=0,
+        )
+    )
+    # an erase stage leaves every request file alone, the people in them included
+    assert privacy.purge_landing_many(tmp_path, [ANN], skip_sources={privacy.REQUESTS_SOURCE}) == [
+        (0, 0)
+    ]
+    assert "R1,C0000042" in plain.read_text()
+
+    con = duckdb.connect()
+    assert privacy.purge_applied_requests(con, tmp_path) == 0  # nothing applied anywhere
+    privacy.ensure_tables(con)
+    assert privacy.purge_applied_requests(con, tmp_path) == 0
+    con.execute(  # R1 and R3 applied, and an erasure by `tailor erase` (no request)
+        """
+        insert into ops.erasure_audit
+        select coalesce(r, 'cli'), 'h', r, 'erasure_requests', date '2026-10-02', null, now(),
+               '{}', '[]', 0, 0, 0, 0, 0, 0, '[]', 'at_next_publish'
+        from (values ('R1'), ('R3'), (null)) v(r)
+        """
+    )
+    assert privacy.purge_applied_requests(con, tmp_path) == 2
+    assert plain.read_text() == (
+        'request_id,customer_id,email,requested_at\nR2,,"bob.ray@example.com",2026-10-01T10:00:00Z\n'
+    )
+    assert gzip.decompress(packed.read_bytes()) == b"Request_ID,customer_id,email,requested_at\n"
+    assert privacy.purge_applied_requests(con, tmp_path) == 0
