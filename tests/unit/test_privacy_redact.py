@@ -81,10 +81,16 @@ def test_other_files_are_scrubbed_and_landing_and_exports_left_to_their_own_rule
 
 
 BOB = Identity(customer_ids={"C0000077"}, emails={"bob.ray@example.com"})
+# Cy's device id starts with Ann's: a search that reports one match per place would find
+# Ann's id there and miss Cy's
+CY = Identity(customer_ids={"C0000555"}, anonymous_ids={"anon-7f3a9"})
 
 
-def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path):
+@pytest.mark.parametrize("many", [1, 10_000], ids=["one automaton", "one search per id"])
+def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path, monkeypatch, many):
     import gzip
+
+    monkeypatch.setattr(privacy._Finder, "MANY", many)
 
     events = tmp_path / "events" / "dt=2026-10-01" / "events.ndjson.gz"
     customers = tmp_path / "customers" / "dt=2026-10-01" / "customers.csv"
@@ -97,6 +103,7 @@ def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path):
         '{"messageId":"m3","userId":"C0000420","properties":{"order_id":"O-991"}}',
         '{"messageId":"m4","userId":"C0000008","traits":{"email":"Bob.Ray@example.com"}}',
         '{"messageId":"m5","userId":"C0000008","properties":{"note":"C0000077x"}}',
+        '{"messageId":"m6","anonymousId":"anon-7f3a9"}',
     ]
     events.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
     customers.write_text(
@@ -107,14 +114,15 @@ def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path):
     before = untouched.stat().st_ino
 
     nobody = Identity(customer_ids={"C0000999"})
-    out = privacy.purge_landing_many(tmp_path, [ANN, nobody, BOB])
+    out = privacy.purge_landing_many(tmp_path, [ANN, nobody, BOB, CY])
 
-    assert out == [(2, 3), (0, 0), (2, 3)]  # (files rewritten, records removed) per person
+    # (files rewritten, records removed) per person
+    assert out == [(2, 3), (0, 0), (2, 3), (1, 1)]
     kept = gzip.decompress(events.read_bytes()).decode().splitlines()
     assert kept == [lines[4]]  # "C0000077x" is not Bob's id
     assert customers.read_text() == "customer_id,email\nC0000008,c@example.com\n"
     assert untouched.stat().st_ino == before and untouched.read_bytes() == other
-    assert privacy.purge_landing_many(tmp_path, [ANN, BOB]) == [(0, 0), (0, 0)]
+    assert privacy.purge_landing_many(tmp_path, [ANN, BOB, CY]) == [(0, 0)] * 3
 
 
 def test_a_request_row_leaves_the_landing_zone_only_once_its_request_is_applied(tmp_path):
