@@ -36,7 +36,10 @@ Erasure
 
     :func:`apply_requests` (the nightly erase stage) applies a night's requests together:
     one pass over the landing files and one scan of each table for all of them, in one
-    transaction, one audit row per request.
+    transaction, one audit row per request. The requests' own rows stay in their landing
+    files until the run is committed (:func:`purge_applied_requests`): the stage works on
+    the run's copy of the warehouse, and a run that fails later must leave them for its
+    rerun.
 """
 
 from __future__ import annotations
