@@ -222,6 +222,13 @@ def _verdict(ok: bool | None) -> str:
     return {True: "**holds**", False: "**does not hold**", None: "not measured"}[ok]
 
 
+def _origin(phase: dict) -> str:
+    """Where a reference point's figure comes from, when not from this run."""
+    if phase.get("from"):
+        return f" (measured by `{phase['from']}`)"
+    return " (reused from an earlier run)" if phase.get("reused") else ""
+
+
 def render_markdown(res: dict) -> str:
     """The README block of one results file (pure: the same dict gives the same text)."""
     s = res.get("summary") or summarize(res)
@@ -244,7 +251,9 @@ def render_markdown(res: dict) -> str:
         f"Load average during the run: {res.get('load_average', '?')} (shared machine).",
         "",
     ]
-    if s["nights_run"] < s["nights_planned"]:
+    if not nights:
+        lines += ["The pipeline was not run in this invocation.", ""]
+    elif s["nights_run"] < s["nights_planned"]:
         lines += [
             f"**Partial run: {s['nights_run']} of {s['nights_planned']} nights measured; "
             "whole-history pipeline figures below are EXTRAPOLATED** from the measured "
@@ -296,15 +305,13 @@ def render_markdown(res: dict) -> str:
     if lb.get("seconds"):
         lines.append(
             "| lower bound: DuckDB reads every file once, per-customer aggregate"
-            + (" (reused from an earlier run)" if lb.get("reused") else "")
+            + _origin(lb)
             + " "
             f"| {fmt_seconds(lb['seconds'])} | {fmt_rate(ev, lb['seconds'])} | {fmt_mb(lb.get('peak_rss_mb'))} |"
         )
     if pd_.get("total_seconds"):
         lines.append(
-            "| pandas baseline (load, dedupe, sessions, RFM, item-item)"
-            + (" (reused from an earlier run)" if pd_.get("reused") else "")
-            + " "
+            "| pandas baseline (load, dedupe, sessions, RFM, item-item)" + _origin(pd_) + " "
             f"| {fmt_seconds(pd_['total_seconds'])} | {fmt_rate(ev, pd_['total_seconds'])} "
             f"| {fmt_mb(pd_.get('peak_rss_mb'))} |"
         )

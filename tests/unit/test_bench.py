@@ -198,3 +198,15 @@ def test_a_resumed_run_says_so_and_shows_each_nights_load():
     assert "| 0.5 | 3.5 | 0.10 s | 1.50 |" in text
     del res["pipeline"]["resumed_after_night"]
     assert "resumed" not in render_markdown(res)
+
+
+def test_the_block_says_where_a_reference_point_comes_from_and_when_nothing_ran():
+    res = _results([_night(1, 1.0, 2.0, 0.5)], days=1)
+    res["pandas"]["from"] = "benchmarks/results/10m-later.json"
+    text = render_markdown(res)
+    assert "(measured by `benchmarks/results/10m-later.json`)" in text
+    assert "(reused from an earlier run)" not in text
+    res["pipeline"]["nights"] = []
+    text = render_markdown(res)
+    assert "The pipeline was not run in this invocation." in text
+    assert "EXTRAPOLATED" not in text
