@@ -824,6 +824,14 @@ def phase_fixed(root: Path) -> dict:
     }
 
 
+def last_line(path: Path, tail: int = 64 * 1024) -> str:
+    """The last non-empty line of a log (a failed child's exception), or ''."""
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - tail))
+        lines = fh.read().decode("utf-8", errors="replace").splitlines()
+    return next((ln.strip() for ln in reversed(lines) if ln.strip()), "")
+
+
 def _child(
     phase: str, root: Path, args: argparse.Namespace, log: Path, extra: list[str] | None = None
 ) -> dict:
@@ -853,7 +861,11 @@ def _child(
         )
     wall = time.perf_counter() - t
     if proc.returncode != 0 or not out.exists():
-        return {"error": f"exit code {proc.returncode}; see {log}", "wall_seconds": wall}
+        why = last_line(log)
+        return {
+            "error": f"exit code {proc.returncode}{': ' + why if why else ''}; see {log}",
+            "wall_seconds": wall,
+        }
     res = json.loads(out.read_text())
     res["process_wall_seconds"] = wall
     return res

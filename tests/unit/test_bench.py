@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from benchmarks.run import (
+    last_line,
     parse_events,
     render_markdown,
     replace_block,
@@ -210,3 +211,13 @@ def test_the_block_says_where_a_reference_point_comes_from_and_when_nothing_ran(
     text = render_markdown(res)
     assert "The pipeline was not run in this invocation." in text
     assert "EXTRAPOLATED" not in text
+
+
+def test_a_failed_phase_reports_its_childs_last_words(tmp_path):
+    log = tmp_path / "bench.log"
+    log.write_text(
+        "=== pipeline: ...\nTraceback (most recent call last):\n  ...\nValueError: nope\n\n"
+    )
+    assert last_line(log) == "ValueError: nope"
+    log.write_text("")
+    assert last_line(log) == ""
