@@ -23,7 +23,6 @@ from tailor import faults, privacy
 from tailor.ingest import (
     FileLoad,
     LoadError,
-    _sql_str,
     batch_id_for,
     check_parsed,
     file_checksum,
@@ -32,6 +31,7 @@ from tailor.ingest import (
     write_candidates,
 )
 from tailor.sources import SOURCES
+from tailor.sqlsafe import quote_literal
 from tailor.warehouse import ensure_raw_schema
 
 
@@ -180,7 +180,9 @@ def _rees46(con: duckdb.DuckDBPyConnection, batch_id: str, label: str, loaded_at
     ts = "try_strptime(event_time, '%Y-%m-%d %H:%M:%S UTC')"
     mapping = (
         "case event_type "
-        + " ".join(f"when {_sql_str(k)} then {_sql_str(v)}" for k, v in REES46_EVENTS.items())
+        + " ".join(
+            f"when {quote_literal(k)} then {quote_literal(v)}" for k, v in REES46_EVENTS.items()
+        )
         + " else event_type end"
     )
     con.execute(

@@ -15,6 +15,7 @@ import duckdb
 
 from tailor.settings import Settings, get_settings
 from tailor.sources import META_COLUMNS, SOURCES
+from tailor.sqlsafe import quote_ident
 
 SCHEMAS = ("raw", "ops")
 
@@ -44,7 +45,8 @@ create table if not exists raw.load_log (
     rows_loaded bigint not null,
     rows_quarantined bigint not null,
     started_at timestamp not null,
-    finished_at timestamp not null
+    finished_at timestamp not null,
+    note varchar                      -- why a file was not read (skipped, refused, empty); null when loaded
 )
 """
 
@@ -122,6 +124,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(raw_table_ddl(name))
     con.execute(QUARANTINE_DDL)
     con.execute(LOAD_LOG_DDL)
+    # warehouses created before the note column
+    con.execute("alter table raw.load_log add column if not exists note varchar")
 
 
 def table_counts(
@@ -140,6 +144,8 @@ def table_counts(
     for schema, table in rows:
         if schemas and schema not in schemas:
             continue
-        (n,) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+        (n,) = con.execute(
+            f"select count(*) from {quote_ident(schema)}.{quote_ident(table)}"
+        ).fetchone()
         out.append((schema, table, n))
     return out

@@ -202,8 +202,8 @@ def test_reconciliation_is_enforced(con, landing, monkeypatch):
     )
     real = ingest.check_parsed
 
-    def lose_a_row(c, source, extra_checks=()):
-        real(c, source, extra_checks)
+    def lose_a_row(c, source, extra_checks=(), day=None):
+        real(c, source, extra_checks, day)
         c.execute("delete from _cand where _line = 2")
 
     monkeypatch.setattr(ingest, "check_parsed", lose_a_row)
