@@ -2,6 +2,12 @@
     One row per order: the latest version (updated_at, then landing day) among the rows
     that arrived on or before the run date, so a return recorded later does not change
     what an earlier day saw.
+
+    `status` is one of four outcomes whatever the shop calls it: completed (the sale
+    stands: processing, shipped, delivered, partially refunded), cancelled (cancelled,
+    failed), returned (returned, refunded) or pending (pending, on-hold, and any status
+    not known here, so that an unknown one never counts as a purchase). The shop's own
+    word is kept in `delivered_status`.
 #}
 
 with source as (
@@ -17,7 +23,15 @@ renamed as (
         trim(order_id) as order_id,
         nullif(trim(customer_id), '') as customer_id,
         {{ tailor.to_utc_timestamp('ordered_at') }} as ordered_at,
-        lower(trim(status)) as status,
+        case
+            when replace(lower(trim(status)), '-', '_') in (
+                'completed', 'complete', 'processing', 'shipped', 'delivered', 'partially_refunded'
+            ) then 'completed'
+            when replace(lower(trim(status)), '-', '_') in ('cancelled', 'canceled', 'failed') then 'cancelled'
+            when replace(lower(trim(status)), '-', '_') in ('returned', 'refunded') then 'returned'
+            else 'pending'
+        end as status,
+        nullif(lower(trim(status)), '') as delivered_status,
         coalesce(upper(nullif(trim(currency), '')), '{{ var("tailor__reporting_currency") }}') as currency,
         cast(subtotal as {{ dbt.type_numeric() }}) as subtotal,
         cast(coalesce(discount, 0) as {{ dbt.type_numeric() }}) as discount,
@@ -54,6 +68,7 @@ final as (
         ordered_at,
         cast(ordered_at as date) as order_date,
         status,
+        delivered_status,
         currency,
         subtotal,
         discount,
