@@ -178,13 +178,13 @@ def skip_reason(path: Path, landing: Path) -> str | None:
     name = path.name
     if name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES):
         return "skipped: hidden or temporary file (still being written?), not read"
-    if path.is_symlink():
-        try:
-            target = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            return "refused: broken symbolic link, not followed"
-        if not target.is_relative_to(landing.resolve()):
-            return "refused: symbolic link to a file outside the landing zone, not followed"
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "refused: broken symbolic link, not followed"
+    if not target.is_relative_to(landing.resolve()):
+        # a link to a file, or a partition folder that is itself a link, out of the zone
+        return "refused: symbolic link to a file outside the landing zone, not followed"
     if path.is_dir():
         return "skipped: a folder inside a partition, not read"
     if not path.is_file():

@@ -33,6 +33,9 @@ DAY = "2026-10-01"
 # environment; CANARY is planted in that environment.
 HOSTILE = "a\" || (select content from read_text('/proc/self/environ')) || \"b"
 STEAL = "x\" || (select string_agg(email, ';') from _lines) || \"y"
+# The same, built on a column the file really has, so that the pasted SQL would bind.
+EXEC_CSV = "email\" || (select content from read_text('/proc/self/environ')) || \"email"
+EXEC_PARQUET = "title\" || (select content from read_text('/proc/self/environ')) || \"title"
 CANARY = "canary-7f3a9c-hostile"
 STATUSES = (
     "pending",
@@ -101,6 +104,7 @@ def build_night(landing: Path, outside: Path) -> None:
                 "created_at": [f"{DAY}T00:00:00Z"] * len(PRODUCTS),
                 "updated_at": [f"{DAY}T01:00:00Z"] * len(PRODUCTS),
                 HOSTILE: [f"hp-{p}" for p in PRODUCTS],
+                EXEC_PARQUET: [f"ep-{p}" for p in PRODUCTS],
                 "_dt": ["1999-01-01"] * len(PRODUCTS),
             }
         ),
@@ -124,6 +128,7 @@ def build_night(landing: Path, outside: Path) -> None:
         "updated_at",
         HOSTILE,
         STEAL,
+        EXEC_CSV,
         "_crm_segment",
         "dt",
         "_batch_id",
@@ -146,6 +151,7 @@ def build_night(landing: Path, outside: Path) -> None:
                 f"{DAY}T06:00:00Z",
                 f"h-{c}",
                 f"s-{c}",
+                f"e-{c}",
                 "vip",
                 "1999-12-31",
                 "crm-7",
@@ -153,7 +159,7 @@ def build_night(landing: Path, outside: Path) -> None:
         )
     text = _csv(rows)
     first, rest = text.split("\r\n", 1)
-    broken = 'C099,"c099@example.com,Bob,Ray,m,1980-01-01,DE,Köln,Europe/Berlin,+49221,2025-01-01T00:00:00Z,2026-10-01T06:00:00Z,h,s,vip,1999-12-31,crm-7'
+    broken = 'C099,"c099@example.com,Bob,Ray,m,1980-01-01,DE,Köln,Europe/Berlin,+49221,2025-01-01T00:00:00Z,2026-10-01T06:00:00Z,h,s,e,vip,1999-12-31,crm-7'
     (landing / "customers" / d / "crm_export.csv").write_text(
         first + "\r\n" + broken + "\r\n" + rest, newline=""
     )
@@ -432,9 +438,13 @@ def test_hostile_names_are_kept_as_data_and_never_run(night):
         extra = json.loads(customers[c])
         assert extra[HOSTILE] == f"h-{c}"
         assert extra[STEAL] == f"s-{c}"  # the cell's own value, not every row's email
+        assert extra[EXEC_CSV] == f"e-{c}"
     products = dict(_q(con, "select product_id, extra::varchar from raw.products"))
     assert {p: json.loads(x)[HOSTILE] for p, x in products.items()} == {
         p: f"hp-{p}" for p in PRODUCTS
+    }
+    assert {p: json.loads(x)[EXEC_PARQUET] for p, x in products.items()} == {
+        p: f"ep-{p}" for p in PRODUCTS
     }
     consents = _q(con, "select subject_id, extra::varchar from raw.consents")
     assert {json.loads(x)[HOSTILE] for _, x in consents} == {f"hk-{c}" for c in CUSTOMERS}
@@ -630,3 +640,17 @@ def test_csv_quoted_fields_spanning_lines_and_bad_bytes(loader):
     assert con.execute("select line, reason_code from raw.quarantine").fetchall() == [
         (4, "invalid_encoding")
     ]
+
+
+def test_a_partition_folder_linked_from_outside_is_not_read(loader, tmp_path):
+    from tailor import ingest
+
+    landing, con = loader
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "events.ndjson").write_text(_dump(event("ev-x01", "C001")) + "\n")
+    (landing / "events").mkdir(parents=True)
+    (landing / "events" / f"dt={DAY}").symlink_to(outside, target_is_directory=True)
+    (load,) = ingest.load_day(con, landing, dt.date.fromisoformat(DAY))
+    assert load.rows_read == 0 and "outside the landing zone" in load.note
+    assert con.execute("select count(*) from raw.events").fetchone()[0] == 0
