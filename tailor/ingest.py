@@ -338,19 +338,24 @@ def parse_ndjson(con: duckdb.DuckDBPyConnection, path: Path, source: Source) -> 
             from j
         ),
         keyed as (
-            select *,
-                case when _is_object then
-                    list_filter(list_distinct(json_keys(_j)),
-                                lambda k: len(list_filter(json_keys(_j), lambda x: x = k)) > 1)
-                end as _dup_keys
+            select *, json_keys(_j) as _keys
             from objects
+        ),
+        checked as (
+            select * exclude (_keys),
+                -- the repeated names, computed only for the rare object that has any
+                case when _is_object and len(_keys) <> len(list_distinct(_keys)) then
+                    list_filter(list_distinct(_keys),
+                                lambda k: len(list_filter(_keys, lambda x: x = k)) > 1)
+                end as _dup_keys
+            from keyed
         ),
         extracted as (
             select
                 *,
                 case when _is_object then json_extract_string(_j, {text_paths}) end as _t
                 {f", case when _is_object then json_extract(_j, {json_paths}) end as _js" if json_cols else ""}
-            from keyed
+            from checked
         )
         select
             _line,
