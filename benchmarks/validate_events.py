@@ -94,11 +94,11 @@ def build(con, rows: int, day: dt.date) -> None:
         d = day - dt.timedelta(days=back)
         n = int(rows * (0.9 + 0.03 * back))
         con.execute(
-            "insert into raw.load_log values ('bench', 'events', ?, ?, 'x', 1, ?, ?, 0, now(), now())",
+            "insert into raw.load_log (_batch_id, source, _dt, source_file, checksum, file_bytes, rows_read, rows_loaded, rows_quarantined, started_at, finished_at) values ('bench', 'events', ?, ?, 'x', 1, ?, ?, 0, now(), now())",
             [d, f"events/dt={d}/events.ndjson.gz", n, n],
         )
     con.execute(
-        "insert into raw.load_log values ('bench', 'events', ?, ?, 'x', 1, ?, ?, 0, now(), now())",
+        "insert into raw.load_log (_batch_id, source, _dt, source_file, checksum, file_bytes, rows_read, rows_loaded, rows_quarantined, started_at, finished_at) values ('bench', 'events', ?, ?, 'x', 1, ?, ?, 0, now(), now())",
         [day, f"events/dt={day}/events.ndjson.gz", rows, rows],
     )
     con.execute("checkpoint")

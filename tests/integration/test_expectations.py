@@ -226,11 +226,11 @@ def break_contract(con, day: dt.date) -> None:
         )
     for back in (1, 2, 3):
         con.execute(
-            "insert into raw.load_log values ('h', 'events', ?, 'events/history.ndjson', 'x', 1, 500, 500, 0, now(), now())",
+            "insert into raw.load_log (_batch_id, source, _dt, source_file, checksum, file_bytes, rows_read, rows_loaded, rows_quarantined, started_at, finished_at) values ('h', 'events', ?, 'events/history.ndjson', 'x', 1, 500, 500, 0, now(), now())",
             [day - dt.timedelta(days=back)],
         )
     con.execute(
-        "insert into raw.load_log values ('b', 'orders', ?, 'orders/dt=broken/orders.csv', 'x', 1, 10, 5, 1, now(), now())",
+        "insert into raw.load_log (_batch_id, source, _dt, source_file, checksum, file_bytes, rows_read, rows_loaded, rows_quarantined, started_at, finished_at) values ('b', 'orders', ?, 'orders/dt=broken/orders.csv', 'x', 1, 10, 5, 1, now(), now())",
         [day],
     )
 

@@ -136,7 +136,7 @@ def _night_with_two_people() -> duckdb.DuckDBPyConnection:
             -- names both: Ann's customer id, Bo's email -> counted for the first of them
             ('m3', 'C1', null, '{"email": "bo@x.com"}', date '2026-10-01', 'b1', 'ev.ndjson', 3, timestamp '2026-10-02'),
             ('m4', 'C3', 'a-3', null, date '2026-10-01', 'b1', 'ev.ndjson', 4, timestamp '2026-10-02');
-        insert into raw.load_log values
+        insert into raw.load_log (_batch_id, source, _dt, source_file, checksum, file_bytes, rows_read, rows_loaded, rows_quarantined, started_at, finished_at) values
             ('b1', 'events', date '2026-10-01', 'ev.ndjson', 'x', 1, 4, 4, 0, timestamp '2026-10-02', timestamp '2026-10-02');
         insert into raw.quarantine values
             ('events', date '2026-10-01', 'b1', 'ev.ndjson', 5, 'malformed_json', 'bad', '{"userId": "C2", "x"', timestamp '2026-10-02'),
@@ -202,7 +202,7 @@ def test_a_nights_requests_get_one_audit_row_each_with_their_own_rows(tailor_env
                ('C2', 'bo@x.com', date '2026-10-01', 'b0', 'c.csv', 2, timestamp '2026-10-02'),
                ('C3', 'cy@x.com', date '2026-10-01', 'b0', 'c.csv', 3, timestamp '2026-10-02'),
                ('C1', 'ann@x.com', date '2026-10-01', 'b0', 'c.csv', 4, timestamp '2026-10-02');
-        insert into raw.load_log values
+        insert into raw.load_log (_batch_id, source, _dt, source_file, checksum, file_bytes, rows_read, rows_loaded, rows_quarantined, started_at, finished_at) values
             ('b0', 'customers', date '2026-10-01', 'c.csv', 'x', 1, 4, 4, 0, timestamp '2026-10-02', timestamp '2026-10-02'),
             ('b1', 'erasure_requests', date '2026-10-02', 'r.csv', 'x', 1, 2, 2, 0, timestamp '2026-10-03', timestamp '2026-10-03');
         insert into raw.erasure_requests
