@@ -13,7 +13,8 @@ How a file becomes records, and how they are counted:
   zone, so nothing it does with paths (globbing, Hive partition columns such as ``dt``)
   can add or lose records.
 * NDJSON is split into lines on ``\\n`` only (a bare carriage return is JSON whitespace,
-  not a line break) with numpy; no line is too long to be read. CSV records are read
+  not a line break) with numpy; no line is too long to be read (one over
+  ``MAX_RECORD_BYTES`` is quarantined whole, never dropped). CSV records are read
   with Python's ``csv`` module (quotes may span lines); a record that cannot be parsed is
   quarantined on its own and reading goes on at the next line. Parquet is read with
   pyarrow.
