@@ -104,7 +104,7 @@ from isal import igzip
 
 from tailor.settings import Settings, get_settings
 from tailor.sources import CONSENT_PURPOSES, SOURCES
-from tailor.sqlsafe import quote_ident, quote_literal
+from tailor.sqlsafe import plain_name, quote_ident, quote_literal
 
 log = logging.getLogger(__name__)
 
@@ -782,13 +782,20 @@ def match_sql(columns: list[tuple[str, str]], ident: Identity) -> str | None:
         "order_id": folded["order_id"],
     }
     tags = ident.tags()
+    prefilter = "(?i)" + _alternation({t.partition("|")[2] for t in tags})
     conds: list[str] = []
     for name, data_type in columns:
         role = column_role(name, data_type)
         col = quote_ident(name)
         if role == "json" and tags:
+            # parsed only where the text holds one of the values (a CASE evaluates its
+            # branch for those rows alone): 1M events cost 1.3 s instead of 10 s
             tag_list = "[" + ", ".join(quote_literal(t) for t in sorted(tags)) + "]"
-            conds.append(f"list_has_any({_json_tags_sql(_as_json(col, data_type))}, {tag_list})")
+            conds.append(
+                f"case when regexp_matches({col}::varchar, {quote_literal(prefilter)}) "
+                f"then list_has_any({_json_tags_sql(_as_json(col, data_type))}, {tag_list}) "
+                "else false end"
+            )
         elif role in values and values[role]:
             conds.append(f"lower(trim({col})) in {_in_list(values[role])}")
     if not conds:
@@ -1160,24 +1167,8 @@ def tombstone(con: duckdb.DuckDBPyConnection, source: str, cond: str) -> int:
     return n
 
 
-# Identity fields of each raw source, for suppression (kind, SQL expression).
-SOURCE_IDENTITIES: dict[str, list[tuple[str, str]]] = {
-    "customers": [("customer_id", "customer_id"), ("email", "email")],
-    "orders": [("customer_id", "customer_id"), ("order_id", "order_id")],
-    "order_items": [("order_id", "order_id")],
-    "consents": [("customer_id", "subject_id")],
-    "erasure_requests": [("customer_id", "customer_id"), ("email", "email")],
-    "events": [
-        ("customer_id", "user_id"),
-        ("anonymous_id", "anonymous_id"),
-        ("email", "json_extract_string(traits, '$.email')"),
-        ("order_id", "json_extract_string(properties, '$.order_id')"),
-    ],
-}
-
-
-# Identity fields of each raw source, for suppression: (kind, SQL expression) of columns,
-# and the JSON columns whose identifier keys (JSON_ID_PATHS) are checked too.
+# Identifier fields of each raw source, for suppression: (kind, column), and in JSON
+# columns (column -> [(kind, path)]) where Segment puts them.
 SOURCE_IDENTITIES: dict[str, list[tuple[str, str]]] = {
     "customers": [("customer_id", "customer_id"), ("email", "email")],
     "orders": [("customer_id", "customer_id"), ("order_id", "order_id")],
@@ -1186,45 +1177,87 @@ SOURCE_IDENTITIES: dict[str, list[tuple[str, str]]] = {
     "erasure_requests": [("customer_id", "customer_id"), ("email", "email")],
     "events": [("customer_id", "user_id"), ("anonymous_id", "anonymous_id")],
 }
-SOURCE_JSON_COLUMNS: dict[str, tuple[str, ...]] = {
-    "events": ("traits", "context", "properties", "extra"),
+SOURCE_JSON_FIELDS: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "events": {
+        "traits": [("email", "$.email"), ("customer_id", "$.customer_id")],
+        "context": [("email", "$.traits.email")],
+        "properties": [
+            ("email", "$.email"),
+            ("order_id", "$.order_id"),
+            ("customer_id", "$.customer_id"),
+        ],
+        "extra": [("email", "$.email"), ("customer_id", "$.customer_id")],
+    },
 }
-# The fields older versions matched (with their unkeyed hashes), for legacy subjects.
-LEGACY_JSON_FIELDS: dict[str, list[tuple[str, str]]] = {
-    "events": [
-        ("email", "json_extract_string(traits, '$.email')"),
-        ("email", "json_extract_string(context, '$.traits.email')"),
-        ("email", "json_extract_string(properties, '$.email')"),
-        ("order_id", "json_extract_string(properties, '$.order_id')"),
-    ],
-}
-_ERASED_LIST = "(select coalesce(list(subject_hash), []) from ops.erased_subjects)"
 
 
-def _tags_erased_sql(tags: str) -> str:
-    """SQL condition: one of a list of ``kind|value`` tags is an erased subject."""
-    return (
-        f"coalesce(list_has_any(list_transform({tags}, lambda t: {_tagged_hash_sql('t')}), "
-        f"{_ERASED_LIST}), false)"
+def _source_tags_sql(source: str, where: str, *, legacy: bool = False) -> str:
+    """SQL selecting the distinct ``tag`` (``kind|value``) of every identifier field of
+    ``raw.<source>`` rows matching ``where``, normalized as :func:`normalize` (or, with
+    ``legacy``, as older versions hashed them: ids only trimmed). One distinct select per
+    field: on 1M events 0.3 s, where one list of all fields per row took 3 s."""
+
+    def norm(kind: str, expr: str) -> str:
+        if legacy and kind != "email":
+            return f"nullif(trim({expr}), '')"
+        return normalize_sql(kind, expr)
+
+    fields = [(kind, quote_ident(col)) for kind, col in SOURCE_IDENTITIES[source]]
+    for col, paths in SOURCE_JSON_FIELDS.get(source, {}).items():
+        for kind, path in paths:
+            # parsed only where the key occurs at all (an order id: in one event of many)
+            key = quote_literal(f'"{path.rsplit(".", 1)[-1]}"')
+            c = quote_ident(col)
+            fields.append(
+                (
+                    kind,
+                    f"case when contains({c}::varchar, {key}) "
+                    f"then json_extract_string({c}, {quote_literal(path)}) end",
+                )
+            )
+    return " union ".join(
+        f"select {quote_literal(kind + '|')} || {norm(kind, 'v')} as tag from "
+        f"(select distinct {expr} as v from raw.{plain_name(source)} where {where})"
+        for kind, expr in fields
     )
 
 
-def suppressed_sql(source: str, *, legacy: bool = True) -> str | None:
-    """SQL condition on a ``raw.<source>`` row (or the loader's parsed candidate row):
-    one of its identifier fields names an erased subject (keyed hashes; with ``legacy``
-    also the unkeyed hashes of older erasures)."""
-    fields = SOURCE_IDENTITIES.get(source)
-    if not fields:
-        return None
-    conds = [erased_sql(kind, expr, legacy=legacy) for kind, expr in fields]
-    conds += [_tags_erased_sql(_json_tags_sql(c)) for c in SOURCE_JSON_COLUMNS.get(source, ())]
+def erased_in_source(
+    con: duckdb.DuckDBPyConnection, source: str, where: str = "true", *, legacy: bool = True
+) -> Identity:
+    """The erased identifiers that occur in ``raw.<source>`` (rows matching ``where``), in
+    clear: each distinct identifier value is hashed once, not each row, and a day without
+    erased people costs one distinct select per identifier field."""
+    found = Identity()
+    queries = [(_source_tags_sql(source, where), _tagged_hash_sql("tag"), "ops.erased_subjects")]
     if legacy:
-        conds += [
-            f"coalesce({legacy_hash_sql(kind, expr)} in (select subject_hash from "
-            f"private.legacy_erased_subjects where kind = {quote_literal(kind)}), false)"
-            for kind, expr in LEGACY_JSON_FIELDS.get(source, [])
-        ]
-    return "(" + " or ".join(conds) + ")"
+        queries.append(
+            (
+                _source_tags_sql(source, where, legacy=True),
+                f"sha256({quote_literal(LEGACY_HASH_DOMAIN + '|')} || tag)",
+                "private.legacy_erased_subjects",
+            )
+        )
+    for tags, hashed, erased in queries:
+        rows = con.execute(
+            f"""
+            with tags as materialized ({tags}),
+            hashed as (select tag, {hashed} as subject_hash from tags where tag is not null)
+            select tag from hashed semi join {erased} e on e.subject_hash = hashed.subject_hash
+            """
+        ).fetchall()
+        for (tag,) in rows:
+            kind, _, value = tag.partition("|")
+            found.by_kind()[kind].add(value)
+    return found
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = ?"
+        " and table_name = ? and table_catalog = current_database() order by ordinal_position",
+        [schema, table],
+    ).fetchall()
 
 
 def enforce_suppression(
@@ -1232,23 +1265,30 @@ def enforce_suppression(
 ) -> dict[str, int]:
     """Tombstone raw rows of erased subjects that came back (a reloaded or re-delivered
     landing partition) and strip their quarantined record text. ``day`` limits the check to
-    one landing day. Runs inside the caller's transaction; returns rows per table."""
+    one landing day. Runs inside the caller's transaction; returns rows per table.
+
+    Which erased identifiers are back is found from the distinct identifier values
+    (:func:`erased_in_source`); their rows are then taken as an erasure takes them
+    (:func:`match_sql`: every identifier field, case-folded)."""
     ensure_tables(con)
     (n_keyed,) = con.execute("select count(*) from ops.erased_subjects").fetchone()
     (n_legacy,) = con.execute("select count(*) from private.legacy_erased_subjects").fetchone()
     if not n_keyed and not n_legacy:
         return {}
-    on_day = f" and _dt = {quote_literal(day.isoformat())}::date" if day is not None else ""
+    on_day = f"_dt = {quote_literal(day.isoformat())}::date" if day is not None else "true"
     out: dict[str, int] = {}
     for source in SOURCE_IDENTITIES:
         if not has_table(con, "raw", source):
             continue
-        cond = f"{suppressed_sql(source, legacy=n_legacy > 0)}{on_day}"
-        n = tombstone(con, source, cond)
+        back = erased_in_source(con, source, on_day, legacy=n_legacy > 0)
+        cond = match_sql(_columns(con, "raw", source), back)
+        if cond is None:
+            continue
+        n = tombstone(con, source, f"{cond} and {on_day}")
         if n:
             out[f"raw.{source}"] = n
     if has_table(con, *QUARANTINE):
-        cond = f"record is not null and {quarantine_suppressed_sql('record')}{on_day}"
+        cond = f"record is not null and {quarantine_suppressed_sql('record')} and {on_day}"
         n = len(
             con.execute(
                 f"update raw.quarantine set record = null, reason = {quote_literal(REDACTED_TEXT)} "
@@ -1258,6 +1298,14 @@ def enforce_suppression(
         if n:
             out["raw.quarantine"] = n
     return out
+
+
+def _tags_erased_sql(tags: str) -> str:
+    """SQL condition: one of a list of ``kind|value`` tags is an erased subject."""
+    return (
+        f"coalesce(list_has_any(list_transform({tags}, lambda t: {_tagged_hash_sql('t')}), "
+        "(select coalesce(list(subject_hash), []) from ops.erased_subjects)), false)"
+    )
 
 
 def _broken_tags_sql(expr: str) -> str:
