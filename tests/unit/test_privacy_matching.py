@@ -118,13 +118,17 @@ def test_quarantined_text_is_checked_against_hashed_identifiers(con):
         create table q as select * from (values
             ('broken json', '{"messageId": "m", "userId": "C0000101", "x": '),
             ('email', 'Ann@X.com,Ann,Lee'),
-            ('someone else', '{"userId": "C0000102"}')
+            ('lower-case id', '{"customer_id": "c0000101", "email": ""}'),
+            ('context traits', '{"userId": null, "context": {"traits": {"email": "ANN@x.com"}}}'),
+            ('someone else', '{"userId": "C0000102"}'),
+            ('searched for her', '{"userId": "C0000102", "properties": {"query": "ann@x.com"}}'),
+            ('free text', 'bad line mentioning ann@x.com and C0000101 somewhere')
         ) t(tag, record)
         """
     )
     cond = privacy.quarantine_suppressed_sql("record")
     got = [r[0] for r in con.execute(f"select tag from q where {cond} order by tag").fetchall()]
-    assert got == ["broken json", "email"]
+    assert got == ["broken json", "context traits", "email", "lower-case id"]
 
 
 def _night_with_two_people() -> duckdb.DuckDBPyConnection:
@@ -240,3 +244,33 @@ def test_a_nights_requests_get_one_audit_row_each_with_their_own_rows(tailor_env
     assert con.execute("select customer_id from raw.customers").fetchall() == [("C3",)]
     assert privacy.pending_requests(con, dt.date(2026, 10, 2)) == []  # applied, once
     con.close()
+
+
+def test_quarantined_records_are_parsed_and_their_identifier_fields_compared():
+    from tailor.warehouse import ensure_raw_schema
+
+    con = duckdb.connect()
+    ensure_raw_schema(con)
+    records = {
+        "csv row": '{"customer_id": "c0000101", "email": "", "first_name": "Ann"}',
+        "rejected csv line": 'C0000101,"ann@x.com,Ann',
+        "broken event": '{"messageId": "m9", "traits": {"email": "ANN@X.COM"}, "x": ',
+        "her order": '{"order_id": "O1", "total": "ten"}',
+        "another visitor's search": '{"userId": "C7", "properties": {"query": "ann@x.com"}}',
+        "user agent": '{"userId": "C7", "context": {"userAgent": "C0000101 Chrome"}}',
+        "longer id": '{"customer_id": "C00001012"}',
+        "free text": "note: ann@x.com called about C0000101",
+    }
+    for line, record in enumerate(records.values()):
+        con.execute(
+            "insert into raw.quarantine values ('customers', date '2026-10-01', 'b', 'f.csv', ?,"
+            " 'bad', 'bad', ?, timestamp '2026-10-02')",
+            [line, record],
+        )
+    ann = Identity(customer_ids={"C0000101"}, emails={"ann@x.com"}, order_ids={"O1"})
+    touched = privacy.erase_rows(con, ann)
+    assert [(t.table, t.rows_anonymized) for t in touched] == [("raw.quarantine", 4)]
+    kept = {r[0] for r in con.execute("select record from raw.quarantine").fetchall()}
+    assert kept - {None} == {
+        records[k] for k in ("another visitor's search", "user agent", "longer id", "free text")
+    }
