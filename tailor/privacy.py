@@ -993,6 +993,9 @@ def blast_radius(
     table -> (rows naming them, rows in the table). One scan of each table for all of
     them."""
     out: list[dict[str, tuple[int, int]]] = [{} for _ in idents]
+    if not idents:
+        return out
+    everyone = merged(idents)
     for schema, table, columns in _scanned_tables(con):
         name = f"{schema}.{table}"
         rel = f"{quote_ident(schema)}.{quote_ident(table)}"
@@ -1004,14 +1007,20 @@ def blast_radius(
             continue
         if (schema, table) in REDACT_IN_PLACE:
             continue  # diagnostic text, rows kept
-        conds = [match_sql(columns, ident) for ident in idents]
-        if all(c is None for c in conds):
+        cond = match_sql(columns, everyone)
+        if cond is None:
             continue
-        counts = ", ".join(f"count(*) filter (where {c})" if c else "0" for c in conds)
-        total, *per = con.execute(f"select count(*), {counts} from {rel}").fetchone()
-        for k, n in enumerate(per):
-            if n:
-                out[k][name] = (n, total)
+        # the rows naming anyone, once; then each person's among those few
+        con.execute(f"create or replace temp table _blast_hits as select * from {rel} where {cond}")
+        conds = [match_sql(columns, ident) or "false" for ident in idents]
+        counts = ", ".join(f"count(*) filter (where {c})" for c in conds)
+        per = con.execute(f"select {counts} from _blast_hits").fetchone()
+        con.execute("drop table _blast_hits")
+        if any(per):
+            (total,) = con.execute(f"select count(*) from {rel}").fetchone()
+            for k, n in enumerate(per):
+                if n:
+                    out[k][name] = (n, total)
     return out
 
 
