@@ -427,11 +427,23 @@ def export(day: str, destinations: tuple[str, ...], no_send: bool) -> None:
     help="Leave the delivered landing files as they are (suppression still keeps the "
     "person out of every reload).",
 )
-def erase(email: str | None, customer_id: str | None, day: str | None, keep_landing: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply even above the blast-radius limits (TAILOR_ERASURE_MAX_ROWS / "
+    "TAILOR_ERASURE_MAX_SHARE), after reviewing a request held for review.",
+)
+def erase(
+    email: str | None, customer_id: str | None, day: str | None, keep_landing: bool, force: bool
+) -> None:
     """Erase a person (the right to be forgotten) from every table, the landing zone, the
     local export copies and the published snapshot; queue a remove for every destination
     that holds them; write an audit record (ops.erasure_audit). Do not run it while a
-    nightly run is writing the warehouse."""
+    nightly run is writing the warehouse.
+
+    An email must be an email address and a customer id must be known to the warehouse;
+    a request that would touch more rows than the limits allow is held for review. Such
+    requests are recorded in ops.erasure_audit and change nothing else."""
     from tailor import privacy
 
     if bool(email) == bool(customer_id):
@@ -445,8 +457,14 @@ def erase(email: str | None, customer_id: str | None, day: str | None, keep_land
                 email=email,
                 day=_date(day),
                 purge_landing_files=not keep_landing,
+                force=force,
             )
-    except FileNotFoundError as exc:
+    except privacy.ErasureNotApplied as exc:
+        raise click.ClickException(
+            f"the erasure was not applied, {exc}\n(recorded in ops.erasure_audit as "
+            f"{exc.result.status}, audit id {exc.result.audit_id})"
+        ) from exc
+    except (FileNotFoundError, privacy.PrivacyKeyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     out.print_json(
         json.dumps(

@@ -10,29 +10,51 @@ Erasure
     :func:`erase` removes one person from everything Tailor keeps:
 
     * every table of the warehouse, in every schema (raw, intermediate, marts, ml, ops, and
-      any table added later): rows are found by identity columns (``*customer_id``,
-      ``user_id``, ``subject_id``, ``*anonymous_id``, ``visitor_id``, ``*order_id``, any
-      column with ``email`` in its name, raw or sha256) and, in JSON and record text, by
-      the identifiers as values of id keys, or the email anywhere;
+      any table added later): rows are found by identifier fields only, never by a value
+      that happens to occur in free text: identity columns (``*customer_id``, ``user_id``,
+      ``subject_id``, ``*anonymous_id``, ``visitor_id``, ``*order_id``, any column with
+      ``email`` in its name, raw or sha256) and, in JSON columns, the identifier keys of
+      :data:`JSON_ID_PATHS` (``traits.email``, ``context.traits.email``,
+      ``properties.email``, ``properties.order_id``, ``userId``, ...). Ids and emails are
+      compared trimmed and case-folded;
     * raw source rows are replaced by a tombstone in ``raw.quarantine`` (file, line,
       reason ``erased_subject``, no record text) and ``raw.load_log`` is adjusted, so
       "every record read is loaded or quarantined" still holds per file;
-    * quarantined records of the person keep their row but lose the record text;
+    * quarantined records of the person keep their row but lose the record text: the
+      record is parsed (JSON; a broken line as ``"key": "value"`` pairs and CSV fields) and
+      its identifier fields compared, as in the landing zone;
     * views (staging) need nothing: they read the cleaned tables;
-    * the landing zone: the person's records are removed from the delivered files
-      (rewritten atomically; ``purge_landing=False`` keeps them, relying on suppression);
+    * the landing zone: a record is removed from the delivered files only when one of its
+      identifier fields equals one of the person's identifiers (a byte search finds the
+      candidate lines, the parsed record decides); every file the loader can read is
+      covered, hidden (dot) files included. Files are rewritten atomically;
+      ``purge_landing=False`` keeps them, relying on suppression;
     * local copies of exports already written are redacted (their manifests say so); what
       was already sent to a tool is deleted there by a remove in the next export to each
       destination that holds the person (see ``tailor.exports.outbox``);
     * the published snapshot is republished (:func:`erase_and_publish`, or the nightly run).
 
-    The person's identifiers are added to ``ops.erased_subjects`` as keyed hashes (never the
-    plain sha256 used for matching elsewhere). :func:`enforce_suppression` (the nightly
-    erasure stage, and the loader right after it loads a day) tombstones any raw row or
-    quarantined record that names an erased subject, so a re-delivered or reloaded landing
+    A request is checked before anything is touched (:func:`check_request`): an email must
+    be an email address (``invalid_request`` otherwise), a customer id must exist in the
+    warehouse (``unknown_subject`` otherwise). Then its blast radius is counted per table
+    (:func:`blast_radius`); above :func:`blast_limits` (``TAILOR_ERASURE_MAX_ROWS``,
+    default 10,000 rows, or ``TAILOR_ERASURE_MAX_SHARE``, default 5 % of a table of at
+    least 1,000 rows) it is ``held_for_review``: recorded with its counts, nothing applied,
+    until someone reviews it and runs ``tailor erase ... --force``. Every request gets one
+    ``ops.erasure_audit`` row whatever its ``status`` (``applied`` | ``held_for_review`` |
+    ``unknown_subject`` | ``invalid_request``); a request that is not applied never stops
+    the night.
+
+    The person's identifiers are added to ``ops.erased_subjects`` as keyed hashes:
+    HMAC-SHA256 (:func:`subject_hash`, :func:`subject_hash_sql`) with a secret key, never a
+    plain hash anyone could recompute from a list of candidate ids.
+    :func:`enforce_suppression` (the nightly erasure stage, and the loader right after it
+    loads a day) tombstones any raw row or quarantined record that names an erased subject
+    in any identifier field (case-folded ids, ``traits.email``, ``context.traits.email``,
+    ``properties.email``, anonymous ids, order ids), so a re-delivered or reloaded landing
     partition cannot bring the person back, and a dbt full refresh only ever rebuilds from
-    cleaned raw tables. ``ops.erasure_audit`` records
-    what was done: hashed id, time, tables touched, rows removed.
+    cleaned raw tables. ``ops.erasure_audit`` records what was done: keyed hash of the id,
+    time, tables touched, rows removed.
 
     :func:`apply_requests` (the nightly erase stage) applies a night's requests together:
     one pass over the landing files and one scan of each table for all of them, in one
@@ -40,6 +62,23 @@ Erasure
     files until the run is committed (:func:`purge_applied_requests`): the stage works on
     the run's copy of the warehouse, and a run that fails later must leave them for its
     rerun.
+
+The privacy key (contract with the snapshot publisher)
+    The key comes from the environment variable ``TAILOR_PRIVACY_KEY`` (at least 16
+    characters). When it is unset, a random key is generated once and kept in the
+    warehouse, in ``private.subject_key``. Everything in the schema ``private`` is
+    restricted: it never leaves the warehouse, and the analyst snapshot publisher drops the
+    whole schema. ``private.subject_key`` always holds the key's id (an HMAC of a constant,
+    not the key), so a run with a different or missing key stops with a clear error
+    instead of silently letting erased people back in. The key cannot be rotated.
+
+    Warehouses erased before keyed hashes (``ops.erased_subjects`` rows hashed as plain
+    sha256 of ``LEGACY_HASH_DOMAIN|kind|id``) are migrated on first contact
+    (:func:`ensure_tables`): the unkeyed hashes move to
+    ``private.legacy_erased_subjects``, where suppression keeps matching them (those people
+    stay out; their ids are not known, so they cannot be re-keyed), and the audit's
+    subject hashes and audit ids, derived from them, are replaced by keyed hashes of
+    themselves. Nothing the snapshot carries holds an unkeyed hash of an erased id.
 """
 
 from __future__ import annotations
@@ -47,8 +86,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
+import logging
 import os
 import re
 import time
@@ -63,34 +104,52 @@ from isal import igzip
 
 from tailor.settings import Settings, get_settings
 from tailor.sources import CONSENT_PURPOSES, SOURCES
+from tailor.sqlsafe import plain_name, quote_ident, quote_literal
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- hashing
 
-HASH_DOMAIN = "tailor:erased-subject:v1"
+HASH_DOMAIN = "tailor:erased-subject:v2"  # HMAC-SHA256 with the privacy key
+LEGACY_HASH_DOMAIN = "tailor:erased-subject:v1"  # plain sha256, before keyed hashes
 SUBJECT_KINDS = ("customer_id", "email", "anonymous_id", "order_id")
+KEY_ENV = "TAILOR_PRIVACY_KEY"
+MIN_KEY_LENGTH = 16
+# Session variables that carry the key into SQL (per connection, never stored).
+_IPAD, _OPAD = "tailor_subject_ipad", "tailor_subject_opad"
+
+
+class PrivacyKeyError(RuntimeError):
+    """The privacy key is missing, too short, or not the one the warehouse was hashed with."""
 
 
 def normalize(kind: str, value: Any) -> str | None:
-    """The form an identifier is compared in: emails trimmed and lower-cased, ids trimmed."""
+    """The form an identifier is compared in: trimmed and case-folded (emails and ids
+    alike: ``C0000042`` re-sent as ``c0000042`` is the same person)."""
     if value is None:
         return None
-    text = str(value).strip()
-    if kind == "email":
-        text = text.lower()
+    text = str(value).strip().lower()
     return text or None
 
 
-def subject_hash(kind: str, value: Any) -> str | None:
-    """Keyed sha256 of an identifier, as kept in ``ops.erased_subjects``.
+def subject_hash(kind: str, value: Any, key: bytes) -> str | None:
+    """Keyed hash (HMAC-SHA256) of an identifier, as kept in ``ops.erased_subjects``.
 
-    The domain prefix makes it differ from the plain ``email_sha256`` used for matching in
-    staging and marts, so the suppression list never contains a value that identifies the
-    person anywhere else.
-    """
+    Without the key nobody can tell whether a candidate id is among the erased; the domain
+    prefix keeps it apart from the plain ``email_sha256`` used for matching elsewhere."""
     norm = normalize(kind, value)
     if norm is None:
         return None
-    return hashlib.sha256(f"{HASH_DOMAIN}|{kind}|{norm}".encode()).hexdigest()
+    return hmac.new(key, f"{HASH_DOMAIN}|{kind}|{norm}".encode(), hashlib.sha256).hexdigest()
+
+
+def legacy_subject_hash(kind: str, value: Any) -> str | None:
+    """The unkeyed hash older versions kept (emails lower-cased, ids only trimmed)."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    norm = text.lower() if kind == "email" else text
+    return hashlib.sha256(f"{LEGACY_HASH_DOMAIN}|{kind}|{norm}".encode()).hexdigest()
 
 
 def _lit(value: str) -> str:
@@ -98,32 +157,126 @@ def _lit(value: str) -> str:
 
 
 def normalize_sql(kind: str, expr: str) -> str:
-    if kind == "email":
-        return f"nullif(lower(trim({expr})), '')"
-    return f"nullif(trim({expr}), '')"
+    return f"nullif(lower(trim({expr})), '')"
+
+
+def _hmac_sql(message: str) -> str:
+    """SQL HMAC-SHA256 (hex) of a text expression with the key loaded by
+    :func:`subject_key` into the connection; an error, never a null, without it."""
+    ipad = f"coalesce(getvariable({quote_literal(_IPAD)}), error('privacy key not loaded'))"
+    opad = f"coalesce(getvariable({quote_literal(_OPAD)}), error('privacy key not loaded'))"
+    return f"sha256({opad} || unhex(sha256({ipad} || encode({message}))))"
 
 
 def subject_hash_sql(kind: str, expr: str) -> str:
     """SQL for :func:`subject_hash` of an expression (null stays null)."""
-    return f"sha256({_lit(f'{HASH_DOMAIN}|{kind}|')} || {normalize_sql(kind, expr)})"
+    return _hmac_sql(f"{quote_literal(f'{HASH_DOMAIN}|{kind}|')} || {normalize_sql(kind, expr)}")
 
 
-def erased_sql(kind: str, expr: str) -> str:
-    """SQL condition: the expression is an erased identifier of this kind."""
-    return (
-        f"coalesce({subject_hash_sql(kind, expr)} in "
-        f"(select subject_hash from ops.erased_subjects where kind = {_lit(kind)}), false)"
+def _tagged_hash_sql(tag: str) -> str:
+    """SQL for :func:`subject_hash` of a ``kind|normalized value`` expression."""
+    return _hmac_sql(f"{quote_literal(f'{HASH_DOMAIN}|')} || {tag}")
+
+
+def legacy_hash_sql(kind: str, expr: str) -> str:
+    """SQL for :func:`legacy_subject_hash`."""
+    norm = f"lower(trim({expr}))" if kind == "email" else f"trim({expr})"
+    return f"sha256({quote_literal(f'{LEGACY_HASH_DOMAIN}|{kind}|')} || nullif({norm}, ''))"
+
+
+def erased_sql(kind: str, expr: str, *, legacy: bool = True) -> str:
+    """SQL condition: the expression is an erased identifier of this kind (by its keyed
+    hash, or, with ``legacy``, by an unkeyed hash of an older erasure)."""
+    cond = (
+        f"{subject_hash_sql(kind, expr)} in "
+        f"(select subject_hash from ops.erased_subjects where kind = {quote_literal(kind)})"
     )
+    if legacy:
+        cond += (
+            f" or {legacy_hash_sql(kind, expr)} in (select subject_hash from "
+            f"private.legacy_erased_subjects where kind = {quote_literal(kind)})"
+        )
+    return f"coalesce({cond}, false)"
+
+
+def _key_id(key: bytes) -> str:
+    return hmac.new(key, b"tailor:subject-key-id", hashlib.sha256).hexdigest()[:16]
+
+
+def _env_key() -> bytes | None:
+    text = os.environ.get(KEY_ENV)
+    if text is None or text == "":
+        return None
+    if len(text) < MIN_KEY_LENGTH:
+        raise PrivacyKeyError(f"{KEY_ENV} must be at least {MIN_KEY_LENGTH} characters long")
+    return text.encode()
+
+
+SUBJECT_KEY_DDL = """
+create table if not exists private.subject_key (
+    key_id varchar not null,          -- HMAC of a constant with the key: which key, not the key
+    origin varchar not null,          -- environment (TAILOR_PRIVACY_KEY) | generated
+    secret blob,                      -- the generated key; null when it comes from the environment
+    created_at timestamp not null
+)
+"""
+
+LEGACY_ERASED_DDL = """
+create table if not exists private.legacy_erased_subjects (
+    subject_hash varchar not null,    -- unkeyed sha256 (privacy.legacy_subject_hash)
+    kind varchar not null,
+    erased_on date not null,
+    audit_id varchar not null
+)
+"""
+
+
+def subject_key(con: duckdb.DuckDBPyConnection) -> bytes:
+    """The privacy key of the warehouse open on ``con``, loaded into the connection for
+    :func:`subject_hash_sql`. Created on first use (inside the caller's transaction, if
+    any): recorded by its id when it comes from ``TAILOR_PRIVACY_KEY``, else generated and
+    kept in ``private.subject_key``. A key that is not the recorded one is refused."""
+    env = _env_key()
+    if not has_table(con, "private", "subject_key"):
+        con.execute("create schema if not exists private")
+        con.execute(SUBJECT_KEY_DDL)
+    row = con.execute("select key_id, origin, secret from private.subject_key limit 1").fetchone()
+    if row is None:
+        key = env if env is not None else os.urandom(32)
+        con.execute(
+            "insert into private.subject_key values (?, ?, ?, ?)",
+            [_key_id(key), "environment" if env else "generated", None if env else key, _utcnow()],
+        )
+    else:
+        key_id, origin, secret = row
+        key = env if env is not None else (bytes(secret) if secret is not None else None)
+        if key is None:
+            raise PrivacyKeyError(
+                f"the erased subjects of this warehouse are hashed with the key in {KEY_ENV}, "
+                "which is not set"
+            )
+        if _key_id(key) != key_id:
+            raise PrivacyKeyError(
+                f"{KEY_ENV} is not the key the erased subjects of this warehouse were hashed "
+                f"with ({origin} key {key_id}); erasure and suppression cannot run with it"
+            )
+    block = (
+        key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest().ljust(64, b"\0")
+    )
+    con.execute(f"set variable {_IPAD} = ?", [bytes(b ^ 0x36 for b in block)])
+    con.execute(f"set variable {_OPAD} = ?", [bytes(b ^ 0x5C for b in block)])
+    return key
 
 
 # --------------------------------------------------------------------------- tables
 
 ERASED_SUBJECTS_DDL = """
 create table if not exists ops.erased_subjects (
-    subject_hash varchar not null,    -- keyed sha256 of the normalized identifier (privacy.subject_hash)
+    subject_hash varchar not null,    -- HMAC-SHA256 of the normalized identifier (privacy.subject_hash)
     kind varchar not null,            -- customer_id | email | anonymous_id | order_id
     erased_on date not null,          -- logical day of the first erasure that named it
-    audit_id varchar not null         -- the ops.erasure_audit record that added it
+    audit_id varchar not null,        -- the ops.erasure_audit record that added it
+    key_id varchar                    -- private.subject_key.key_id of the key it was hashed with
 )
 """
 
@@ -145,15 +298,28 @@ create table if not exists ops.erasure_audit (
     export_files_redacted bigint not null,
     export_rows_redacted bigint not null,
     destinations_notified json not null, -- destinations that get a remove in their next export
-    snapshot varchar not null         -- republished | at_next_publish
+    snapshot varchar not null,        -- republished | at_next_publish
+    status varchar default 'applied', -- applied | held_for_review | unknown_subject | invalid_request
+    detail json                       -- why not applied: reason, or rows per table and the limits
 )
 """
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The erasure tables, the privacy key loaded into ``con``, older tables migrated."""
     con.execute("create schema if not exists ops")
+    legacy_subjects = has_table(con, "ops", "erased_subjects") and not _has_column(
+        con, "ops", "erased_subjects", "key_id"
+    )
+    legacy_audit = has_table(con, "ops", "erasure_audit") and not _has_column(
+        con, "ops", "erasure_audit", "status"
+    )
     con.execute(ERASED_SUBJECTS_DDL)
     con.execute(ERASURE_AUDIT_DDL)
+    key = subject_key(con)
+    con.execute(LEGACY_ERASED_DDL)
+    if legacy_subjects or legacy_audit:
+        _migrate_unkeyed(con, key, legacy_subjects, legacy_audit)
 
 
 # --------------------------------------------------------------------------- consent
@@ -253,6 +419,16 @@ class Identity:
             "order_id": self.order_ids,
         }
 
+    def folded(self) -> dict[str, set[str]]:
+        """The identifiers per kind as they are compared (:func:`normalize`), visitor ids
+        included."""
+        kinds = {**self.by_kind(), "visitor_id": self.visitor_ids}
+        return {k: {n for v in vals if (n := normalize(k, v))} for k, vals in kinds.items()}
+
+    def tags(self) -> set[str]:
+        """``kind|normalized value`` of every identifier, as :func:`_json_tags_sql` gives them."""
+        return {f"{k}|{v}" for k, vals in self.folded().items() for v in vals}
+
     def tokens(self) -> set[str]:
         """Every value whose presence anywhere would be a trace of the person."""
         return (self.customer_ids | self.emails | self.email_sha256s | self.anonymous_ids) - {""}
@@ -260,10 +436,10 @@ class Identity:
     def counts(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.by_kind().items()}
 
-    def primary_hash(self) -> str:
+    def primary_hash(self, key: bytes) -> str:
         if self.customer_ids:
-            return subject_hash("customer_id", min(self.customer_ids)) or ""
-        return subject_hash("email", min(self.emails)) or ""
+            return subject_hash("customer_id", min(self.customer_ids), key) or ""
+        return subject_hash("email", min(self.emails), key) or ""
 
     def is_empty(self) -> bool:
         return not (self.customer_ids or self.emails)
@@ -271,7 +447,43 @@ class Identity:
 
 def _in_list(values: Iterable[str]) -> str:
     vals = sorted(set(values))
-    return "(" + ", ".join(_lit(v) for v in vals) + ")" if vals else "(null)"
+    return "(" + ", ".join(quote_literal(v) for v in vals) + ")" if vals else "(null)"
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    (n,) = con.execute(
+        "select count(*) from information_schema.columns where table_schema = ? and table_name = ?"
+        " and column_name = ? and table_catalog = current_database()",
+        [schema, table, column],
+    ).fetchone()
+    return n > 0
+
+
+LEGACY_REKEY = "tailor:legacy-subject"
+
+
+def _migrate_unkeyed(
+    con: duckdb.DuckDBPyConnection, key: bytes, subjects: bool, audit: bool
+) -> None:
+    """Tables of an older version held unkeyed hashes: move those of ``ops.erased_subjects``
+    to ``private.legacy_erased_subjects`` (still matched, never published) and replace the
+    audit's subject hashes and audit ids by keyed hashes of themselves."""
+    rekey = _hmac_sql(f"{quote_literal(LEGACY_REKEY + '|')} || audit_id")
+    if subjects:
+        con.execute(
+            f"insert into private.legacy_erased_subjects select subject_hash, kind, erased_on, "
+            f"left({rekey}, 32) from ops.erased_subjects"
+        )
+        con.execute("drop table ops.erased_subjects")
+        con.execute(ERASED_SUBJECTS_DDL)
+    if audit:
+        con.execute("alter table ops.erasure_audit add column if not exists status varchar")
+        con.execute("alter table ops.erasure_audit add column if not exists detail json")
+        subject = _hmac_sql(f"{quote_literal(LEGACY_REKEY + '|')} || subject_hash")
+        con.execute(
+            f"update ops.erasure_audit set subject_hash = {subject}, "
+            f"audit_id = left({rekey}, 32), status = 'applied'"
+        )
 
 
 def resolve_identity(
@@ -279,7 +491,8 @@ def resolve_identity(
     customer_id: str | None = None,
     email: str | None = None,
 ) -> Identity:
-    """Every identifier of the person named by a customer id and/or an email.
+    """Every identifier of the person named by a customer id and/or an email (ids and
+    emails compared case-folded):
 
     * customers: the given id, and every CRM record that ever carried the email;
     * emails: the given one, and every email those records ever had;
@@ -289,65 +502,224 @@ def resolve_identity(
     * orders: the customers' orders.
     """
     ident = Identity()
-    if normalize("customer_id", customer_id):
-        ident.customer_ids.add(normalize("customer_id", customer_id))
+    if customer_id is not None and str(customer_id).strip():
+        ident.customer_ids.add(str(customer_id).strip())
     if normalize("email", email):
         ident.emails.add(normalize("email", email))
     if ident.is_empty():
         raise ValueError("an erasure needs a customer id or an email")
+
+    def ids() -> list[str]:
+        return sorted(ident.folded()["customer_id"])
+
     has_customers = has_table(con, "raw", "customers")
     if has_customers and ident.emails:
         ident.customer_ids |= _values(
             con,
-            f"select distinct trim(customer_id) from raw.customers "
-            f"where lower(trim(email)) in {_in_list(ident.emails)} and nullif(trim(customer_id), '') is not null",
+            "select distinct trim(customer_id) from raw.customers "
+            "where lower(trim(email)) in (select unnest(?::varchar[])) "
+            "and nullif(trim(customer_id), '') is not null",
+            [sorted(ident.emails)],
         )
     if has_customers and ident.customer_ids:
         ident.emails |= _values(
             con,
-            f"select distinct lower(trim(email)) from raw.customers "
-            f"where trim(customer_id) in {_in_list(ident.customer_ids)} and nullif(trim(email), '') is not null",
+            "select distinct lower(trim(email)) from raw.customers "
+            "where lower(trim(customer_id)) in (select unnest(?::varchar[])) "
+            "and nullif(trim(email), '') is not null",
+            [ids()],
         )
     if has_table(con, "raw", "events"):
         ident.anonymous_ids |= _values(
             con,
-            f"""
+            """
             with ev as (
                 select
                     nullif(trim(anonymous_id), '') as a,
-                    nullif(trim(user_id), '') as u,
-                    nullif(lower(trim(json_extract_string(traits, '$.email'))), '') as e
+                    nullif(lower(trim(user_id)), '') as u,
+                    nullif(lower(trim(coalesce(
+                        json_extract_string(traits, '$.email'),
+                        json_extract_string(context, '$.traits.email')
+                    ))), '') as e
                 from raw.events
                 where nullif(trim(anonymous_id), '') is not null
             ),
             linked as (
                 select distinct a from ev
-                where u in {_in_list(ident.customer_ids)} or e in {_in_list(ident.emails)}
+                where u in (select unnest($ids)) or e in (select unnest($emails))
             )
             select a from ev
             where a in (select a from linked)
             group by a
-            having count(*) filter (where u is not null and u not in {_in_list(ident.customer_ids)}) = 0
-               and count(*) filter (where e is not null and e not in {_in_list(ident.emails)}) = 0
+            having count(*) filter (where u is not null and u not in (select unnest($ids))) = 0
+               and count(*) filter (where e is not null and e not in (select unnest($emails))) = 0
             """,
+            {"ids": ids() or [""], "emails": sorted(ident.emails) or [""]},
         )
     if has_table(con, "raw", "orders") and ident.customer_ids:
         ident.order_ids |= _values(
             con,
-            f"select distinct trim(order_id) from raw.orders "
-            f"where trim(customer_id) in {_in_list(ident.customer_ids)} and nullif(trim(order_id), '') is not null",
+            "select distinct trim(order_id) from raw.orders "
+            "where lower(trim(customer_id)) in (select unnest(?::varchar[])) "
+            "and nullif(trim(order_id), '') is not null",
+            [ids()],
         )
     return ident
 
 
-def _values(con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
-    return {r[0] for r in con.execute(sql).fetchall() if r[0] is not None}
+def _values(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> set[str]:
+    return {r[0] for r in con.execute(sql, params).fetchall() if r[0] is not None}
+
+
+# --------------------------------------------------------------------------- requests
+
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+# Where a customer id must occur to be known: (table, column).
+CUSTOMER_ID_HOMES = (
+    ("raw", "customers", "customer_id"),
+    ("raw", "orders", "customer_id"),
+    ("raw", "events", "user_id"),
+    ("raw", "consents", "subject_id"),
+    ("marts", "customers", "customer_id"),
+)
+
+
+def is_email(value: str) -> bool:
+    """One @, a dot in the domain, no spaces: an email address, not a word that could
+    occur anywhere (``Chrome``, ``EUR``, ``de-DE``)."""
+    return EMAIL_RE.fullmatch(value) is not None
+
+
+def customer_exists(con: duckdb.DuckDBPyConnection, customer_id: str) -> bool:
+    """The id names a customer the warehouse knows (raw or marts), or one erased before."""
+    folded = normalize("customer_id", customer_id)
+    for schema, table, column in CUSTOMER_ID_HOMES:
+        if (
+            has_table(con, schema, table)
+            and con.execute(
+                f"select 1 from {quote_ident(schema)}.{quote_ident(table)} "
+                f"where lower(trim({quote_ident(column)})) = ? limit 1",
+                [folded],
+            ).fetchone()
+        ):
+            return True
+    if has_table(con, "ops", "erased_subjects"):
+        return (
+            con.execute(
+                "select 1 from ops.erased_subjects where subject_hash = ? limit 1",
+                [subject_hash("customer_id", customer_id, subject_key(con))],
+            ).fetchone()
+            is not None
+        )
+    return False
+
+
+@dataclass
+class Verdict:
+    """What :func:`check_request` found: ``status`` None when the request can be applied
+    (with ``customer_id`` / ``email`` as they are to be used)."""
+
+    status: str | None
+    reason: str = ""
+    customer_id: str | None = None
+    email: str | None = None
+
+
+def check_request(
+    con: duckdb.DuckDBPyConnection, customer_id: str | None, email: str | None
+) -> Verdict:
+    """Validate an erasure request before anything is touched: ``invalid_request`` (no
+    identifier, an email that is not an email address, an id with spaces or control
+    characters) or ``unknown_subject`` (a customer id the warehouse does not know, and no
+    email). A valid email with an unknown customer id is applied by the email. Reasons
+    never quote the identifier."""
+    cid = str(customer_id).strip() if customer_id is not None else ""
+    mail = str(email).strip() if email is not None else ""
+    if not cid and not mail:
+        return Verdict("invalid_request", "the request names no customer id and no email")
+    if mail and not is_email(mail):
+        return Verdict("invalid_request", "the email is not an email address")
+    if cid and (len(cid) > 256 or any(c.isspace() or not c.isprintable() for c in cid)):
+        return Verdict("invalid_request", "the customer id holds spaces or control characters")
+    if cid and not customer_exists(con, cid):
+        if not mail:
+            return Verdict("unknown_subject", "no customer with this id in the warehouse")
+        cid = ""
+    return Verdict(None, customer_id=cid or None, email=mail or None)
+
+
+@dataclass(frozen=True)
+class BlastLimits:
+    """Above these a request stops for review instead of applying."""
+
+    max_rows: int = 10_000  # rows of one table
+    max_share: float = 0.05  # share of one table ...
+    min_table_rows: int = 1_000  # ... of at least this many rows
+
+
+def blast_limits() -> BlastLimits:
+    """The limits, from ``TAILOR_ERASURE_MAX_ROWS`` / ``TAILOR_ERASURE_MAX_SHARE`` (a
+    fraction, ``0.05``, or a percentage, ``5%``) when set."""
+    default = BlastLimits()
+    rows_text = os.environ.get("TAILOR_ERASURE_MAX_ROWS", "").strip()
+    share_text = os.environ.get("TAILOR_ERASURE_MAX_SHARE", "").strip()
+    try:
+        rows = int(rows_text) if rows_text else default.max_rows
+        if share_text.endswith("%"):
+            share = float(share_text[:-1]) / 100
+        else:
+            share = float(share_text) if share_text else default.max_share
+    except ValueError as exc:
+        raise ValueError(
+            "TAILOR_ERASURE_MAX_ROWS must be a whole number and TAILOR_ERASURE_MAX_SHARE a "
+            "fraction (0.05) or a percentage (5%)"
+        ) from exc
+    if rows < 0 or not 0 < share <= 1:
+        raise ValueError("TAILOR_ERASURE_MAX_ROWS must be >= 0, TAILOR_ERASURE_MAX_SHARE in (0, 1]")
+    return BlastLimits(rows, share, default.min_table_rows)
+
+
+def over_limits(counts: dict[str, tuple[int, int]], limits: BlastLimits) -> list[str]:
+    """Why a request touching ``counts`` (table -> (rows touched, rows in the table)) must
+    be reviewed; empty when it may apply."""
+    reasons = []
+    for table, (rows, total) in sorted(counts.items()):
+        if rows > limits.max_rows:
+            reasons.append(f"{table}: {rows:,} rows (limit {limits.max_rows:,})")
+        elif total >= limits.min_table_rows and rows > limits.max_share * total:
+            reasons.append(
+                f"{table}: {rows:,} of {total:,} rows ({rows / total:.1%}, limit {limits.max_share:.1%})"
+            )
+    return reasons
 
 
 # --------------------------------------------------------------------------- matching
 
-ID_KEY_PATTERN = r"[a-z_ ]*(customer|user|subject|anonymous|visitor|order|member)[ _]?id"
-TEXT_COLUMNS = {"record", "_record", "key_fields", "payload", "reason"}
+TEXT_COLUMNS = {"record", "_record", "key_fields", "payload"}
+JSON_NAMED = {"extra", "properties", "traits", "context"}
+# Identifier keys in JSON, per kind, and where they stand (Segment: top level, traits,
+# properties, context.traits). ``JSON_ID_PATHS`` is every (kind, path).
+JSON_ID_KEYS = {
+    "email": ("email", "Email", "EMAIL"),
+    "customer_id": ("userId", "user_id", "customerId", "customer_id", "subjectId", "subject_id"),
+    "anonymous_id": ("anonymousId", "anonymous_id"),
+    "order_id": ("orderId", "order_id"),
+    "visitor_id": ("visitorId", "visitor_id"),
+}
+# (prefix, kinds looked for under it)
+JSON_PLACES = (
+    ("$", ("email", "customer_id", "anonymous_id", "order_id", "visitor_id")),
+    ("$.traits", ("email", "customer_id")),
+    ("$.context", ("anonymous_id", "customer_id")),
+    ("$.context.traits", ("email", "customer_id")),
+    ("$.properties", ("email", "customer_id", "order_id")),
+)
+JSON_ID_PATHS = [
+    (kind, f"{prefix}.{key}")
+    for prefix, kinds in JSON_PLACES
+    for kind in kinds
+    for key in JSON_ID_KEYS[kind]
+]
 
 
 def column_role(name: str, data_type: str) -> str | None:
@@ -355,7 +727,7 @@ def column_role(name: str, data_type: str) -> str | None:
     n = name.lower()
     t = data_type.upper()
     if t == "JSON" or n in TEXT_COLUMNS:
-        return "text"
+        return "json"
     if not t.startswith("VARCHAR"):
         return None
     if n.endswith("customer_id") or n in ("user_id", "subject_id"):
@@ -368,9 +740,24 @@ def column_role(name: str, data_type: str) -> str | None:
         return "email"
     if n.endswith("order_id"):
         return "order_id"
-    if n in ("extra", "properties", "traits", "context"):
-        return "text"
+    if n in JSON_NAMED:
+        return "json"
     return None
+
+
+def _json_tags_sql(expr: str) -> str:
+    """SQL list of ``kind|normalized value`` for every identifier key of
+    :data:`JSON_ID_PATHS` in a JSON expression (one parse per row; nulls for absent keys)."""
+    paths = ", ".join(quote_literal(p) for _, p in JSON_ID_PATHS)
+    kinds = ", ".join(quote_literal(f"{k}|") for k, _ in JSON_ID_PATHS)
+    return (
+        f"list_transform(json_extract_string({expr}, [{paths}]), "
+        f"lambda x, i: [{kinds}][i] || nullif(lower(trim(x)), ''))"
+    )
+
+
+def _as_json(col: str, data_type: str) -> str:
+    return col if data_type.upper() == "JSON" else f"try(json({col}::varchar))"
 
 
 def _regex_escape(value: str) -> str:
@@ -381,57 +768,36 @@ def _alternation(values: Iterable[str]) -> str:
     return "|".join(_regex_escape(v) for v in sorted(values, key=lambda v: (-len(v), v)))
 
 
-def _text_match_sql(expr: str, ident: Identity, *, ids: bool = True) -> str | None:
-    """A condition on free text / JSON: an email anywhere (as a whole token), or (``ids``)
-    an id as the value of an id-like key ("userId": "C1", "customer_id":"C1", ...).
-
-    The emails are one case-insensitive pattern (on 4.2M event rows one pattern for one
-    email took 1.8 s where an ``ilike`` prefilter per email took 5.3 s, and the gap grows
-    with the emails); the id pattern runs only where a plain substring test hits."""
-    emails = ident.emails | ident.email_sha256s
-    ids = (ident.customer_ids | ident.anonymous_ids | ident.order_ids) if ids else set()
-    if not emails and not ids:
-        return None
-    txt = f"{expr}::varchar"
-    checks = []
-    if emails:
-        checks.append(
-            f"regexp_matches({txt}, "
-            f"{_lit(f'(?i)(^|[^a-z0-9._%+-])({_alternation(emails)})($|[^a-z0-9._%+-])')})"
-        )
-    if ids:
-        pattern = (
-            f'(?i)"{ID_KEY_PATTERN}"\\s*:\\s*"?(user:)?({_alternation(ids)})"?\\s*($|[,}}\\]])'
-        )
-        prefilter = " or ".join(f"contains({txt}, {_lit(v)})" for v in sorted(ids))
-        checks.append(f"(({prefilter}) and regexp_matches({txt}, {_lit(pattern)}))")
-    return f"({' or '.join(checks)})"
-
-
 def match_sql(columns: list[tuple[str, str]], ident: Identity) -> str | None:
     """A SQL condition true for every row of a table (with these columns) that belongs to
-    the person; None when the table has no identifying column."""
+    the person: one of its identifier columns, or identifier keys of its JSON columns,
+    equals one of the person's identifiers (trimmed, case-folded); None when the table has
+    no identifying column. Free text is never searched."""
+    folded = ident.folded()
+    values = {
+        "customer_id": folded["customer_id"],
+        "anonymous_id": folded["anonymous_id"],
+        "visitor_id": folded["visitor_id"],
+        "email": folded["email"] | ident.email_sha256s,
+        "order_id": folded["order_id"],
+    }
+    tags = ident.tags()
+    prefilter = "(?i)" + _alternation({t.partition("|")[2] for t in tags})
     conds: list[str] = []
-    # A table with identity columns finds the person's rows through them; its text columns
-    # are then only searched for the email (e.g. an identify trait on a shared device).
-    direct = any(column_role(n, t) not in (None, "text") for n, t in columns)
     for name, data_type in columns:
         role = column_role(name, data_type)
-        col = f'"{name}"'
-        if role == "customer_id" and ident.customer_ids:
-            conds.append(f"trim({col}) in {_in_list(ident.customer_ids)}")
-        elif role == "anonymous_id" and ident.anonymous_ids:
-            conds.append(f"trim({col}) in {_in_list(ident.anonymous_ids)}")
-        elif role == "visitor_id" and ident.visitor_ids:
-            conds.append(f"trim({col}) in {_in_list(ident.visitor_ids)}")
-        elif role == "email" and ident.emails:
-            conds.append(f"lower(trim({col})) in {_in_list(ident.emails | ident.email_sha256s)}")
-        elif role == "order_id" and ident.order_ids:
-            conds.append(f"trim({col}) in {_in_list(ident.order_ids)}")
-        elif role == "text":
-            cond = _text_match_sql(col, ident, ids=not direct)
-            if cond:
-                conds.append(f"coalesce({cond}, false)")
+        col = quote_ident(name)
+        if role == "json" and tags:
+            # parsed only where the text holds one of the values (a CASE evaluates its
+            # branch for those rows alone): 1M events cost 1.3 s instead of 10 s
+            tag_list = "[" + ", ".join(quote_literal(t) for t in sorted(tags)) + "]"
+            conds.append(
+                f"case when regexp_matches({col}::varchar, {quote_literal(prefilter)}) "
+                f"then list_has_any({_json_tags_sql(_as_json(col, data_type))}, {tag_list}) "
+                "else false end"
+            )
+        elif role in values and values[role]:
+            conds.append(f"lower(trim({col})) in {_in_list(values[role])}")
     if not conds:
         return None
     return "(" + " or ".join(f"coalesce({c}, false)" for c in conds) + ")"
@@ -456,10 +822,96 @@ def base_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[tup
     return [(s, t, cols) for (s, t), cols in out.items()]
 
 
+# --------------------------------------------------------------------------- records
+
+LANDING_KEYS = {
+    "customerid": "customer_id",
+    "userid": "customer_id",
+    "subjectid": "customer_id",
+    "anonymousid": "anonymous_id",
+    "orderid": "order_id",
+    "visitorid": "visitor_id",
+}
+# "key": "value" (or a number) pairs of a record that is not valid JSON (a broken line).
+KEY_VALUE_RE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+))')
+
+
+def _key_kind(key: str) -> str | None:
+    k = re.sub(r"[^a-z]", "", key.lower())
+    if "email" in k:
+        return "email"
+    return LANDING_KEYS.get(k)
+
+
+def _value_matches(kind: str, value: Any, folded: dict[str, set[str]]) -> bool:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return False
+    norm = normalize(kind, value)
+    return norm is not None and norm in folded.get(kind, ())
+
+
+def _object_matches(obj: Any, folded: dict[str, set[str]]) -> bool:
+    """A parsed record names the person: an identifier key (at any depth) holds one of
+    their identifiers."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            kind = _key_kind(str(k))
+            if kind and _value_matches(kind, v, folded):
+                return True
+            if isinstance(v, dict | list) and _object_matches(v, folded):
+                return True
+    elif isinstance(obj, list):
+        return any(_object_matches(v, folded) for v in obj)
+    return False
+
+
+def _fields_match(fields: Iterable[str], folded: dict[str, set[str]]) -> bool:
+    """Fields of unknown meaning (a CSV record without its header): one of them is, whole,
+    one of the person's identifiers."""
+    every = set().union(*folded.values())
+    return any((n := normalize("", f)) is not None and n in every for f in fields)
+
+
+def _broken_record_matches(text: str, folded: dict[str, set[str]]) -> bool:
+    """A record that does not parse as JSON: its ``"key": "value"`` pairs by key, else its
+    CSV fields whole."""
+    for key, quoted, number in KEY_VALUE_RE.findall(text):
+        kind = _key_kind(key)
+        if kind and _value_matches(kind, quoted or number, folded):
+            return True
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error:
+        rows = [re.split(r"[,;\t]", text)]
+    return any(_fields_match(row, folded) for row in rows)
+
+
+def record_matches(text: str, folded: dict[str, set[str]]) -> bool:
+    """A record's text (an NDJSON line, a quarantined record) names the person in one of
+    its identifier fields."""
+    body = text.strip()
+    if not body:
+        return False
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return _broken_record_matches(body, folded)
+    if isinstance(obj, dict | list):
+        return _object_matches(obj, folded)
+    return False
+
+
 # --------------------------------------------------------------------------- warehouse
 
 # Tables erasure never touches: they hold only keyed hashes and counts.
-PROTECTED = {("ops", "erased_subjects"), ("ops", "erasure_audit"), ("raw", "load_log")}
+PROTECTED = {
+    ("ops", "erased_subjects"),
+    ("ops", "erasure_audit"),
+    ("raw", "load_log"),
+    ("private", "subject_key"),
+    ("private", "legacy_erased_subjects"),
+}
+QUARANTINE = ("raw", "quarantine")
 TOMBSTONE_REASON = "erased_subject"
 TOMBSTONE_TEXT = "record removed: erased subject (right to be forgotten)"
 REDACTED_TEXT = "record text removed: erased subject (right to be forgotten)"
@@ -492,6 +944,86 @@ def merged(idents: Iterable[Identity]) -> Identity:
     return out
 
 
+def _scanned_tables(
+    con: duckdb.DuckDBPyConnection,
+) -> Iterator[tuple[str, str, list[tuple[str, str]]]]:
+    """The tables erasure scans: all but the protected ones, temp tables and the
+    diagnostic tables redacted in place."""
+    for schema, table, columns in base_tables(con):
+        if (schema, table) in PROTECTED or schema == "temp":
+            continue
+        yield schema, table, columns
+
+
+def quarantine_hits(con: duckdb.DuckDBPyConnection, idents: list[Identity]) -> list[set[int]]:
+    """Per person, the rowids of ``raw.quarantine`` whose record text names them in an
+    identifier field: a SQL prefilter on the identifiers as substrings, then each
+    candidate record parsed (:func:`record_matches`)."""
+    out: list[set[int]] = [set() for _ in idents]
+    needles = sorted({n for ident in idents for n in _needles(ident)})
+    if not needles or not has_table(con, *QUARANTINE):
+        return out
+    rows = con.execute(
+        "select rowid, record from raw.quarantine "
+        "where record is not null and regexp_matches(lower(record), ?)",
+        [_alternation(needles)],
+    ).fetchall()
+    folded = [ident.folded() for ident in idents]
+    for rowid, record in rows:
+        for k, f in enumerate(folded):
+            if record_matches(record, f):
+                out[k].add(rowid)
+    return out
+
+
+def _first_owner(hits: list[set[int]]) -> list[int]:
+    """Rows per person when each row counts for the first person it names."""
+    seen: set[int] = set()
+    counts = []
+    for mine in hits:
+        counts.append(len(mine - seen))
+        seen |= mine
+    return counts
+
+
+def blast_radius(
+    con: duckdb.DuckDBPyConnection, idents: list[Identity]
+) -> list[dict[str, tuple[int, int]]]:
+    """What erasing each person would touch, before anything is touched: per person,
+    table -> (rows naming them, rows in the table). One scan of each table for all of
+    them."""
+    out: list[dict[str, tuple[int, int]]] = [{} for _ in idents]
+    if not idents:
+        return out
+    everyone = merged(idents)
+    for schema, table, columns in _scanned_tables(con):
+        name = f"{schema}.{table}"
+        rel = f"{quote_ident(schema)}.{quote_ident(table)}"
+        if (schema, table) == QUARANTINE:
+            (total,) = con.execute(f"select count(*) from {rel}").fetchone()
+            for k, mine in enumerate(quarantine_hits(con, idents)):
+                if mine:
+                    out[k][name] = (len(mine), total)
+            continue
+        if (schema, table) in REDACT_IN_PLACE:
+            continue  # diagnostic text, rows kept
+        cond = match_sql(columns, everyone)
+        if cond is None:
+            continue
+        # the rows naming anyone, once; then each person's among those few
+        con.execute(f"create or replace temp table _blast_hits as select * from {rel} where {cond}")
+        conds = [match_sql(columns, ident) or "false" for ident in idents]
+        counts = ", ".join(f"count(*) filter (where {c})" for c in conds)
+        per = con.execute(f"select {counts} from _blast_hits").fetchone()
+        con.execute("drop table _blast_hits")
+        if any(per):
+            (total,) = con.execute(f"select count(*) from {rel}").fetchone()
+            for k, n in enumerate(per):
+                if n:
+                    out[k][name] = (n, total)
+    return out
+
+
 def erase_rows_many(
     con: duckdb.DuckDBPyConnection, idents: list[Identity]
 ) -> list[list[TableTouch]]:
@@ -506,24 +1038,31 @@ def erase_rows_many(
     if not idents:
         return touched
     everyone = merged(idents)
-    for schema, table, columns in base_tables(con):
-        if (schema, table) in PROTECTED or schema == "temp":
-            continue
+    for schema, table, columns in _scanned_tables(con):
         name = f"{schema}.{table}"
+        rel = f"{quote_ident(schema)}.{quote_ident(table)}"
         if (schema, table) in REDACT_IN_PLACE:
             for k, ident in enumerate(idents):  # small diagnostic tables
                 n = redact_text_columns(con, schema, table, columns, ident)
                 if n:
                     touched[k].append(TableTouch(name, rows_anonymized=n))
             continue
+        if (schema, table) == QUARANTINE:
+            hits = quarantine_hits(con, idents)
+            rowids = sorted(set().union(*hits))
+            if rowids:
+                con.execute(
+                    "update raw.quarantine set record = null, reason = ? "
+                    "where rowid in (select unnest(?::bigint[]))",
+                    [REDACTED_TEXT, rowids],
+                )
+            for k, c in enumerate(_first_owner(hits)):
+                if c:
+                    touched[k].append(TableTouch(name, rows_anonymized=c))
+            continue
         cond = match_sql(columns, everyone)
         if cond is None:
             continue
-        is_raw_source = schema == "raw" and table in SOURCES
-        is_quarantine = (schema, table) == ("raw", "quarantine")
-        if is_quarantine:
-            cond += " and record is not null"
-        rel = f'"{schema}"."{table}"'
         con.execute(
             f"create or replace temp table _erase_hits as "
             f"select rowid as _erase_rid, null::integer as _erase_person, * from {rel} where {cond}"
@@ -531,23 +1070,14 @@ def erase_rows_many(
         (n,) = con.execute("select count(*) from _erase_hits").fetchone()
         if n:
             counts = [n] if len(idents) == 1 else _attribute(con, columns, idents)
-            hits = "rowid in (select _erase_rid from _erase_hits)"
-            if is_raw_source:
-                tombstone(con, table, hits)
-            elif is_quarantine:
-                con.execute(
-                    f"update {rel} set record = null, reason = {_lit(REDACTED_TEXT)} where {hits}"
-                )
+            hits_sql = "rowid in (select _erase_rid from _erase_hits)"
+            if schema == "raw" and table in SOURCES:
+                tombstone(con, table, hits_sql)
             else:
-                con.execute(f"delete from {rel} where {hits}")
+                con.execute(f"delete from {rel} where {hits_sql}")
             for k, c in enumerate(counts):
                 if c:
-                    touch = TableTouch(name)
-                    if is_quarantine:
-                        touch.rows_anonymized = c
-                    else:
-                        touch.rows_removed = c
-                    touched[k].append(touch)
+                    touched[k].append(TableTouch(name, rows_removed=c))
         con.execute("drop table if exists _erase_hits")
     return touched
 
@@ -583,18 +1113,18 @@ def redact_text_columns(
     if not toks:
         return 0
     bound = "[^A-Za-z0-9._%+-]"
-    pattern = _lit(f"(?i)(^|{bound})({_alternation(toks)})($|{bound})")
+    pattern = quote_literal(f"(?i)(^|{bound})({_alternation(toks)})($|{bound})")
     texts = [(n, t) for n, t in columns if t.upper().startswith("VARCHAR") or t.upper() == "JSON"]
     if not texts:
         return 0
-    rel = f'"{schema}"."{table}"'
-    keep_bounds = _lit(r"\1" + ERASED_MARK + r"\3")
+    rel = f"{quote_ident(schema)}.{quote_ident(table)}"
+    keep_bounds = quote_literal(r"\1" + ERASED_MARK + r"\3")
     sets = ", ".join(
-        f'"{c}" = regexp_replace("{c}"::varchar, {pattern}, {keep_bounds}, \'g\')::{t}'
+        f"{quote_ident(c)} = regexp_replace({quote_ident(c)}::varchar, {pattern}, {keep_bounds}, 'g')::{t}"
         for c, t in texts
     )
     where = " or ".join(
-        f'coalesce(regexp_matches("{c}"::varchar, {pattern}), false)' for c, _ in texts
+        f"coalesce(regexp_matches({quote_ident(c)}::varchar, {pattern}), false)" for c, _ in texts
     )
     # a replacement can uncover another token right after it (adjacent identifiers)
     total = 0
@@ -622,8 +1152,8 @@ def tombstone(con: duckdb.DuckDBPyConnection, source: str, cond: str) -> int:
             f"""
             insert into raw.quarantine
                 (source, _dt, _batch_id, source_file, line, reason_code, reason, record, _loaded_at)
-            select {_lit(source)}, _dt, _batch_id, coalesce(_source_file, ''), _line,
-                   {_lit(TOMBSTONE_REASON)}, {_lit(TOMBSTONE_TEXT)}, null, _loaded_at
+            select {quote_literal(source)}, _dt, _batch_id, coalesce(_source_file, ''), _line,
+                   {quote_literal(TOMBSTONE_REASON)}, {quote_literal(TOMBSTONE_TEXT)}, null, _loaded_at
             from _erased_rows
             """
         )
@@ -635,7 +1165,7 @@ def tombstone(con: duckdb.DuckDBPyConnection, source: str, cond: str) -> int:
                 select _dt, _batch_id, _source_file, count(*) as n
                 from _erased_rows group by all
             ) as e
-            where load_log.source = {_lit(source)}
+            where load_log.source = {quote_literal(source)}
                 and load_log.source_file = e._source_file
                 and load_log._batch_id = e._batch_id
                 and load_log._dt is not distinct from e._dt
@@ -646,29 +1176,97 @@ def tombstone(con: duckdb.DuckDBPyConnection, source: str, cond: str) -> int:
     return n
 
 
-# Identity fields of each raw source, for suppression (kind, SQL expression).
+# Identifier fields of each raw source, for suppression: (kind, column), and in JSON
+# columns (column -> [(kind, path)]) where Segment puts them.
 SOURCE_IDENTITIES: dict[str, list[tuple[str, str]]] = {
     "customers": [("customer_id", "customer_id"), ("email", "email")],
     "orders": [("customer_id", "customer_id"), ("order_id", "order_id")],
     "order_items": [("order_id", "order_id")],
     "consents": [("customer_id", "subject_id")],
     "erasure_requests": [("customer_id", "customer_id"), ("email", "email")],
-    "events": [
-        ("customer_id", "user_id"),
-        ("anonymous_id", "anonymous_id"),
-        ("email", "json_extract_string(traits, '$.email')"),
-        ("order_id", "json_extract_string(properties, '$.order_id')"),
-    ],
+    "events": [("customer_id", "user_id"), ("anonymous_id", "anonymous_id")],
+}
+SOURCE_JSON_FIELDS: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "events": {
+        "traits": [("email", "$.email"), ("customer_id", "$.customer_id")],
+        "context": [("email", "$.traits.email")],
+        "properties": [
+            ("email", "$.email"),
+            ("order_id", "$.order_id"),
+            ("customer_id", "$.customer_id"),
+        ],
+        "extra": [("email", "$.email"), ("customer_id", "$.customer_id")],
+    },
 }
 
 
-def suppressed_sql(source: str) -> str | None:
-    """SQL condition on a ``raw.<source>`` row (or the loader's parsed candidate row):
-    it names an erased subject."""
-    fields = SOURCE_IDENTITIES.get(source)
-    if not fields:
-        return None
-    return "(" + " or ".join(erased_sql(kind, expr) for kind, expr in fields) + ")"
+def _source_tags_sql(source: str, where: str, *, legacy: bool = False) -> str:
+    """SQL selecting the distinct ``tag`` (``kind|value``) of every identifier field of
+    ``raw.<source>`` rows matching ``where``, normalized as :func:`normalize` (or, with
+    ``legacy``, as older versions hashed them: ids only trimmed). One distinct select per
+    field: on 1M events 0.3 s, where one list of all fields per row took 3 s."""
+
+    def norm(kind: str, expr: str) -> str:
+        if legacy and kind != "email":
+            return f"nullif(trim({expr}), '')"
+        return normalize_sql(kind, expr)
+
+    fields = [(kind, quote_ident(col)) for kind, col in SOURCE_IDENTITIES[source]]
+    for col, paths in SOURCE_JSON_FIELDS.get(source, {}).items():
+        for kind, path in paths:
+            # parsed only where the key occurs at all (an order id: in one event of many)
+            key = quote_literal(f'"{path.rsplit(".", 1)[-1]}"')
+            c = quote_ident(col)
+            fields.append(
+                (
+                    kind,
+                    f"case when contains({c}::varchar, {key}) "
+                    f"then json_extract_string({c}, {quote_literal(path)}) end",
+                )
+            )
+    return " union ".join(
+        f"select {quote_literal(kind + '|')} || {norm(kind, 'v')} as tag from "
+        f"(select distinct {expr} as v from raw.{plain_name(source)} where {where})"
+        for kind, expr in fields
+    )
+
+
+def erased_in_source(
+    con: duckdb.DuckDBPyConnection, source: str, where: str = "true", *, legacy: bool = True
+) -> Identity:
+    """The erased identifiers that occur in ``raw.<source>`` (rows matching ``where``), in
+    clear: each distinct identifier value is hashed once, not each row, and a day without
+    erased people costs one distinct select per identifier field."""
+    found = Identity()
+    queries = [(_source_tags_sql(source, where), _tagged_hash_sql("tag"), "ops.erased_subjects")]
+    if legacy:
+        queries.append(
+            (
+                _source_tags_sql(source, where, legacy=True),
+                f"sha256({quote_literal(LEGACY_HASH_DOMAIN + '|')} || tag)",
+                "private.legacy_erased_subjects",
+            )
+        )
+    for tags, hashed, erased in queries:
+        rows = con.execute(
+            f"""
+            with tags as materialized ({tags}),
+            hashed as (select tag, {hashed} as subject_hash from tags where tag is not null)
+            select tag from hashed semi join {erased} e on e.subject_hash = hashed.subject_hash
+            """
+        ).fetchall()
+        for (tag,) in rows:
+            kind, _, value = tag.partition("|")
+            found.by_kind()[kind].add(value)
+    return found
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = ?"
+        " and table_name = ? and table_catalog = current_database() order by ordinal_position",
+        [schema, table],
+    ).fetchall()
 
 
 def enforce_suppression(
@@ -676,28 +1274,33 @@ def enforce_suppression(
 ) -> dict[str, int]:
     """Tombstone raw rows of erased subjects that came back (a reloaded or re-delivered
     landing partition) and strip their quarantined record text. ``day`` limits the check to
-    one landing day. Runs inside the caller's transaction; returns rows per table."""
+    one landing day. Runs inside the caller's transaction; returns rows per table.
+
+    Which erased identifiers are back is found from the distinct identifier values
+    (:func:`erased_in_source`); their rows are then taken as an erasure takes them
+    (:func:`match_sql`: every identifier field, case-folded)."""
     ensure_tables(con)
-    (n_erased,) = con.execute("select count(*) from ops.erased_subjects").fetchone()
-    if not n_erased:
+    (n_keyed,) = con.execute("select count(*) from ops.erased_subjects").fetchone()
+    (n_legacy,) = con.execute("select count(*) from private.legacy_erased_subjects").fetchone()
+    if not n_keyed and not n_legacy:
         return {}
+    on_day = f"_dt = {quote_literal(day.isoformat())}::date" if day is not None else "true"
     out: dict[str, int] = {}
     for source in SOURCE_IDENTITIES:
         if not has_table(con, "raw", source):
             continue
-        cond = suppressed_sql(source)
-        if day is not None:
-            cond = f"({cond}) and _dt = date '{day.isoformat()}'"
-        n = tombstone(con, source, cond)
+        back = erased_in_source(con, source, on_day, legacy=n_legacy > 0)
+        cond = match_sql(_columns(con, "raw", source), back)
+        if cond is None:
+            continue
+        n = tombstone(con, source, f"{cond} and {on_day}")
         if n:
             out[f"raw.{source}"] = n
-    if has_table(con, "raw", "quarantine"):
-        cond = f"record is not null and {quarantine_suppressed_sql('record')}"
-        if day is not None:
-            cond += f" and _dt = date '{day.isoformat()}'"
+    if has_table(con, *QUARANTINE):
+        cond = f"record is not null and {quarantine_suppressed_sql('record')} and {on_day}"
         n = len(
             con.execute(
-                f"update raw.quarantine set record = null, reason = {_lit(REDACTED_TEXT)} "
+                f"update raw.quarantine set record = null, reason = {quote_literal(REDACTED_TEXT)} "
                 f"where {cond} returning 1"
             ).fetchall()
         )
@@ -706,30 +1309,54 @@ def enforce_suppression(
     return out
 
 
-def quarantine_suppressed_sql(expr: str) -> str:
-    """SQL condition on the text of a quarantined record (which may not even be valid
-    JSON): it names an erased subject, as the value of an id key or as an email."""
-
-    def hashed(kind: str, pattern: str, group: int, norm: str) -> str:
-        prefix = _lit(f"{HASH_DOMAIN}|{kind}|")
-        return (
-            f"list_transform(regexp_extract_all({expr}, {_lit(pattern)}, {group}), "
-            f"lambda x: sha256({prefix} || {norm}))"
-        )
-
-    ids = hashed(
-        "customer_id",
-        r'(?i)"[a-z_ ]*(?:customer|user|subject)[ _]?id"\s*:\s*"([^"]+)"',
-        1,
-        "trim(x)",
-    )
-    anon = hashed("anonymous_id", r'(?i)"[a-z_ ]*anonymous[ _]?id"\s*:\s*"([^"]+)"', 1, "trim(x)")
-    orders = hashed("order_id", r'(?i)"[a-z_ ]*order[ _]?id"\s*:\s*"([^"]+)"', 1, "trim(x)")
-    emails = hashed("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+", 0, "lower(x)")
+def _tags_erased_sql(tags: str) -> str:
+    """SQL condition: one of a list of ``kind|value`` tags is an erased subject."""
     return (
-        f"coalesce(list_has_any({ids} || {anon} || {orders} || {emails}, "
+        f"coalesce(list_has_any(list_transform({tags}, lambda t: {_tagged_hash_sql('t')}), "
         "(select coalesce(list(subject_hash), []) from ops.erased_subjects)), false)"
     )
+
+
+def _broken_tags_sql(expr: str) -> str:
+    """SQL list of ``kind|value`` tags of a record that is not JSON (as
+    :func:`_broken_record_matches`): the values of its ``"key": "value"`` pairs, by key;
+    and each comma/semicolon/tab-separated field, unquoted, as every kind."""
+    pair = r'"([^"\\]*)"\s*:\s*"?([^",}\]]*)"?'
+    key = f"regexp_replace(lower(regexp_extract(p, {quote_literal(pair)}, 1)), '[^a-z]', '', 'g')"
+    kind = (
+        f"case when {key} like '%email%' then 'email' "
+        f"when {key} in ('customerid', 'userid', 'subjectid') then 'customer_id' "
+        f"when {key} = 'anonymousid' then 'anonymous_id' "
+        f"when {key} = 'orderid' then 'order_id' end"
+    )
+    value = f"nullif(lower(trim(regexp_extract(p, {quote_literal(pair)}, 2))), '')"
+    pairs = (
+        f"list_transform(regexp_extract_all({expr}, {quote_literal(pair)}), "
+        f"lambda p: ({kind}) || '|' || {value})"
+    )
+    kinds = "['customer_id|', 'email|', 'anonymous_id|', 'order_id|']"
+    fields = (
+        f"flatten(list_transform(string_split_regex({expr}, '[,;\\t\\n]'), "
+        f"lambda f: list_transform({kinds}, lambda k: k || nullif(lower(trim(f, ' \"''')), ''))))"
+    )
+    return f"list_concat({pairs}, {fields})"
+
+
+def quarantine_suppressed_sql(expr: str) -> str:
+    """SQL condition on the text of a quarantined record: parsed as JSON, one of its
+    identifier keys (:data:`JSON_ID_PATHS`) names an erased subject; a record that is not
+    JSON (a broken line) is read as ``"key": "value"`` pairs and CSV fields."""
+    parsed = f"try(json({expr}))"
+    tags = (
+        f"(case when {parsed} is not null then {_json_tags_sql(parsed)} "
+        f"else {_broken_tags_sql(expr)} end)"
+    )
+    legacy = (
+        f"coalesce(list_has_any(list_transform({tags}, lambda t: sha256("
+        f"{quote_literal(LEGACY_HASH_DOMAIN + '|')} || t)), (select coalesce(list(subject_hash), []) "
+        f"from private.legacy_erased_subjects)), false)"
+    )
+    return f"({_tags_erased_sql(tags)} or {legacy})"
 
 
 def find_traces(
@@ -759,55 +1386,23 @@ def find_traces(
             relations.setdefault((schema, table), []).append(col)
         else:
             relations.setdefault((schema, table), [])
-    pattern = _lit("(?i)" + _alternation(toks))
+    pattern = quote_literal("(?i)" + _alternation(toks))
     hits = []
     for (schema, table), cols in relations.items():
         if not cols:
             continue
         counts = ", ".join(
-            f'count(*) filter (where regexp_matches("{c}"::varchar, {pattern}))' for c in cols
+            f"count(*) filter (where regexp_matches({quote_ident(c)}::varchar, {pattern}))"
+            for c in cols
         )
-        found = con.execute(f'select {counts} from "{schema}"."{table}"').fetchone()
+        found = con.execute(
+            f"select {counts} from {quote_ident(schema)}.{quote_ident(table)}"
+        ).fetchone()
         hits += [(f"{schema}.{table}", c, n) for c, n in zip(cols, found, strict=True) if n]
     return hits
 
 
 # --------------------------------------------------------------------------- landing zone
-
-LANDING_KEYS = {
-    "customerid": "customer_id",
-    "userid": "customer_id",
-    "subjectid": "customer_id",
-    "anonymousid": "anonymous_id",
-    "orderid": "order_id",
-}
-
-
-def _key_kind(key: str) -> str | None:
-    k = re.sub(r"[^a-z]", "", key.lower())
-    if "email" in k:
-        return "email"
-    return LANDING_KEYS.get(k)
-
-
-def _value_matches(kind: str, value: Any, ident: Identity) -> bool:
-    if not isinstance(value, str | int):
-        return False
-    norm = normalize(kind, value)
-    return norm is not None and norm in ident.by_kind()[kind]
-
-
-def _object_matches(obj: Any, ident: Identity) -> bool:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            kind = _key_kind(str(k))
-            if kind and _value_matches(kind, v, ident):
-                return True
-            if isinstance(v, dict | list) and _object_matches(v, ident):
-                return True
-    elif isinstance(obj, list):
-        return any(_object_matches(v, ident) for v in obj)
-    return False
 
 
 def _token_regex(ident: Identity) -> re.Pattern[str] | None:
@@ -856,7 +1451,10 @@ class _Finder:
     one and 1.9 s in one automaton; 8-25 identifiers 0.3-1.0 s one by one and 0.6-2.6 s
     in one automaton (ids share prefixes that occur everywhere), hence the threshold. One
     by one beats ``bytes.find``, which holds the GIL, by 3x (40 identifiers, 289 MB: 5.7 s
-    -> 1.8 s)."""
+    -> 1.8 s).
+
+    Only a prefilter: a line found here is dropped only if its parsed identifier fields
+    name the person (:func:`record_matches`)."""
 
     MANY = 40  # identifiers from which one automaton beats a search per identifier
 
@@ -899,27 +1497,15 @@ def _mentions(text: str, needles: list[str]) -> bool:
     return any(n in low for n in needles)
 
 
-def _line_drops(line: str, ident: Identity, token_re: re.Pattern[str]) -> bool:
-    body = line.strip()
-    if not body or not token_re.search(body):
-        return False
-    try:
-        obj = json.loads(body)
-    except ValueError:
-        return True  # an unparseable line that names the person
-    return _object_matches(obj, ident) or any(e in body.lower() for e in ident.emails)
-
-
 def _ndjson_drops(
     data: bytes,
-    ident: Identity,
-    token_re: re.Pattern[str],
+    folded: dict[str, set[str]],
     starts: Iterable[int],
     skip: set[tuple[int, int]] | None = None,
 ) -> set[tuple[int, int]]:
-    """The (start, end) byte spans of the lines naming the person, among the lines holding
-    one of their identifiers at ``starts`` (found by a byte search of the whole file) and
-    not in ``skip``: only those lines are parsed."""
+    """The (start, end) byte spans of the lines naming the person in an identifier field,
+    among the lines holding one of their identifiers at ``starts`` (found by a byte search
+    of the whole file) and not in ``skip``: only those lines are parsed."""
     spans: set[tuple[int, int]] = set()
     for i in starts:
         start = data.rfind(b"\n", 0, i) + 1
@@ -928,7 +1514,7 @@ def _ndjson_drops(
     return {
         (a, b)
         for a, b in spans - (skip or set())
-        if _line_drops(data[a:b].decode("utf-8", errors="surrogateescape"), ident, token_re)
+        if record_matches(data[a:b].decode("utf-8", errors="surrogateescape"), folded)
     }
 
 
@@ -968,26 +1554,31 @@ def _csv_records(text: str) -> tuple[list[str], list[str], Iterator[tuple[list[s
     return header, head, records()
 
 
-def _purge_csv(text: str, ident: Identity, token_re: re.Pattern[str]) -> tuple[str, int]:
+def _purge_csv(text: str, ident: Identity) -> tuple[str, int]:
+    """A CSV file without the records whose identifier columns (by header) name the
+    person; a record with more or fewer fields than the header, or a line after broken
+    quoting, goes only when one of its fields is, whole, one of their identifiers."""
     header, kept, records = _csv_records(text)
     kinds = [_key_kind(h) for h in header]
     needles = _needles(ident)
+    folded = ident.folded()
     removed = 0
     for row, raw in records:
         if row is None:
-            # Broken quoting: keep the rest as it is unless it names the person.
-            rest = raw.splitlines(keepends=True)
-            kept += [ln for ln in rest if not token_re.search(ln)]
-            removed += sum(1 for ln in rest if token_re.search(ln))
+            for line in raw.splitlines(keepends=True):
+                if _mentions(line, needles) and _broken_record_matches(line, folded):
+                    removed += 1
+                else:
+                    kept.append(line)
             break
         matched = False
-        if _mentions(raw, needles) and token_re.search(raw):
+        if _mentions(raw, needles):
             if len(row) == len(header):
                 matched = any(
-                    k and _value_matches(k, v, ident) for k, v in zip(kinds, row, strict=True)
-                ) or any(e in raw.lower() for e in ident.emails)
+                    k and _value_matches(k, v, folded) for k, v in zip(kinds, row, strict=True)
+                )
             else:
-                matched = True
+                matched = _fields_match(row, folded)
         if matched:
             removed += 1
         else:
@@ -996,15 +1587,16 @@ def _purge_csv(text: str, ident: Identity, token_re: re.Pattern[str]) -> tuple[s
 
 
 def _purge_parquet(con: duckdb.DuckDBPyConnection, path: Path, source: str, ident: Identity) -> int:
-    src = _lit(str(path))
+    src = quote_literal(str(path))
     cols = [d[0] for d in con.execute(f"select * from read_parquet({src}) limit 0").description]
+    folded = ident.folded()
     conds = []
     for c in cols:
         kind = _key_kind(c)
-        values = ident.by_kind().get(kind or "", set())
+        values = folded.get(kind or "", set())
         if kind and values:
             conds.append(
-                f"{normalize_sql(kind, f'{chr(34)}{c}{chr(34)}::varchar')} in {_in_list(values)}"
+                f"{normalize_sql(kind, f'{quote_ident(c)}::varchar')} in {_in_list(values)}"
             )
     if not conds:
         return 0
@@ -1013,43 +1605,49 @@ def _purge_parquet(con: duckdb.DuckDBPyConnection, path: Path, source: str, iden
     if n:
         tmp = path.with_name(f".{path.name}.erase-{os.getpid()}.tmp")
         con.execute(
-            f"copy (select * from read_parquet({src}) where not ({cond})) to {_lit(str(tmp))} (format parquet)"
+            f"copy (select * from read_parquet({src}) where not ({cond})) "
+            f"to {quote_literal(str(tmp))} (format parquet)"
         )
         os.replace(tmp, path)
     return n
 
 
-def landing_files(landing: Path) -> Iterator[tuple[str, Path]]:
-    for source in SOURCE_IDENTITIES:
+def landing_files(
+    landing: Path, sources: Iterable[str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """Every file of every ``dt=`` folder of the sources that hold people, hidden (dot)
+    files included: whatever the loader could read, erasure must be able to purge."""
+    for source in sources or SOURCE_IDENTITIES:
         folder = landing / source
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("dt=*/*")):
-            if path.is_file() and not path.name.startswith("."):
-                yield source, path
+        for part in sorted(folder.iterdir()):
+            if not (part.name.startswith("dt=") and part.is_dir()):
+                continue
+            for path in sorted(part.iterdir()):
+                if path.is_file():
+                    yield source, path
 
 
-def _purge_text_file(
-    path: Path, people: list[tuple[Identity, re.Pattern[str]]], finder: _Finder
-) -> list[int]:
+def _purge_text_file(path: Path, idents: list[Identity], finder: _Finder) -> list[int]:
     """Remove each person's records from one landing file, read, searched and written once
     for all of them; returns the records removed per person (a record naming two people
     counts for the first)."""
     data = _read_bytes(path)
     found = finder.positions(data.lower())
-    counts = [0] * len(people)
+    counts = [0] * len(idents)
     if not any(found):
         return counts
     if path.name.lower().endswith((".csv", ".csv.gz")):
         text = data.decode("utf-8", errors="surrogateescape")
-        for k, (ident, token_re) in enumerate(people):
+        for k, ident in enumerate(idents):
             if found[k]:  # removing records adds no identifier: a miss stays a miss
-                text, counts[k] = _purge_csv(text, ident, token_re)
+                text, counts[k] = _purge_csv(text, ident)
         new = text.encode("utf-8", errors="surrogateescape")
     else:
         dropped: set[tuple[int, int]] = set()
-        for k, (ident, token_re) in enumerate(people):
-            mine = _ndjson_drops(data, ident, token_re, found[k], dropped)
+        for k, ident in enumerate(idents):
+            mine = _ndjson_drops(data, ident.folded(), found[k], dropped)
             counts[k] = len(mine)
             dropped |= mine
         new = _without(data, dropped)
@@ -1083,8 +1681,8 @@ def purge_landing_many(
     are handled in parallel threads (decompression and compression release the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    people = [(ident, rx) for ident in idents if (rx := _token_regex(ident)) is not None]
-    index = [k for k, ident in enumerate(idents) if _token_regex(ident) is not None]
+    index = [k for k, ident in enumerate(idents) if _needles(ident)]
+    people = [idents[k] for k in index]
     out = [(0, 0)] * len(idents)
     if not people or not landing.is_dir():
         return out
@@ -1093,13 +1691,13 @@ def purge_landing_many(
     texts = [p for _, p in found if p.name.lower().endswith(TEXT_SUFFIXES)]
     parquets = [(src, p) for src, p in found if p.name.lower().endswith(".parquet")]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        finder = _Finder([ident for ident, _ in people])
+        finder = _Finder(people)
         per_file = list(pool.map(lambda p: _purge_text_file(p, people, finder), texts))
     own = con is None
     con = con or duckdb.connect()
     try:
         for src, p in parquets:
-            per_file.append([_purge_parquet(con, p, src, ident) for ident, _ in people])
+            per_file.append([_purge_parquet(con, p, src, ident) for ident in people])
     finally:
         if own:
             con.close()
@@ -1132,7 +1730,8 @@ def _drop_csv_rows(text: str, column: str, values: set[str]) -> tuple[str, int]:
 
 def purge_applied_requests(con: duckdb.DuckDBPyConnection, landing: Path) -> int:
     """Remove from the ``erasure_requests`` landing files the rows of the requests ``con``'s
-    warehouse has applied (their audit row is there); returns the rows removed.
+    warehouse has applied (their audit row says so); returns the rows removed. Requests
+    held for review, unknown or invalid keep their row: it is what a reviewer reads.
 
     A night's erase stage leaves its own requests' rows in the landing zone: the stage
     works on the run's copy of the warehouse, and if a later stage fails the copy is thrown
@@ -1142,19 +1741,18 @@ def purge_applied_requests(con: duckdb.DuckDBPyConnection, landing: Path) -> int
     that died between its commit and that step."""
     if not has_table(con, "ops", "erasure_audit"):
         return 0
+    status = "status" if _has_column(con, "ops", "erasure_audit", "status") else "null"
     applied = {
         r[0]
         for r in con.execute(
             "select distinct trim(request_id) from ops.erasure_audit where request_id is not null"
+            f" and coalesce({status}, 'applied') = 'applied'"
         ).fetchall()
     }
-    folder = landing / REQUESTS_SOURCE
-    if not applied or not folder.is_dir():
+    if not applied:
         return 0
     removed = 0
-    for path in sorted(folder.glob("dt=*/*")):
-        if not path.is_file() or path.name.startswith("."):
-            continue
+    for _, path in landing_files(landing, [REQUESTS_SOURCE]):
         if not path.name.lower().endswith((".csv", ".csv.gz")):
             continue
         text = _read_bytes(path).decode("utf-8", errors="surrogateescape")
@@ -1188,7 +1786,9 @@ def landing_traces(landing: Path, tokens: Iterable[str]) -> list[Path]:
         if path.name.lower().endswith(".parquet"):
             con = duckdb.connect()
             try:
-                rows = con.execute(f"select * from read_parquet({_lit(str(path))})").fetchall()
+                rows = con.execute(
+                    f"select * from read_parquet({quote_literal(str(path))})"
+                ).fetchall()
             finally:
                 con.close()
             data = "\n".join(str(r) for r in rows).encode()
@@ -1270,6 +1870,21 @@ def redact_files(settings: Settings, ident: Identity) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- erasure
 
+APPLIED = "applied"
+HELD = "held_for_review"
+UNKNOWN = "unknown_subject"
+INVALID = "invalid_request"
+
+
+@dataclass
+class ErasureRequest:
+    """One person to erase, as asked (``tailor erase`` or an ``erasure_requests`` row)."""
+
+    customer_id: str | None = None
+    email: str | None = None
+    request_id: str | None = None
+    requested_at: dt.datetime | None = None
+
 
 @dataclass
 class ErasureResult:
@@ -1286,6 +1901,8 @@ class ErasureResult:
     other_changes: int = 0
     request_id: str | None = None
     requested_at: dt.datetime | None = None
+    status: str = APPLIED  # applied | held_for_review | unknown_subject | invalid_request
+    detail: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows_removed(self) -> int:
@@ -1295,9 +1912,55 @@ class ErasureResult:
     def rows_anonymized(self) -> int:
         return sum(t.rows_anonymized for t in self.tables)
 
+    def explain(self) -> str:
+        """One sentence for a person: why the request was not applied."""
+        if self.status == HELD:
+            return (
+                "held for review: it would touch more than the limits allow ("
+                + "; ".join(self.detail.get("over", []))
+                + "). Nothing was erased; check the request, then rerun with --force."
+            )
+        return (
+            f"{self.status.replace('_', ' ')}: {self.detail.get('reason', '')}. Nothing was erased."
+        )
+
+
+class ErasureNotApplied(Exception):
+    """``tailor erase`` refused a request (recorded in ops.erasure_audit, nothing touched)."""
+
+    def __init__(self, result: ErasureResult):
+        super().__init__(result.explain())
+        self.result = result
+
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _audit_id(subject: str, request_id: str | None, day: dt.date, trigger: str) -> str:
+    return hashlib.sha256(
+        f"{subject}|{request_id or ''}|{day.isoformat()}|{trigger}".encode()
+    ).hexdigest()[:32]
+
+
+def _not_applied(
+    req: ErasureRequest, status: str, detail: dict[str, Any], key: bytes, day: dt.date, trigger: str
+) -> ErasureResult:
+    subject = (
+        subject_hash("customer_id", req.customer_id, key)
+        or subject_hash("email", req.email, key)
+        or ""
+    )
+    return ErasureResult(
+        audit_id=_audit_id(f"{subject}|{status}", req.request_id, day, trigger),
+        subject_hash=subject,
+        identity=Identity(),
+        tables=[],
+        request_id=req.request_id,
+        requested_at=req.requested_at,
+        status=status,
+        detail=detail,
+    )
 
 
 def erase(
@@ -1311,41 +1974,115 @@ def erase(
     requested_at: dt.datetime | None = None,
     trigger: str = "cli",
     purge_landing_files: bool = True,
-    landing_purged: tuple[int, int] | None = None,
     redact_exports: bool = True,
     snapshot: str = "at_next_publish",
+    force: bool = False,
 ) -> ErasureResult:
     """Erase one person from the warehouse open on ``con`` (and from the landing zone and the
     local export copies under ``settings``). Idempotent: erasing again finds nothing more.
 
+    The request is checked first (:func:`check_request`) and its blast radius counted
+    (:func:`blast_radius`); a request that is invalid, names nobody, or (unless ``force``)
+    is over the limits is only recorded: see the result's ``status``.
     The files are cleaned first and the warehouse last, in one transaction: if anything
     fails, the warehouse still knows every identifier and the erasure can simply be rerun.
-    ``landing_purged`` is (files, records) of a landing purge the caller already made for
-    this person; the landing zone is then left alone.
     """
     s = settings or get_settings()
-    day = day or dt.date.today()
+    req = ErasureRequest(customer_id, email, request_id, requested_at)
+    return _process(
+        con,
+        s,
+        [req],
+        day or dt.date.today(),
+        trigger,
+        force=force,
+        purge_landing_files=purge_landing_files,
+        redact_exports=redact_exports,
+        snapshot=snapshot,
+    )[0]
+
+
+def _process(
+    con: duckdb.DuckDBPyConnection,
+    s: Settings,
+    requests: list[ErasureRequest],
+    day: dt.date,
+    trigger: str,
+    *,
+    force: bool = False,
+    purge_landing_files: bool = True,
+    redact_exports: bool = True,
+    snapshot: str = "at_next_publish",
+    skip_sources: Iterable[str] = (),
+    timings: dict[str, float] | None = None,
+) -> list[ErasureResult]:
+    """Check, size and apply requests together: one pass over the landing zone and one
+    transaction with one scan of each table for those that may apply, one audit row per
+    request whatever its status."""
+    timings = {} if timings is None else timings
     ensure_tables(con)
-    ident = resolve_identity(con, customer_id=customer_id, email=email)
-    if landing_purged is None and purge_landing_files:
-        landing_purged = purge_landing(s.landing, ident)
-    result = _clean_files(
-        con, s, ident, day, trigger, request_id, requested_at, landing_purged, redact_exports
-    )
-    _erase_in_tables(con, [result], day, trigger, snapshot)
-    return result
+    key = subject_key(con)
+    limits = blast_limits()
+    clock = time.perf_counter()
+    results: list[ErasureResult | None] = [None] * len(requests)
+    todo: list[tuple[int, Identity]] = []
+    for i, req in enumerate(requests):
+        verdict = check_request(con, req.customer_id, req.email)
+        if verdict.status is not None:
+            results[i] = _not_applied(
+                req, verdict.status, {"reason": verdict.reason}, key, day, trigger
+            )
+        else:
+            todo.append((i, resolve_identity(con, verdict.customer_id, verdict.email)))
+    timings["resolve"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    plan = blast_radius(con, [ident for _, ident in todo])
+    go: list[tuple[int, Identity]] = []
+    for (i, ident), counts in zip(todo, plan, strict=True):
+        over = over_limits(counts, limits)
+        if over and not force:
+            detail = {
+                "over": over,
+                "tables": {t: n for t, (n, _) in sorted(counts.items())},
+                "limits": {"max_rows": limits.max_rows, "max_share": limits.max_share},
+            }
+            results[i] = _not_applied(requests[i], HELD, detail, key, day, trigger)
+        else:
+            go.append((i, ident))
+    timings["blast_radius"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    idents = [ident for _, ident in go]
+    if purge_landing_files:
+        purged = purge_landing_many(s.landing, idents, skip_sources=skip_sources)
+    else:
+        purged = [(0, 0)] * len(idents)
+    timings["landing"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    for (i, ident), landing in zip(go, purged, strict=True):
+        req = requests[i]
+        results[i] = _clean_files(
+            con, s, ident, key, day, trigger, req, landing, redact_exports, forced=force
+        )
+    timings["exports_and_files"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    done = [r for r in results if r is not None]
+    _erase_in_tables(con, done, day, trigger, snapshot, key)
+    timings["tables"] = time.perf_counter() - clock
+    return done
 
 
 def _clean_files(
     con: duckdb.DuckDBPyConnection,
     s: Settings,
     ident: Identity,
+    key: bytes,
     day: dt.date,
     trigger: str,
-    request_id: str | None,
-    requested_at: dt.datetime | None,
-    landing_purged: tuple[int, int] | None,
+    req: ErasureRequest,
+    landing_purged: tuple[int, int],
     redact_exports: bool,
+    *,
+    forced: bool = False,
 ) -> ErasureResult:
     """Everything outside the warehouse's tables, for one person: queue a remove for every
     destination that holds them, then clean the local export copies and the other files
@@ -1353,16 +2090,13 @@ def _clean_files(
     :func:`_erase_in_tables`."""
     from tailor.exports import outbox, redact
 
-    primary = ident.primary_hash()
-    audit_id = hashlib.sha256(
-        f"{primary}|{request_id or ''}|{day.isoformat()}|{trigger}".encode()
-    ).hexdigest()[:32]
+    primary = ident.primary_hash(key)
     notified = outbox.queue_erasure(con, s, ident, day, primary)
     ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports else (0, 0)
-    land_files, land_records = landing_purged or (0, 0)
+    land_files, land_records = landing_purged
     other, other_changes = redact_files(s, ident)
     return ErasureResult(
-        audit_id=audit_id,
+        audit_id=_audit_id(primary, req.request_id, day, trigger),
         subject_hash=primary,
         identity=ident,
         tables=[],
@@ -1373,9 +2107,33 @@ def _clean_files(
         destinations_notified=notified,
         other_files=other,
         other_changes=other_changes,
-        request_id=request_id,
-        requested_at=requested_at,
+        request_id=req.request_id,
+        requested_at=req.requested_at,
+        detail={"forced": True} if forced else {},
     )
+
+
+AUDIT_COLUMNS = (
+    "audit_id",
+    "subject_hash",
+    "request_id",
+    "trigger",
+    "run_date",
+    "requested_at",
+    "erased_at",
+    "identifiers",
+    "tables_touched",
+    "rows_removed",
+    "rows_anonymized",
+    "landing_files_rewritten",
+    "landing_records_removed",
+    "export_files_redacted",
+    "export_rows_redacted",
+    "destinations_notified",
+    "snapshot",
+    "status",
+    "detail",
+)
 
 
 def _erase_in_tables(
@@ -1384,32 +2142,37 @@ def _erase_in_tables(
     day: dt.date,
     trigger: str,
     snapshot: str,
+    key: bytes,
 ) -> None:
-    """The warehouse's part for these people, in one transaction: their rows (one scan of
-    each table for all of them; each result gets its tables), their subject hashes, one
-    audit row each."""
+    """The warehouse's part for these requests, in one transaction: the applied people's
+    rows (one scan of each table for all of them; each result gets its tables) and subject
+    hashes, and one audit row for every request."""
+    applied = [r for r in results if r.status == APPLIED]
+    key_id = _key_id(key)
     con.execute("begin transaction")
     try:
-        per_person = erase_rows_many(con, [r.identity for r in results])
-        for r, touched in zip(results, per_person, strict=True):
+        per_person = erase_rows_many(con, [r.identity for r in applied])
+        for r, touched in zip(applied, per_person, strict=True):
             r.tables = touched
             for kind, values in r.identity.by_kind().items():
                 for value in sorted(values):
-                    h = subject_hash(kind, value)
+                    h = subject_hash(kind, value, key)
                     con.execute(
                         """
                         insert into ops.erased_subjects
-                        select ?, ?, ?, ?
+                            (subject_hash, kind, erased_on, audit_id, key_id)
+                        select ?, ?, ?, ?, ?
                         where not exists (
                             select 1 from ops.erased_subjects where subject_hash = ?
                         )
                         """,
-                        [h, kind, day, r.audit_id, h],
+                        [h, kind, day, r.audit_id, key_id, h],
                     )
+        for r in results:
             con.execute("delete from ops.erasure_audit where audit_id = ?", [r.audit_id])
             con.execute(
-                "insert into ops.erasure_audit "
-                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"insert into ops.erasure_audit ({', '.join(AUDIT_COLUMNS)}) "
+                f"values ({', '.join('?' for _ in AUDIT_COLUMNS)})",
                 [
                     r.audit_id,
                     r.subject_hash,
@@ -1426,7 +2189,7 @@ def _erase_in_tables(
                                 "rows_removed": t.rows_removed,
                                 "rows_anonymized": t.rows_anonymized,
                             }
-                            for t in touched
+                            for t in r.tables
                         ]
                     ),
                     r.rows_removed,
@@ -1437,6 +2200,8 @@ def _erase_in_tables(
                     r.export_rows,
                     json.dumps(r.destinations_notified),
                     snapshot,
+                    r.status,
+                    json.dumps(r.detail) if r.detail else None,
                 ],
             )
         con.execute("commit")
@@ -1459,8 +2224,8 @@ def compact_database(path: Path, settings: Settings | None = None) -> None:
     con = connect(path, settings=s)
     try:
         (name,) = con.execute("select current_database()").fetchone()
-        con.execute(f"attach {_lit(str(tmp))} as tailor_compacted")
-        con.execute(f'copy from database "{name}" to tailor_compacted')
+        con.execute(f"attach {quote_literal(str(tmp))} as tailor_compacted")
+        con.execute(f"copy from database {quote_ident(name)} to tailor_compacted")
         con.execute("detach tailor_compacted")
     except BaseException:
         con.close()
@@ -1478,10 +2243,14 @@ def erase_and_publish(
     day: dt.date | None = None,
     purge_landing_files: bool = True,
     redact_exports: bool = True,
+    force: bool = False,
 ) -> ErasureResult:
     """``tailor erase``: erase on a private copy of the warehouse, rewrite it compactly (no
     deleted row left in free blocks), swap it in, republish the analyst snapshot. Must not
-    run while a nightly run writes the warehouse."""
+    run while a nightly run writes the warehouse.
+
+    A request that is not applied (invalid, unknown, held for review) is recorded in
+    ``ops.erasure_audit`` and raises :class:`ErasureNotApplied`; nothing else changes."""
     from tailor.pipeline import working_copy
     from tailor.publish import publish_snapshot
     from tailor.warehouse import connect
@@ -1501,16 +2270,21 @@ def erase_and_publish(
                 purge_landing_files=purge_landing_files,
                 redact_exports=redact_exports,
                 snapshot="republished",
+                force=force,
             )
         finally:
             con.close()
-        compact_database(work.warehouse, work)
+        if result.status == APPLIED:
+            compact_database(work.warehouse, work)
+    if result.status != APPLIED:
+        raise ErasureNotApplied(result)
     publish_snapshot(s)
     return result
 
 
 def pending_requests(con: duckdb.DuckDBPyConnection, day: dt.date) -> list[dict[str, Any]]:
-    """Erasure requests that arrived on or before ``day`` and have not been applied."""
+    """Erasure requests that arrived on or before ``day`` and have no audit row yet (a row
+    naming nobody is pending too: it is recorded as an invalid request)."""
     if not has_table(con, "raw", "erasure_requests"):
         return []
     ensure_tables(con)
@@ -1520,7 +2294,7 @@ def pending_requests(con: duckdb.DuckDBPyConnection, day: dt.date) -> list[dict[
             select
                 trim(request_id) as request_id,
                 nullif(trim(customer_id), '') as customer_id,
-                nullif(lower(trim(email)), '') as email,
+                nullif(trim(email), '') as email,
                 {utc_timestamp_sql("requested_at")} as requested_at,
                 row_number() over (
                     partition by trim(request_id) order by _dt desc, _source_file desc, _line desc
@@ -1531,7 +2305,7 @@ def pending_requests(con: duckdb.DuckDBPyConnection, day: dt.date) -> list[dict[
         select request_id, customer_id, email, requested_at
         from requests
         where version_rank = 1
-            and (customer_id is not null or email is not null)
+            and request_id is not null
             and request_id not in (
                 select request_id from ops.erasure_audit where request_id is not null
             )
@@ -1552,47 +2326,37 @@ def apply_requests(
 ) -> list[ErasureResult]:
     """Apply the erasure requests pending by ``day``: one pass over the landing zone and
     one transaction with one scan of each table for all of them (each pass costs the same
-    whatever the number of people), one audit row per request. ``timings`` gets the
-    seconds of each part."""
+    whatever the number of people), one audit row per request, applied or not (see
+    :func:`check_request`, :func:`blast_radius`). ``timings`` gets the seconds of each
+    part."""
     s = settings or get_settings()
-    timings = {} if timings is None else timings
-    requests = pending_requests(con, day)
+    requests = [
+        ErasureRequest(r["customer_id"], r["email"], r["request_id"], r["requested_at"])
+        for r in pending_requests(con, day)
+    ]
     if not requests:
         return []
-    clock = time.perf_counter()
-    idents = [resolve_identity(con, r["customer_id"], r["email"]) for r in requests]
-    timings["resolve"] = time.perf_counter() - clock
-    clock = time.perf_counter()
     # the requests' own rows stay until the run is committed (purge_applied_requests)
-    purged = purge_landing_many(s.landing, idents, skip_sources={REQUESTS_SOURCE})
-    timings["landing"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    trigger = "erasure_requests"
-    results = [
-        _clean_files(
-            con,
-            s,
-            ident,
-            day,
-            trigger,
-            req["request_id"],
-            req["requested_at"],
-            landing,
-            redact_exports=True,
-        )
-        for req, ident, landing in zip(requests, idents, purged, strict=True)
-    ]
-    timings["exports_and_files"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    _erase_in_tables(con, results, day, trigger, snapshot="at_next_publish")
-    timings["tables"] = time.perf_counter() - clock
+    results = _process(
+        con,
+        s,
+        requests,
+        day,
+        "erasure_requests",
+        skip_sources={REQUESTS_SOURCE},
+        timings=timings,
+    )
+    for r in results:
+        if r.status != APPLIED:
+            log.warning("erasure request %s not applied: %s", r.request_id, r.explain())
     return results
 
 
 def run(ctx: Any) -> dict[str, Any]:
     """Pipeline stage (right after the load, before dbt): apply the erasure requests that
     arrived by ``ctx.day`` and re-suppress erased subjects in raw partitions that were
-    reloaded. The snapshot is republished by the run's publish step."""
+    reloaded. The snapshot is republished by the run's publish step. A request that is not
+    applied is reported here (and logged); the night goes on."""
     from tailor.warehouse import connect
 
     timings: dict[str, float] = {}
@@ -1613,10 +2377,14 @@ def run(ctx: Any) -> dict[str, Any]:
         results = apply_requests(con, ctx.day, ctx.settings, timings)
     finally:
         con.close()
+    applied = [r for r in results if r.status == APPLIED]
     return {
-        "requests_applied": len(results),
-        "rows_removed": sum(r.rows_removed for r in results),
-        "rows_anonymized": sum(r.rows_anonymized for r in results),
+        "requests_applied": len(applied),
+        "requests_not_applied": {
+            r.request_id: {"status": r.status, **r.detail} for r in results if r.status != APPLIED
+        },
+        "rows_removed": sum(r.rows_removed for r in applied),
+        "rows_anonymized": sum(r.rows_anonymized for r in applied),
         "resuppressed": suppressed,
         "applied_request_rows_purged": leftover,
         "seconds": {k: round(v, 2) for k, v in timings.items()},

@@ -340,7 +340,7 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
         ).fetchall()
         assert len(audit) == 1
         subject, request, trigger, erased_at, tables, removed, landing_removed, notified = audit[0]
-        assert subject == privacy.subject_hash("customer_id", "C0000101")
+        assert subject == privacy.subject_hash("customer_id", "C0000101", privacy.subject_key(con))
         assert (request, trigger) == ("R1", "erasure_requests")
         assert erased_at is not None and removed > 0 and landing_removed >= 10
         touched = {t["table"] for t in json.loads(tables)}
@@ -487,7 +487,12 @@ def test_cli_erasure_by_customer_id_republishes_the_snapshot(world):
     assert NEW_EMAIL.encode() in s.warehouse.read_bytes()
     result = privacy.erase_and_publish(s, customer_id="C0000101", day=D2)
     assert result.rows_removed > 0
-    assert result.subject_hash == privacy.subject_hash("customer_id", "C0000101")
+    con = connect(s.warehouse, read_only=True)
+    try:
+        key = privacy.subject_key(con)
+    finally:
+        con.close()
+    assert result.subject_hash == privacy.subject_hash("customer_id", "C0000101", key)
     assert _traces(s.warehouse) == []
     assert _traces(s.snapshot) == []
     assert not list(s.warehouse.parent.glob(".*.run-*"))  # the working copy is gone
@@ -504,10 +509,11 @@ def test_suppression_sql_matches_the_python_hash(world):
     s = world
     con = connect(s.warehouse, read_only=True)
     try:
+        key = privacy.subject_key(con)
         (h,) = con.execute(
             f"select {privacy.subject_hash_sql('email', chr(39) + '  Ann.Lee@Example.com ' + chr(39))}"
         ).fetchone()
     finally:
         con.close()
-    assert h == privacy.subject_hash("email", OLD_EMAIL)
+    assert h == privacy.subject_hash("email", OLD_EMAIL, key)
     assert h != hashlib.sha256(OLD_EMAIL.encode()).hexdigest()

@@ -215,10 +215,15 @@ def test_erasure_leaves_no_trace_anywhere_and_the_next_night_keeps_it(nightly):
             assert privacy.find_traces(con, tokens) == [], path
         finally:
             con.close()
+    con = connect(s.warehouse, read_only=True, settings=s)
+    try:
+        key = privacy.subject_key(con)
+    finally:
+        con.close()
     (audits,) = _rows(
         s,
         "select count(*) from ops.erasure_audit where subject_hash = ?",
-        [privacy.subject_hash("customer_id", cid)],
+        [privacy.subject_hash("customer_id", cid, key)],
     )[0]
     assert audits == 1
     # Files: only the delete instructions of the second night's exports (and the outbox

@@ -48,7 +48,11 @@ def test_numeric_customer_ids_do_not_take_products_or_quantities(con):
     assert taken(con, "lines", ident) == ["mine"]
 
 
-def test_text_and_json_match_ids_under_id_keys_and_emails_as_whole_tokens(con):
+def test_json_and_record_columns_match_identifier_keys_never_free_text(con):
+    # Identifier keys at the places Segment puts them, compared whole and case-folded; an
+    # email or id elsewhere in the text (a user agent, a search term, a broken line) is not
+    # an identifier field. Quarantined records (raw.quarantine) are parsed in Python, see
+    # tests/reliability/test_erasure_bounds.py.
     ident = Identity(
         customer_ids={"C0000101"},
         emails={"ann@x.com"},
@@ -59,11 +63,12 @@ def test_text_and_json_match_ids_under_id_keys_and_emails_as_whole_tokens(con):
         """
         create table q (tag varchar, record varchar, extra json);
         insert into q values
-            ('csv record', '{"customer_id":"C0000101","email":" ANN@X.COM "}', null),
-            ('ndjson line', '{"userId": "C0000101", "event": "x"', null),
+            ('csv record', '{"customer_id":"c0000101","email":" ANN@X.COM "}', null),
             ('visitor', '{"visitorId":"user:C0000101"}', null),
             ('email in text', 'bad line mentioning Ann@x.com somewhere', null),
-            ('anon in json', null, '{"context": {"anonymousId": "a-1"}}'),
+            ('email in a search term', '{"properties": {"query": "ann@x.com"}}', null),
+            ('anon in context', null, '{"context": {"anonymousId": "a-1"}}'),
+            ('email in context traits', null, '{"context": {"traits": {"email": "Ann@x.com"}}}'),
             ('longer email', '{"email":"joann@x.com"}', null),
             ('longer id', '{"customer_id":"C00001012"}', null),
             ('id as a product', '{"product_id":"C0000101"}', null),
@@ -71,10 +76,9 @@ def test_text_and_json_match_ids_under_id_keys_and_emails_as_whole_tokens(con):
         """
     )
     assert taken(con, "q", ident) == [
-        "anon in json",
+        "anon in context",
         "csv record",
-        "email in text",
-        "ndjson line",
+        "email in context traits",
         "visitor",
     ]
 
@@ -102,23 +106,29 @@ def test_tables_without_identity_columns_are_left_alone(con):
 def test_quarantined_text_is_checked_against_hashed_identifiers(con):
     con.execute("create schema ops")
     privacy.ensure_tables(con)
+    key = privacy.subject_key(con)
     for kind, value in (("customer_id", "C0000101"), ("email", "ann@x.com")):
         con.execute(
-            "insert into ops.erased_subjects values (?, ?, date '2026-10-01', 'a')",
-            [privacy.subject_hash(kind, value), kind],
+            "insert into ops.erased_subjects (subject_hash, kind, erased_on, audit_id) "
+            "values (?, ?, date '2026-10-01', 'a')",
+            [privacy.subject_hash(kind, value, key), kind],
         )
     con.execute(
         """
         create table q as select * from (values
             ('broken json', '{"messageId": "m", "userId": "C0000101", "x": '),
             ('email', 'Ann@X.com,Ann,Lee'),
-            ('someone else', '{"userId": "C0000102"}')
+            ('lower-case id', '{"customer_id": "c0000101", "email": ""}'),
+            ('context traits', '{"userId": null, "context": {"traits": {"email": "ANN@x.com"}}}'),
+            ('someone else', '{"userId": "C0000102"}'),
+            ('searched for her', '{"userId": "C0000102", "properties": {"query": "ann@x.com"}}'),
+            ('free text', 'bad line mentioning ann@x.com and C0000101 somewhere')
         ) t(tag, record)
         """
     )
     cond = privacy.quarantine_suppressed_sql("record")
     got = [r[0] for r in con.execute(f"select tag from q where {cond} order by tag").fetchall()]
-    assert got == ["broken json", "email"]
+    assert got == ["broken json", "context traits", "email", "lower-case id"]
 
 
 def _night_with_two_people() -> duckdb.DuckDBPyConnection:
@@ -214,9 +224,10 @@ def test_a_nights_requests_get_one_audit_row_each_with_their_own_rows(tailor_env
 
     results = privacy.apply_requests(con, dt.date(2026, 10, 2), s)
 
+    key = privacy.subject_key(con)
     assert [(r.request_id, r.subject_hash) for r in results] == [
-        ("R-bo", privacy.subject_hash("customer_id", "C2")),
-        ("R-ann", privacy.subject_hash("customer_id", "C1")),
+        ("R-bo", privacy.subject_hash("customer_id", "C2", key)),
+        ("R-ann", privacy.subject_hash("customer_id", "C1", key)),
     ]
     audit = con.execute(
         "select request_id, subject_hash, rows_removed, tables_touched from ops.erasure_audit "
@@ -233,3 +244,33 @@ def test_a_nights_requests_get_one_audit_row_each_with_their_own_rows(tailor_env
     assert con.execute("select customer_id from raw.customers").fetchall() == [("C3",)]
     assert privacy.pending_requests(con, dt.date(2026, 10, 2)) == []  # applied, once
     con.close()
+
+
+def test_quarantined_records_are_parsed_and_their_identifier_fields_compared():
+    from tailor.warehouse import ensure_raw_schema
+
+    con = duckdb.connect()
+    ensure_raw_schema(con)
+    records = {
+        "csv row": '{"customer_id": "c0000101", "email": "", "first_name": "Ann"}',
+        "rejected csv line": 'C0000101,"ann@x.com,Ann',
+        "broken event": '{"messageId": "m9", "traits": {"email": "ANN@X.COM"}, "x": ',
+        "her order": '{"order_id": "O1", "total": "ten"}',
+        "another visitor's search": '{"userId": "C7", "properties": {"query": "ann@x.com"}}',
+        "user agent": '{"userId": "C7", "context": {"userAgent": "C0000101 Chrome"}}',
+        "longer id": '{"customer_id": "C00001012"}',
+        "free text": "note: ann@x.com called about C0000101",
+    }
+    for line, record in enumerate(records.values()):
+        con.execute(
+            "insert into raw.quarantine values ('customers', date '2026-10-01', 'b', 'f.csv', ?,"
+            " 'bad', 'bad', ?, timestamp '2026-10-02')",
+            [line, record],
+        )
+    ann = Identity(customer_ids={"C0000101"}, emails={"ann@x.com"}, order_ids={"O1"})
+    touched = privacy.erase_rows(con, ann)
+    assert [(t.table, t.rows_anonymized) for t in touched] == [("raw.quarantine", 4)]
+    kept = {r[0] for r in con.execute("select record from raw.quarantine").fetchall()}
+    assert kept - {None} == {
+        records[k] for k in ("another visitor's search", "user agent", "longer id", "free text")
+    }

@@ -157,7 +157,7 @@ def test_a_request_row_leaves_the_landing_zone_only_once_its_request_is_applied(
         """
         insert into ops.erasure_audit
         select coalesce(r, 'cli'), 'h', r, 'erasure_requests', date '2026-10-02', null, now(),
-               '{}', '[]', 0, 0, 0, 0, 0, 0, '[]', 'at_next_publish'
+               '{}', '[]', 0, 0, 0, 0, 0, 0, '[]', 'at_next_publish', 'applied', null
         from (values ('R1'), ('R3'), (null)) v(r)
         """
     )
@@ -167,3 +167,15 @@ def test_a_request_row_leaves_the_landing_zone_only_once_its_request_is_applied(
     )
     assert gzip.decompress(packed.read_bytes()) == b"Request_ID,customer_id,email,requested_at\n"
     assert privacy.purge_applied_requests(con, tmp_path) == 0
+
+
+def test_erasure_purges_every_kind_of_file_the_loader_reads(tmp_path):
+    from tailor import ingest
+
+    assert set(ingest.DATA_SUFFIXES) <= set(privacy.TEXT_SUFFIXES) | {".parquet"}
+    part = tmp_path / "events" / "dt=2026-10-01"
+    part.mkdir(parents=True)
+    for name in ("events.ndjson", ".late.ndjson", ".hidden.csv.gz", "x.parquet"):
+        (part / name).write_bytes(b"")
+    found = {p.name for _, p in privacy.landing_files(tmp_path)}
+    assert found == {"events.ndjson", ".late.ndjson", ".hidden.csv.gz", "x.parquet"}
