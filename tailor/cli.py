@@ -507,10 +507,14 @@ def publish() -> None:
     """Publish the read-only analyst snapshot: the warehouse's tables without contact
     data (TAILOR_SNAPSHOT_PII=full keeps it), in a storage format DuckDB 1.4 and later
     read, replaced atomically."""
-    from tailor.publish import publish_snapshot
+    from tailor import publish as snapshot
 
-    path = publish_snapshot()
-    out.print(f"published {path}")
+    path = snapshot.publish_snapshot()
+    contents = "every column as it is" if snapshot.full_pii() else "no contact data"
+    out.print(
+        f"published {path} ({contents}; DuckDB storage {snapshot.STORAGE_VERSION},"
+        f" read by {snapshot.READERS})"
+    )
 
 
 def duckdb_cli() -> Path | None:

@@ -9,28 +9,38 @@ REPO = Path(__file__).resolve().parent.parent
 DATASETS = Path(os.environ.get("TAILOR_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
+TAILOR_ENV_VARS = (
+    "TAILOR_WAREHOUSE",
+    "TAILOR_SNAPSHOT",
+    "TAILOR_LANDING",
+    "TAILOR_EXPORTS",
+    "TAILOR_GROUND_TRUTH",
+    "TAILOR_REPORTS",
+    "TAILOR_DUCKDB_TEMP",
+    "TAILOR_FAIL_AT",
+    "TAILOR_FAIL_MODE",
+    "TAILOR_SNAPSHOT_PII",
+    "TAILOR_PRIVACY_KEY",
+)
+
+
+def point_tailor_at(mp: pytest.MonkeyPatch, data: Path) -> None:
+    """Every Tailor path under ``data``; the caller's overrides (paths, faults, snapshot
+    settings) removed."""
+    mp.setenv("TAILOR_HOME", str(REPO))
+    mp.setenv("TAILOR_DATA", str(data))
+    for var in TAILOR_ENV_VARS:
+        mp.delenv(var, raising=False)
+    mp.setenv("AIRFLOW_HOME", str(data / "airflow"))
+    mp.setenv("TAILOR_DUCKDB_MEMORY", "2GB")
+
+
 @pytest.fixture
 def tailor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Point every Tailor path at a fresh temporary folder and return the settings."""
     from tailor.settings import get_settings
 
-    data = tmp_path / "data"
-    monkeypatch.setenv("TAILOR_HOME", str(REPO))
-    monkeypatch.setenv("TAILOR_DATA", str(data))
-    for var in (
-        "TAILOR_WAREHOUSE",
-        "TAILOR_SNAPSHOT",
-        "TAILOR_LANDING",
-        "TAILOR_EXPORTS",
-        "TAILOR_GROUND_TRUTH",
-        "TAILOR_REPORTS",
-        "TAILOR_DUCKDB_TEMP",
-        "TAILOR_FAIL_AT",
-        "TAILOR_FAIL_MODE",
-    ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AIRFLOW_HOME", str(data / "airflow"))
-    monkeypatch.setenv("TAILOR_DUCKDB_MEMORY", "2GB")
+    point_tailor_at(monkeypatch, tmp_path / "data")
     return get_settings()
 
 
