@@ -105,16 +105,17 @@ COLUMN_RULES: tuple[ColumnRule, ...] = (
     ColumnRule(
         "traits",
         "scrub_json",
-        "JSON without the keys "
+        "JSON whose keys "
         + ", ".join(f"`{k}`" for k in TRAITS_KEYS)
-        + "; emails in any value replaced by `[email]`",
+        + " hold null; emails in any other value replaced by `[email]`",
     ),
     ColumnRule(
         "(any other JSON column)",
         "scrub_json",
-        "e.g. `raw.events.context`: JSON without the keys "
+        "e.g. `raw.events.context`, `extra`: JSON whose keys "
         + ", ".join(f"`{k}`" for k in JSON_KEYS)
-        + " at any depth (so no `context.ip`); emails in any value replaced by `[email]`",
+        + " hold null at any depth (`context.ip` is null); emails in any other value"
+        " replaced by `[email]`",
     ),
     ColumnRule(
         "record",
