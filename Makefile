@@ -22,11 +22,12 @@ SEED ?= 42
 
 AIRFLOW_PORT ?= 8080
 
-.PHONY: help install demo test test-fast lint format clean airflow bench
+.PHONY: help install demo test test-fast lint format clean airflow bench sql
 
 help:
 	@echo "make demo    generate a data set and run the nightly pipeline on it"
 	@echo "make test    run the test suite"
+	@echo "make sql     a read-only DuckDB shell on the analyst snapshot"
 	@echo "make airflow Airflow on http://127.0.0.1:$(AIRFLOW_PORT) (user admin)"
 	@echo "make lint    ruff"
 	@echo "make clean   remove generated data (keeps the environment)"
@@ -65,6 +66,11 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -n 2 --dist loadfile -m "unit"
+
+# The DuckDB CLI comes with the project (duckdb-cli in pyproject.toml): `tailor sql` with
+# no query runs `.venv/bin/duckdb -readonly <snapshot>`, the snapshot as settings resolve it.
+sql: install
+	$(TAILOR) sql
 
 lint: install
 	$(BIN)/ruff check .

@@ -522,23 +522,46 @@ def bench(bench_args: tuple[str, ...]) -> None:
 
 @main.command()
 def publish() -> None:
-    """Publish the read-only analyst snapshot (atomic copy of the warehouse)."""
-    from tailor.publish import publish_snapshot
+    """Publish the read-only analyst snapshot: the warehouse's tables without contact
+    data (TAILOR_SNAPSHOT_PII=full keeps it), in a storage format DuckDB 1.4 and later
+    read, replaced atomically."""
+    from tailor import publish as snapshot
 
-    path = publish_snapshot()
-    out.print(f"published {path}")
+    path = snapshot.publish_snapshot()
+    contents = "every column as it is" if snapshot.full_pii() else "no contact data"
+    out.print(
+        f"published {path} ({contents}; DuckDB storage {snapshot.STORAGE_VERSION},"
+        f" read by {snapshot.READERS})"
+    )
+
+
+def duckdb_cli() -> Path | None:
+    """The DuckDB CLI installed with the project (the ``duckdb-cli`` package), else one on
+    the PATH."""
+    import shutil
+
+    beside = Path(sys.executable).parent / "duckdb"
+    if beside.exists():
+        return beside
+    found = shutil.which("duckdb")
+    return Path(found) if found else None
 
 
 @main.command()
-@click.argument("query")
+@click.argument("query", required=False)
 @click.option(
     "--warehouse", "use_warehouse", is_flag=True, help="Read the live warehouse, not the snapshot."
 )
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
-def sql(query: str, use_warehouse: bool, as_csv: bool) -> None:
-    """Run a read-only SQL query against the published snapshot."""
+def sql(query: str | None, use_warehouse: bool, as_csv: bool) -> None:
+    """Run a read-only SQL query against the published snapshot; without a query, open
+    the DuckDB shell on it (read-only). CSV output is safe to open in a spreadsheet: text
+    that would run as a formula gets a leading quote."""
+    import subprocess
+
     import duckdb
 
+    from tailor import csvsafe
     from tailor.warehouse import connect
 
     s = get_settings()
@@ -547,15 +570,21 @@ def sql(query: str, use_warehouse: bool, as_csv: bool) -> None:
         raise click.ClickException(
             f"no database at {target}: run `make demo` (or `tailor publish`) first"
         )
+    if query is None:
+        shell = duckdb_cli()
+        if shell is None:
+            raise click.ClickException(
+                "the DuckDB CLI is not installed: run `make install` (it comes with the "
+                'project), or give a query: tailor sql "select ..."'
+            )
+        sys.exit(subprocess.run([str(shell), "-readonly", str(target)], check=False).returncode)
     con = connect(target, read_only=True, settings=s)
     try:
         rel = con.sql(query)
         if rel is None:
             return
         if as_csv:
-            import csv
-
-            writer = csv.writer(sys.stdout)
+            writer = csvsafe.writer(sys.stdout)
             writer.writerow(rel.columns)
             writer.writerows(rel.fetchall())
         else:

@@ -7,6 +7,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = Path(os.environ.get("TAILOR_DATASETS", REPO.parent / "shared" / "datasets"))
+
+
 # Variables that would point a test's Tailor somewhere else than its temporary folder.
 TAILOR_ENV_VARS = (
     "TAILOR_WAREHOUSE",
@@ -18,7 +20,20 @@ TAILOR_ENV_VARS = (
     "TAILOR_DUCKDB_TEMP",
     "TAILOR_FAIL_AT",
     "TAILOR_FAIL_MODE",
+    "TAILOR_SNAPSHOT_PII",
+    "TAILOR_PRIVACY_KEY",
 )
+
+
+def point_tailor_at(mp: pytest.MonkeyPatch, data: Path) -> None:
+    """Every Tailor path under ``data``; the caller's overrides (paths, faults, snapshot
+    settings) removed."""
+    mp.setenv("TAILOR_HOME", str(REPO))
+    mp.setenv("TAILOR_DATA", str(data))
+    for var in TAILOR_ENV_VARS:
+        mp.delenv(var, raising=False)
+    mp.setenv("AIRFLOW_HOME", str(data / "airflow"))
+    mp.setenv("TAILOR_DUCKDB_MEMORY", "2GB")
 
 
 @pytest.fixture
@@ -26,13 +41,7 @@ def tailor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Point every Tailor path at a fresh temporary folder and return the settings."""
     from tailor.settings import get_settings
 
-    data = tmp_path / "data"
-    monkeypatch.setenv("TAILOR_HOME", str(REPO))
-    monkeypatch.setenv("TAILOR_DATA", str(data))
-    for var in TAILOR_ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AIRFLOW_HOME", str(data / "airflow"))
-    monkeypatch.setenv("TAILOR_DUCKDB_MEMORY", "2GB")
+    point_tailor_at(monkeypatch, tmp_path / "data")
     return get_settings()
 
 

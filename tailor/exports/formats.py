@@ -8,7 +8,12 @@ A destination maps its own column names to values of the audience payload
     Tags: {template: "tailor,{audience_id}"}   # a Python format string over payload columns
     recommendations: {recommendations: 3}      # top-N products as a list of objects
 
-CSV files follow RFC 4180 (comma, double quotes, CRLF line ends, UTF-8, header row).
+CSV files follow RFC 4180 (comma, double quotes, CRLF line ends, UTF-8, header row), and
+every cell goes through ``tailor.csvsafe``: text a spreadsheet would run as a formula gets
+a leading ``'``; numbers and E.164 phones are written as they are. A field whose source is
+the ``phone`` column is normalised to E.164 (``+4915112345678``, the customer's
+``country`` completing a national number); a value that cannot be made one is kept as
+text (and neutralised like any text).
 JSON Lines files hold one object per line, keys in field order, ``\\n`` line ends. Rendering is
 pure: the same payload always gives the same bytes, which is what makes reruns identical.
 """
@@ -26,6 +31,8 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tailor import csvsafe
 
 REC_FIELDS = ("product_id", "title", "price", "currency", "reason")
 
@@ -54,6 +61,8 @@ class FieldSpec:
 
     def render(self, row: Mapping[str, Any]) -> Any:
         if self.kind == "column":
+            if self.source == PHONE_COLUMN:
+                return phone(row)
             return row.get(self.source)
         if self.kind == "value":
             return self.source
@@ -114,6 +123,15 @@ def recommendations(row: Mapping[str, Any], n: int) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- values
+
+PHONE_COLUMN = "phone"
+COUNTRY_COLUMN = "country"
+
+
+def phone(row: Mapping[str, Any]) -> Any:
+    """The payload's phone in E.164 form when it can be made one, else as delivered."""
+    value = row.get(PHONE_COLUMN)
+    return csvsafe.phone_e164(value, row.get(COUNTRY_COLUMN)) or value
 
 
 def to_json(value: Any) -> str:
@@ -304,13 +322,14 @@ FORMATS: dict[str, Format] = {
 
 
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> tuple[bytes, int]:
-    """RFC 4180 CSV text of a header and rows; returns (bytes, data rows)."""
+    """RFC 4180 CSV text of a header and rows, formulas neutralised (``tailor.csvsafe``);
+    returns (bytes, data rows)."""
     buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer = csvsafe.writer(buf, text=text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(header)
     n = 0
     for row in rows:
-        writer.writerow([text(v) for v in row])
+        writer.writerow(row)
         n += 1
     return buf.getvalue().encode("utf-8"), n
 

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tailor import csvsafe
 from tailor.exports.files import MANIFEST, manifest_bytes, sha256_bytes
 from tailor.exports.outbox import OUTBOX
 from tailor.settings import Settings
@@ -63,9 +64,9 @@ def _redact_csv(data: bytes, id_cols: set[str], needles: set[str]) -> tuple[byte
     if len(kept) == len(body):
         return data, 0
     buf = io.StringIO(newline="")
-    w = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    w = csvsafe.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(header)
-    w.writerows(kept)
+    w.writerows([csvsafe.reread(v) for v in r] for r in kept)
     return buf.getvalue().encode("utf-8"), len(body) - len(kept)
 
 
