@@ -36,10 +36,15 @@ def record(cid: str, granted, at: str, *, purpose="email_marketing", cid_key="su
     }
 
 
-def deliver(settings, day: dt.date, lines: list[str]) -> None:
+def write_landing(settings, day: dt.date, lines: list[str]) -> None:
     folder = settings.landing / "consents" / f"dt={day.isoformat()}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "consents.ndjson").write_text("".join(line + "\n" for line in lines))
+
+
+def deliver(settings, day: dt.date, lines: list[str]) -> None:
+    """Write a consents partition and load it (a reload replaces the day)."""
+    write_landing(settings, day, lines)
     con = connect(settings.warehouse, settings=settings)
     try:
         ingest.load_day(con, settings.landing, day, sources=["consents"])
