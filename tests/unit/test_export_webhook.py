@@ -173,7 +173,10 @@ def test_webhook_export_delivers_batches_and_a_rerun_is_deduplicated(
         wh.close()
 
 
-def test_failed_delivery_leaves_the_state_for_a_rerun(tailor_env, receiver):
+def test_a_failed_delivery_is_recorded_and_sent_again_by_the_next_export(
+    tailor_env, receiver, monkeypatch
+):
+    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
     wh = Warehouse(tailor_env)
     try:
         for c in ("C1", "C2", "C3"):
@@ -181,21 +184,27 @@ def test_failed_delivery_leaves_the_state_for_a_rerun(tailor_env, receiver):
         wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
         cfg = config(_webhook_dest(receiver.url))
         receiver.down_after = 1  # batch 1 is delivered, then the endpoint goes down
-        with pytest.raises(ExportError, match="delivery failed"):
+        with pytest.raises(ExportError, match="DeliveryError"):
             run(wh, cfg, D1)
-        assert wh.con.execute("select count(*) from ops.export_state").fetchone() == (0,)
-        assert wh.con.execute("select status from ops.export_log").fetchall() == [("failed",)]
+        # committed and published, the delivery owed is recorded, not lost
+        assert wh.con.execute("select status from ops.export_log").fetchall() == [("send_failed",)]
+        assert wh.con.execute("select count(*) from ops.export_state").fetchone() == (3,)
         receiver.down_after = None
-        r = run(wh, cfg, D1)["hook"]
+        wh.audiences(D2, [member(c) for c in ("C1", "C2", "C3")])
+        r = run(wh, cfg, D2)["hook"]  # the next export first delivers the one owed
         assert r.status == "succeeded"
+        assert wh.con.execute(
+            "select run_date, status from ops.export_log order by run_date"
+        ).fetchall() == [(D1, "succeeded"), (D2, "succeeded")]
         # batch 1 was applied once even though it was sent twice
         assert len(receiver.applied) == 2
-        assert wh.con.execute("select count(*) from ops.export_state").fetchone() == (3,)
+        assert [r["key"] for r in receiver.requests].count(receiver.requests[0]["key"]) == 2
     finally:
         wh.close()
 
 
-def test_a_webhook_export_that_is_not_sent_leaves_the_state(tailor_env, receiver):
+def test_a_webhook_export_that_is_not_sent_leaves_the_state(tailor_env, receiver, monkeypatch):
+    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
     wh = Warehouse(tailor_env)
     try:
         wh.consent("C1", True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
