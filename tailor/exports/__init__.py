@@ -53,6 +53,7 @@ __all__ = [
     "export_one",
     "holdout_bucket",
     "load_config",
+    "refresh_status",
     "run",
 ]
 
@@ -133,6 +134,28 @@ def export_all(
             f"{len(failures)} of {len(chosen)} export(s) failed for {day}:\n  "
             + "\n  ".join(failures)
         )
+    return results
+
+
+def refresh_status(results: list[ExportResult], settings: Settings) -> list[ExportResult]:
+    """After a run's commit published them: each result's status as ``ops.export_log`` has
+    it now (``succeeded``, ``send_failed``, ...), instead of ``staged``."""
+    from tailor.warehouse import connect
+
+    con = connect(settings.warehouse, settings=settings)
+    try:
+        for r in results:
+            row = con.execute(
+                "select status, error from ops.export_log where destination = ? and run_date = ?"
+                " order by started_at desc limit 1",
+                [r.destination, r.run_date],
+            ).fetchone()
+            if row is not None:
+                r.status = row[0]
+                if row[1]:
+                    r.messages.append(row[1])
+    finally:
+        con.close()
     return results
 
 

@@ -272,3 +272,16 @@ def test_the_webhook_secret_is_never_written_anywhere(night, receiver):
     finally:
         con.close()
     assert errors == [] or all(SECRET not in e[0] for e in errors)
+
+
+def test_tailor_export_by_hand_publishes_after_its_commit(night, receiver):
+    from click.testing import CliRunner
+
+    from tailor.cli import main
+
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(main, ["export", "--date", D1.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output and "staged" not in result.output
+    assert visible_exports(night) == ["hook/dt=2026-10-05", "mc/dt=2026-10-05"]
+    assert staged(night) == []
+    applied_once(receiver)
