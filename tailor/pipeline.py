@@ -153,7 +153,8 @@ def stage_erase(ctx: RunContext) -> object:
 
 
 def stage_export(ctx: RunContext) -> object:
-    """Write (and send) every enabled destination's audience export for the day."""
+    """Stage every enabled destination's audience export for the day; the commit publishes
+    them (files moved into place, webhooks sent)."""
     from tailor import exports
 
     return exports.run(ctx)

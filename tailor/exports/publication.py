@@ -145,16 +145,21 @@ def _move(settings: Settings, row: dict[str, Any]) -> str | None:
         replace_folder(staged, final)
     elif not (final / "manifest.json").exists():
         return f"the staged export {staged} is gone: rerun {row['run_date']} to export it again"
-    note = erasure_note(staged)
+    return None
+
+
+def _deliver_erasures(settings: Settings, row: dict[str, Any]) -> None:
+    """A published export that recorded state delivered the erasure removes it carries;
+    the entries earlier exports delivered are done with."""
+    note = erasure_note(Path(row["staged_dir"]))
     if note.exists():
         carried = set(json.loads(note.read_text()))
         entries = [
             e for e in outbox.entries(settings, row["destination"]) if str(e.path) in carried
         ]
         outbox.mark_delivered(settings, entries, row["run_date"])
-        outbox.purge_delivered(settings, row["destination"], row["run_date"])
         note.unlink(missing_ok=True)
-    return None
+    outbox.purge_delivered(settings, row["destination"], row["run_date"])
 
 
 def _send(
@@ -235,6 +240,7 @@ def _publish_row(
             log.error("export %s: %s", row["export_id"], error)
             return out
         if row["status"] == "staged":
+            _deliver_erasures(settings, row)
             row["status"] = "published" if is_webhook else "succeeded"
         _update(con, row["row_id"], status=row["status"], published_at=_now(), error=None)
         out.status = row["status"]
