@@ -120,11 +120,14 @@ def _pending(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def _superseded(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> bool:
-    """A later export of the same destination and day replaced this one."""
+    """A later export of the same destination and day, one that recorded the state,
+    replaced this one (only that one is sent)."""
+    from tailor.exports.state import STATE_STATUSES
+
     (n,) = con.execute(
         "select count(*) from ops.export_log where export_id = ? and started_at > ?"
-        " and status <> 'failed'",
-        [row["export_id"], row["started_at"]],
+        " and status in (select unnest(?::varchar[]))",
+        [row["export_id"], row["started_at"], list(STATE_STATUSES)],
     ).fetchone()
     return n > 0
 
@@ -236,6 +239,8 @@ def _publish_row(
             error = f"could not publish: {exc}"
         if error:
             out.status, out.error = row["status"], error
+            if is_webhook:  # later deltas wait for this one
+                held.setdefault(row["destination"], row["run_date"])
             _update(con, row["row_id"], error=error)
             log.error("export %s: %s", row["export_id"], error)
             return out

@@ -220,3 +220,37 @@ def test_a_webhook_export_that_is_not_sent_leaves_the_state(tailor_env, receiver
         assert run(wh, cfg, D1)["hook"].counts["adds"] == 1  # still an add when really sent
     finally:
         wh.close()
+
+
+def test_a_later_delta_waits_behind_an_undelivered_one(tailor_env, receiver, monkeypatch):
+    from tailor.exports import publication
+
+    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
+    wh = Warehouse(tailor_env)
+    try:
+        for c in ("C1", "C2", "C3"):
+            wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
+        wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
+        cfg = config(_webhook_dest(receiver.url))
+        receiver.down_after = 0  # the endpoint is down for two nights
+        with pytest.raises(ExportError):
+            run(wh, cfg, D1)
+        wh.audiences(D2, [member(c) for c in ("C1", "C2")])  # C3 leaves on D2
+        with pytest.raises(ExportError, match="held back"):
+            run(wh, cfg, D2)
+        d1_bodies = {r["body"]["run_date"] for r in receiver.requests}
+        assert d1_bodies == {D1.isoformat()}  # D2's delete was never sent ahead of D1
+        receiver.down_after = None
+        wh.con.close()
+        try:
+            outcomes = publication.publish(tailor_env, config=cfg)
+        finally:
+            wh.con = connect(tailor_env.warehouse, settings=tailor_env)
+        assert [(o.run_date, o.status) for o in outcomes] == [
+            (D1, "succeeded"),
+            (D2, "succeeded"),
+        ]
+        applied = [b["run_date"] for b in receiver.applied.values()]
+        assert applied == [D1.isoformat(), D1.isoformat(), D2.isoformat()]
+    finally:
+        wh.close()
