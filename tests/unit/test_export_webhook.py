@@ -139,16 +139,21 @@ def _webhook_dest(url, **kw):
     )
 
 
+def _three_consented_members(tailor_env, receiver, monkeypatch):
+    """C1..C3 with email consent in D1's audience, and a webhook destination to them."""
+    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
+    wh = Warehouse(tailor_env)
+    for c in ("C1", "C2", "C3"):
+        wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
+    wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
+    return wh, config(_webhook_dest(receiver.url))
+
+
 def test_webhook_export_delivers_batches_and_a_rerun_is_deduplicated(
     tailor_env, receiver, monkeypatch
 ):
-    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
-    wh = Warehouse(tailor_env)
+    wh, cfg = _three_consented_members(tailor_env, receiver, monkeypatch)
     try:
-        for c in ("C1", "C2", "C3"):
-            wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
-        wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
-        cfg = config(_webhook_dest(receiver.url))
         r = run(wh, cfg, D1)["hook"]
         assert (r.http_batches, r.http_attempts) == (2, 2)
         assert receiver.requests[0]["auth"] == "Bearer s3cret"
@@ -176,13 +181,8 @@ def test_webhook_export_delivers_batches_and_a_rerun_is_deduplicated(
 def test_a_failed_delivery_is_recorded_and_sent_again_by_the_next_export(
     tailor_env, receiver, monkeypatch
 ):
-    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
-    wh = Warehouse(tailor_env)
+    wh, cfg = _three_consented_members(tailor_env, receiver, monkeypatch)
     try:
-        for c in ("C1", "C2", "C3"):
-            wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
-        wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
-        cfg = config(_webhook_dest(receiver.url))
         receiver.down_after = 1  # batch 1 is delivered, then the endpoint goes down
         with pytest.raises(ExportError, match="DeliveryError"):
             run(wh, cfg, D1)
@@ -225,13 +225,8 @@ def test_a_webhook_export_that_is_not_sent_leaves_the_state(tailor_env, receiver
 def test_a_later_delta_waits_behind_an_undelivered_one(tailor_env, receiver, monkeypatch):
     from tailor.exports import publication
 
-    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
-    wh = Warehouse(tailor_env)
+    wh, cfg = _three_consented_members(tailor_env, receiver, monkeypatch)
     try:
-        for c in ("C1", "C2", "C3"):
-            wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
-        wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
-        cfg = config(_webhook_dest(receiver.url))
         receiver.down_after = 0  # the endpoint is down for two nights
         with pytest.raises(ExportError):
             run(wh, cfg, D1)
