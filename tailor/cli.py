@@ -374,7 +374,8 @@ def export(day: str, destinations: tuple[str, ...], no_send: bool) -> None:
     Reads marts.audiences as built for the day, keeps out everyone without the
     destination's consent purpose, erased people and the A/B control group, applies the
     frequency cap, and writes each destination's files atomically with a manifest under
-    the exports folder (logged in ops.export_log). Rerunning a day gives the same bytes.
+    the exports folder (logged in ops.export_log), once the warehouse has committed them.
+    Rerunning a day gives the same bytes.
     """
     from tailor import exports, pipeline
     from tailor.publish import publish_snapshot
@@ -390,6 +391,7 @@ def export(day: str, destinations: tuple[str, ...], no_send: bool) -> None:
             )
     except (exports.ExportError, exports.ConfigError, KeyError) as exc:
         raise click.ClickException(f"{exc}\nThe warehouse is unchanged.") from exc
+    exports.refresh_status(results, s)  # published at the commit: staged -> succeeded, ...
     publish_snapshot(s)
     table = Table(
         "destination",

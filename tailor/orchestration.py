@@ -273,6 +273,7 @@ def _has_earlier_stage(name: str) -> bool:
 def commit(day: dt.date, begun: Mapping[str, Any]) -> dict[str, Any]:
     """Swap the run's working copy in as the warehouse, if nobody committed since ``begin``.
 
+    The exports the run staged are then published (moved into place, webhooks sent).
     Afterwards the working copies of other days' runs can never be committed (the
     warehouse moved on), so they are deleted.
     """
@@ -289,7 +290,7 @@ def commit(day: dt.date, begun: Mapping[str, Any]) -> dict[str, Any]:
             " (another day was committed in between); clear the whole run to start again"
             " from the current warehouse"
         )
-    commit_run(s, run_id)
+    published = commit_run(s, run_id)  # and publishes the exports the run staged
     removed = []
     prefix, suffix = work_dir(s, "\0").name.split("\0")
     for other in s.warehouse.parent.glob(f"{prefix}*{suffix}"):
@@ -297,7 +298,12 @@ def commit(day: dt.date, begun: Mapping[str, Any]) -> dict[str, Any]:
         if _is_day(other_id) and other_id != run_id:
             abort_run(s, other_id)
             removed.append(other.name)
-    return {"day": day.isoformat(), "warehouse": str(s.warehouse), "removed_stale_copies": removed}
+    return {
+        "day": day.isoformat(),
+        "warehouse": str(s.warehouse),
+        "removed_stale_copies": removed,
+        "exports_published": published,
+    }
 
 
 def _is_day(value: str) -> bool:

@@ -153,7 +153,8 @@ def stage_erase(ctx: RunContext) -> object:
 
 
 def stage_export(ctx: RunContext) -> object:
-    """Write (and send) every enabled destination's audience export for the day."""
+    """Stage every enabled destination's audience export for the day; the commit publishes
+    them (files moved into place, webhooks sent)."""
     from tailor import exports
 
     return exports.run(ctx)
@@ -187,12 +188,27 @@ def work_path(settings: Settings, run_id: str) -> Path:
     return work_dir(settings, run_id) / settings.warehouse.name
 
 
+def run_of(settings: Settings) -> str | None:
+    """The run whose working copy ``settings`` point at; None for the warehouse itself."""
+    prefix = work_dir(settings, "").name  # the working copy keeps the warehouse's file name
+    folder = settings.warehouse.parent.name
+    return folder[len(prefix) :] or None if folder.startswith(prefix) else None
+
+
 def begin_run(settings: Settings, run_id: str) -> Settings:
     """Start a run: copy the warehouse to a private working file and return settings
-    pointing at it. Every stage of the run writes there, nowhere else."""
+    pointing at it. Every stage of the run writes there, nowhere else.
+
+    First, exports a committed night left unpublished or undelivered (killed after its
+    commit, a webhook down) are published, and staged exports of runs that died are
+    deleted (``tailor.exports.publication``)."""
+    from tailor.exports import publication
+
     real = settings.warehouse
     real.parent.mkdir(parents=True, exist_ok=True)
     work = work_path(settings, run_id)
+    publication.recover(settings)
+    publication.discard(settings, run_id)
     abort_run(settings, run_id)
     work.parent.mkdir()
     if real.exists():
@@ -201,11 +217,14 @@ def begin_run(settings: Settings, run_id: str) -> Settings:
     return dataclasses.replace(settings, warehouse=work)
 
 
-def commit_run(settings: Settings, run_id: str) -> None:
+def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
     """Swap the run's working file in as the warehouse (an atomic rename); then remove the
     erasure requests it applied from the landing zone (kept there until now, so that a
-    failed run's rerun still finds them)."""
-    from tailor import privacy
+    failed run's rerun still finds them), and publish the exports the run staged (moved
+    into place, webhooks sent: ``tailor.exports.publication``). Returns what happened to
+    each export published."""
+    from tailor import faults, privacy
+    from tailor.exports import publication
 
     work = work_path(settings, run_id)
     if not work.exists():
@@ -217,6 +236,12 @@ def commit_run(settings: Settings, run_id: str) -> None:
         privacy.purge_committed_requests(settings)
     except Exception:  # committed all the same; the next night's erase stage removes them
         log.exception("could not remove the applied erasure requests from the landing zone")
+    faults.maybe_fail("commit.before_publish")
+    try:
+        return publication.finish_run(settings, run_id)
+    except Exception:  # committed all the same; the next run's start publishes them
+        log.exception("could not publish the exports of run %s", run_id)
+        return []
 
 
 def abort_run(settings: Settings, run_id: str) -> None:
@@ -261,9 +286,12 @@ def remove_dead_copies(settings: Settings) -> list[str]:
 def working_copy(settings: Settings, run_id: str | None = None) -> Iterator[Settings]:
     """Settings pointing at a private copy of the warehouse; swapped in only on success,
     after which the copies of runs that died are deleted."""
+    from tailor.exports import publication
+
     run_id = run_id or str(os.getpid())
     work = begin_run(settings, run_id)
     base = fingerprint(settings.warehouse)
+    committed = False
     try:
         yield work
         if fingerprint(settings.warehouse) != base:
@@ -274,11 +302,14 @@ def working_copy(settings: Settings, run_id: str | None = None) -> Iterator[Sett
                 " copy (another run committed); nothing was written: run it again"
             )
         commit_run(settings, run_id)
+        committed = True
         removed = remove_dead_copies(settings)
         if removed:
             log.info("removed the working copies of runs that died: %s", ", ".join(removed))
     finally:
         abort_run(settings, run_id)
+        if not committed:  # nothing of a failed run may be published
+            publication.discard(settings, run_id)
 
 
 def fingerprint(path: Path) -> dict[str, int] | None:

@@ -1,10 +1,9 @@
 """Consent and erasure (the right to be forgotten).
 
 Consent
-    :func:`consented_customers_sql` gives the customers whose *current* consent for a
-    purpose, as of a logical day, is a grant. It reads ``raw.consents`` itself, with the
-    same rule as ``int_consents_resolved`` (latest record wins; on a tie a withdrawal beats a
-    grant), so the export gate does not depend on a dbt build having run for that day.
+    The rule that decides who may be contacted lives in :mod:`tailor.consent` (it fails
+    closed: an unreadable withdrawal suppresses the subject); its functions
+    (:func:`consented_customers_sql`, ...) stay importable from here.
 
 Erasure
     :func:`erase` removes one person from everything Tailor keeps:
@@ -102,8 +101,14 @@ import ahocorasick_rs
 import duckdb
 from isal import igzip
 
+from tailor.consent import (  # consented_customers*: re-exported
+    consented_customers,  # noqa: F401
+    consented_customers_sql,  # noqa: F401
+    has_table,
+    utc_timestamp_sql,
+)
 from tailor.settings import Settings, get_settings
-from tailor.sources import CONSENT_PURPOSES, SOURCES
+from tailor.sources import SOURCES
 from tailor.sqlsafe import plain_name, quote_ident, quote_literal
 
 log = logging.getLogger(__name__)
@@ -150,10 +155,6 @@ def legacy_subject_hash(kind: str, value: Any) -> str | None:
     text = str(value).strip()
     norm = text.lower() if kind == "email" else text
     return hashlib.sha256(f"{LEGACY_HASH_DOMAIN}|{kind}|{norm}".encode()).hexdigest()
-
-
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def normalize_sql(kind: str, expr: str) -> str:
@@ -323,71 +324,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # --------------------------------------------------------------------------- consent
-
-
-def utc_timestamp_sql(expr: str) -> str:
-    """ISO-8601 text as a UTC timestamp (mirrors the dbt macro ``to_utc_timestamp``)."""
-    return f"""(case
-        when regexp_matches(trim({expr}), '[0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)?\\s*([zZ]|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')
-            then timezone('UTC', try_cast(trim({expr}) as timestamptz))
-        else try_cast(trim({expr}) as timestamp)
-    end)"""
-
-
-def consented_customers_sql(purpose: str, day: dt.date) -> str:
-    """SQL selecting ``customer_id`` of everyone whose current consent for ``purpose`` is a
-    grant at the end of ``day``: only records that arrived by then count, the latest version
-    of a consent record wins, then the latest ``consented_at`` on or before the day; on a tie
-    a withdrawal wins, so an ambiguous record never turns marketing on."""
-    if purpose not in CONSENT_PURPOSES:
-        raise ValueError(f"unknown consent purpose {purpose!r}")
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-    return f"""
-        with records as (
-            select
-                trim(consent_id) as consent_id,
-                trim(subject_id) as customer_id,
-                lower(trim(purpose)) as purpose,
-                granted,
-                {utc_timestamp_sql("consented_at")} as consented_at,
-                row_number() over (
-                    partition by trim(consent_id)
-                    order by _dt desc, _source_file desc, _line desc
-                ) as version_rank
-            from raw.consents
-            where _dt <= date '{day.isoformat()}' or _dt is null
-        ),
-        current_consent as (
-            select
-                customer_id,
-                granted,
-                row_number() over (
-                    partition by customer_id
-                    order by consented_at desc, case when granted then 1 else 0 end, consent_id desc
-                ) as recency_rank
-            from records
-            where version_rank = 1
-                and purpose = {_lit(purpose)}
-                and consented_at < timestamp '{end.isoformat(sep=" ")}'
-                and customer_id is not null
-        )
-        select customer_id from current_consent where recency_rank = 1 and granted
-    """
-
-
-def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    (n,) = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"
-        " and table_catalog = current_database()",
-        [schema, table],
-    ).fetchone()
-    return n > 0
-
-
-def consented_customers(con: duckdb.DuckDBPyConnection, purpose: str, day: dt.date) -> set[str]:
-    if not has_table(con, "raw", "consents"):
-        return set()
-    return {r[0] for r in con.execute(consented_customers_sql(purpose, day)).fetchall()}
+# The consent rule lives in tailor.consent (imported above); its names stay importable
+# from here.
 
 
 # --------------------------------------------------------------------------- identity

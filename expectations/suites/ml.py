@@ -328,7 +328,7 @@ def email_consent(ctx: SuiteContext):
     destination's purpose, checked against the profile's current email consent, an
     independent computation of the same fact (dbt's consent resolution).
     """
-    from tailor import privacy
+    from tailor import consent
 
     dests = email_destinations(ctx)
     control = (
@@ -339,7 +339,7 @@ def email_consent(ctx: SuiteContext):
     parts = []
     for name, audience, purpose in dests:
         consent_sql = (
-            privacy.consented_customers_sql(purpose, ctx.run_date)
+            consent.consented_customers_sql(purpose, ctx.run_date)
             .replace("{", "{{")
             .replace("}", "}}")
         )

@@ -22,6 +22,7 @@ from tailor.sources import CONSENT_PURPOSES
 
 MODES = ("full", "delta")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ${VAR} in a webhook header value
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,23 @@ class Webhook:
     timeout_seconds: float = 30.0
     headers: tuple[tuple[str, str], ...] = ()  # values may use ${ENV_VAR}
 
+    def header_values(self, destination: str) -> dict[str, str]:
+        """The headers with ``${VAR}`` replaced from the environment. A variable that is not
+        set is a :class:`ConfigError` naming the destination, the header and the variable
+        (never a header sent empty); the error never holds a value."""
+        out = {}
+        for name, value in self.headers:
+            missing = [v for v in ENV_RE.findall(value) if v not in os.environ]
+            if missing:
+                raise ConfigError(
+                    f"destination {destination!r}: webhook header {name!r} uses "
+                    + ", ".join(f"${{{v}}}" for v in missing)
+                    + (" which is" if len(missing) == 1 else " which are")
+                    + " not set in the environment; set it, or disable the destination"
+                )
+            out[name] = ENV_RE.sub(lambda m: os.environ[m.group(1)], value)
+        return out
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -66,6 +84,11 @@ class Destination:
     @property
     def columns(self) -> list[str]:
         return [f.name for f in self.fields]
+
+    def check_environment(self) -> None:
+        """Raise :class:`ConfigError` if a webhook header names an unset variable."""
+        if self.webhook is not None:
+            self.webhook.header_values(self.name)
 
     def output_dir(self, settings: Settings) -> Path:
         path = Path(self.output)

@@ -12,9 +12,20 @@ The order of the gates, for every member of the audience (``marts.audiences``):
    of messages in the window (``ops.message_log``).
 7. Removes owed because of an erasure are added (``tailor.exports.outbox``).
 
-Then the files are written (atomically, with a manifest), a webhook is called if the
-destination is one, and only then is the new state recorded, all in one transaction. If
-anything fails, the state is untouched and a rerun produces the same files again.
+Consent is the destination's purpose as of the run date and, for a day older than the
+latest consent data (a replay or a backfill), as of the latest data too: a replay never
+re-adds someone who withdrew since.
+
+Then the files are written atomically, with a manifest, into the run's staging area
+(``tailor.exports.publication``), and the new state is recorded with the export's log row
+(``staged``), in one transaction. Nothing reaches the output folder or a webhook here: the
+staged folder is moved into place, and a webhook called, only once the warehouse has
+committed. If anything fails, the state is untouched and a rerun produces the same files
+again.
+
+An export of a day older than the destination's latest recorded export is a *replay*
+(``replay: true`` in the manifest and ``ops.export_log``): its files are published for the
+record, but it changes no state and is never sent.
 """
 
 from __future__ import annotations
@@ -23,14 +34,17 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tailor import privacy
-from tailor.exports import outbox, state
+from tailor import consent, privacy
+from tailor.exports import outbox, publication, state
 from tailor.exports.config import Destination, ExportConfig
 from tailor.exports.files import ExportFolder, WrittenFile
 from tailor.exports.formats import FORMATS, csv_bytes, jsonl_bytes, row_hash, to_json
@@ -41,6 +55,23 @@ DEFINITIONS = ("marts", "audience_definitions")
 REQUIRED_COLUMNS = ("audience_id", "customer_id", "is_control", "experiment_id", "as_of_date")
 
 
+# What an export counts (each a column of ops.export_log).
+COUNTS = (
+    "members",
+    "exported_members",
+    "adds",
+    "updates",
+    "removes",
+    "unchanged",
+    "erasure_removes",
+    "held_out_control",
+    "excluded_no_consent",
+    "excluded_missing_key",
+    "excluded_capped",
+    "excluded_erased",
+)
+
+
 class ExportError(RuntimeError):
     """An export could not be made or delivered; the destination's state is unchanged."""
 
@@ -49,8 +80,8 @@ class ExportError(RuntimeError):
 class ExportResult:
     destination: str
     run_date: dt.date
-    status: str  # succeeded | replayed (an older day redone) | written (webhook not sent)
-    output_dir: str
+    status: str  # staged | replayed | written (webhook not sent); then as ops.export_log
+    output_dir: str  # where the export is published (after the commit)
     manifest_sha256: str
     files: list[WrittenFile]
     counts: dict[str, int]
@@ -58,6 +89,8 @@ class ExportResult:
     http_batches: int = 0
     http_attempts: int = 0
     messages: list[str] = field(default_factory=list)
+    replay: bool = False
+    staged_dir: str | None = None
 
 
 def holdout_bucket(experiment_id: str, customer_id: str) -> float:
@@ -95,15 +128,20 @@ def export_destination(
     settings: Settings,
     run_id: str | None = None,
     send: bool = True,
+    stage_id: str | None = None,
 ) -> ExportResult:
-    """Export ``dest``'s audience as of ``day``; see the module docstring for the rules."""
+    """Stage ``dest``'s export as of ``day`` in the staging area of run ``stage_id`` (by
+    default ``run_id``); see the module docstring for the rules."""
     started = _utcnow()
     state.ensure_tables(con)
+    stage_id = stage_id or run_id or f"export-{os.getpid()}"
+    staged = publication.staged_dir(settings, stage_id, dest.name, day)
     try:
-        return _export(con, dest, day, config, settings, run_id, send, started)
+        return _export(con, dest, day, config, settings, run_id, send, started, staged)
     except Exception as exc:
         with contextlib.suppress(duckdb.Error):
             con.execute("rollback")
+        shutil.rmtree(staged, ignore_errors=True)
         _log(
             con,
             dest,
@@ -187,15 +225,18 @@ def _export(
     run_id: str | None,
     send: bool,
     started: dt.datetime,
+    staged: Path,
 ) -> ExportResult:
     fmt = FORMATS[dest.format]
     cols = _check_audiences(con, dest, day)
     erased = privacy.erased_sql("customer_id", "a.customer_id")
     if "email" in cols:
         erased += " or " + privacy.erased_sql("email", "a.email")
+    latest = consent.latest_consent_day(con)
+    consented = consent.consented_customers_sql(dest.consent, day, latest_day=latest)
     cur = con.execute(
         f"""
-        with consent as ({privacy.consented_customers_sql(dest.consent, day)})
+        with consent as ({consented})
         select
             a.*,
             a.customer_id in (select customer_id from consent) as _has_consent,
@@ -209,23 +250,7 @@ def _export(
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
-    counts = dict.fromkeys(
-        (
-            "members",
-            "exported_members",
-            "adds",
-            "updates",
-            "removes",
-            "unchanged",
-            "erasure_removes",
-            "held_out_control",
-            "excluded_no_consent",
-            "excluded_missing_key",
-            "excluded_capped",
-            "excluded_erased",
-        ),
-        0,
-    )
+    counts = dict.fromkeys(COUNTS, 0)
     counts["members"] = len(rows)
     # customer_id -> (rendered values, key dict, key json, row hash)
     candidates: dict[str, tuple[list[Any], dict[str, Any], str, str]] = {}
@@ -314,8 +339,7 @@ def _export(
     remove_keys = sorted(removes.values(), key=_sort_key)
 
     folder_path = dest.output_dir(settings) / f"dt={day.isoformat()}"
-    folder = ExportFolder(folder_path)
-    http_batches = http_attempts = 0
+    folder = ExportFolder(staged)
     try:
         schema = _field_schema(dest, cols)
         if fmt.kind == "csv":
@@ -359,6 +383,7 @@ def _export(
             "consent_purpose": dest.consent,
             "key": list(dest.key),
             "baseline_date": base_day.isoformat() if base_day else None,
+            "replay": replay,
             "row_count": sum(f.rows for f in folder.files),
             "counts": counts,
             "files": [f.as_dict() for f in folder.files],
@@ -372,18 +397,9 @@ def _export(
     # A webhook export that is not sent (send=False) is only written: the destination's
     # state stays as it was, so the next export sends these changes again.
     unsent = fmt.kind == "webhook" and not send
-    if fmt.kind == "webhook" and send and not replay:
-        from tailor.exports import webhook
-
-        assert dest.webhook is not None
-        try:
-            delivery = webhook.send(dest.webhook, batches)
-        except webhook.DeliveryError as exc:
-            raise ExportError(f"export {dest.name!r} for {day}: delivery failed: {exc}") from exc
-        http_batches, http_attempts = delivery.batches, delivery.attempts
-
-    status = "replayed" if replay else "written" if unsent else "succeeded"
-    commit_state = status == "succeeded"
+    status = "replayed" if replay else "written" if unsent else "staged"
+    commit_state = status == "staged"
+    publication.write_erasure_note(staged, carried if commit_state else [])
     if commit_state:
         exported = set(adds) | set(updates) | set(unchanged)
         _record_state(con, dest, day, candidates, adds, updates, removed, holdout, exported)
@@ -400,12 +416,10 @@ def _export(
         output_dir=str(folder_path),
         manifest_sha=manifest_sha,
         schema=schema,
-        http=(http_batches, http_attempts),
+        replay=replay,
+        staged_dir=str(staged),
         in_transaction=commit_state,
     )
-    if commit_state:
-        outbox.mark_delivered(settings, carried, day)
-        outbox.purge_delivered(settings, dest.name, day)
     return ExportResult(
         destination=dest.name,
         run_date=day,
@@ -415,8 +429,8 @@ def _export(
         files=files,
         counts=counts,
         baseline_date=base_day,
-        http_batches=http_batches,
-        http_attempts=http_attempts,
+        replay=replay,
+        staged_dir=str(staged),
     )
 
 
@@ -509,54 +523,44 @@ def _log(
     output_dir: str | None = None,
     manifest_sha: str | None = None,
     schema: list[dict[str, str]] | None = None,
-    http: tuple[int, int] = (0, 0),
+    replay: bool = False,
+    staged_dir: str | None = None,
     error: str | None = None,
     in_transaction: bool = False,
 ) -> None:
     c = counts or {}
-    con.execute(
-        """
-        insert into ops.export_log values (
-            ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-            ?, ?, ?, ?, ?, ?, ?, ?, ?
+    row = {
+        "export_id": f"{dest.name}:{day.isoformat()}",
+        "run_id": run_id,
+        "run_date": day,
+        "destination": dest.name,
+        "audience_id": dest.audience,
+        "format": dest.format,
+        "mode": dest.mode,
+        "consent_purpose": dest.consent,
+        "status": status,
+        "baseline_date": base_day,
+        **{k: c.get(k) for k in COUNTS},
+        "rows_written": sum(f.rows for f in files) if files else None,
+        "output_dir": output_dir,
+        "manifest_sha256": manifest_sha,
+        "files": json.dumps(
+            [{k: v for k, v in f.as_dict().items() if k != "schema"} for f in files]
         )
-        """,
-        [
-            f"{dest.name}:{day.isoformat()}",
-            run_id,
-            day,
-            dest.name,
-            dest.audience,
-            dest.format,
-            dest.mode,
-            dest.consent,
-            status,
-            base_day,
-            c.get("members"),
-            c.get("exported_members"),
-            sum(f.rows for f in files) if files else None,
-            c.get("adds"),
-            c.get("updates"),
-            c.get("removes"),
-            c.get("unchanged"),
-            c.get("erasure_removes"),
-            c.get("held_out_control"),
-            c.get("excluded_no_consent"),
-            c.get("excluded_missing_key"),
-            c.get("excluded_capped"),
-            c.get("excluded_erased"),
-            output_dir,
-            manifest_sha,
-            json.dumps([{k: v for k, v in f.as_dict().items() if k != "schema"} for f in files])
-            if files
-            else None,
-            json.dumps(schema) if schema else None,
-            http[0],
-            http[1],
-            error,
-            started,
-            _utcnow(),
-        ],
+        if files
+        else None,
+        '"schema"': json.dumps(schema) if schema else None,
+        "http_batches": 0,
+        "http_attempts": 0,
+        "error": error,
+        "started_at": started,
+        "finished_at": _utcnow(),
+        "replay": replay,
+        "staged_dir": staged_dir,
+    }
+    con.execute(
+        f"insert into ops.export_log ({', '.join(row)}) values ({', '.join('?' for _ in row)})",
+        list(row.values()),
     )
     if in_transaction:
         con.execute("commit")

@@ -15,6 +15,7 @@ crash leaves at worst a hidden ``.dt=D.tmp-*`` folder that the next export remov
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -89,19 +90,36 @@ class ExportFolder:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        old = None
-        if self.final.exists():
-            old = self.final.parent / f".{self.final.name}.old-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(self.final, old)
-        os.replace(self.tmp, self.final)
-        _fsync_dir(self.final.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(self.tmp, self.final)
         return sha256_bytes(data)
 
     def discard(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def replace_folder(src: Path, final: Path) -> None:
+    """Put the folder ``src`` at ``final`` with one rename (a reader sees the old folder or
+    the new one, never a mix); a folder already there is moved aside first and deleted
+    after. Across file systems ``src`` is copied beside ``final`` first, then renamed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    try:
+        os.replace(src, final)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        os.replace(tmp, final)
+        shutil.rmtree(src, ignore_errors=True)
+    _fsync_dir(final.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:

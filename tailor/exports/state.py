@@ -1,5 +1,14 @@
 """The ops tables exports keep: what was sent where, and when.
 
+``ops.export_log`` has one row per export attempt. Its ``status`` follows the export from
+the run to the destination (see ``tailor.exports.publication``): ``staged`` (written in the
+run's staging area), then, once the warehouse has committed the night, ``succeeded`` (in
+place under the exports folder; for a webhook, delivered too), ``published`` (a webhook
+being sent) or ``send_failed`` (not delivered: sent again at the next run's start or
+commit). ``replayed`` (an older day redone: published with ``replay: true``, never sent)
+and ``written`` (a webhook export made with ``--no-send``) leave the state as it was;
+``failed`` exports wrote nothing.
+
 ``ops.export_state`` keeps, per destination, every version of every member ever exported
 (valid_from / valid_to are export days), so the state "after the last export before D" is
 always available: that is the baseline a delta for D is computed against, which is what
@@ -22,7 +31,7 @@ create table if not exists ops.export_log (
     format varchar not null,
     mode varchar not null,               -- full | delta
     consent_purpose varchar not null,
-    status varchar not null,             -- succeeded | failed | replayed (an older day redone) | written (webhook not sent); only succeeded changes the state
+    status varchar not null,             -- staged | succeeded | published | send_failed | replayed | written | failed (module docstring)
     baseline_date date,                  -- the export the adds/updates/removes are relative to
     members bigint,                      -- audience members as of the run date (treated + control)
     exported_members bigint,             -- members the destination holds after this export
@@ -45,9 +54,19 @@ create table if not exists ops.export_log (
     http_attempts bigint,
     error varchar,
     started_at timestamp not null,       -- wall-clock UTC
-    finished_at timestamp not null
+    finished_at timestamp not null,
+    replay boolean,                      -- an older day redone (a later day was already exported)
+    staged_dir varchar,                  -- where the run staged the folder until its publication
+    published_at timestamp               -- when the folder was moved into place (wall-clock UTC)
 )
 """
+
+# Columns added after the first release, for warehouses created before them.
+EXPORT_LOG_ADDED = {"replay": "boolean", "staged_dir": "varchar", "published_at": "timestamp"}
+
+# Statuses of exports that recorded the destination's state (what it holds after them).
+STATE_STATUSES = ("staged", "published", "send_failed", "succeeded")
+_STATE_IN = "(" + ", ".join(f"'{s}'" for s in STATE_STATUSES) + ")"
 
 EXPORT_STATE_DDL = """
 create table if not exists ops.export_state (
@@ -88,21 +107,27 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists ops")
     for ddl in (EXPORT_LOG_DDL, EXPORT_STATE_DDL, MESSAGE_LOG_DDL, HOLDOUT_DDL):
         con.execute(ddl)
+    for column, typ in EXPORT_LOG_ADDED.items():
+        con.execute(f"alter table ops.export_log add column if not exists {column} {typ}")
     privacy.ensure_tables(con)
 
 
 def baseline_date(con: duckdb.DuckDBPyConnection, destination: str, day: dt.date) -> dt.date | None:
-    """The day of the last successful export to the destination before ``day``."""
+    """The day of the last export to the destination before ``day`` that recorded its state."""
     (d,) = con.execute(
-        "select max(run_date) from ops.export_log where destination = ? and status = 'succeeded' and run_date < ?",
+        "select max(run_date) from ops.export_log"
+        f" where destination = ? and status in {_STATE_IN} and run_date < ?",
         [destination, day],
     ).fetchone()
     return d
 
 
 def later_export(con: duckdb.DuckDBPyConnection, destination: str, day: dt.date) -> dt.date | None:
+    """The first later day whose export recorded the destination's state: exporting ``day``
+    then is a replay."""
     (d,) = con.execute(
-        "select min(run_date) from ops.export_log where destination = ? and status = 'succeeded' and run_date > ?",
+        "select min(run_date) from ops.export_log"
+        f" where destination = ? and status in {_STATE_IN} and run_date > ?",
         [destination, day],
     ).fetchone()
     return d

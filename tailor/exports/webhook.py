@@ -18,8 +18,7 @@ Connection errors, timeouts, 408, 425, 429 and 5xx are retried with exponential 
 from __future__ import annotations
 
 import hashlib
-import os
-import re
+import json
 import time
 import urllib.error
 import urllib.request
@@ -76,23 +75,30 @@ def make_batches(
     return out
 
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def _expand(value: str) -> str:
-    """Header values may name environment variables (${TOKEN}) so secrets stay out of YAML."""
-    return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
+def read_batches(data: bytes) -> list[Batch]:
+    """The batches of a published ``<destination>.batches.jsonl`` file (one body a line), as
+    sent: the same bodies, the same idempotency keys."""
+    out = []
+    for line in data.splitlines():
+        if line.strip():
+            body = json.loads(line)
+            out.append(Batch(int(body["batch"]), str(body["idempotency_key"]), line))
+    return out
 
 
 def send(
     hook: Webhook,
     batches: Sequence[Batch],
     *,
+    destination: str = "webhook",
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
+    """POST the batches in order. Header values may name environment variables
+    (``${TOKEN}``), so secrets stay out of the YAML; an unset one is a ``ConfigError``
+    before anything is sent."""
     delivery = Delivery()
     headers = {"Content-Type": "application/json", "User-Agent": "tailor-exports/1"}
-    headers.update({k: _expand(v) for k, v in hook.headers})
+    headers.update(hook.header_values(destination))
     for batch in batches:
         attempt = 0
         while True:

@@ -373,11 +373,24 @@ def test_rerunning_a_day_gives_byte_identical_files(wh):
     before = _snapshot_files(wh.settings.exports)
     run(wh, cfg, D2)  # rerun of the latest day
     assert _snapshot_files(wh.settings.exports) == before
-    # rerun of an older day after a later one: same files, state untouched
+    # rerun of an older day after a later one: same data files, marked as a replay in the
+    # manifest and the log, state untouched
     wh.audiences(D1, [member("C3", **recs), member("C1"), member("C2")])
     replay = run(wh, cfg, D1)
     assert {r.status for r in replay.values()} == {"replayed"}
-    assert _snapshot_files(wh.settings.exports) == before
+    after = _snapshot_files(wh.settings.exports)
+    assert after.keys() == before.keys()
+    for name, data in after.items():
+        if name.endswith("manifest.json") and "dt=2026-10-05" in name:
+            old, new = json.loads(before[name]), json.loads(data)
+            assert (old["replay"], new["replay"]) == (False, True)
+            assert {**new, "replay": False} == old
+        else:
+            assert data == before[name], name
+    assert wh.con.execute(
+        "select distinct replay from ops.export_log where run_date = ? and status = 'replayed'",
+        [D1],
+    ).fetchall() == [(True,)]
     for name in ("mc", "js", "full"):
         assert verify(folder(wh, cfg, name, D1)) == []
     # the rows are sorted by the destination key

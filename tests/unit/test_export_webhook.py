@@ -139,16 +139,21 @@ def _webhook_dest(url, **kw):
     )
 
 
+def _three_consented_members(tailor_env, receiver, monkeypatch):
+    """C1..C3 with email consent in D1's audience, and a webhook destination to them."""
+    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
+    wh = Warehouse(tailor_env)
+    for c in ("C1", "C2", "C3"):
+        wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
+    wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
+    return wh, config(_webhook_dest(receiver.url))
+
+
 def test_webhook_export_delivers_batches_and_a_rerun_is_deduplicated(
     tailor_env, receiver, monkeypatch
 ):
-    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
-    wh = Warehouse(tailor_env)
+    wh, cfg = _three_consented_members(tailor_env, receiver, monkeypatch)
     try:
-        for c in ("C1", "C2", "C3"):
-            wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
-        wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
-        cfg = config(_webhook_dest(receiver.url))
         r = run(wh, cfg, D1)["hook"]
         assert (r.http_batches, r.http_attempts) == (2, 2)
         assert receiver.requests[0]["auth"] == "Bearer s3cret"
@@ -173,29 +178,33 @@ def test_webhook_export_delivers_batches_and_a_rerun_is_deduplicated(
         wh.close()
 
 
-def test_failed_delivery_leaves_the_state_for_a_rerun(tailor_env, receiver):
-    wh = Warehouse(tailor_env)
+def test_a_failed_delivery_is_recorded_and_sent_again_by_the_next_export(
+    tailor_env, receiver, monkeypatch
+):
+    wh, cfg = _three_consented_members(tailor_env, receiver, monkeypatch)
     try:
-        for c in ("C1", "C2", "C3"):
-            wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
-        wh.audiences(D1, [member(c) for c in ("C1", "C2", "C3")])
-        cfg = config(_webhook_dest(receiver.url))
         receiver.down_after = 1  # batch 1 is delivered, then the endpoint goes down
-        with pytest.raises(ExportError, match="delivery failed"):
+        with pytest.raises(ExportError, match="DeliveryError"):
             run(wh, cfg, D1)
-        assert wh.con.execute("select count(*) from ops.export_state").fetchone() == (0,)
-        assert wh.con.execute("select status from ops.export_log").fetchall() == [("failed",)]
+        # committed and published, the delivery owed is recorded, not lost
+        assert wh.con.execute("select status from ops.export_log").fetchall() == [("send_failed",)]
+        assert wh.con.execute("select count(*) from ops.export_state").fetchone() == (3,)
         receiver.down_after = None
-        r = run(wh, cfg, D1)["hook"]
+        wh.audiences(D2, [member(c) for c in ("C1", "C2", "C3")])
+        r = run(wh, cfg, D2)["hook"]  # the next export first delivers the one owed
         assert r.status == "succeeded"
+        assert wh.con.execute(
+            "select run_date, status from ops.export_log order by run_date"
+        ).fetchall() == [(D1, "succeeded"), (D2, "succeeded")]
         # batch 1 was applied once even though it was sent twice
         assert len(receiver.applied) == 2
-        assert wh.con.execute("select count(*) from ops.export_state").fetchone() == (3,)
+        assert [r["key"] for r in receiver.requests].count(receiver.requests[0]["key"]) == 2
     finally:
         wh.close()
 
 
-def test_a_webhook_export_that_is_not_sent_leaves_the_state(tailor_env, receiver):
+def test_a_webhook_export_that_is_not_sent_leaves_the_state(tailor_env, receiver, monkeypatch):
+    monkeypatch.setenv("TAILOR_TEST_TOKEN", "s3cret")
     wh = Warehouse(tailor_env)
     try:
         wh.consent("C1", True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
@@ -209,5 +218,34 @@ def test_a_webhook_export_that_is_not_sent_leaves_the_state(tailor_env, receiver
         assert r.status == "written" and receiver.requests == []
         assert wh.con.execute("select count(*) from ops.export_state").fetchone() == (0,)
         assert run(wh, cfg, D1)["hook"].counts["adds"] == 1  # still an add when really sent
+    finally:
+        wh.close()
+
+
+def test_a_later_delta_waits_behind_an_undelivered_one(tailor_env, receiver, monkeypatch):
+    from tailor.exports import publication
+
+    wh, cfg = _three_consented_members(tailor_env, receiver, monkeypatch)
+    try:
+        receiver.down_after = 0  # the endpoint is down for two nights
+        with pytest.raises(ExportError):
+            run(wh, cfg, D1)
+        wh.audiences(D2, [member(c) for c in ("C1", "C2")])  # C3 leaves on D2
+        with pytest.raises(ExportError, match="held back"):
+            run(wh, cfg, D2)
+        d1_bodies = {r["body"]["run_date"] for r in receiver.requests}
+        assert d1_bodies == {D1.isoformat()}  # D2's delete was never sent ahead of D1
+        receiver.down_after = None
+        wh.con.close()
+        try:
+            outcomes = publication.publish(tailor_env, config=cfg)
+        finally:
+            wh.con = connect(tailor_env.warehouse, settings=tailor_env)
+        assert [(o.run_date, o.status) for o in outcomes] == [
+            (D1, "succeeded"),
+            (D2, "succeeded"),
+        ]
+        applied = [b["run_date"] for b in receiver.applied.values()]
+        assert applied == [D1.isoformat(), D1.isoformat(), D2.isoformat()]
     finally:
         wh.close()

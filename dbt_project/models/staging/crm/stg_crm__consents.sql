@@ -17,8 +17,8 @@ renamed as (
         {{ tailor.to_utc_timestamp('consented_at') }} as consented_at,
         nullif(lower(trim(source)), '') as consent_source,
         _dt as arrived_date,
-        _source_file,
-        _line
+        _source_file as source_file,
+        _line as source_line
     from source
 
 ),
@@ -29,7 +29,7 @@ ranked as (
         *,
         row_number() over (
             partition by consent_id
-            order by arrived_date desc, _source_file desc, _line desc
+            order by arrived_date desc, source_file desc, source_line desc
         ) as version_rank
     from renamed
 
@@ -44,7 +44,9 @@ final as (
         is_granted,
         consented_at,
         consent_source,
-        arrived_date
+        arrived_date,
+        source_file,
+        source_line
     from ranked
     where version_rank = 1
 
