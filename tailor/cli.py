@@ -83,12 +83,34 @@ def paths(as_json: bool) -> None:
 @click.option(
     "--dirt", default=1.0, show_default=True, help="Scale every dirt rate (0 = clean data)."
 )
-def generate(customers: int, products: int, days: int, start: str, seed: int, dirt: float) -> None:
+@click.option(
+    "--incident",
+    "incident_specs",
+    multiple=True,
+    metavar="KIND:YYYY-MM-DD[:MAGNITUDE]",
+    help="Break a day (repeatable): mobile_outage, bot_spike, broken_price_feed,"
+    " consent_banner_bug; listed in <ground_truth>/incidents.csv.",
+)
+def generate(
+    customers: int,
+    products: int,
+    days: int,
+    start: str,
+    seed: int,
+    dirt: float,
+    incident_specs: tuple[str, ...],
+) -> None:
     """Generate realistic synthetic sources into the landing zone."""
     from tailor.generate import DirtConfig, GeneratorConfig
     from tailor.generate import generate as run_generate
+    from tailor.incidents import check_window, parse_incident
 
     s = get_settings()
+    try:
+        incidents = tuple(parse_incident(x) for x in incident_specs)
+        check_window(incidents, _date(start), days)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--incident") from exc
     config = GeneratorConfig(
         customers=customers,
         products=products,
@@ -104,6 +126,7 @@ def generate(customers: int, products: int, days: int, start: str, seed: int, di
             s.landing,
             s.ground_truth,
             progress=lambda done, total: progress.update(task, completed=done),
+            incidents=incidents,
         )
     table = Table(title=f"Generated into {s.landing}")
     table.add_column("source")
