@@ -267,6 +267,40 @@ def run(day: str | None, start: str | None, end: str | None) -> None:
     out.print(f"ran {n_days} day(s) {first} .. {last}; snapshot published at {s.snapshot}")
 
 
+@main.command()
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD).")
+@click.option("--no-judge", is_flag=True, help="Only compute the metrics.")
+def anomalies(start: str, end: str, no_judge: bool) -> None:
+    """Compute the input metrics of the loaded days in a range in one pass (ops.metrics)
+    and judge each day (ops.anomalies): the history a deployment starts from. Works on a
+    private copy of the warehouse swapped in at the end; not beside a running night."""
+    from rich.markup import escape
+
+    from tailor import pipeline
+    from tailor.anomalies import backfill
+    from tailor.config import ConfigError
+
+    s = get_settings()
+    first, last = _date(start), _date(end)
+    if last < first:
+        raise click.UsageError(f"--to {last} is before --from {first}")
+    if not s.warehouse.exists():
+        raise click.ClickException(f"no warehouse at {s.warehouse}: run `tailor load` first")
+    try:
+        with pipeline.working_copy(s) as work:
+            judged = backfill(work, first, last, judge=not no_judge)
+    except (ConfigError, pipeline.StageError) as exc:
+        raise click.ClickException(f"{exc}\nThe warehouse is unchanged.") from exc
+    table = Table(title=f"Anomalies {first} .. {last}")
+    for col in ("day", "judged", "learning", "anomalies", "flagged"):
+        table.add_column(col)
+    for day, j in judged.items():
+        flagged = escape("\n".join(a.describe() for a in j.anomalies[:10]))
+        table.add_row(str(day), str(j.judged), str(j.learning), str(len(j.anomalies)), flagged)
+    out.print(table)
+
+
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 def dbt(dbt_args: tuple[str, ...]) -> None:
