@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 START = dt.date(2026, 10, 1)
-NIGHT = dt.date(2026, 10, 15)  # 14 nights of history before it
+NIGHT = dt.date(2026, 10, 8)  # a week of history before it
 
 
 def test_a_night_whose_mobile_events_drop_by_half_is_flagged_reported_and_posted(
@@ -25,7 +25,13 @@ def test_a_night_whose_mobile_events_drop_by_half_is_flagged_reported_and_posted
 
     s = tailor_env
     monkeypatch.setenv("TAILOR_ALERT_WEBHOOK", webhook.url)
-    config = GeneratorConfig(customers=1000, products=200, days=15, start=START, seed=42)
+    # a week of history is enough to judge here (the default waits for two), which keeps
+    # the warehouse small
+    conf = s.data / "tailor.yml"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text("anomalies:\n  min_history: 7\n")
+    monkeypatch.setenv("TAILOR_CONFIG", str(conf))
+    config = GeneratorConfig(customers=1000, products=200, days=8, start=START, seed=42)
     generate(config, s.landing, s.ground_truth, incidents=(Incident("mobile_outage", NIGHT, 0.5),))
     # the nights before: loaded and measured in one batch (`tailor load`, `tailor anomalies`)
     con = connect(s.warehouse, settings=s)
