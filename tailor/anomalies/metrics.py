@@ -219,10 +219,7 @@ def describe(con: duckdb.DuckDBPyConnection, table: str, descriptions: dict[str,
     from tailor.sqlsafe import plain_name, quote_literal
 
     for column, text in descriptions.items():
-        if column:
-            target = f"column {table}.{plain_name(column)}"
-        else:
-            target = f"table {table}"
+        target = f"column {table}.{plain_name(column)}" if column else f"table {table}"
         con.execute(f"comment on {target} is {quote_literal(text)}")
 
 
