@@ -155,8 +155,8 @@ def stage_erase(ctx: RunContext) -> object:
 
 def stage_anomalies(ctx: RunContext) -> object:
     """The day's metric series into ops.metrics (volumes, conversion, quarantine, consent,
-    recommendation coverage, audience sizes), judged against the same weekday of past
-    weeks; anomalies into ops.anomalies, the run log and the alert webhook. A critical
+    recommendation coverage, audience sizes), judged against the weekly pattern and trend
+    of the past weeks; anomalies into ops.anomalies, the run log and the alert webhook. A critical
     anomaly on an input metric holds the exports when config/tailor.yml says so."""
     from tailor import anomalies
 

@@ -4,7 +4,7 @@ Each night, after the output gate and before the exports, the stage
 
 1. computes the day's metric series into ``ops.metrics`` (``tailor.anomalies.metrics``:
    input metrics from raw.* and the marts, output metrics from ML and audiences);
-2. judges every series against the same weekday of the past weeks
+2. judges every series against the weekly pattern and trend of the past weeks
    (``tailor.anomalies.detect``, thresholds in ``config/tailor.yml``, section
    ``anomalies``) and replaces the day's rows of ``ops.anomalies``;
 3. when anything is flagged: records an ``anomalies_found`` event in the run log and
@@ -42,12 +42,12 @@ create table if not exists ops.anomalies (
     dimension varchar not null,
     dimension_value varchar not null,
     observed double not null,
-    expected double not null,        -- median of the same weekday in the past weeks
+    expected double not null,        -- from the weekly pattern and trend of the past weeks
     lower_bound double not null,     -- the expected range (-inf / inf when one-sided)
     upper_bound double not null,
     severity varchar not null,       -- warning | critical
     score double not null,           -- |observed - expected| / robust spread
-    history_days integer not null,   -- same-weekday values the expectation rests on
+    history_days integer not null,   -- days of history the expectation rests on
     metric_stage varchar not null    -- input (raw, marts) | output (ML, audiences)
 )
 """
