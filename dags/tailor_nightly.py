@@ -10,7 +10,7 @@ UTC).
 | --- | --- |
 | `wait_for_landing` | waits (with a timeout, in the one-slot pool `tailor_landing`) for D's landing partition (`<landing>/events/dt=D/`) and for the run of the previous logical date to finish |
 | `begin_run` | copies the warehouse to the run's private working file (id = D) |
-| one task per stage of `tailor.pipeline.STAGES` | load raw, validate, dbt build, ML, exports ... all on the working copy |
+| one task per stage of `tailor.pipeline.STAGES` | load raw, validate, dbt build, ML, anomalies, exports ... all on the working copy |
 | `commit_run` | swaps the working copy in as the warehouse (atomic rename), unless another day was committed since `begin_run` |
 | `publish_snapshot` | copies the warehouse to the read-only analyst snapshot (atomic rename) |
 | `publish_dbt_docs` | dbt docs as one static page, `<reports>/dbt_docs/index.html` |
@@ -23,6 +23,12 @@ files under `dt=D/` and calls webhooks with idempotency keys: a rerun of D write
 bytes and sends the same keys, so a failure after it is repaired by running D again. Each
 failure is appended to `<TAILOR_DATA>/runs/run_log.jsonl` and, when
 `TAILOR_ALERT_WEBHOOK` is set, posted there.
+
+**Anomalies.** The `anomalies` task (after the output gate, before `export`) writes the
+day's metric series to `ops.metrics`, judges each against the past weeks (thresholds in
+`config/tailor.yml`, section `anomalies`) and writes what it flags to `ops.anomalies`, the
+run log and `TAILOR_ALERT_WEBHOOK`. With `anomalies.hold_exports: true`, a critical
+anomaly on an input metric makes `export` skip with status `held` (XCom, run log, report).
 
 **Retrying.** Clear a failed task to resume on the run's working copy (every stage
 replaces only day D's data). Clear the whole run to start again from a fresh copy. A failed

@@ -83,12 +83,34 @@ def paths(as_json: bool) -> None:
 @click.option(
     "--dirt", default=1.0, show_default=True, help="Scale every dirt rate (0 = clean data)."
 )
-def generate(customers: int, products: int, days: int, start: str, seed: int, dirt: float) -> None:
+@click.option(
+    "--incident",
+    "incident_specs",
+    multiple=True,
+    metavar="KIND:YYYY-MM-DD[:MAGNITUDE]",
+    help="Break a day (repeatable): mobile_outage, bot_spike, broken_price_feed,"
+    " consent_banner_bug; listed in <ground_truth>/incidents.csv.",
+)
+def generate(
+    customers: int,
+    products: int,
+    days: int,
+    start: str,
+    seed: int,
+    dirt: float,
+    incident_specs: tuple[str, ...],
+) -> None:
     """Generate realistic synthetic sources into the landing zone."""
     from tailor.generate import DirtConfig, GeneratorConfig
     from tailor.generate import generate as run_generate
+    from tailor.incidents import check_window, parse_incident
 
     s = get_settings()
+    try:
+        incidents = tuple(parse_incident(x) for x in incident_specs)
+        check_window(incidents, _date(start), days)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--incident") from exc
     config = GeneratorConfig(
         customers=customers,
         products=products,
@@ -104,6 +126,7 @@ def generate(customers: int, products: int, days: int, start: str, seed: int, di
             s.landing,
             s.ground_truth,
             progress=lambda done, total: progress.update(task, completed=done),
+            incidents=incidents,
         )
     table = Table(title=f"Generated into {s.landing}")
     table.add_column("source")
@@ -242,6 +265,40 @@ def run(day: str | None, start: str | None, end: str | None) -> None:
                 f"{exc}\nThe warehouse and the published snapshot are unchanged."
             ) from exc
     out.print(f"ran {n_days} day(s) {first} .. {last}; snapshot published at {s.snapshot}")
+
+
+@main.command()
+@click.option("--from", "start", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, help="Last day (YYYY-MM-DD).")
+@click.option("--no-judge", is_flag=True, help="Only compute the metrics.")
+def anomalies(start: str, end: str, no_judge: bool) -> None:
+    """Compute the input metrics of the loaded days in a range in one pass (ops.metrics)
+    and judge each day (ops.anomalies): the history a deployment starts from. Works on a
+    private copy of the warehouse swapped in at the end; not beside a running night."""
+    from rich.markup import escape
+
+    from tailor import pipeline
+    from tailor.anomalies import backfill
+    from tailor.config import ConfigError
+
+    s = get_settings()
+    first, last = _date(start), _date(end)
+    if last < first:
+        raise click.UsageError(f"--to {last} is before --from {first}")
+    if not s.warehouse.exists():
+        raise click.ClickException(f"no warehouse at {s.warehouse}: run `tailor load` first")
+    try:
+        with pipeline.working_copy(s) as work:
+            judged = backfill(work, first, last, judge=not no_judge)
+    except (ConfigError, pipeline.StageError) as exc:
+        raise click.ClickException(f"{exc}\nThe warehouse is unchanged.") from exc
+    table = Table(title=f"Anomalies {first} .. {last}")
+    for col in ("day", "judged", "learning", "anomalies", "flagged"):
+        table.add_column(col)
+    for day, j in judged.items():
+        flagged = escape("\n".join(a.describe() for a in j.anomalies[:10]))
+        table.add_row(str(day), str(j.judged), str(j.learning), str(len(j.anomalies)), flagged)
+    out.print(table)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

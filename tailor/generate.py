@@ -18,6 +18,7 @@ and the answers a test or an evaluation needs next to it, never in the landing z
     <ground_truth>/consents.csv     each customer's final consent per purpose
     <ground_truth>/dirt.csv         one row per injected dirty record
     <ground_truth>/manifest.json    the config and the record counts per source and day
+    <ground_truth>/incidents.csv    the incidents injected, if any (``tailor.incidents``)
 
 Behaviour comes from six latent personas (see ``PERSONAS``) that differ in visit
 frequency, page views per session, orders, basket size, price level, coupons, recency,
@@ -58,6 +59,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import orjson
 
+from tailor.incidents import (
+    EVENT_INCIDENTS,
+    INCIDENTS_HEADER,
+    Incident,
+    check_window,
+    consent_bug_records,
+    ground_truth_rows,
+    rewrite_events_file,
+)
 from tailor.sources import CONSENT_PURPOSES, SOURCES
 
 MS_PER_DAY = 86_400_000
@@ -96,7 +106,14 @@ QUARANTINED_DIRT = (
     "malformed_csv",
 )
 
-GROUND_TRUTH_FILES = ("personas.csv", "identities.csv", "consents.csv", "dirt.csv", "manifest.json")
+GROUND_TRUTH_FILES = (
+    "personas.csv",
+    "identities.csv",
+    "consents.csv",
+    "dirt.csv",
+    "manifest.json",
+    "incidents.csv",  # only with incidents (tailor.incidents)
+)
 GENERATED_SOURCES = tuple(SOURCES)
 
 # Strings the loader must reject as timestamps (checked against DuckDB's timestamptz cast).
@@ -2994,6 +3011,69 @@ def _write_ground_truth(
     )
 
 
+def _inject_event_incident(out: _Output, inc: Incident, seed: int) -> tuple[int, int]:
+    """Rewrite the day's events file with the incident; renumber (or drop) the dirt rows
+    of the file. Returns (change in the number of events, records affected)."""
+    path, rel = out.path("events", inc.day, "events.ndjson.gz")
+    if not path.exists():
+        raise ValueError(f"incident {inc.kind} on {inc.day}: no events file for that day")
+    dirty = {r[3] for r in out.dirt if r[0] == "events" and r[2] == rel}
+    data, mapping, n, affected = rewrite_events_file(
+        path.read_bytes(), inc, seed, dirty, GZIP_LEVEL
+    )
+    path.write_bytes(data)
+    dirt = []
+    for r in out.dirt:
+        if r[0] == "events" and r[2] == rel:
+            line = mapping[r[3] - 1]
+            if line is None:
+                continue
+            r = (r[0], r[1], r[2], line, r[4], r[5])
+        dirt.append(r)
+    out.dirt[:] = dirt
+    before = out.counts["events"][inc.day.isoformat()]
+    out.counts["events"][inc.day.isoformat()] = n
+    return n - before, affected
+
+
+def _inject_consent_bug(
+    world: _World,
+    people: _People,
+    inc: Incident,
+    consent_days: dict[int, list[dict]],
+    final: list[list[str]],
+) -> int:
+    """Add the day's bogus withdrawals to ``consent_days`` and to the final consent state
+    (ground truth) where they are the customer's latest record. Returns how many."""
+    d = (inc.day - world.config.start).days
+    erased = {world.customer_ids[i] for i in np.flatnonzero(people.erase_ms >= 0).tolist()}
+    granted: dict[str, bool] = {}
+    for day in sorted(k for k in consent_days if k < d):
+        for r in consent_days[day]:
+            if r["purpose"] == "personalization":
+                granted[r["subject_id"]] = r["granted"]
+    subjects = sorted(s for s, g in granted.items() if g and s not in erased)
+    first_id = sum(len(v) for v in consent_days.values()) + 1
+    records = consent_bug_records(inc, world.config.seed, subjects, first_id)
+    consent_days.setdefault(d, []).extend(records)
+    consent_days[d].sort(key=lambda r: r["consented_at"])
+    latest = {r["subject_id"]: r for r in records}
+    for row in final:
+        rec = latest.get(row[0])
+        if rec and row[1] == "personalization" and row[3] < rec["consented_at"]:
+            row[2:5] = ["false", rec["consented_at"], rec["source"]]
+    return len(records)
+
+
+def _write_incidents(ground_truth: Path, injected: list[tuple[Incident, int]]) -> None:
+    rows = ground_truth_rows(injected)
+    (ground_truth / "incidents.csv").write_text(_csv_text(INCIDENTS_HEADER, rows))
+    manifest_path = ground_truth / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["incidents"] = [dict(zip(INCIDENTS_HEADER, r, strict=True)) for r in rows]
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+
 def _clear_previous(landing: Path, ground_truth: Path) -> None:
     for source in GENERATED_SOURCES:
         shutil.rmtree(landing / source, ignore_errors=True)
@@ -3017,16 +3097,20 @@ def generate(
     progress: Callable[[int, int], None] | None = None,
     *,
     workers: int | None = None,
+    incidents: tuple[Incident, ...] = (),
 ) -> GenerationSummary:
     """Write synthetic source data for ``config.days`` days into ``landing``.
 
     Removes the previous output of the generated sources (and the ground-truth files)
     first, so a rerun with the same config gives byte-identical files. ``progress(done,
     total)`` is called as days finish. ``workers`` (default: 2 for large configs, else 1)
-    builds days in parallel processes without changing the output.
+    builds days in parallel processes without changing the output. ``incidents``
+    (``tailor.incidents``) break the days they name; without them nothing changes.
     """
     began = time.perf_counter()
     config.validate()
+    check_window(incidents, config.start, config.days)
+    injected: list[tuple[Incident, int]] = []
     landing, ground_truth = Path(landing), Path(ground_truth)
     _clear_previous(landing, ground_truth)
     world, people = _plan_world(config)
@@ -3043,6 +3127,11 @@ def generate(
         (("missing_required", dirt.missing_required), ("malformed_csv", dirt.malformed_csv)),
     )
     consent_days, consents_final = _consent_records(world, people)
+    for inc in incidents:
+        if inc.kind == "consent_banner_bug":
+            injected.append(
+                (inc, _inject_consent_bug(world, people, inc, consent_days, consents_final))
+            )
     for d in sorted(consent_days):
         _write_ndjson_gz(out, "consents", start + dt.timedelta(days=d), consent_days[d])
     for d, rows in sorted(_erasure_rows(world, people).items()):
@@ -3135,7 +3224,14 @@ def generate(
         if progress:
             progress(d + 1, config.days)
 
+    for inc in incidents:
+        if inc.kind in EVENT_INCIDENTS:
+            n_new, affected = _inject_event_incident(out, inc, config.seed)
+            n_events += n_new
+            injected.append((inc, affected))
     _write_ground_truth(world, people, out, ground_truth, consents_final)
+    if injected:
+        _write_incidents(ground_truth, injected)
     rows_per_source = {s: sum(out.counts.get(s, {}).values()) for s in GENERATED_SOURCES}
     return GenerationSummary(
         files=sorted(out.files),

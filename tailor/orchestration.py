@@ -40,7 +40,8 @@ Environment variables (read when the DAG is parsed, so a change needs a reparse)
     TAILOR_LANDING_SOURCES           sources whose day partition must       ``events``
                                      exist before the run starts
     TAILOR_ALERT_WEBHOOK             URL that gets a JSON POST when a       unset (no
-                                     task fails (Slack-compatible "text")   notification)
+                                     task fails, and the night's anomalies  notification)
+                                     (Slack-compatible "text")
     ===============================  =====================================  ===============
 
 Failures and successes are appended as JSON lines to ``<TAILOR_DATA>/runs/run_log.jsonl``
@@ -94,6 +95,8 @@ MAIN_TABLES = (
     "ml.model_runs",
     "marts.audiences",
     "ops.export_log",
+    "ops.metrics",
+    "ops.anomalies",
 )
 
 DEFAULT_CRON = "0 2 * * *"
@@ -440,8 +443,6 @@ def _event_from_context(context: Mapping[str, Any], status: str) -> dict[str, An
 
 def notify(event: Mapping[str, Any], url: str | None = None, timeout: float = 10.0) -> bool:
     """POST the event as JSON to ``TAILOR_ALERT_WEBHOOK`` (if set); True if it was accepted."""
-    import urllib.request
-
     url = url or os.environ.get("TAILOR_ALERT_WEBHOOK")
     if not url:
         return False
@@ -449,7 +450,14 @@ def notify(event: Mapping[str, Any], url: str | None = None, timeout: float = 10
         f"Tailor {event.get('dag_id')}: {event.get('status')} for day {event.get('day')}"
         f" at task {event.get('task_id')}: {event.get('error')}"
     )
-    body = json.dumps({"text": text, "event": jsonable(dict(event))}).encode()
+    return post_alert({"text": text, "event": jsonable(dict(event))}, url, timeout)
+
+
+def post_alert(payload: Mapping[str, Any], url: str, timeout: float = 10.0) -> bool:
+    """POST ``payload`` as JSON to the alert webhook ``url``; True if it was accepted."""
+    import urllib.request
+
+    body = json.dumps(jsonable(dict(payload))).encode()
     req = urllib.request.Request(
         url, data=body, headers={"Content-Type": "application/json"}, method="POST"
     )

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tailor.anomalies import held_by_anomalies
 from tailor.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,16 @@ def stage_erase(ctx: RunContext) -> object:
     return out
 
 
+def stage_anomalies(ctx: RunContext) -> object:
+    """The day's metric series into ops.metrics (volumes, conversion, quarantine, consent,
+    recommendation coverage, audience sizes), judged against the weekly pattern and trend
+    of the past weeks; anomalies into ops.anomalies, the run log and the alert webhook. A critical
+    anomaly on an input metric holds the exports when config/tailor.yml says so."""
+    from tailor import anomalies
+
+    return anomalies.run(ctx)
+
+
 def stage_export(ctx: RunContext) -> object:
     """Stage every enabled destination's audience export for the day; the commit publishes
     them (files moved into place, webhooks sent)."""
@@ -171,7 +182,8 @@ STAGES: list[tuple[str, Stage]] = [
     ("recommend", stage_recommend),
     ("dbt_audiences", stage_dbt_audiences),
     ("validate_ml", stage_validate_ml),
-    ("export", stage_export),
+    ("anomalies", stage_anomalies),
+    ("export", held_by_anomalies(stage_export)),
 ]
 
 

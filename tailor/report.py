@@ -13,8 +13,9 @@ A report is one self-contained file: inline CSS, plots drawn as inline SVG here 
 JavaScript, no network, no plotting library), every value HTML-escaped. It reads the
 warehouse (or any DuckDB file given, e.g. the published snapshot) read-only after the run:
 row counts per layer, the day's load and quarantine, the validation summary with every
-failed expectation, segments, the RFM distribution and heatmap, model metrics with
-recommendation NDCG@10 over runs, exports, and the recent run log. Every section says
+failed expectation, the night's anomalies with a small chart of each flagged series (and a
+banner when they held the exports), segments, the RFM distribution and heatmap, model
+metrics with recommendation NDCG@10 over runs, exports, and the recent run log. Every section says
 "not available" when its table is missing or empty, so a report can be written for any
 warehouse, even an empty one.
 
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 RUNS_DIR = "runs"
 SUMMARY_FILE = "summary.json"
 RUN_LOG_TABLE = "ops.run_log"
+ANOMALIES_TABLE = "ops.anomalies"
+METRICS_TABLE = "ops.metrics"
+ANOMALY_CHART_DAYS = 35  # days of a flagged series drawn beside it
 RECOMMENDATION_TASKS = ("recommendation", "recommendations")
 NDCG_KEY = "ndcg@10"
 NDCG_HISTORY_RUNS = 90  # run dates shown in the NDCG@10 plot
@@ -360,6 +364,58 @@ def line_chart_svg(
     return "".join(parts)
 
 
+def sparkline_svg(
+    points: Sequence[tuple[dt.date, float]],
+    *,
+    day: dt.date,
+    lower: float | None,
+    upper: float | None,
+    title: str,
+) -> str:
+    """A small line of a series over its days, the expected range of ``day`` as a band and
+    ``day``'s point in red."""
+    pts = sorted((d, v) for d, v in points if v is not None and math.isfinite(v))
+    if not pts:
+        return ""
+    width, height, pad = 260, 64, 6
+    band = [x for x in (lower, upper) if x is not None and math.isfinite(x)]
+    values = [v for _, v in pts] + band
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        hi, lo = hi + 1, lo - 1
+    first = pts[0][0]
+    span = max((max(day, pts[-1][0]) - first).days, 1)
+
+    def x_of(d: dt.date) -> float:
+        return pad + (width - 2 * pad) * (d - first).days / span
+
+    def y_of(v: float) -> float:
+        return pad + (height - 2 * pad) * (1 - (v - lo) / (hi - lo))
+
+    parts = [
+        f'<svg class="spark" role="img" viewBox="0 0 {width} {height}" width="{width}"'
+        f' height="{height}" xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>'
+    ]
+    if band:
+        top = y_of(upper) if upper is not None and math.isfinite(upper) else pad
+        bottom = y_of(lower) if lower is not None and math.isfinite(lower) else height - pad
+        parts.append(
+            f'<rect x="{x_of(day) - 5:.1f}" y="{top:.1f}" width="10"'
+            f' height="{max(bottom - top, 1):.1f}" fill="#bbf7d0"><title>expected'
+            f" {esc(lower)} to {esc(upper)}</title></rect>"
+        )
+    coords = " ".join(f"{x_of(d):.1f},{y_of(v):.1f}" for d, v in pts)
+    parts.append(f'<polyline points="{coords}" fill="none" stroke="#2563eb" stroke-width="1.5"/>')
+    for d, v in pts:
+        color, r = ("#dc2626", 3.5) if d == day else ("#2563eb", 1.8)
+        parts.append(
+            f'<circle cx="{x_of(d):.1f}" cy="{y_of(v):.1f}" r="{r}" fill="{color}">'
+            f"<title>{esc(d)}: {esc(v)}</title></circle>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 # --------------------------------------------------------------------------- warehouse reads
 
 
@@ -546,6 +602,7 @@ class _Builder:
         sections = []
         for key, title, fn in (
             ("run", "Run", self.run_section),
+            ("anomalies", "Anomalies", self.anomalies_section),
             ("counts", "Row counts per layer", self.counts_section),
             ("load", "The day's load", self.load_section),
             ("validation", "Validation", self.validation_section),
@@ -657,6 +714,106 @@ class _Builder:
                 )
             )
             out.append("</details>")
+        return "".join(out)
+
+    def _exports_held(self) -> str | None:
+        """Why the night's exports were held, if they were (stage results or run log)."""
+        for name in ("export", "anomalies"):
+            r = self.results.get(name)
+            if isinstance(r, Mapping) and (r.get("status") == "held" or r.get("hold_exports")):
+                return str(r.get("reason") or r.get("held_because") or "anomalies")
+        for e in self._run_events(200):
+            if e.get("day") == self.day.isoformat() and e.get("status") == "exports_held":
+                return str(e.get("error") or "anomalies")
+        return None
+
+    def anomalies_section(self) -> str:
+        out = []
+        held = self._exports_held()
+        if held:
+            self.summary["exports_held"] = True
+            out.append(
+                f'<p class="bad held">EXPORTS HELD for {esc(self.day)}: nothing was exported'
+                f" tonight. {esc(_short(held, 600))}</p>"
+            )
+        if not self.has(ANOMALIES_TABLE):
+            return "".join(out) + na("not available: no ops.anomalies (the stage has not run)")
+        rows = _rows(
+            self.con,
+            f"""
+            select metric, dimension, dimension_value, observed, expected, lower_bound,
+                   upper_bound, severity, score, history_days, metric_stage
+            from {ANOMALIES_TABLE} where run_date = ?
+            order by severity = 'critical' desc, score desc, metric, dimension, dimension_value
+            """,
+            [self.day],
+        )
+        self.summary["anomalies"] = len(rows)
+        stage = self.results.get("anomalies")
+        judged = stage.get("series_judged") if isinstance(stage, Mapping) else None
+        if not rows:
+            what = f"no anomalies on {self.day}"
+            if judged is not None:
+                what += f" ({fmt(judged)} series judged)"
+            return "".join(out) + f"<p>{esc(what)}.</p>"
+        history = {}
+        if self.has(METRICS_TABLE):
+            for metric, dim, value, d, x in _rows(
+                self.con,
+                f"""
+                select metric, dimension, dimension_value, run_date, value
+                from {METRICS_TABLE}
+                where run_date between ? and ? order by run_date
+                """,
+                [self.day - dt.timedelta(days=ANOMALY_CHART_DAYS), self.day],
+            ):
+                history.setdefault((metric, dim, value), []).append((d, x))
+        body = []
+        for metric, dim, value, observed, expected, lower, upper, sev, score, days, kind in rows:
+            series = "" if dim == "all" else f"{dim} = {value}"
+            low = fmt(lower) if math.isfinite(lower) else "-inf"
+            high = fmt(upper) if math.isfinite(upper) else "inf"
+            chart = sparkline_svg(
+                history.get((metric, dim, value), []),
+                day=self.day,
+                lower=lower,
+                upper=upper,
+                title=f"{metric} {series}".strip(),
+            )
+            body.append(
+                (
+                    metric,
+                    series or "all",
+                    kind,
+                    f'<span class="sev {esc(sev)}">{esc(sev)}</span>',
+                    observed,
+                    expected,
+                    f"{low} .. {high}",
+                    score,
+                    days,
+                    chart,
+                )
+            )
+        out.append(
+            table(
+                [
+                    "metric",
+                    "series",
+                    "from",
+                    "severity",
+                    "observed",
+                    "expected",
+                    "expected range",
+                    "score",
+                    "history (days)",
+                    f"last {ANOMALY_CHART_DAYS} days",
+                ],
+                body,
+                numeric=[4, 5, 7, 8],
+                raw=[3, 9],
+                css="wide",
+            )
+        )
         return "".join(out)
 
     def load_section(self) -> str:
@@ -1256,7 +1413,8 @@ dl.kv dt{color:#475569} dl.kv dd{margin:0;font-weight:500}
 details{margin:4px 0} summary{cursor:pointer;color:#334155}
 svg.plot{display:block;margin:8px 0;max-width:100%;height:auto}
 svg.plot text{font:12px system-ui,sans-serif;fill:#111} svg.plot text.title{font-weight:600}
-svg.plot .grid{stroke:#e5e7eb}
+svg.plot .grid{stroke:#e5e7eb} svg.spark{display:block}
+p.held{background:#fee2e2;border:2px solid #b91c1c;padding:8px 12px;font-size:15px}
 .scroll{overflow-x:auto;max-width:100%} td a{white-space:nowrap}
 """
 

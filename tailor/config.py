@@ -1,0 +1,220 @@
+"""What a deployment tunes, from ``config/tailor.yml`` (``TAILOR_CONFIG`` overrides the path).
+
+The file has one top-level section per concern; each section is read by its own small
+parser into a frozen dataclass, and the whole file is validated before anything uses it,
+with errors that name the key (``anomalies.metrics.events.warning_z: expected a number``).
+A missing file or section means the defaults. To add a section: write its dataclass and a
+``_parse_<section>(doc, where)`` function and register it in ``SECTIONS``.
+
+::
+
+    from tailor.config import load_config
+
+    cfg = load_config(settings)          # TailorConfig
+    cfg.anomalies.rule("events")         # the thresholds of one metric
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tailor.settings import Settings
+
+DIRECTIONS = ("both", "up", "down")
+
+
+class ConfigError(ValueError):
+    """``config/tailor.yml`` is invalid; the message names the file and the key."""
+
+
+def config_path(settings: Settings) -> Path:
+    env = os.environ.get("TAILOR_CONFIG")
+    if env:
+        return Path(env).resolve()
+    return settings.home / "config" / "tailor.yml"
+
+
+# --------------------------------------------------------------------------- anomalies
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """When a metric's value of the day is an anomaly (see ``tailor.anomalies.detect``).
+
+    The expected value comes from the weekly pattern and the trend of the past weeks, its
+    spread from 1.4826 x the median absolute residual (floored, see
+    ``tailor.anomalies.detect``). A
+    value is flagged when it lies more than ``warning_z`` spreads away (``critical_z`` for
+    a critical anomaly) and differs from the median by at least ``min_change`` (relative)
+    and ``min_change_abs`` (absolute). Series whose median is under ``min_expected`` (and
+    whose value is too) are not judged: a handful of events is noise. ``dispersion`` is the
+    variance-to-mean ratio of a count, for its noise floor.
+    """
+
+    warning_z: float = 5.0
+    critical_z: float = 10.0
+    min_change: float = 0.3
+    min_change_abs: float = 0.0
+    min_expected: float = 30.0
+    dispersion: float = 1.0  # variance / mean of a count (1 = Poisson; events come in sessions)
+    direction: str = "both"  # both | up | down
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class AnomalyConfig:
+    enabled: bool = True
+    weeks: int = 4  # weeks of history a day is compared with
+    min_history: int = 14  # days of history needed before a series is judged
+    hold_exports: bool = False  # a critical anomaly on an input metric holds the exports
+    notify: bool = True  # post anomalies to TAILOR_ALERT_WEBHOOK (when set)
+    defaults: MetricRule = field(default_factory=MetricRule)
+    metrics: Mapping[str, MetricRule] = field(default_factory=dict)
+
+    def rule(self, metric: str, dimension: str = "all") -> MetricRule:
+        """The thresholds of a metric's series along ``dimension``: ``metric.dimension`` if
+        configured, else ``metric``, else the defaults."""
+        return self.metrics.get(f"{metric}.{dimension}") or self.metrics.get(metric, self.defaults)
+
+
+def _number(doc: Mapping[str, Any], key: str, where: str, default: float, *, low: float = 0.0):
+    value = doc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}.{key}: expected a number, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{where}.{key}: must be at least {low:g}, got {value!r}")
+    return float(value)
+
+
+def _integer(doc: Mapping[str, Any], key: str, where: str, default: int, *, low: int) -> int:
+    value = doc.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}.{key}: expected a whole number, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{where}.{key}: must be at least {low}, got {value!r}")
+    return value
+
+
+def _flag(doc: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    value = doc.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _unknown(doc: Mapping[str, Any], known: set[str], where: str) -> None:
+    extra = sorted(str(k) for k in doc if k not in known)
+    if extra:
+        raise ConfigError(f"{where}.{extra[0]}: unknown key (known: {', '.join(sorted(known))})")
+
+
+def _parse_rule(doc: Mapping[str, Any], where: str, base: MetricRule) -> MetricRule:
+    doc = _mapping(doc, where)
+    _unknown(doc, {f.name for f in dataclasses.fields(MetricRule)}, where)
+    direction = doc.get("direction", base.direction)
+    if direction not in DIRECTIONS:
+        raise ConfigError(f"{where}.direction: expected one of {', '.join(DIRECTIONS)}")
+    rule = MetricRule(
+        warning_z=_number(doc, "warning_z", where, base.warning_z, low=0.5),
+        critical_z=_number(doc, "critical_z", where, base.critical_z, low=0.5),
+        min_change=_number(doc, "min_change", where, base.min_change),
+        min_change_abs=_number(doc, "min_change_abs", where, base.min_change_abs),
+        min_expected=_number(doc, "min_expected", where, base.min_expected),
+        dispersion=_number(doc, "dispersion", where, base.dispersion, low=1.0),
+        direction=direction,
+        enabled=_flag(doc, "enabled", where, base.enabled),
+    )
+    if rule.critical_z < rule.warning_z:
+        raise ConfigError(f"{where}.critical_z: must be at least warning_z ({rule.warning_z:g})")
+    return rule
+
+
+def _parse_anomalies(doc: Any, where: str) -> AnomalyConfig:
+    from tailor.anomalies.metrics import METRICS
+
+    doc = _mapping(doc, where)
+    _unknown(doc, {f.name for f in dataclasses.fields(AnomalyConfig)}, where)
+    defaults = _parse_rule(doc.get("defaults"), f"{where}.defaults", MetricRule())
+    metrics: dict[str, MetricRule] = {}
+    given = _mapping(doc.get("metrics"), f"{where}.metrics")
+    # metric rules first: a "metric.dimension" rule starts from its metric's rule
+    for name in sorted(given, key=lambda n: ("." in str(n), str(n))):
+        metric = str(name).split(".")[0]
+        if metric not in METRICS:
+            raise ConfigError(
+                f"{where}.metrics.{name}: unknown metric (known: {', '.join(sorted(METRICS))})"
+            )
+        base = metrics.get(metric, defaults)
+        metrics[str(name)] = _parse_rule(given[name], f"{where}.metrics.{name}", base)
+    return AnomalyConfig(
+        enabled=_flag(doc, "enabled", where, True),
+        weeks=_integer(doc, "weeks", where, AnomalyConfig.weeks, low=1),
+        min_history=_integer(doc, "min_history", where, AnomalyConfig.min_history, low=1),
+        hold_exports=_flag(doc, "hold_exports", where, AnomalyConfig.hold_exports),
+        notify=_flag(doc, "notify", where, AnomalyConfig.notify),
+        defaults=defaults,
+        metrics=metrics,
+    )
+
+
+# --------------------------------------------------------------------------- the file
+
+
+@dataclass(frozen=True)
+class TailorConfig:
+    anomalies: AnomalyConfig = field(default_factory=AnomalyConfig)
+    path: Path | None = None
+
+
+# section name -> parser(document of the section, where) -> the section's dataclass
+SECTIONS: dict[str, Callable[[Any, str], Any]] = {
+    "anomalies": _parse_anomalies,
+}
+
+
+def parse_config(doc: Any, where: str = "tailor.yml", path: Path | None = None) -> TailorConfig:
+    """Validate a parsed ``tailor.yml`` document (a mapping of sections)."""
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of sections at the top level")
+    unknown = sorted(str(k) for k in doc if k not in SECTIONS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown section {unknown[0]!r} (known: {', '.join(sorted(SECTIONS))})"
+        )
+    sections = {name: parse(doc.get(name), name) for name, parse in SECTIONS.items()}
+    return TailorConfig(**sections, path=path)
+
+
+def load_config(settings: Settings, path: Path | str | None = None) -> TailorConfig:
+    """Read and validate ``config/tailor.yml`` (or ``TAILOR_CONFIG``, or ``path``); no file
+    means every default."""
+    p = Path(path) if path is not None else config_path(settings)
+    if not p.exists():
+        if path is not None or os.environ.get("TAILOR_CONFIG"):
+            raise ConfigError(f"{p}: configuration file not found")
+        return TailorConfig()
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    try:
+        return parse_config(doc, p.name, p)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
