@@ -8,10 +8,11 @@ event names; every page of the Data Docs site is parsed and must hold them only 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from html.parser import HTMLParser
 
 import pytest
+
+from tests.reliability.segment import product_views, write_events
 
 pytestmark = pytest.mark.reliability
 
@@ -57,23 +58,8 @@ class _Page(HTMLParser):
 
 def _write_events(landing) -> None:
     """A Segment-style day: ordinary track calls and a few whose fields carry markup."""
-    folder = landing / "events" / f"dt={DAY}"
-    folder.mkdir(parents=True)
-    stamp = f"{DAY}T12:00:00.000Z"
-    lines = [
-        {
-            "messageId": f"ajs-{i:04d}",
-            "type": "track",
-            "event": "Product Viewed",
-            "anonymousId": f"anon-{i}",
-            "timestamp": stamp,
-            "sentAt": stamp,
-            "receivedAt": stamp,
-            "context": {"library": {"name": "analytics.js", "version": "4.1.0"}},
-            "properties": {"product_id": "P000001", "price": 19.9},
-        }
-        for i in range(30)
-    ]
+    lines = product_views(DAY, 30)
+    stamp = lines[0]["timestamp"]
     for value in HOSTILE:
         common = {"timestamp": stamp, "receivedAt": stamp, "properties": {"price": 1}}
         # an id, a user id and an event type the gates reject: their values are samples
@@ -82,7 +68,7 @@ def _write_events(landing) -> None:
         )
         # a track call without an event name: the gate lists the whole row
         lines.append({**common, "messageId": value, "type": "track", "event": " ", "userId": "u1"})
-    (folder / "events.ndjson").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    write_events(landing, DAY, lines)
 
 
 def test_failure_samples_in_data_docs_are_escaped(tailor_env):
