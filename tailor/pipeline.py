@@ -341,9 +341,9 @@ def remove_dead_copies(settings: Settings) -> list[str]:
 
 # DuckDB (2.x) names its spill files after the process: duckdb_temp_<pid>_...
 _DUCKDB_TEMP = re.compile(r"^duckdb_temp_(\d+)_")
-# Tailor's temp files beside the warehouse and the snapshot end in the writer's pid:
-# .<file>.<pid>.tmp, .<file>.erase-<pid>.tmp, .<file>.compact-<pid> (and its .wal)
-_SIDE_TEMP = re.compile(r"^\..+[.-](\d+)(\.tmp|\.wal)?$")
+# Tailor's temp files beside the warehouse and the snapshot are named after the file and
+# end in the writer's pid: .<file>.<pid>.tmp, .<file>.compact-<pid> (and its .wal)
+_SIDE_TEMP = r"^\.{file}\..*?(\d+)(\.tmp|\.wal)?$"
 
 
 def remove_dead_temp_files(settings: Settings) -> list[str]:
@@ -352,8 +352,8 @@ def remove_dead_temp_files(settings: Settings) -> list[str]:
     snapshot being published, a warehouse being compacted). Files are only deleted when
     the process id in their name is not running. Returns the paths removed."""
     candidates = [(settings.duckdb_temp, _DUCKDB_TEMP)]
-    for folder in sorted({settings.warehouse.parent, settings.snapshot.parent}):
-        candidates.append((folder, _SIDE_TEMP))
+    for path in (settings.warehouse, settings.snapshot):
+        candidates.append((path.parent, re.compile(_SIDE_TEMP.format(file=re.escape(path.name)))))
     removed = []
     for folder, pattern in candidates:
         try:
