@@ -12,11 +12,15 @@ DATASETS = Path(os.environ.get("TAILOR_DATASETS", REPO.parent / "shared" / "data
 @pytest.fixture
 def tailor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Point every Tailor path at a fresh temporary folder and return the settings."""
+    return use_data_folder(monkeypatch, tmp_path / "data")
+
+
+def use_data_folder(mp: pytest.MonkeyPatch, data: Path):
+    """Point every Tailor path at ``data`` (through ``mp``) and return the settings."""
     from tailor.settings import get_settings
 
-    data = tmp_path / "data"
-    monkeypatch.setenv("TAILOR_HOME", str(REPO))
-    monkeypatch.setenv("TAILOR_DATA", str(data))
+    mp.setenv("TAILOR_HOME", str(REPO))
+    mp.setenv("TAILOR_DATA", str(data))
     for var in (
         "TAILOR_WAREHOUSE",
         "TAILOR_SNAPSHOT",
@@ -28,9 +32,9 @@ def tailor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         "TAILOR_FAIL_AT",
         "TAILOR_FAIL_MODE",
     ):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AIRFLOW_HOME", str(data / "airflow"))
-    monkeypatch.setenv("TAILOR_DUCKDB_MEMORY", "2GB")
+        mp.delenv(var, raising=False)
+    mp.setenv("AIRFLOW_HOME", str(data / "airflow"))
+    mp.setenv("TAILOR_DUCKDB_MEMORY", "2GB")
     return get_settings()
 
 

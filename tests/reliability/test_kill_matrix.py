@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tailor.pipeline import STAGES, run_day
-from tests.conftest import REPO
+from tests.conftest import use_data_folder
 
 pytestmark = pytest.mark.reliability
 
@@ -35,18 +35,6 @@ DAY2 = dt.date(2026, 10, 2)
 KILLED = 99  # the exit code of tailor.faults in exit mode
 # tables whose rows hold timings (ml.model_runs: fit and scoring seconds): rows counted only
 TIMED = {"ml.model_runs"}
-ENV = (
-    "TAILOR_WAREHOUSE",
-    "TAILOR_SNAPSHOT",
-    "TAILOR_LANDING",
-    "TAILOR_EXPORTS",
-    "TAILOR_GROUND_TRUTH",
-    "TAILOR_REPORTS",
-    "TAILOR_DUCKDB_TEMP",
-    "TAILOR_FAIL_AT",
-    "TAILOR_FAIL_MODE",
-    "TAILOR_DESTINATIONS",
-)
 
 
 @dataclass
@@ -58,15 +46,8 @@ class Night:
 
 
 def _use(mp: pytest.MonkeyPatch, data: Path):
-    from tailor.settings import get_settings
-
-    mp.setenv("TAILOR_HOME", str(REPO))
-    mp.setenv("TAILOR_DATA", str(data))
-    for var in ENV:
-        mp.delenv(var, raising=False)
-    mp.setenv("AIRFLOW_HOME", str(data / "airflow"))
-    mp.setenv("TAILOR_DUCKDB_MEMORY", "2GB")
-    return get_settings()
+    mp.delenv("TAILOR_DESTINATIONS", raising=False)  # the project's own destinations
+    return use_data_folder(mp, data)
 
 
 def _fresh(night: Night) -> Path:
