@@ -14,7 +14,11 @@ What one call does:
    a critical failure in ``raw`` and ``marts`` and a skipped table (a warning) in ``ml``;
 2. runs every suite as one GX Checkpoint against the warehouse file, in SQL inside DuckDB
    (:mod:`expectations.duckdb_source`), and builds the Data Docs site
-   (``<reports>/data_docs/index.html``) with the result;
+   (``<reports>/data_docs/index.html``) with the result. Values from data in the results
+   (failure samples, failing rows, exception messages) are HTML-escaped before GX renders
+   the pages, whose templates insert many of them as they are. Like the JSON report, the
+   pages stay when the run then fails and its working copy is thrown away: they are what
+   says why a gate stopped the night, so they can show records the warehouse never kept;
 3. writes one row per expectation to ``ops.validation_results`` in the same warehouse
    (replacing that layer's rows for the run date, so a rerun does not pile up), and the
    whole report as JSON to ``<reports>/validation/<run date>/<layer>.json`` (which survives
@@ -425,6 +429,15 @@ def _run_gx(
         log.debug("checkpoint ran in %.1f s", time.perf_counter() - t0)
     finally:
         datasource.dispose()
+    for validation in result.run_results.values():
+        suite_name = validation.suite_name
+        for r in validation.results:
+            report.outcomes.append(_outcome(suite_name, tables.get(suite_name, suite_name), r))
+    # GX's page templates put many values in the page as they are (the unexpected values
+    # table among them): the pages are rendered from stored results whose data is escaped.
+    for key, validation in result.run_results.items():
+        escape_for_data_docs(validation)
+        context.validation_results_store.set(key, validation)
     t0 = time.perf_counter()
     context.build_data_docs(
         site_names=[DATA_DOCS_SITE],
@@ -435,12 +448,38 @@ def _run_gx(
     )
     log.debug("data docs built in %.1f s", time.perf_counter() - t0)
     write_offline_index(settings)
-    for validation in result.run_results.values():
-        suite_name = validation.suite_name
-        for r in validation.results:
-            report.outcomes.append(_outcome(suite_name, tables.get(suite_name, suite_name), r))
     index = data_docs_index(settings)
     report.data_docs = str(index) if index.exists() else None
+
+
+def escape_for_data_docs(validation: Any) -> None:
+    """HTML-escape, in place, every value from data in one suite's validation result: the
+    ``result`` of each expectation (unexpected values, counts, rows and their column names,
+    observed values) and its exception (messages quote values). The expectations' own
+    configuration and the batch's metadata come from Tailor's code and are left as they
+    are. Call it after the outcomes are read (they keep the values as they were)."""
+    for r in validation.results:
+        if r.result:
+            r.result = _escaped(r.result)
+        if r.exception_info:
+            r.exception_info = _escaped(r.exception_info)
+
+
+def _escaped(value: Any) -> Any:
+    import html
+
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, dict) and type(value) is not dict:
+        # GX's own mapping types (exception info) keep their type and their fixed keys
+        for k, v in list(value.items()):
+            value[k] = _escaped(v)
+        return value
+    if isinstance(value, Mapping):
+        return {_escaped(k) if isinstance(k, str) else k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
 
 
 OFFLINE_BEGIN = "<!-- tailor:offline-index -->"

@@ -260,7 +260,9 @@ def run(day: str | None, start: str | None, end: str | None) -> None:
                 progress.update(stage_task, completed=len(pipeline.STAGES))
                 progress.advance(days_task)
                 d += dt.timedelta(days=1)
-        except pipeline.StageError as exc:
+        except pipeline.PublishError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except (pipeline.StageError, OSError) as exc:  # OSError: the copy, the commit
             raise click.ClickException(
                 f"{exc}\nThe warehouse and the published snapshot are unchanged."
             ) from exc

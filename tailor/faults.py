@@ -3,6 +3,10 @@
 Set ``TAILOR_FAIL_AT=<point>`` (for example ``load.before_commit``) and the process raises
 (``TAILOR_FAIL_MODE=raise``, the default) or dies on the spot without cleanup
 (``TAILOR_FAIL_MODE=exit``) when it reaches that point. Unset, this does nothing.
+
+Points: ``load.after_file`` and ``load.before_commit`` inside a day's load, and
+``stage.<name>`` right after each stage of ``tailor.pipeline.STAGES`` under ``tailor run``
+(``stage.export`` is after the last stage, before the commit).
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tailor import faults
 from tailor.anomalies import held_by_anomalies
 from tailor.settings import Settings, get_settings
 
@@ -27,6 +30,15 @@ log = logging.getLogger(__name__)
 
 class StageError(RuntimeError):
     """A stage failed; the message names the stage and the day."""
+
+
+class OutOfSpace(StageError):
+    """The disk is full (or too full for the warehouse copy): the message says where and
+    how much is free."""
+
+
+class PublishError(StageError):
+    """The day is committed, but the analyst snapshot could not be published."""
 
 
 @dataclass
@@ -213,7 +225,11 @@ def begin_run(settings: Settings, run_id: str) -> Settings:
 
     First, exports a committed night left unpublished or undelivered (killed after its
     commit, a webhook down) are published, and staged exports of runs that died are
-    deleted (``tailor.exports.publication``)."""
+    deleted (``tailor.exports.publication``). Then the leftovers of runs that died (their
+    working copies and temp files) are removed, so that one crash or full disk does not
+    fail every later run. A copy that fails (the disk is full, ...) is removed before the
+    error is raised; a full disk is reported as :class:`OutOfSpace`, with the space
+    needed and the space free."""
     from tailor.exports import publication
 
     real = settings.warehouse
@@ -222,11 +238,76 @@ def begin_run(settings: Settings, run_id: str) -> Settings:
     publication.recover(settings)
     publication.discard(settings, run_id)
     abort_run(settings, run_id)
-    work.parent.mkdir()
-    if real.exists():
-        _checkpoint(real, settings)
-        shutil.copyfile(real, work)
+    clear_dead_runs(settings)
+    try:
+        work.parent.mkdir()
+        if real.exists():
+            _checkpoint(real, settings)
+            needed = real.stat().st_size
+            free = shutil.disk_usage(work.parent).free
+            if free < needed:
+                raise OutOfSpace(_copy_out_of_space(needed, work.parent, free))
+            shutil.copyfile(real, work)
+    except BaseException as exc:
+        abort_run(settings, run_id)
+        if is_out_of_space(exc) and not isinstance(exc, OutOfSpace):
+            needed = real.stat().st_size if real.exists() else 0
+            raise OutOfSpace(_copy_out_of_space(needed, work.parent)) from exc
+        raise
     return dataclasses.replace(settings, warehouse=work)
+
+
+GB = 1024**3
+# how errors say the disk is full: the OS (ENOSPC, EDQUOT) and DuckDB, whose temp files
+# are limited to max_temp_directory_size (by default 90 % of the disk's free space)
+_NO_SPACE = ("no space left on device", "disk quota exceeded", "max_temp_directory_size")
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says the disk is full."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(s in str(current).lower() for s in _NO_SPACE):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _gb(n: int) -> str:
+    return f"{n / GB:,.2f} GB"
+
+
+def _free(path: Path) -> str:
+    """Free space on the disk holding ``path`` (or the nearest folder that exists)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    try:
+        return _gb(shutil.disk_usage(path).free)
+    except OSError:
+        return "unknown"
+
+
+def _copy_out_of_space(needed: int, where: Path, free: int | None = None) -> str:
+    return (
+        f"no space left on device: the warehouse copy needs {_gb(needed)} at {where},"
+        f" {_gb(free) if free is not None else _free(where)} free"
+    )
+
+
+def _stage_error(name: str, ctx: RunContext, exc: BaseException) -> StageError:
+    """The error a failed stage raises: a full disk says so, and where."""
+    if not is_out_of_space(exc):
+        return StageError(f"stage {name!r} failed for {ctx.day}: {exc}")
+    where = {ctx.settings.warehouse.parent, ctx.settings.duckdb_temp}
+    return OutOfSpace(
+        f"no space left on device in stage {name!r} for {ctx.day}: "
+        + ", ".join(f"{_free(p)} free at {p}" for p in sorted(where))
+        + f" ({exc})"
+    )
 
 
 def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
@@ -235,7 +316,7 @@ def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
     failed run's rerun still finds them), and publish the exports the run staged (moved
     into place, webhooks sent: ``tailor.exports.publication``). Returns what happened to
     each export published."""
-    from tailor import faults, privacy
+    from tailor import privacy
     from tailor.exports import publication
 
     work = work_path(settings, run_id)
@@ -291,6 +372,45 @@ def remove_dead_copies(settings: Settings) -> list[str]:
         else:
             path.unlink(missing_ok=True)
         removed.append(path.name)
+    return removed
+
+
+# DuckDB (2.x) names its spill files after the process: duckdb_temp_<pid>_...
+_DUCKDB_TEMP = re.compile(r"^duckdb_temp_(\d+)_")
+# Tailor's temp files beside the warehouse and the snapshot are named after the file and
+# end in the writer's pid: .<file>.<pid>.tmp, .<file>.compact-<pid> (and its .wal)
+_SIDE_TEMP = r"^\.{file}\..*?(\d+)(\.tmp|\.wal)?$"
+
+
+def remove_dead_temp_files(settings: Settings) -> list[str]:
+    """Delete the temp files of processes that are gone: DuckDB's spill files in the temp
+    folder and Tailor's half-written files beside the warehouse and the snapshot (a
+    snapshot being published, a warehouse being compacted). Files are only deleted when
+    the process id in their name is not running. Returns the paths removed."""
+    candidates = [(settings.duckdb_temp, _DUCKDB_TEMP)]
+    for path in (settings.warehouse, settings.snapshot):
+        candidates.append((path.parent, re.compile(_SIDE_TEMP.format(file=re.escape(path.name)))))
+    removed = []
+    for folder, pattern in candidates:
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:  # no such folder yet
+            continue
+        for path in entries:
+            match = pattern.match(path.name)
+            if not match or not path.is_file() or _alive(int(match.group(1))):
+                continue
+            path.unlink(missing_ok=True)
+            removed.append(str(path))
+    return removed
+
+
+def clear_dead_runs(settings: Settings) -> list[str]:
+    """Remove what runs that died left behind (working copies, temp files): at the start
+    of every run, so that space a crash took is free again before the copy is made."""
+    removed = remove_dead_copies(settings) + remove_dead_temp_files(settings)
+    if removed:
+        log.info("removed what runs that died left behind: %s", ", ".join(removed))
     return removed
 
 
@@ -362,14 +482,23 @@ def run_day(
             started = time.perf_counter()
             try:
                 ctx.results[name] = stage(ctx)
+                faults.maybe_fail(f"stage.{name}")
             except Exception as exc:
-                raise StageError(f"stage {name!r} failed for {day}: {exc}") from exc
+                raise _stage_error(name, ctx, exc) from exc
             ctx.timings[name] = time.perf_counter() - started
     ctx.settings = s
     if publish:
         from tailor.publish import publish_snapshot
 
-        publish_snapshot(s)
+        try:
+            publish_snapshot(s)
+        except OSError as exc:
+            why = "no space left on device" if is_out_of_space(exc) else str(exc)
+            raise PublishError(
+                f"{day} is committed, but the analyst snapshot {s.snapshot} could not be"
+                f" published: {why} ({_free(s.snapshot.parent)} free there);"
+                " run `tailor publish` once that is fixed"
+            ) from exc
     if report:
         from tailor.report import write_run_report
 

@@ -39,9 +39,14 @@ def point_tailor_at(mp: pytest.MonkeyPatch, data: Path) -> None:
 @pytest.fixture
 def tailor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Point every Tailor path at a fresh temporary folder and return the settings."""
+    return use_data_folder(monkeypatch, tmp_path / "data")
+
+
+def use_data_folder(mp: pytest.MonkeyPatch, data: Path):
+    """Point every Tailor path at ``data`` (through ``mp``) and return the settings."""
     from tailor.settings import get_settings
 
-    point_tailor_at(monkeypatch, tmp_path / "data")
+    point_tailor_at(mp, data)
     return get_settings()
 
 
