@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from tailor.exports.apis import BUILDERS, Api, ApiConfigError, parse_api
 from tailor.exports.formats import FORMATS, FieldSpec, parse_field
 from tailor.settings import Settings
 from tailor.sources import CONSENT_PURPOSES
@@ -80,6 +81,7 @@ class Destination:
     enabled: bool = True
     webhook: Webhook | None = None
     description: str = ""
+    api: Api | None = None  # CRM formats: the tool's API (removes, unsubscribes, erasures)
 
     @property
     def columns(self) -> list[str]:
@@ -89,6 +91,16 @@ class Destination:
         """Raise :class:`ConfigError` if a webhook header names an unset variable."""
         if self.webhook is not None:
             self.webhook.header_values(self.name)
+        if self.api is not None and self.api.base_url:
+            try:
+                self.api.token(self.name)
+            except ApiConfigError as exc:
+                raise ConfigError(str(exc)) from None
+
+    @property
+    def sends_api(self) -> bool:
+        """The export is sent to the tool's API after publication."""
+        return self.api is not None and bool(self.api.base_url)
 
     def output_dir(self, settings: Settings) -> Path:
         path = Path(self.output)
@@ -188,6 +200,7 @@ DESTINATION_KEYS = {
     "enabled",
     "webhook",
     "description",
+    "api",
 }
 
 
@@ -221,6 +234,7 @@ def _parse_destination(raw: Mapping[str, Any], where: str) -> Destination:
         fields = tuple(parse_field(str(k), v) for k, v in raw_fields.items())
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    _check_flat_and_priced(fmt_name, fields, where)
     key = raw.get("key") or fmt.key
     key = (key,) if isinstance(key, str) else tuple(str(k) for k in key)
     missing = [k for k in key if k not in {f.name for f in fields}]
@@ -231,6 +245,16 @@ def _parse_destination(raw: Mapping[str, Any], where: str) -> Destination:
         webhook = _parse_webhook(raw.get("webhook"), where)
     elif raw.get("webhook"):
         raise ConfigError(f"{where}: 'webhook' settings only apply to the webhook format")
+    api = None
+    if raw.get("api") is not None:
+        if fmt_name not in BUILDERS:
+            raise ConfigError(f"{where}: 'api' settings apply to {sorted(BUILDERS)} only")
+        try:
+            api = parse_api(raw["api"], where)
+        except ApiConfigError as exc:
+            raise ConfigError(str(exc)) from None
+    elif fmt_name in BUILDERS:
+        api = Api()  # the requests are written (for the record, or to send by hand)
     output = str(raw.get("output") or name)
     return Destination(
         name=name,
@@ -245,7 +269,39 @@ def _parse_destination(raw: Mapping[str, Any], where: str) -> Destination:
         enabled=bool(raw.get("enabled", True)),
         webhook=webhook,
         description=str(raw.get("description", "")),
+        api=api,
     )
+
+
+MONEY_RE = re.compile(r"^(?P<prefix>.*_)?price$")
+
+
+def _check_flat_and_priced(fmt_name: str, fields: tuple[FieldSpec, ...], where: str) -> None:
+    """Braze's CSV import takes flat values only (no JSON arrays of objects), and every price
+    that leaves Tailor travels with its ISO 4217 currency (``<x>_price`` with
+    ``<x>_currency``; a recommendations list carries it in each object)."""
+    if fmt_name == "braze_csv":
+        nested = [f.name for f in fields if f.kind == "recommendations"]
+        if nested:
+            raise ConfigError(
+                f"{where}: {nested} would be a JSON array of objects, which Braze's CSV import"
+                " does not accept; map flat columns instead (rec_1_id: rec_1_product_id,"
+                " rec_1_title: rec_1_title, rec_1_price: rec_1_price, rec_1_currency: rec_1_currency)"
+            )
+    sources = set().union(*(f.columns() for f in fields if f.kind == "column")) if fields else set()
+    for f in fields:
+        for col in sorted(f.columns() if f.kind in ("column", "template") else ()):
+            m = MONEY_RE.match(col)
+            if not m:
+                continue
+            currency = f"{m.group('prefix') or ''}currency"
+            ok = currency in (f.columns() if f.kind == "template" else sources)
+            if not ok:
+                raise ConfigError(
+                    f"{where}: field {f.name!r} sends the amount {col!r} without its currency;"
+                    f" add a field for {currency!r}"
+                    + (" (beside it)" if f.kind == "column" else " in the same template")
+                )
 
 
 def _parse_webhook(raw: Any, where: str) -> Webhook:
