@@ -211,3 +211,33 @@ def test_the_braze_csv_holds_flat_attributes_and_prices_with_currency(wh):  # no
     with open(folder(wh, cfg, "kl", D1) / "kl.upserts.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert (row["Product 1 Price"], row["Product 1 Currency"]) == ("9.90", "EUR")
+
+
+@pytest.mark.parametrize("crm", list(TOOLS), indirect=True)
+def test_replaying_every_days_requests_reproduces_the_recorded_audience(wh, crm):  # noqa: F811
+    """Exports written without an endpoint (files only); the files of every day, sent in
+    order to an empty tool, leave it holding exactly what ops.export_state says, with the
+    removed, unsubscribed and erased people out."""
+    cfg = config(destination(crm.tool, None))
+    name = f"{crm.tool}_champions"
+    three_days(wh, cfg, name)
+    api = apis.parse_api(
+        {**TOOLS[crm.tool][1], "base_url": crm.url, "token_env": "TAILOR_CRM_TOKEN"}, "test"
+    )
+    for day in (D1, D2, D3):
+        apis.send(
+            TOOLS[crm.tool][0],
+            api,
+            api_requests(wh, cfg, name, day),
+            destination=name,
+            progress=wh.settings.exports / f"replay-{day}.jsonl",
+        )
+    assert crm.problems == []
+    expected = {tool_key(crm.tool, k) for k in recorded(wh, name)}
+    assert crm.in_audience() == expected and len(expected) == 1  # C4 only
+    gone = (
+        {"C2", "C3"}
+        if crm.tool in ("braze", "salesforce")
+        else {"c2@example.com", "c3@example.com"}
+    )
+    assert not ({tool_key(crm.tool, {"k": g}) for g in gone} & crm.in_audience())
