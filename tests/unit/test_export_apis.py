@@ -241,3 +241,24 @@ def test_replaying_every_days_requests_reproduces_the_recorded_audience(wh, crm)
         else {"c2@example.com", "c3@example.com"}
     )
     assert not ({tool_key(crm.tool, {"k": g}) for g in gone} & crm.in_audience())
+
+
+def test_erasure_redacts_the_person_from_the_written_api_requests(wh):  # noqa: F811
+    from tailor.exports import redact
+    from tailor.privacy import Identity
+
+    cfg = config(*(destination(t, None) for t in TOOLS))
+    for c in ("C1", "C2"):
+        wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
+    wh.audiences(D1, [member("C1"), member("C2")])
+    run(wh, cfg, D1)
+    ann = Identity(customer_ids={"C1"}, emails={"c1@example.com"})
+    files, _ = redact.redact_exports(wh.settings, ann)
+    assert files >= 5
+    ann_hash = hashlib.md5(b"c1@example.com").hexdigest()
+    bob_hash = hashlib.md5(b"c2@example.com").hexdigest()
+    for t in TOOLS:
+        text = (folder(wh, cfg, f"{t}_champions", D1) / f"{t}_champions.api.jsonl").read_text()
+        assert "c1@example.com" not in text.lower() and ann_hash not in text, t
+        assert '"C1"' not in text and "\\r\\nC1," not in text, t
+        assert "c2@example.com" in text.lower() or bob_hash in text or "C2" in text, t
