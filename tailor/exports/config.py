@@ -228,6 +228,9 @@ def _parse_destination(raw: Mapping[str, Any], where: str) -> Destination:
     if mode not in MODES:
         raise ConfigError(f"{where}: mode must be one of {list(MODES)}, got {mode!r}")
     raw_fields = raw.get("fields") or fmt.default_fields
+    if not raw.get("fields") and consent != "email_marketing":
+        # email_subscribe: opted_in says the person agreed to marketing email
+        raw_fields = {k: v for k, v in raw_fields.items() if k != "email_subscribe"}
     if not isinstance(raw_fields, Mapping) or not raw_fields:
         raise ConfigError(f"{where}: fields must be a non-empty mapping of column: source")
     try:

@@ -426,9 +426,9 @@ def _export(
         raise
     files = folder.files
 
-    # A webhook export that is not sent (send=False) is only written: the destination's
+    # A webhook or API export that is not sent (send=False) is only written: the destination's
     # state stays as it was, so the next export sends these changes again.
-    unsent = fmt.kind == "webhook" and not send
+    unsent = (fmt.kind == "webhook" or dest.sends_api) and not send
     status = "replayed" if replay else "written" if unsent else "staged"
     commit_state = status == "staged"
     publication.write_erasure_note(staged, carried if commit_state else [])

@@ -10,7 +10,9 @@ and logs it in ``ops.export_log`` as ``staged`` (or ``replayed`` / ``written``),
 copy of the warehouse. Once the warehouse has committed the night, :func:`publish` moves
 every staged folder into place (one rename: ``<output>/dt=D``), marks the erasure removes
 it carries as delivered, sends webhook exports from their published batches file (the
-same bodies and ``Idempotency-Key`` headers as written), and records each step on the
+same bodies and ``Idempotency-Key`` headers as written) and CRM exports whose destination
+has an API endpoint from their ``<destination>.api.jsonl`` (``tailor.exports.apis``:
+resumed after the last acknowledged request), and records each step on the
 committed warehouse (``published_at``, ``status``), one small transaction each.
 
 So a night that fails or is killed before its commit leaves nothing under the exports

@@ -206,7 +206,7 @@ def redact_folder(folder: Path, ident: Identity) -> tuple[int, int]:
             entry["sha256"] = sha256_bytes(new)
             entry["redacted_rows"] = entry.get("redacted_rows", 0) + n
             files += 1
-            rows += n
+            rows += n if dropped is None else 0  # contact rows; API requests are not rows
     if files:
         manifest["row_count"] = sum(
             f["rows"] for f in manifest["files"] if f.get("role") != "api_requests"
