@@ -80,6 +80,9 @@ class Api:
     member_field: str | None = None  # Salesforce checkbox marking audience membership
     api_version: str = "v62.0"  # Salesforce REST version
     revision: str = "2024-10-15"  # Klaviyo revision header
+    # Mailchimp status of a new member: subscribed for email-marketing consent, else
+    # transactional (in the audience, never sent marketing email); set from the consent
+    status_if_new: str = "subscribed"
     batch_size: int = 0  # 0: the tool's documented maximum
     max_attempts: int = 5
     backoff_seconds: float = 1.0
@@ -235,7 +238,11 @@ def _mailchimp(changes: Sequence[Change], api: Api, dest: str, email_col: str) -
                 for k, v in (c.data or {}).items()
                 if mailchimp_merge_tag(k) and v is not None
             }
-            body = {"email_address": email, "status_if_new": "subscribed", "merge_fields": merge}
+            body = {
+                "email_address": email,
+                "status_if_new": api.status_if_new,
+                "merge_fields": merge,
+            }
             ops.append({"method": "PUT", "path": member, "body": to_json(body)})
             ops.append(
                 {

@@ -7,6 +7,7 @@ never half-runs a night. See the file itself for the format.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -258,6 +259,12 @@ def _parse_destination(raw: Mapping[str, Any], where: str) -> Destination:
             raise ConfigError(str(exc)) from None
     elif fmt_name in BUILDERS:
         api = Api()  # the requests are written (for the record, or to send by hand)
+    if (
+        api is not None
+        and consent != "email_marketing"
+        and "status_if_new" not in (raw.get("api") or {})
+    ):
+        api = dataclasses.replace(api, status_if_new="transactional")
     output = str(raw.get("output") or name)
     return Destination(
         name=name,

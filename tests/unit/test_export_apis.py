@@ -262,3 +262,20 @@ def test_erasure_redacts_the_person_from_the_written_api_requests(wh):  # noqa: 
         assert "c1@example.com" not in text.lower() and ann_hash not in text, t
         assert '"C1"' not in text and "\\r\\nC1," not in text, t
         assert "c2@example.com" in text.lower() or bob_hash in text or "C2" in text, t
+
+
+def test_a_mailchimp_member_added_without_email_consent_is_never_subscribed():
+    cfg = config(
+        dest(name="mc_mail", api={"list_id": "L"}),
+        dest(name="mc_site", consent="personalization", api={"list_id": "L"}),
+    )
+    change = [apis.Change("upsert", {"Email Address": "a@x.com"}, {"Email Address": "a@x.com"})]
+    status = {}
+    for name in ("mc_mail", "mc_site"):
+        d = cfg.get(name)
+        (req,) = apis.requests_for(
+            d.format, change, d.api, destination=name, run_date="2026-10-05", key=d.key
+        )
+        put = json.loads(req.body["operations"][0]["body"])
+        status[name] = put["status_if_new"]
+    assert status == {"mc_mail": "subscribed", "mc_site": "transactional"}
