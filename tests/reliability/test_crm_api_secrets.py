@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -18,25 +19,32 @@ from tests.unit.test_export_rules import D1, config, dest, member, wh  # noqa: F
 pytestmark = pytest.mark.reliability
 
 
+def _write_config(wh, doc):  # noqa: F811
+    import yaml
+
+    path = wh.settings.data / "destinations.yml"
+    path.write_text(yaml.safe_dump({"destinations": [doc]}))
+    return path
+
+
 @pytest.mark.parametrize("tool", ["mailchimp", "klaviyo", "braze", "hubspot", "salesforce"])
 def test_the_crm_token_is_never_written_anywhere(wh, tool, monkeypatch, caplog):  # noqa: F811
     caplog.set_level(logging.DEBUG)
     fake = FakeCrm(tool)
     monkeypatch.setenv("TAILOR_CRM_TOKEN", TOKEN)
     try:
-        cfg = config(
-            dest(
-                name="crm",
-                fmt=f"{tool}_csv",
-                capped=False,
-                api={
-                    "base_url": fake.url,
-                    "token_env": "TAILOR_CRM_TOKEN",
-                    "list_id": "L1",
-                    "max_attempts": 1,
-                },
-            )
+        cfg_doc = dest(
+            name="crm",
+            fmt=f"{tool}_csv",
+            capped=False,
+            api={
+                "base_url": fake.url,
+                "token_env": "TAILOR_CRM_TOKEN",
+                "list_id": "L1",
+                "max_attempts": 1,
+            },
         )
+        cfg = config(cfg_doc)
         wh.consent("C1", True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
         wh.audiences(D1, [member("C1")])
         fake.fail = {1: 401}  # refused: the error is recorded and the export sent again later
@@ -47,6 +55,12 @@ def test_the_crm_token_is_never_written_anywhere(wh, tool, monkeypatch, caplog):
         except ExportError as exc:
             messages.append(str(exc))
         outcomes = publication.publish(wh.settings, config=cfg)
+        # the export stage's summary, as the run report shows it (a rerun of the day: every
+        # request was acknowledged, so nothing is sent again)
+        sent = len(fake.requests)
+        monkeypatch.setenv("TAILOR_DESTINATIONS", str(_write_config(wh, cfg_doc)))
+        summary = exports.run(SimpleNamespace(settings=wh.settings, day=D1, run_id=None))
+        assert len(fake.requests) == sent
         assert messages and "401" in messages[0]
         assert [o.status for o in outcomes] == ["succeeded"]
         assert fake.problems == []
@@ -71,6 +85,7 @@ def test_the_crm_token_is_never_written_anywhere(wh, tool, monkeypatch, caplog):
         assert TOKEN not in caplog.text
         assert all(TOKEN not in m for m in messages)
         assert all(TOKEN not in str(o.as_dict()) for o in outcomes)
+        assert summary["crm"]["status"] == "succeeded" and TOKEN not in str(summary)
     finally:
         fake.close()
         from tailor.warehouse import connect
