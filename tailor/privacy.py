@@ -339,6 +339,10 @@ class Identity:
     emails: set[str] = field(default_factory=set)  # normalized
     anonymous_ids: set[str] = field(default_factory=set)
     order_ids: set[str] = field(default_factory=set)
+    # The person's anonymous events on devices shared with another customer (message ids)
+    # and what was decided per shared device (tailor.shared_devices).
+    event_ids: set[str] = field(default_factory=set)
+    shared: list[Any] = field(default_factory=list)
 
     @property
     def email_sha256s(self) -> set[str]:
@@ -360,7 +364,7 @@ class Identity:
     def folded(self) -> dict[str, set[str]]:
         """The identifiers per kind as they are compared (:func:`normalize`), visitor ids
         included."""
-        kinds = {**self.by_kind(), "visitor_id": self.visitor_ids}
+        kinds = {**self.by_kind(), "visitor_id": self.visitor_ids, "event_id": self.event_ids}
         return {k: {n for v in vals if (n := normalize(k, v))} for k, vals in kinds.items()}
 
     def tags(self) -> set[str]:
@@ -372,7 +376,11 @@ class Identity:
         return (self.customer_ids | self.emails | self.email_sha256s | self.anonymous_ids) - {""}
 
     def counts(self) -> dict[str, int]:
-        return {k: len(v) for k, v in self.by_kind().items()}
+        out = {k: len(v) for k, v in self.by_kind().items()}
+        if self.shared:  # ids skipped because another customer shares them, and why: detail
+            out["shared_anonymous_ids_skipped"] = len(self.shared)
+            out["shared_device_events"] = len(self.event_ids)
+        return out
 
     def primary_hash(self, key: bytes) -> str:
         if self.customer_ids:
@@ -435,8 +443,9 @@ def resolve_identity(
     * customers: the given id, and every CRM record that ever carried the email;
     * emails: the given one, and every email those records ever had;
     * anonymous ids: those whose events carry one of the customer ids as userId or one of
-      the emails as identify trait, and nothing pointing at anybody else (a shared device
-      keeps its anonymous events: they cannot be attributed to the person);
+      the emails as identify trait, and nothing pointing at anybody else;
+    * on a device shared with another customer (its id is kept), the person's anonymous
+      events, by message id, as :mod:`tailor.shared_devices` decides and reports;
     * orders: the customers' orders.
     """
     ident = Identity()
@@ -502,6 +511,10 @@ def resolve_identity(
             "and nullif(trim(order_id), '') is not null",
             [ids()],
         )
+    if has_table(con, "raw", "events"):
+        from tailor import shared_devices
+
+        ident.event_ids, ident.shared = shared_devices.attribute(con, ident)
     return ident
 
 
@@ -672,6 +685,8 @@ def column_role(name: str, data_type: str) -> str | None:
         return "customer_id"
     if n.endswith("anonymous_id"):
         return "anonymous_id"
+    if n == "message_id":
+        return "event_id"  # matched only for events erased off a shared device
     if n == "visitor_id":
         return "visitor_id"
     if "email" in n:
@@ -718,6 +733,7 @@ def match_sql(columns: list[tuple[str, str]], ident: Identity) -> str | None:
         "visitor_id": folded["visitor_id"],
         "email": folded["email"] | ident.email_sha256s,
         "order_id": folded["order_id"],
+        "event_id": folded["event_id"],
     }
     tags = ident.tags()
     prefilter = "(?i)" + _alternation({t.partition("|")[2] for t in tags})
@@ -769,6 +785,7 @@ LANDING_KEYS = {
     "anonymousid": "anonymous_id",
     "orderid": "order_id",
     "visitorid": "visitor_id",
+    "messageid": "event_id",
 }
 # "key": "value" (or a number) pairs of a record that is not valid JSON (a broken line).
 KEY_VALUE_RE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+))')
@@ -879,6 +896,8 @@ def merged(idents: Iterable[Identity]) -> Identity:
         out.emails |= ident.emails
         out.anonymous_ids |= ident.anonymous_ids
         out.order_ids |= ident.order_ids
+        out.event_ids |= ident.event_ids
+        out.shared += ident.shared
     return out
 
 
@@ -1377,7 +1396,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _needles(ident: Identity) -> list[str]:
-    return sorted({t.lower() for t in ident.tokens() | ident.order_ids})
+    return sorted({t.lower() for t in ident.tokens() | ident.order_ids | ident.event_ids})
 
 
 class _Finder:
@@ -2047,7 +2066,19 @@ def _clean_files(
         other_changes=other_changes,
         request_id=req.request_id,
         requested_at=req.requested_at,
-        detail={"forced": True} if forced else {},
+        detail={
+            **({"forced": True} if forced else {}),
+            **(
+                {
+                    "shared_devices": [
+                        d.report((subject_hash("anonymous_id", d.anonymous_id, key) or "")[:16])
+                        for d in ident.shared
+                    ]
+                }
+                if ident.shared
+                else {}
+            ),
+        },
     )
 
 
@@ -2092,6 +2123,12 @@ def _erase_in_tables(
         per_person = erase_rows_many(con, [r.identity for r in applied])
         for r, touched in zip(applied, per_person, strict=True):
             r.tables = touched
+            if r.identity.shared:
+                from tailor.shared_devices import erase_sessions
+
+                n = erase_sessions(con, r.identity.shared)
+                if n:
+                    r.tables.append(TableTouch("marts.sessions (shared devices)", rows_removed=n))
             for kind, values in r.identity.by_kind().items():
                 for value in sorted(values):
                     h = subject_hash(kind, value, key)

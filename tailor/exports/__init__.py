@@ -184,6 +184,7 @@ def run(ctx: Any) -> dict[str, Any]:
     if not path.exists():
         return {"skipped": f"no destinations file at {path}"}
     from tailor import faults
+    from tailor.exports.files import data_rows
 
     results = export_all(ctx.day, s, run_id=getattr(ctx, "run_id", None))
     faults.maybe_fail("export.after_stage")
@@ -191,7 +192,7 @@ def run(ctx: Any) -> dict[str, Any]:
         r.destination: {
             "status": r.status,
             "replay": r.replay,
-            "rows": sum(f.rows for f in r.files),
+            "rows": data_rows(r.files),
             **{
                 k: r.counts[k]
                 for k in ("adds", "updates", "removes", "excluded_no_consent", "excluded_capped")

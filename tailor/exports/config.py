@@ -7,6 +7,7 @@ never half-runs a night. See the file itself for the format.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from tailor.exports.apis import BUILDERS, Api, ApiConfigError, parse_api
 from tailor.exports.formats import FORMATS, FieldSpec, parse_field
 from tailor.settings import Settings
 from tailor.sources import CONSENT_PURPOSES
@@ -80,6 +82,7 @@ class Destination:
     enabled: bool = True
     webhook: Webhook | None = None
     description: str = ""
+    api: Api | None = None  # CRM formats: the tool's API (removes, unsubscribes, erasures)
 
     @property
     def columns(self) -> list[str]:
@@ -89,6 +92,16 @@ class Destination:
         """Raise :class:`ConfigError` if a webhook header names an unset variable."""
         if self.webhook is not None:
             self.webhook.header_values(self.name)
+        if self.api is not None and self.api.base_url:
+            try:
+                self.api.token(self.name)
+            except ApiConfigError as exc:
+                raise ConfigError(str(exc)) from None
+
+    @property
+    def sends_api(self) -> bool:
+        """The export is sent to the tool's API after publication."""
+        return self.api is not None and bool(self.api.base_url)
 
     def output_dir(self, settings: Settings) -> Path:
         path = Path(self.output)
@@ -188,6 +201,7 @@ DESTINATION_KEYS = {
     "enabled",
     "webhook",
     "description",
+    "api",
 }
 
 
@@ -215,12 +229,16 @@ def _parse_destination(raw: Mapping[str, Any], where: str) -> Destination:
     if mode not in MODES:
         raise ConfigError(f"{where}: mode must be one of {list(MODES)}, got {mode!r}")
     raw_fields = raw.get("fields") or fmt.default_fields
+    if not raw.get("fields") and consent != "email_marketing":
+        # email_subscribe: opted_in says the person agreed to marketing email
+        raw_fields = {k: v for k, v in raw_fields.items() if k != "email_subscribe"}
     if not isinstance(raw_fields, Mapping) or not raw_fields:
         raise ConfigError(f"{where}: fields must be a non-empty mapping of column: source")
     try:
         fields = tuple(parse_field(str(k), v) for k, v in raw_fields.items())
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    _check_flat_and_priced(fmt_name, fields, where)
     key = raw.get("key") or fmt.key
     key = (key,) if isinstance(key, str) else tuple(str(k) for k in key)
     missing = [k for k in key if k not in {f.name for f in fields}]
@@ -231,6 +249,22 @@ def _parse_destination(raw: Mapping[str, Any], where: str) -> Destination:
         webhook = _parse_webhook(raw.get("webhook"), where)
     elif raw.get("webhook"):
         raise ConfigError(f"{where}: 'webhook' settings only apply to the webhook format")
+    api = None
+    if raw.get("api") is not None:
+        if fmt_name not in BUILDERS:
+            raise ConfigError(f"{where}: 'api' settings apply to {sorted(BUILDERS)} only")
+        try:
+            api = parse_api(raw["api"], where)
+        except ApiConfigError as exc:
+            raise ConfigError(str(exc)) from None
+    elif fmt_name in BUILDERS:
+        api = Api()  # the requests are written (for the record, or to send by hand)
+    if (
+        api is not None
+        and consent != "email_marketing"
+        and "status_if_new" not in (raw.get("api") or {})
+    ):
+        api = dataclasses.replace(api, status_if_new="transactional")
     output = str(raw.get("output") or name)
     return Destination(
         name=name,
@@ -245,7 +279,39 @@ def _parse_destination(raw: Mapping[str, Any], where: str) -> Destination:
         enabled=bool(raw.get("enabled", True)),
         webhook=webhook,
         description=str(raw.get("description", "")),
+        api=api,
     )
+
+
+MONEY_RE = re.compile(r"^(?P<prefix>.*_)?price$")
+
+
+def _check_flat_and_priced(fmt_name: str, fields: tuple[FieldSpec, ...], where: str) -> None:
+    """Braze's CSV import takes flat values only (no JSON arrays of objects), and every price
+    that leaves Tailor travels with its ISO 4217 currency (``<x>_price`` with
+    ``<x>_currency``; a recommendations list carries it in each object)."""
+    if fmt_name == "braze_csv":
+        nested = [f.name for f in fields if f.kind == "recommendations"]
+        if nested:
+            raise ConfigError(
+                f"{where}: {nested} would be a JSON array of objects, which Braze's CSV import"
+                " does not accept; map flat columns instead (rec_1_id: rec_1_product_id,"
+                " rec_1_title: rec_1_title, rec_1_price: rec_1_price, rec_1_currency: rec_1_currency)"
+            )
+    sources = set().union(*(f.columns() for f in fields if f.kind == "column")) if fields else set()
+    for f in fields:
+        for col in sorted(f.columns() if f.kind in ("column", "template") else ()):
+            m = MONEY_RE.match(col)
+            if not m:
+                continue
+            currency = f"{m.group('prefix') or ''}currency"
+            ok = currency in (f.columns() if f.kind == "template" else sources)
+            if not ok:
+                raise ConfigError(
+                    f"{where}: field {f.name!r} sends the amount {col!r} without its currency;"
+                    f" add a field for {currency!r}"
+                    + (" (beside it)" if f.kind == "column" else " in the same template")
+                )
 
 
 def _parse_webhook(raw: Any, where: str) -> Webhook:

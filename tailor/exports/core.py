@@ -44,9 +44,9 @@ from typing import Any
 import duckdb
 
 from tailor import consent, privacy
-from tailor.exports import outbox, publication, state
+from tailor.exports import apis, outbox, publication, state
 from tailor.exports.config import Destination, ExportConfig
-from tailor.exports.files import ExportFolder, WrittenFile
+from tailor.exports.files import ExportFolder, WrittenFile, data_rows
 from tailor.exports.formats import FORMATS, csv_bytes, jsonl_bytes, row_hash, to_json
 from tailor.settings import Settings
 
@@ -255,6 +255,7 @@ def _export(
     # customer_id -> (rendered values, key dict, key json, row hash)
     candidates: dict[str, tuple[list[Any], dict[str, Any], str, str]] = {}
     holdout: list[tuple[str, str, bool]] = []  # (customer_id, experiment_id, is_control)
+    withdrawn: set[str] = set()  # members without the consent (a remove is an unsubscribe)
     key_index = [dest.columns.index(k) for k in dest.key]
     for row in rows:
         cid = row["customer_id"]
@@ -272,6 +273,7 @@ def _export(
             continue
         if not row["_has_consent"]:
             counts["excluded_no_consent"] += 1
+            withdrawn.add(cid)
             continue
         if not has_key:
             counts["excluded_missing_key"] += 1
@@ -284,6 +286,7 @@ def _export(
     base = state.baseline(con, dest.name, day)
     adds, updates, unchanged = [], [], []
     removes: dict[str, dict[str, Any]] = {}  # key json -> key
+    reasons: dict[str, str] = {}  # key json -> remove | unsubscribe | erase (the API op)
     for cid, (_, _key, key_json, h) in candidates.items():
         prev = base.get(cid)
         if prev is None:
@@ -299,6 +302,10 @@ def _export(
     removed = sorted(c for c in base if c not in candidates)
     for cid in removed:
         removes[base[cid][0]] = json.loads(base[cid][0])
+        if cid in withdrawn:
+            reasons[to_json(json.loads(base[cid][0]))] = (
+                "unsubscribe" if dest.consent == "email_marketing" else "remove"
+            )
 
     capped: set[str] = set()
     if dest.capped and adds:
@@ -316,6 +323,7 @@ def _export(
         if key_json in current_keys:
             continue  # the key belongs to a current member (e.g. a shared email)
         carried.append(entry)
+        reasons[key_json] = "erase"
         if key_json not in removes:
             removes[key_json] = entry.key_fields
             counts["erasure_removes"] += 1
@@ -351,6 +359,30 @@ def _export(
             folder.add(
                 f"{dest.name}.removes.csv", "removes", data, n, _field_schema(dest, cols, dest.key)
             )
+            if dest.api is not None:
+                changes = [
+                    apis.Change(
+                        "upsert",
+                        candidates[c][1],
+                        dict(zip(dest.columns, candidates[c][0], strict=True)),
+                    )
+                    for c in ordered(adds + updates)
+                ] + [apis.Change(reasons.get(to_json(k), "remove"), k) for k in remove_keys]
+                requests = apis.requests_for(
+                    dest.format,
+                    changes,
+                    dest.api,
+                    destination=dest.name,
+                    run_date=day.isoformat(),
+                    key=dest.key,
+                )
+                folder.add(
+                    apis.API_FILE.format(name=dest.name),
+                    "api_requests",
+                    apis.requests_bytes(requests),
+                    len(requests),
+                    [],
+                )
         else:
             operations = [{"op": "delete", "key": k} for k in remove_keys] + [
                 {"op": "upsert", "data": dict(zip(dest.columns, candidates[c][0], strict=True))}
@@ -384,7 +416,7 @@ def _export(
             "key": list(dest.key),
             "baseline_date": base_day.isoformat() if base_day else None,
             "replay": replay,
-            "row_count": sum(f.rows for f in folder.files),
+            "row_count": data_rows(folder.files),
             "counts": counts,
             "files": [f.as_dict() for f in folder.files],
         }
@@ -394,9 +426,9 @@ def _export(
         raise
     files = folder.files
 
-    # A webhook export that is not sent (send=False) is only written: the destination's
+    # A webhook or API export that is not sent (send=False) is only written: the destination's
     # state stays as it was, so the next export sends these changes again.
-    unsent = fmt.kind == "webhook" and not send
+    unsent = (fmt.kind == "webhook" or dest.sends_api) and not send
     status = "replayed" if replay else "written" if unsent else "staged"
     commit_state = status == "staged"
     publication.write_erasure_note(staged, carried if commit_state else [])
@@ -541,7 +573,7 @@ def _log(
         "status": status,
         "baseline_date": base_day,
         **{k: c.get(k) for k in COUNTS},
-        "rows_written": sum(f.rows for f in files) if files else None,
+        "rows_written": data_rows(files) if files else None,
         "output_dir": output_dir,
         "manifest_sha256": manifest_sha,
         "files": json.dumps(

@@ -5,6 +5,7 @@ An export of destination X for day D is one folder::
     <output>/dt=D/
         X.csv | X.upserts.csv | X.jsonl | X.batches.jsonl   (the data)
         X.removes.csv                                        (CSV formats)
+        X.api.jsonl                                          (CRM formats: the API requests)
         manifest.json                                        (written last)
 
 Every file is written into a hidden temporary folder beside it, fsynced, and the folder is
@@ -30,7 +31,7 @@ MANIFEST = "manifest.json"
 @dataclass(frozen=True)
 class WrittenFile:
     name: str
-    role: str  # contacts | upserts | removes | operations | batches
+    role: str  # contacts | upserts | removes | operations | batches | api_requests
     rows: int
     bytes: int
     sha256: str
@@ -45,6 +46,11 @@ class WrittenFile:
             "sha256": self.sha256,
             "schema": self.schema,
         }
+
+
+def data_rows(files: list[WrittenFile]) -> int:
+    """Contact rows across an export's files (its API requests file is not counted)."""
+    return sum(f.rows for f in files if f.role != "api_requests")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -199,11 +199,18 @@ class Format:
     description: str
 
 
-def _recs_columns(n: int, title: str, price: str) -> dict[str, str]:
+def _recs_columns(
+    n: int, title: str, price: str, currency: str, product_id: str | None = None
+) -> dict[str, str]:
+    """Flat columns for the top-``n`` recommendations; every price has its ISO 4217
+    currency in the column after it."""
     out: dict[str, str] = {}
     for k in range(1, n + 1):
+        if product_id:
+            out[product_id.format(k=k)] = f"rec_{k}_product_id"
         out[title.format(k=k)] = f"rec_{k}_title"
         out[price.format(k=k)] = f"rec_{k}_price"
+        out[currency.format(k=k)] = f"rec_{k}_currency"
     return out
 
 
@@ -219,7 +226,7 @@ FORMATS: dict[str, Format] = {
                 "Last Name": "last_name",
                 "Tags": {"template": "tailor,{audience_id}"},
                 "Segment": "segment_name",
-                **_recs_columns(3, "Product {k}", "Product {k} Price"),
+                **_recs_columns(3, "Product {k}", "Product {k} Price", "Product {k} Currency"),
             },
             key=("Email Address",),
             description="Mailchimp audience import (contacts CSV; extra columns become merge fields)",
@@ -234,7 +241,9 @@ FORMATS: dict[str, Format] = {
                 "Phone Number": "phone",
                 "Segment": "segment_name",
                 "RFM Segment": "rfm_segment",
-                "Recommendations": {"recommendations": 3},
+                **_recs_columns(
+                    3, "Product {k}", "Product {k} Price", "Product {k} Currency", "Product {k} ID"
+                ),
             },
             key=("Email",),
             description="Klaviyo list import (profiles CSV; extra columns become custom properties)",
@@ -247,13 +256,17 @@ FORMATS: dict[str, Format] = {
                 "email": "email",
                 "first_name": "first_name",
                 "last_name": "last_name",
+                "phone": "phone",
+                "email_subscribe": {"value": "opted_in"},
                 "segment_name": "segment_name",
                 "rfm_segment": "rfm_segment",
                 "lifecycle_stage": "lifecycle_stage",
-                **_recs_columns(3, "rec_{k}_title", "rec_{k}_price"),
+                **_recs_columns(
+                    3, "rec_{k}_title", "rec_{k}_price", "rec_{k}_currency", "rec_{k}_id"
+                ),
             },
             key=("external_id",),
-            description="Braze user attributes CSV import (external_id first; other columns are custom attributes)",
+            description="Braze user attributes CSV import (external_id first; flat values only; other columns are custom attributes)",
         ),
         Format(
             name="hubspot_csv",
@@ -283,7 +296,7 @@ FORMATS: dict[str, Format] = {
                 "Tailor_RFM_Segment__c": "rfm_segment",
                 "Tailor_Lifecycle_Stage__c": "lifecycle_stage",
             },
-            key=("Email",),
+            key=("Tailor_Customer_Id__c",),
             description="Salesforce Data Import Wizard contacts CSV (API field names; custom fields end in __c)",
         ),
         Format(

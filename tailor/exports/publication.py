@@ -10,7 +10,9 @@ and logs it in ``ops.export_log`` as ``staged`` (or ``replayed`` / ``written``),
 copy of the warehouse. Once the warehouse has committed the night, :func:`publish` moves
 every staged folder into place (one rename: ``<output>/dt=D``), marks the erasure removes
 it carries as delivered, sends webhook exports from their published batches file (the
-same bodies and ``Idempotency-Key`` headers as written), and records each step on the
+same bodies and ``Idempotency-Key`` headers as written) and CRM exports whose destination
+has an API endpoint from their ``<destination>.api.jsonl`` (``tailor.exports.apis``:
+resumed after the last acknowledged request), and records each step on the
 committed warehouse (``published_at``, ``status``), one small transaction each.
 
 So a night that fails or is killed before its commit leaves nothing under the exports
@@ -165,15 +167,48 @@ def _deliver_erasures(settings: Settings, row: dict[str, Any]) -> None:
     outbox.purge_delivered(settings, row["destination"], row["run_date"])
 
 
+def _delivers(row: dict[str, Any], config: ExportConfig | None) -> bool:
+    """The export is sent after publication: a webhook, or a CRM export whose destination
+    has an API endpoint configured."""
+    if row["format"] in FORMATS and FORMATS[row["format"]].kind == "webhook":
+        return True
+    if config is None:
+        return False
+    try:
+        return config.get(row["destination"]).sends_api
+    except ConfigError:
+        return False
+
+
+def api_progress(settings: Settings, destination: str, run_date: dt.date) -> Path:
+    """Which API requests of an export the tool acknowledged (and the ids they returned)."""
+    return settings.exports / ".api_progress" / destination / f"dt={run_date.isoformat()}.jsonl"
+
+
 def _send(
-    row: dict[str, Any], config: ExportConfig | None, config_error: str | None
+    row: dict[str, Any],
+    config: ExportConfig | None,
+    config_error: str | None,
+    settings: Settings | None = None,
 ) -> tuple[int, int]:
-    """Send a published webhook export from its batches file: (batches, attempts)."""
-    from tailor.exports import webhook
+    """Send a published export from its batches or API requests file: (requests,
+    attempts)."""
+    from tailor.exports import apis, webhook
 
     if config is None:
         raise ConfigError(config_error or "no destinations configuration")
     dest = config.get(row["destination"])
+    if dest.sends_api and settings is not None:
+        assert dest.api is not None
+        path = Path(row["output_dir"]) / apis.API_FILE.format(name=dest.name)
+        done = apis.send(
+            dest.format,
+            dest.api,
+            apis.read_requests(path.read_bytes()),
+            destination=dest.name,
+            progress=api_progress(settings, dest.name, row["run_date"]),
+        )
+        return done.requests, done.attempts
     if dest.webhook is None:
         raise ConfigError(f"destination {dest.name!r} is no longer a webhook destination")
     path = Path(row["output_dir"]) / f"{dest.name}.batches.jsonl"
@@ -231,7 +266,7 @@ def _publish_row(
     held: dict[str, dt.date],
 ) -> Outcome:
     out = Outcome(row["export_id"], row["destination"], row["run_date"], row["status"])
-    is_webhook = FORMATS[row["format"]].kind == "webhook" if row["format"] in FORMATS else False
+    is_webhook = _delivers(row, config)
     if row["published_at"] is None and row["staged_dir"] is not None:
         try:
             error = _move(settings, row)
@@ -264,7 +299,7 @@ def _publish_row(
         _update(con, row["row_id"], status=out.status, error=out.error)
         return out
     try:
-        batches, attempts = _send(row, config, config_error)
+        batches, attempts = _send(row, config, config_error, settings)
     except Exception as exc:  # delivery or configuration: recorded, sent again next time
         held[row["destination"]] = row["run_date"]
         out.status, out.error = "send_failed", f"{type(exc).__name__}: {exc}"

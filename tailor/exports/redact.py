@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,83 @@ def _redact_jsonl(
     return "".join(x + "\n" for x in out).encode("utf-8"), removed
 
 
+TOKEN_SPLIT = re.compile(r"[^a-z0-9@._+\-]+")
+
+
+def _mentions(value: Any, needles: set[str]) -> bool:
+    """One of the person's identifiers is a whole token of the value's text (a JSON value,
+    a path segment, a CSV field): never a mere substring of another id or a hash."""
+    from tailor.exports.formats import to_json
+
+    text = (value if isinstance(value, str) else to_json(value)).lower()
+    return not needles.isdisjoint(TOKEN_SPLIT.split(text))
+
+
+def _without(value: Any, needles: set[str]) -> tuple[Any, bool]:
+    """``value`` with every list item that mentions the person dropped (recursively);
+    second: a list lost all its items (the request has nobody left to act on)."""
+    if isinstance(value, dict):
+        out, emptied = {}, False
+        for k, v in value.items():
+            out[k], e = _without(v, needles)
+            emptied = emptied or e
+        return out, emptied
+    if isinstance(value, list):
+        kept = [v for v in value if not _mentions(v, needles)]
+        inner = [_without(v, needles) for v in kept]
+        return [v for v, _ in inner], (bool(value) and not kept) or any(e for _, e in inner)
+    return value, False
+
+
+def _redact_api(data: bytes, needles: set[str]) -> tuple[bytes, int, int]:
+    """The API requests file (``apis``): the person's entries leave every request body (a
+    batch keeps the others); a request left with nobody, or naming the person in its path
+    or its remaining body, is dropped, with the requests using what it would return.
+    Returns (bytes, requests changed or dropped, requests dropped)."""
+    import hashlib
+    import urllib.parse
+
+    from tailor.exports.formats import to_json
+
+    # Mailchimp names a member by the md5 of the lower-cased email
+    needles = needles | {hashlib.md5(n.encode()).hexdigest() for n in needles if "@" in n}
+    out: list[str] = []
+    changed = dropped = 0
+    gone: set[str] = set()
+    for line in data.decode("utf-8").splitlines():
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        refs = {req.get("ids_from")} | set(re.findall(r"\{(\w+)\}", req["path"]))
+        path = urllib.parse.unquote(req["path"]).lower()
+        body = req.get("body")
+        if isinstance(body, str):
+            lines = body.splitlines(keepends=True)
+            kept = lines[:1] + [x for x in lines[1:] if not _mentions(x, needles)]
+            new_body, emptied = "".join(kept), len(kept) == 1 and len(lines) > 1
+        else:
+            new_body, emptied = _without(body, needles)
+        if (
+            refs & gone
+            or emptied
+            or _mentions(path, needles)
+            or (new_body is not None and _mentions(new_body, needles))
+        ):
+            if req.get("capture"):
+                gone.add(req["capture"]["name"])
+            changed += 1
+            dropped += 1
+            continue
+        if new_body != body:
+            req["body"] = new_body
+            changed += 1
+            line = to_json(req)
+        out.append(line)
+    if not changed:
+        return data, 0, 0
+    return "".join(x + "\n" for x in out).encode("utf-8"), changed, dropped
+
+
 def redact_folder(folder: Path, ident: Identity) -> tuple[int, int]:
     """Redact one export folder; returns (files rewritten, rows removed)."""
     manifest = json.loads((folder / MANIFEST).read_text())
@@ -113,21 +191,26 @@ def redact_folder(folder: Path, ident: Identity) -> tuple[int, int]:
             continue
         id_cols = _id_columns(manifest, entry.get("schema", []))
         data = path.read_bytes()
+        dropped = None
         if entry["name"].endswith(".csv"):
             new, n = _redact_csv(data, id_cols, needles)
+        elif entry.get("role") == "api_requests":
+            new, n, dropped = _redact_api(data, needles)
         else:
             new, n = _redact_jsonl(data, id_cols, needles, batches=entry.get("role") == "batches")
         if n:
             _write(path, new)
             if entry.get("role") != "batches":
-                entry["rows"] -= n
+                entry["rows"] -= n if dropped is None else dropped
             entry["bytes"] = len(new)
             entry["sha256"] = sha256_bytes(new)
             entry["redacted_rows"] = entry.get("redacted_rows", 0) + n
             files += 1
-            rows += n
+            rows += n if dropped is None else 0  # contact rows; API requests are not rows
     if files:
-        manifest["row_count"] = sum(f["rows"] for f in manifest["files"])
+        manifest["row_count"] = sum(
+            f["rows"] for f in manifest["files"] if f.get("role") != "api_requests"
+        )
         manifest["redacted"] = True
         _write(folder / MANIFEST, manifest_bytes(manifest))
     return files, rows

@@ -35,6 +35,10 @@ RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 class DeliveryError(RuntimeError):
     """A batch could not be delivered; earlier batches may have been."""
 
+    def __init__(self, message: str, attempts: int = 0):
+        super().__init__(message)
+        self.attempts = attempts
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -100,41 +104,64 @@ def send(
     headers = {"Content-Type": "application/json", "User-Agent": "tailor-exports/1"}
     headers.update(hook.header_values(destination))
     for batch in batches:
-        attempt = 0
-        while True:
-            attempt += 1
-            delivery.attempts += 1
-            req = urllib.request.Request(
+
+        def make(batch: Batch = batch) -> urllib.request.Request:
+            return urllib.request.Request(
                 hook.url,
                 data=batch.body,
                 method="POST",
                 headers={**headers, "Idempotency-Key": batch.idempotency_key},
             )
-            retry_after: float | None = None
-            try:
-                with urllib.request.urlopen(req, timeout=hook.timeout_seconds) as resp:
-                    resp.read()
-                break
-            except urllib.error.HTTPError as exc:
-                exc.read()
-                if exc.code not in RETRYABLE:
-                    raise DeliveryError(
-                        f"batch {batch.number}/{len(batches)}: HTTP {exc.code} {exc.reason} (not retried)"
-                    ) from exc
-                retry_after = _retry_after(exc.headers.get("Retry-After"))
-                error: Exception = exc
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                error = exc
-            if attempt >= hook.max_attempts:
-                raise DeliveryError(
-                    f"batch {batch.number}/{len(batches)}: gave up after {attempt} attempts: {error}"
-                ) from error
-            wait = hook.backoff_seconds * (2 ** (attempt - 1))
-            if retry_after is not None:
-                wait = max(wait, retry_after)
-            sleep(min(wait, hook.max_backoff_seconds))
+
+        try:
+            _, attempts = with_retries(
+                make, hook, label=f"batch {batch.number}/{len(batches)}", sleep=sleep
+            )
+        except DeliveryError as exc:
+            delivery.attempts += exc.attempts
+            raise
+        delivery.attempts += attempts
         delivery.batches += 1
     return delivery
+
+
+def with_retries(
+    make: Callable[[], urllib.request.Request],
+    policy: Any,
+    *,
+    label: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bytes, int]:
+    """Make one HTTP request until it succeeds: (response body, attempts). ``policy`` has
+    max_attempts, backoff_seconds, max_backoff_seconds and timeout_seconds. Connection
+    errors, timeouts and RETRYABLE statuses are retried with exponential backoff
+    (``Retry-After`` honoured, capped); another 4xx, or the last attempt failing, raises
+    :class:`DeliveryError` (its ``attempts`` says how many were made)."""
+    attempt = 0
+    while True:
+        attempt += 1
+        retry_after: float | None = None
+        try:
+            with urllib.request.urlopen(make(), timeout=policy.timeout_seconds) as resp:
+                return resp.read(), attempt
+        except urllib.error.HTTPError as exc:
+            exc.read()
+            if exc.code not in RETRYABLE:
+                raise DeliveryError(
+                    f"{label}: HTTP {exc.code} {exc.reason} (not retried)", attempt
+                ) from exc
+            retry_after = _retry_after(exc.headers.get("Retry-After"))
+            error: Exception = exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            error = exc
+        if attempt >= policy.max_attempts:
+            raise DeliveryError(
+                f"{label}: gave up after {attempt} attempts: {error}", attempt
+            ) from error
+        wait = policy.backoff_seconds * (2 ** (attempt - 1))
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        sleep(min(wait, policy.max_backoff_seconds))
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -208,10 +208,13 @@ def test_consent_withdrawn_today_removes_the_person_in_the_next_delta(wh):
             "Segment",
             "Product 1",
             "Product 1 Price",
+            "Product 1 Currency",
             "Product 2",
             "Product 2 Price",
+            "Product 2 Currency",
             "Product 3",
             "Product 3 Price",
+            "Product 3 Currency",
         ]
     ]
     assert rows(f / "mc.removes.csv") == [["Email Address"], ["c2@example.com"]]
@@ -414,7 +417,7 @@ def test_manifest_describes_the_files(wh):
         and m["audience"] == "rfm_champions"
     )
     assert m["row_count"] == 1
-    assert [x["name"] for x in m["files"]] == ["mc.upserts.csv", "mc.removes.csv"]
+    assert [x["name"] for x in m["files"]] == ["mc.upserts.csv", "mc.removes.csv", "mc.api.jsonl"]
     assert m["files"][0]["schema"][0] == {
         "name": "Email Address",
         "type": "VARCHAR",
@@ -422,6 +425,7 @@ def test_manifest_describes_the_files(wh):
     }
     assert sorted(p.name for p in f.iterdir()) == [
         "manifest.json",
+        "mc.api.jsonl",
         "mc.removes.csv",
         "mc.upserts.csv",
     ]
