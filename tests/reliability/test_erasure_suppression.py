@@ -319,7 +319,9 @@ def test_without_a_key_in_the_environment_one_is_generated_once_and_kept(tmp_pat
     con.close()
 
 
-def test_landing_dot_files_the_loader_reads_are_purged_too(world):  # noqa: F811
+def test_landing_dot_files_are_purged_too(world):  # noqa: F811
+    """The loader skips hidden files (logged as skipped), but they may still hold the
+    person: erasure purges them like every other landing file."""
     s = world
     hidden = s.landing / "events" / f"dt={D1}" / ".events-late.ndjson"
     _ndjson(
@@ -329,7 +331,11 @@ def test_landing_dot_files_the_loader_reads_are_purged_too(world):  # noqa: F811
     try:
         ingest.load_day(con, s.landing, D1)
         loaded = {r[0] for r in con.execute("select message_id from raw.events").fetchall()}
-        assert {"late-ann", "late-bob"} <= loaded  # the loader reads dot-files
+        assert not {"late-ann", "late-bob"} & loaded  # the loader skips hidden files
+        notes = con.execute(
+            "select note from raw.load_log where source_file like '%.events-late.ndjson'"
+        ).fetchall()
+        assert len(notes) == 1 and "skipped" in notes[0][0]
     finally:
         con.close()
     privacy.run(RunContext(day=D2, settings=s))
