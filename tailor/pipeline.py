@@ -230,7 +230,8 @@ def begin_run(settings: Settings, run_id: str) -> Settings:
 
 
 def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
-    """Swap the run's working file in as the warehouse (an atomic rename); then remove the
+    """Swap the run's working file in as the warehouse (an atomic rename), its tables'
+    descriptions written as comments first (``tailor.descriptions``); then remove the
     erasure requests it applied from the landing zone (kept there until now, so that a
     failed run's rerun still finds them), and publish the exports the run staged (moved
     into place, webhooks sent: ``tailor.exports.publication``). Returns what happened to
@@ -241,7 +242,7 @@ def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
     work = work_path(settings, run_id)
     if not work.exists():
         raise StageError(f"run {run_id}: no working warehouse at {work} to commit")
-    _checkpoint(work, settings)
+    _checkpoint(work, settings, describe=True)
     os.replace(work, settings.warehouse)
     shutil.rmtree(work.parent, ignore_errors=True)
     try:
@@ -333,11 +334,16 @@ def fingerprint(path: Path) -> dict[str, int] | None:
     return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _checkpoint(path: Path, settings: Settings) -> None:
+def _checkpoint(path: Path, settings: Settings, describe: bool = False) -> None:
+    """Checkpoint ``path``; with ``describe``, first write the descriptions of the tables
+    Tailor's jobs create (``tailor.descriptions``) as comments."""
+    from tailor import descriptions
     from tailor.warehouse import connect
 
     con = connect(path, settings=settings)
     try:
+        if describe:
+            descriptions.apply(con, settings.dbt_project)
         con.execute("checkpoint")
     finally:
         con.close()
