@@ -356,9 +356,11 @@ def run_day(
     publish: bool = True,
     report: bool = True,
     on_stage: Callable[[str, RunContext], None] | None = None,
+    on_stage_done: Callable[[str, RunContext], None] | None = None,
 ) -> RunContext:
     """Run every stage for one logical day; publish the analyst snapshot if all pass, then
-    write the run report (``<reports>/runs/<day>/index.html``)."""
+    write the run report (``<reports>/runs/<day>/index.html``). ``on_stage`` is called
+    before each stage, ``on_stage_done`` after it (its result and timing in ``ctx``)."""
     s = settings or get_settings()
     with working_copy(s) as work:
         ctx = RunContext(day=day, settings=work)
@@ -371,6 +373,8 @@ def run_day(
             except Exception as exc:
                 raise StageError(f"stage {name!r} failed for {day}: {exc}") from exc
             ctx.timings[name] = time.perf_counter() - started
+            if on_stage_done:
+                on_stage_done(name, ctx)
     ctx.settings = s
     if publish:
         from tailor.publish import publish_snapshot
