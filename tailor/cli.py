@@ -330,7 +330,7 @@ def _day_summary(ctx) -> str:
     total = sum(c.get("expectations", 0) for c in checks)
     if total:
         warnings = sum(len(c.get("warnings") or []) for c in checks)
-        parts.append(f"{total} checks, {warnings} warnings")
+        parts.append(f"{total} checks, {warnings} warning{'' if warnings == 1 else 's'}")
     nodes = sum((r.get(n) or {}).get("nodes", 0) for n in ("dbt_build", "dbt_audiences"))
     if nodes:
         parts.append(f"dbt {nodes} nodes")
