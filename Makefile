@@ -52,11 +52,15 @@ install: $(VENV)/.synced
 LAST_DAY = $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 BEFORE_LAST_DAY = $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 2))")
 
+# Detail (dbt, Great Expectations, Airflow's task logs) goes to log files under the data
+# folder; the terminal gets a line per night and per Airflow command.
+LOGS = $(or $(TAILOR_DATA),$(CURDIR)/data)/logs
+
 demo: install
 	$(TAILOR) generate --customers $(CUSTOMERS) --products $(PRODUCTS) --days $(DAYS) --start $(START) --seed $(SEED)
 	$(TAILOR) run --from $(START) --to $(BEFORE_LAST_DAY)
-	scripts/airflow.sh dags reserialize
-	scripts/airflow.sh dags test tailor_nightly $(LAST_DAY)
+	@scripts/airflow.sh --log $(LOGS)/airflow-$(LAST_DAY).log dags reserialize
+	@scripts/airflow.sh --log $(LOGS)/airflow-$(LAST_DAY).log dags test tailor_nightly $(LAST_DAY)
 	$(TAILOR) summary
 	@$(TAILOR) paths
 	@echo "run report: data/reports/runs/index.html   dbt docs: data/reports/dbt_docs/index.html   Data Docs: data/reports/data_docs/index.html"

@@ -10,7 +10,16 @@
 # serializes the DAGs (`dags test` needs that; after editing a DAG, run
 # `scripts/airflow.sh dags reserialize` or let a running standalone pick it up).
 # TAILOR_AIRFLOW_PORT (default 8080) must match the port airflow_standalone.sh serves on.
+#
+# `--log FILE` first (e.g. `scripts/airflow.sh --log data/logs/airflow.log dags test ...`)
+# appends Airflow's output (thousands of lines for a DAG test) to FILE and prints one
+# line, or, when the command fails, the end of the log.
 set -euo pipefail
+LOG=""
+if [ "${1:-}" = "--log" ]; then
+    LOG="$2"
+    shift 2
+fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.venv/bin"
 # Airflow starts its own subprocesses as `airflow ...` from PATH.
@@ -24,4 +33,16 @@ if [ ! -f "$AIRFLOW_HOME/.tailor-initialized" ]; then
     touch "$AIRFLOW_HOME/.tailor-initialized"
 fi
 
-exec "$BIN/airflow" "$@"
+if [ -z "$LOG" ]; then
+    exec "$BIN/airflow" "$@"
+fi
+mkdir -p "$(dirname "$LOG")"
+started=$SECONDS
+status=0
+"$BIN/airflow" "$@" >>"$LOG" 2>&1 || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "airflow $* failed (exit $status); the end of $LOG:" >&2
+    tail -n 30 "$LOG" >&2
+    exit "$status"
+fi
+echo "airflow $*: done in $((SECONDS - started)) s (log: $LOG)"

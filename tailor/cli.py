@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -29,16 +33,78 @@ def _progress() -> Progress:
     )
 
 
-def _date(value: str | None) -> dt.date | None:
+def _date(value: str | None, option: str = "--date") -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+    except ValueError:
+        raise click.ClickException(
+            f"{option} {value!r} is not a date: write it YYYY-MM-DD, e.g. 2026-10-01"
+        ) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _range(
+    day: str | None, start: str | None, end: str | None
+) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last day of ``--date D`` or ``--from D1 --to D2`` (None: open)."""
+    if day and (start or end):
+        raise click.UsageError("use either --date or --from/--to")
+    if day:
+        d = _date(day)
+        return d, d
+    first, last = _date(start, "--from"), _date(end, "--to")
+    if first and last and last < first:
+        raise click.ClickException(f"--from {first} is after --to {last}")
+    return first, last
+
+
+def _operator_error(exc: BaseException) -> str | None:
+    """The message of an error an operator causes and can fix (another program holds the
+    warehouse, a broken configuration file), or None for a bug."""
+    known = (
+        ("tailor.warehouse", "WarehouseLocked"),
+        ("tailor.config", "ConfigError"),
+        ("tailor.exports.config", "ConfigError"),
+    )
+    for module, name in known:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return str(exc)
+    return None
+
+
+class _Tailor(click.Group):
+    """The command group: the usual operator mistakes, wherever a command meets them, end
+    as one line on stderr and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            message = _operator_error(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+    def main(self, args=None, *rest, **kwargs):
+        """As the process's own command line (no ``args`` given: not a test's runner), end
+        without the interpreter's teardown once the command is done (``tailor.quiet``)."""
+        if args is not None or rest or kwargs.get("standalone_mode") is False:
+            return super().main(args, *rest, **kwargs)
+        try:
+            super().main(**kwargs)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if not isinstance(exc.code, int | None):
+                print(exc.code, file=sys.stderr)
+        from tailor.quiet import exit_now
+
+        exit_now(code)
+
+
+@click.group(cls=_Tailor, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Tailor: a personalization warehouse on DuckDB.
 
@@ -172,8 +238,7 @@ def load(
     unknown = [x for x in sources if x not in SOURCES]
     if unknown:
         raise click.BadParameter(f"unknown source(s) {unknown}; choose from {sorted(SOURCES)}")
-    if day and (start or end):
-        raise click.UsageError("use either --date or --from/--to")
+    first, last = _range(day, start, end)
     con = connect(settings=s)
     try:
         if adapter:
@@ -181,15 +246,16 @@ def load(
             with console.status(f"loading {path} through the {adapter} adapter"):
                 loads = load_adapter(con, adapter, path)
         else:
-            first = _date(day or start)
-            last = _date(day or end)
             days = [
                 d
                 for d in ingest.available_days(s.landing, sources or None)
                 if (first is None or d >= first) and (last is None or d <= last)
             ]
             if not days:
-                raise click.ClickException(f"no landing partitions to load under {s.landing}")
+                raise click.ClickException(
+                    f"no landing partitions to load under {s.landing}"
+                    + (f" for {_span(first, last)}" if first or last else "")
+                )
             loads = []
             with _progress() as progress:
                 task = progress.add_task("loading days", total=len(days))
@@ -219,54 +285,169 @@ def _print_loads(loads) -> None:
     out.print(table)
 
 
+# Result keys not worth a progress line (ids, paths, nested detail).
+_QUIET_KEYS = frozenset(
+    {"run_id", "run_date", "layer", "seconds", "slowest", "data_docs", "report_file"}
+)
+
+
+def _stage_counts(result: object) -> str:
+    """A stage's result in a few words: its counts, its status, how many warnings."""
+    if not isinstance(result, dict):
+        return ""
+    parts = []
+    statuses = {k: v["status"] for k, v in result.items() if isinstance(v, dict) and "status" in v}
+    if len(statuses) > 3:  # e.g. one per destination: how many ended how
+        counts = Counter(statuses.values())
+        parts.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    else:
+        parts += [f"{k} {status}" for k, status in statuses.items()]
+    for key, value in result.items():
+        if key in _QUIET_KEYS or key.endswith("seconds") or isinstance(value, bool):
+            continue
+        if value is None:
+            continue
+        if isinstance(value, int | float):
+            parts.append(f"{key} {value:,}" if isinstance(value, int) else f"{key} {value:.3g}")
+        elif isinstance(value, str) and key in ("status", "model", "reason"):
+            parts.append(f"{key} {value}")
+        elif isinstance(value, list | tuple) and value and key != "skipped_tables":
+            parts.append(f"{key} {len(value):,}")
+    line = ", ".join(parts[:6])
+    return line if len(line) <= 100 else line[:97] + "..."
+
+
+def _day_summary(ctx) -> str:
+    """One line for a night of a range: what was loaded, validated, built and exported."""
+    r = ctx.results
+    parts = []
+    load = r.get("load") or {}
+    if load:
+        parts.append(
+            f"loaded {load.get('loaded', 0):,} ({load.get('quarantined', 0):,} quarantined)"
+        )
+    checks = [r.get(n) or {} for n in ("validate_raw", "validate_marts", "validate_ml")]
+    total = sum(c.get("expectations", 0) for c in checks)
+    if total:
+        warnings = sum(len(c.get("warnings") or []) for c in checks)
+        parts.append(f"{total} checks, {warnings} warning{'' if warnings == 1 else 's'}")
+    nodes = sum((r.get(n) or {}).get("nodes", 0) for n in ("dbt_build", "dbt_audiences"))
+    if nodes:
+        parts.append(f"dbt {nodes} nodes")
+    for name in ("segment", "score", "recommend", "export"):
+        text = ", ".join(_stage_counts(r.get(name)).split(", ")[:2])
+        if text:
+            parts.append(f"{name}: {text.removeprefix('status ')}")
+    return "; ".join(parts)
+
+
+def _missing_days(landing: Path, first: dt.date, last: dt.date) -> list[dt.date]:
+    from tailor import ingest
+
+    have = set(ingest.available_days(landing))
+    return [
+        first + dt.timedelta(days=i)
+        for i in range((last - first).days + 1)
+        if first + dt.timedelta(days=i) not in have
+    ]
+
+
+def _span(first: dt.date | None, last: dt.date | None) -> str:
+    return str(first) if first == last else f"{first or '...'} .. {last or '...'}"
+
+
+def _check_config(s) -> None:
+    """Read both configuration files before a night starts: a broken file fails in a
+    second, naming the file, line and key, not after the long stages."""
+    from tailor import config, exports
+
+    config.load_config(s)
+    exports.load_config(exports.destinations_path(s))
+
+
 @main.command()
 @click.option("--date", "day", help="Run one logical day (YYYY-MM-DD).")
 @click.option("--from", "start", help="First day of a range (backfill).")
 @click.option("--to", "end", help="Last day of a range.")
-def run(day: str | None, start: str | None, end: str | None) -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show every detail (dbt, Great Expectations, logs)."
+)
+def run(day: str | None, start: str | None, end: str | None, verbose: bool) -> None:
     """Run the nightly pipeline for one day or a range of days (no Airflow needed).
 
     Without options it runs every day found in the landing zone, in order. Each day runs
     on a private copy of the warehouse that replaces the real one only when every stage
     passed; the analyst snapshot is published after the last day.
+
+    Prints one line per stage (time and counts); the detail (dbt, Great Expectations,
+    warnings) goes to <data>/logs/run-<day>.log, whose path a failure prints. -v prints it
+    all instead.
     """
-    from tailor import ingest, pipeline
+    from tailor import ingest, pipeline, quiet
 
     s = get_settings()
-    if day and (start or end):
-        raise click.UsageError("use either --date or --from/--to")
+    first, last = _range(day, start, end)
     available = ingest.available_days(s.landing)
-    first = _date(day or start) or (available[0] if available else None)
-    last = _date(day or end) or (available[-1] if available else None)
-    if first is None or last is None:
+    if not available:
         raise click.ClickException(
             f"no landing partitions under {s.landing}: run `tailor generate` first"
         )
+    first, last = first or available[0], last or available[-1]
     if last < first:
-        raise click.UsageError(f"--to {last} is before --from {first}")
+        raise click.ClickException(f"--from {first} is after --to {last}")
+    missing = _missing_days(s.landing, first, last)
+    if missing:
+        raise click.ClickException(
+            f"no landing files for {', '.join(map(str, missing[:5]))}"
+            f"{' and more' if len(missing) > 5 else ''} under {s.landing}"
+            f" (landing days there: {_span(available[0], available[-1])})"
+        )
+    _check_config(s)
     n_days = (last - first).days + 1
-    with _progress() as progress:
-        days_task = progress.add_task("days", total=n_days)
-        stage_task = progress.add_task("stage", total=len(pipeline.STAGES))
+    started = time.perf_counter()
+    d = first
+    while d <= last:
+        log_file = s.data / "logs" / f"run-{d}.log"
+        with contextlib.ExitStack() as stack:
+            term = sys.stderr if verbose else stack.enter_context(quiet.capture(log_file))
 
-        def on_stage(name: str, ctx: pipeline.RunContext) -> None:
-            done = [n for n, _ in pipeline.STAGES].index(name)
-            progress.update(stage_task, completed=done, description=f"{ctx.day} {name}")
+            def done(name: str, ctx: pipeline.RunContext, term=term) -> None:
+                if n_days > 1 and not verbose:
+                    return  # a range: one line per night
+                seconds = ctx.timings.get(name, 0.0)
+                counts = _stage_counts(ctx.results.get(name))
+                print(f"{ctx.day}  {name:<15}{seconds:7.1f} s  {counts}", file=term, flush=True)
 
-        try:
-            d = first
-            while d <= last:
-                pipeline.run_day(d, s, publish=(d == last), on_stage=on_stage)
-                progress.update(stage_task, completed=len(pipeline.STAGES))
-                progress.advance(days_task)
-                d += dt.timedelta(days=1)
-        except pipeline.PublishError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except (pipeline.StageError, OSError) as exc:  # OSError: the copy, the commit
-            raise click.ClickException(
-                f"{exc}\nThe warehouse and the published snapshot are unchanged."
-            ) from exc
-    out.print(f"ran {n_days} day(s) {first} .. {last}; snapshot published at {s.snapshot}")
+            try:
+                ctx = pipeline.run_day(d, s, publish=(d == last), on_stage_done=done)
+            except Exception as exc:
+                message = _operator_error(exc)
+                if message is not None:  # nothing was started
+                    raise click.ClickException(message) from None
+                from tailor.publish import PublishError
+
+                if isinstance(exc, pipeline.PublishError | PublishError):
+                    raise click.ClickException(str(exc)) from None  # the day is committed
+                message = str(exc)
+                if not isinstance(exc, pipeline.StageError | click.ClickException):
+                    logging.getLogger(__name__).exception("the run of %s failed", d)
+                raise click.ClickException(
+                    f"{message}\nThe warehouse and the published snapshot are unchanged."
+                    + ("" if verbose else f"\nDetails: {log_file}")
+                ) from None
+        report = ctx.results.get("report")
+        night = f"{d}  committed in {sum(ctx.timings.values()):.0f} s"
+        if n_days > 1:
+            print(f"{night}: {_day_summary(ctx)}", file=sys.stderr, flush=True)
+        else:
+            print(night + (f"; report {report}" if report else ""), file=sys.stderr, flush=True)
+        d += dt.timedelta(days=1)
+    out.print(
+        f"ran {n_days} day(s) {_span(first, last)} in {time.perf_counter() - started:.0f} s;"
+        f" snapshot published at {s.snapshot}"
+        + ("" if verbose else f"; logs in {s.data / 'logs'}"),
+        soft_wrap=True,
+    )
 
 
 @main.command()

@@ -34,6 +34,64 @@ class ConfigError(ValueError):
     """``config/tailor.yml`` is invalid; the message names the file and the key."""
 
 
+# --------------------------------------------------------------------------- YAML files
+
+
+def read_yaml(path: Path, error: type[Exception] = ConfigError) -> Any:
+    """Parse a YAML configuration file; a syntax error becomes one line naming the file,
+    line and column (``error``, e.g. the exports' own ConfigError)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise error(f"{path}{at}: not valid YAML: {problem}") from None
+
+
+def key_line(path: Path, keys: list[str | int]) -> int | None:
+    """The line (1-based) of the key (or list item) ``keys`` leads to in a YAML file, e.g.
+    ``["anomalies", "metrics", "events", "warning_z"]``; None when it is not there."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    line = None
+    for key in keys:
+        if isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if not 0 <= key < len(node.value):
+                return None
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        elif isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if str(k.value) == str(key)]
+            if not found:
+                return None
+            line = found[0][0].start_mark.line + 1
+            node = found[0][1]
+        else:
+            return None
+    return line
+
+
+def _dotted_line(path: Path, dotted: str, prefix: tuple[str, ...] = ()) -> int | None:
+    """:func:`key_line` of a key written ``section.key.sub``, whose keys may hold dots
+    themselves (metric names such as ``events.device``): the longest key that exists
+    first; the line of the deepest key found."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        keys = (*prefix, ".".join(parts[:cut]))
+        line = key_line(path, list(keys))
+        if line is not None:
+            rest = ".".join(parts[cut:])
+            return (_dotted_line(path, rest, keys) if rest else None) or line
+    return None
+
+
 def config_path(settings: Settings) -> Path:
     env = os.environ.get("TAILOR_CONFIG")
     if env:
@@ -210,11 +268,11 @@ def load_config(settings: Settings, path: Path | str | None = None) -> TailorCon
         if path is not None or os.environ.get("TAILOR_CONFIG"):
             raise ConfigError(f"{p}: configuration file not found")
         return TailorConfig()
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    doc = read_yaml(p)
     try:
         return parse_config(doc, p.name, p)
     except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+        # "anomalies.metrics.events.warning_z: expected a number" -> its line in the file
+        key = str(exc).split(": ", 1)[0]
+        line = _dotted_line(p, key) if key != p.name else None
+        raise ConfigError(f"{p}{f', line {line}' if line else ''}: {exc}") from None

@@ -311,7 +311,8 @@ def _stage_error(name: str, ctx: RunContext, exc: BaseException) -> StageError:
 
 
 def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
-    """Swap the run's working file in as the warehouse (an atomic rename); then remove the
+    """Swap the run's working file in as the warehouse (an atomic rename), its tables'
+    descriptions written as comments first (``tailor.descriptions``); then remove the
     erasure requests it applied from the landing zone (kept there until now, so that a
     failed run's rerun still finds them), and publish the exports the run staged (moved
     into place, webhooks sent: ``tailor.exports.publication``). Returns what happened to
@@ -322,7 +323,7 @@ def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
     work = work_path(settings, run_id)
     if not work.exists():
         raise StageError(f"run {run_id}: no working warehouse at {work} to commit")
-    _checkpoint(work, settings)
+    _checkpoint(work, settings, describe=True)
     os.replace(work, settings.warehouse)
     shutil.rmtree(work.parent, ignore_errors=True)
     try:
@@ -453,11 +454,16 @@ def fingerprint(path: Path) -> dict[str, int] | None:
     return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _checkpoint(path: Path, settings: Settings) -> None:
+def _checkpoint(path: Path, settings: Settings, describe: bool = False) -> None:
+    """Checkpoint ``path``; with ``describe``, first write the descriptions of the tables
+    Tailor's jobs create (``tailor.descriptions``) as comments."""
+    from tailor import descriptions
     from tailor.warehouse import connect
 
     con = connect(path, settings=settings)
     try:
+        if describe:
+            descriptions.apply(con, settings.dbt_project)
         con.execute("checkpoint")
     finally:
         con.close()
@@ -470,9 +476,11 @@ def run_day(
     publish: bool = True,
     report: bool = True,
     on_stage: Callable[[str, RunContext], None] | None = None,
+    on_stage_done: Callable[[str, RunContext], None] | None = None,
 ) -> RunContext:
     """Run every stage for one logical day; publish the analyst snapshot if all pass, then
-    write the run report (``<reports>/runs/<day>/index.html``)."""
+    write the run report (``<reports>/runs/<day>/index.html``). ``on_stage`` is called
+    before each stage, ``on_stage_done`` after it (its result and timing in ``ctx``)."""
     s = settings or get_settings()
     with working_copy(s) as work:
         ctx = RunContext(day=day, settings=work)
@@ -486,6 +494,8 @@ def run_day(
             except Exception as exc:
                 raise _stage_error(name, ctx, exc) from exc
             ctx.timings[name] = time.perf_counter() - started
+            if on_stage_done:
+                on_stage_done(name, ctx)
     ctx.settings = s
     if publish:
         from tailor.publish import publish_snapshot

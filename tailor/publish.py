@@ -289,11 +289,25 @@ def _copy_tables(
                     )
     finally:
         con.execute("detach snap")
-    return [(s, v, sql) for s, v, sql, _ in views] + [
-        (s, v, f"comment on view {quote_ident(s)}.{quote_ident(v)} is {quote_literal(c)}")
-        for s, v, _, c in views
-        if c
-    ]
+    return (
+        [(s, v, sql) for s, v, sql, _ in views]
+        + [
+            (s, v, f"comment on view {quote_ident(s)}.{quote_ident(v)} is {quote_literal(c)}")
+            for s, v, _, c in views
+            if c
+        ]
+        + [
+            (
+                s,
+                v,
+                f"comment on column {quote_ident(s)}.{quote_ident(v)}.{quote_ident(col)}"
+                f" is {quote_literal(c)}",
+            )
+            for s, v, _, _ in views
+            for col, _, c in columns.get((s, v), [])
+            if c
+        ]
+    )
 
 
 def _create_views(tmp: Path, views: list[tuple[str, str, str]], settings: Settings) -> list[str]:

@@ -8,6 +8,7 @@ one process uses the same configuration, which DuckDB requires for a shared file
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,34 @@ create table if not exists raw.load_log (
 """
 
 
+class WarehouseLocked(RuntimeError):
+    """Another process holds the DuckDB file in a way that excludes this connection; the
+    message says which process and what to do."""
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def lock_message(target: Path, error: str, read_only: bool, settings: Settings) -> str | None:
+    """The operator's explanation of DuckDB's "Could not set lock on file" error, or None
+    for any other error."""
+    if "Could not set lock on file" not in error:
+        return None
+    m = _LOCK_HOLDER.search(error)
+    holder = f"{Path(m['program']).name}, PID {m['pid']}" if m else "another process"
+    snapshot = f"the analyst snapshot {settings.snapshot} (`tailor sql`)"
+    if read_only:
+        return (
+            f"{target} is being written by another program ({holder}), e.g. a run:"
+            f" wait for it to finish, or query {snapshot}"
+        )
+    return (
+        f"{target} is open in another program ({holder}) and DuckDB lets one program"
+        " write a file or several read it, never both: close that session (a duckdb"
+        f" shell, a notebook, a SQL client) and try again; analysts should query {snapshot}"
+    )
+
+
 def connect(
     path: Path | str | None = None,
     *,
@@ -60,13 +89,19 @@ def connect(
     """Open the warehouse (or another DuckDB file) with Tailor's configuration.
 
     The memory limit comes with a temp directory so that large sorts and joins spill to
-    disk instead of failing.
+    disk instead of failing. A file another process holds raises :class:`WarehouseLocked`.
     """
     s = settings or get_settings()
     target = Path(path) if path is not None else s.warehouse
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(target), read_only=read_only, config=duckdb_config(s))
+    try:
+        return duckdb.connect(str(target), read_only=read_only, config=duckdb_config(s))
+    except duckdb.IOException as exc:
+        message = lock_message(target, str(exc), read_only, s)
+        if message is None:
+            raise
+        raise WarehouseLocked(message) from None
 
 
 CHECKPOINT_THRESHOLD = "1GB"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,15 @@ def require_dataset(relative: str) -> Path:
             f"public data set not found at {path} (tests expect ../shared/datasets beside the checkout)"
         )
     return path
+
+
+def run_cli(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    """`tailor <args>` in a new process, as a user runs it (the environment the test's
+    settings point at, plus ``env``); output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "tailor.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        timeout=timeout,
+    )

@@ -55,30 +55,10 @@ STAGE_NAME = "anomalies"
 MAX_LISTED = 20  # anomalies named in the alert text and the run log
 
 
-ANOMALIES_DESCRIPTIONS = {
-    "": "Metric series flagged by the nightly anomaly detection (tailor.anomalies), one row"
-    " per run day and series.",
-    "run_date": "The logical day judged.",
-    "metric": "The metric (ops.metrics).",
-    "dimension": "The dimension of the series; all for the metric's total.",
-    "dimension_value": "The dimension's value.",
-    "observed": "The day's value.",
-    "expected": "What the weekly pattern and trend of the past weeks expected.",
-    "lower_bound": "The expected range's low end (-inf when only rises are flagged).",
-    "upper_bound": "The expected range's high end (inf when only drops are flagged).",
-    "severity": "warning or critical (config/tailor.yml, section anomalies).",
-    "score": "|observed - expected| / robust spread of the history.",
-    "history_days": "Days of history the expectation rests on.",
-    "metric_stage": "input (raw, marts) or output (ML, audiences).",
-}
-
-
 def ensure_table(con) -> None:
-    from tailor.anomalies.metrics import describe
-
+    """ops.anomalies (described in dbt_project/models/_warehouse__sources.yml)."""
     con.execute("create schema if not exists ops")
     con.execute(ANOMALIES_DDL)
-    describe(con, ANOMALIES_TABLE, ANOMALIES_DESCRIPTIONS)
 
 
 def write_anomalies(con, day: dt.date, anomalies: list) -> None:

@@ -202,31 +202,10 @@ group by 1
 """
 
 
-METRICS_DESCRIPTIONS = {
-    "": "The nightly metric series the anomaly detection judges (tailor.anomalies.metrics):"
-    " one value per run day, metric and dimension value.",
-    "run_date": "The logical day; for input metrics the landing partition.",
-    "metric": "What is measured (events, orders, quarantine_rate, audience_size, ...).",
-    "dimension": "The dimension the value is split by; all for the metric's total.",
-    "dimension_value": "The dimension's value (a device, a country, source:reason, ...).",
-    "value": "The metric's value; null when undefined (a rate over nothing).",
-    "denominator": "For rates, the number the share is of; null for counts and amounts.",
-}
-
-
-def describe(con: duckdb.DuckDBPyConnection, table: str, descriptions: dict[str, str]) -> None:
-    """Table and column comments (the analyst snapshot carries them)."""
-    from tailor.sqlsafe import plain_name, quote_literal
-
-    for column, text in descriptions.items():
-        target = f"column {table}.{plain_name(column)}" if column else f"table {table}"
-        con.execute(f"comment on {target} is {quote_literal(text)}")
-
-
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    """ops.metrics (described in dbt_project/models/_warehouse__sources.yml)."""
     con.execute("create schema if not exists ops")
     con.execute(METRICS_DDL)
-    describe(con, METRICS_TABLE, METRICS_DESCRIPTIONS)
 
 
 def _has(con: duckdb.DuckDBPyConnection, *tables: str) -> bool:

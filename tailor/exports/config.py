@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tailor.config import key_line, read_yaml
 from tailor.exports.apis import BUILDERS, Api, ApiConfigError, parse_api
 from tailor.exports.formats import FORMATS, FieldSpec, parse_field
 from tailor.settings import Settings
@@ -145,12 +144,13 @@ def load_config(source: Path | str | Mapping[str, Any]) -> ExportConfig:
         path = Path(source)
         if not path.exists():
             raise ConfigError(f"{path}: destinations file not found")
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = read_yaml(path, ConfigError) or {}
     where = str(path) if path else "destinations"
     if not isinstance(doc, Mapping):
         raise ConfigError(f"{where}: expected a mapping at the top level")
     unknown = set(doc) - {"version", "frequency_cap", "defaults", "destinations"}
     if unknown:
+        where = _at(path, [min(unknown)], where)
         raise ConfigError(f"{where}: unknown top-level keys {sorted(unknown)}")
     if doc.get("version", 1) != 1:
         raise ConfigError(f"{where}: unsupported version {doc.get('version')!r} (expected 1)")
@@ -165,12 +165,24 @@ def load_config(source: Path | str | Mapping[str, Any]) -> ExportConfig:
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise ConfigError(f"{where}: destination #{i + 1} must be a mapping")
-        out.append(_parse_destination({**defaults, **item}, f"{where}: destination #{i + 1}"))
+        bad = sorted(set(item) - DESTINATION_KEYS)
+        keys = ["destinations", i, *bad[:1]]
+        out.append(
+            _parse_destination(
+                {**defaults, **item}, f"{_at(path, keys, where)}: destination #{i + 1}"
+            )
+        )
     names = [d.name for d in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"{where}: duplicate destination names {dupes}")
     return ExportConfig(destinations=tuple(out), frequency_cap=cap, path=path)
+
+
+def _at(path: Path | None, keys: list[str | int], where: str) -> str:
+    """``where`` with the line of ``keys`` in the file, when known."""
+    line = key_line(path, keys) if path else None
+    return f"{where}, line {line}" if line else where
 
 
 def _parse_cap(raw: Any, where: str) -> FrequencyCap:

@@ -78,5 +78,5 @@ def test_errors_name_the_key(doc, message):
 def test_a_broken_file_is_a_config_error_naming_the_file(tailor_env, tmp_path):
     path = tmp_path / "tailor.yml"
     path.write_text("anomalies: [unclosed\n")
-    with pytest.raises(ConfigError, match="tailor.yml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"tailor.yml, line 2, column 1: not valid YAML"):
         load_config(tailor_env, path)
