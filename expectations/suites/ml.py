@@ -51,6 +51,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import duckdb
 import great_expectations.expectations as gxe
 
 from expectations.suites.base import (
@@ -165,12 +166,18 @@ def scored_populations(ctx: SuiteContext) -> dict[str, str]:
     """Per propensity model, a query of the customers it promises a score on the run date,
     as the job defines them (``ml.propensity``): every customer known at the score cutoff
     for ``purchase``, the past buyers among them for ``churn`` (only a buyer can churn).
-    Empty without the ml package."""
+    Empty without the ml package, or when the marts lack what the model reads (then every
+    customer of marts.customer_features is expected for every model)."""
     try:
         from ml.propensity import cutoff_of, feature_sql
     except ImportError:
         return {}
     known = feature_sql().replace("$cutoff", timestamp_literal(cutoff_of(ctx.run_date)))
+    try:
+        ctx.con.execute(f"select * from ({known}) as known limit 0")
+    except duckdb.Error as exc:
+        log.warning("propensity populations not available, using %s: %s", SEGMENT_ELIGIBLE_SQL, exc)
+        return {}
     return {
         "purchase": f"select customer_id from ({known}) as known",
         "churn": f"select customer_id from ({known}) as known where orders_total > 0",
