@@ -8,13 +8,22 @@ UTC).
 
 | task | what it does |
 | --- | --- |
-| `wait_for_landing` | waits (with a timeout, in the one-slot pool `tailor_landing`) for D's landing partition (`<landing>/events/dt=D/`) and for the run of the previous logical date to finish |
+| `wait_for_landing` | waits (with a timeout, in the one-slot pool `tailor_landing`) for D's landing partition (`<landing>/events/dt=D/`) and for the run of the previous logical date to finish; skips the run at once when D's files are not on their way (see **Start**) |
 | `begin_run` | copies the warehouse to the run's private working file (id = D) |
 | one task per stage of `tailor.pipeline.STAGES` | load raw, validate, dbt build, ML, anomalies, exports ... all on the working copy |
 | `commit_run` | swaps the working copy in as the warehouse (atomic rename), unless another day was committed since `begin_run` |
 | `publish_snapshot` | copies the warehouse to the read-only analyst snapshot (atomic rename) |
 | `publish_dbt_docs` | dbt docs as one static page, `<reports>/dbt_docs/index.html` |
 | `write_report` | the run report, `<reports>/runs/D/index.html` (counts, quarantine, validation, segments, RFM, models, exports) |
+
+**Start.** The schedule begins at the first day in the landing zone (`TAILOR_START_DATE`
+overrides it). Unpausing creates a run for the newest finished day by the clock; when that
+day has no landing files and none are on their way (more than `TAILOR_LANDING_MAX_LAG_DAYS`,
+default 1, after the newest landed day, or a gap before later landed days, or an empty
+landing zone), `wait_for_landing` ends at once as *skipped*, with the reason in its log and
+in the run log, and the rest of the run is skipped, so the only run slot is free again for
+a day you trigger (`scripts/airflow.sh dags trigger tailor_nightly --logical-date
+2026-10-23T02:00:00+00:00`, or *Trigger* in the UI with that logical date).
 
 **Failures.** The warehouse and the analysts' snapshot change only at `commit_run` and
 `publish_snapshot`, so a failure at any step leaves them exactly as they were. Outside
@@ -49,6 +58,7 @@ commit one after the other.
 from __future__ import annotations
 
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from tailor import orchestration as orch
 from tailor.pipeline import DBT_AUDIENCES_SELECT, DBT_CORE_SELECT, STAGES
@@ -104,11 +114,17 @@ with DAG(
     )
     def wait_for_landing(logical_date=None, ti=None) -> bool:
         previous = ti.get_previous_dagrun()
-        return orch.ready_to_start(
-            orch.logical_day(logical_date),
-            opts.landing_sources,
-            (previous.run_id, previous.state) if previous else None,
-        )
+        day = orch.logical_day(logical_date)
+        try:
+            return orch.ready_to_start(
+                day,
+                opts.landing_sources,
+                (previous.run_id, previous.state) if previous else None,
+                max_lag_days=opts.landing_max_lag_days,
+            )
+        except orch.NoLandingDataError as exc:
+            orch.record_skip(day, ti.run_id, str(exc))
+            raise AirflowSkipException(str(exc)) from exc
 
     @task(task_id="begin_run", pool=orch.WAREHOUSE_POOL, doc_md=orch.begin.__doc__)
     def begin_run(logical_date=None) -> dict:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -448,6 +449,7 @@ def _run_gx(
     )
     log.debug("data docs built in %.1f s", time.perf_counter() - t0)
     write_offline_index(settings)
+    localize_data_docs(settings)
     index = data_docs_index(settings)
     report.data_docs = str(index) if index.exists() else None
 
@@ -484,6 +486,45 @@ def _escaped(value: Any) -> Any:
 
 OFFLINE_BEGIN = "<!-- tailor:offline-index -->"
 OFFLINE_END = "<!-- /tailor:offline-index -->"
+OFFLINE_CSS = Path(__file__).parent / "static" / "data_docs_offline.css"
+OFFLINE_CSS_TARGET = Path("static") / "styles" / "tailor_offline.css"
+
+
+def _suite_status(doc: Mapping[str, Any]) -> str:
+    """passed, warnings (only warning-level expectations failed: the run went on) or FAILED
+    (a critical one failed), from a stored GX validation result."""
+    if doc.get("success"):
+        return "passed"
+    failed = [r for r in doc.get("results") or [] if not r.get("success")]
+    severities = {(r.get("expectation_config") or {}).get("severity") or "critical" for r in failed}
+    return "warnings" if failed and severities == {"warning"} else "FAILED"
+
+
+def localize_data_docs(settings: Settings) -> int:
+    """Make every Data Docs page readable offline: write the project's stylesheet
+    (``expectations/static/data_docs_offline.css``) beside the Data Docs and link it from
+    each page that does not link it yet. GX's pages take their styles and icons from public
+    CDNs; offline they are unstyled and their status icons empty. Returns the pages changed."""
+    docs = data_docs_index(settings).parent
+    if not docs.is_dir():
+        return 0
+    target = docs / OFFLINE_CSS_TARGET
+    target.parent.mkdir(parents=True, exist_ok=True)
+    css = OFFLINE_CSS.read_bytes()
+    if not target.exists() or target.read_bytes() != css:
+        target.write_bytes(css)
+    changed = 0
+    for page in docs.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if OFFLINE_CSS_TARGET.name in text or "</head>" not in text:
+            continue
+        href = Path(os.path.relpath(target, page.parent)).as_posix()
+        link = f'<link rel="stylesheet" href="{href}">'
+        tmp = page.with_name(f".{page.name}.tmp")
+        tmp.write_text(text.replace("</head>", link + "</head>", 1), encoding="utf-8")
+        tmp.replace(page)
+        changed += 1
+    return changed
 
 
 def write_offline_index(settings: Settings) -> Path | None:
@@ -507,7 +548,7 @@ def write_offline_index(settings: Settings) -> Path | None:
         if stored.exists():
             try:
                 doc = json.loads(stored.read_text())
-                status = "passed" if doc.get("success") else "FAILED"
+                status = _suite_status(doc)
                 stats = doc.get("statistics") or {}
                 passed = f"{stats.get('successful_expectations', '?')} / {stats.get('evaluated_expectations', '?')}"
             except (OSError, ValueError):
@@ -519,14 +560,14 @@ def write_offline_index(settings: Settings) -> Path | None:
     rows.sort(reverse=True)
     body = "".join(
         f"<tr><td>{html.escape(t)}</td><td>{html.escape(r)}</td><td>{html.escape(su)}</td>"
-        f'<td class="{"fail" if st == "FAILED" else "ok"}">{st}</td><td>{html.escape(pa)}</td>'
+        f'<td class="{ {"FAILED": "fail", "warnings": "warn"}.get(st, "ok") }">{st}</td><td>{html.escape(pa)}</td>'
         f'<td><a href="{html.escape(href)}">open</a></td></tr>'
         for t, r, su, st, pa, href in rows[:DATA_DOCS_HISTORY]
     )
     section = (
         f'{OFFLINE_BEGIN}<section style="margin:1em;font-family:sans-serif">'
         "<h3>Validation results (works offline)</h3>"
-        "<style>.tl td,.tl th{padding:2px 8px;text-align:left}.tl .fail{color:#b00;font-weight:bold}</style>"
+        "<style>.tl td,.tl th{padding:2px 8px;text-align:left}.tl .fail{color:#b00;font-weight:bold}.tl .warn{color:#b45309;font-weight:bold}</style>"
         '<table class="tl"><tr><th>run time</th><th>run</th><th>suite</th><th>status</th>'
         f"<th>passed / evaluated</th><th></th></tr>{body}</table></section>{OFFLINE_END}"
     )

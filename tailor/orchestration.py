@@ -30,7 +30,10 @@ Environment variables (read when the DAG is parsed, so a change needs a reparse)
     TAILOR_SCHEDULE_CRON             when the run for the previous day      ``0 2 * * *``
                                      starts (UTC)
     TAILOR_CATCHUP                   create runs for every missed day       ``false``
-    TAILOR_START_DATE                first logical day the schedule knows   ``2026-10-01``
+    TAILOR_START_DATE                first logical day the schedule knows   the first day
+                                                                            in the landing
+                                                                            zone (else
+                                                                            ``2026-10-01``)
     TAILOR_DAG_RETRIES               retries per task                       ``2``
     TAILOR_DAG_RETRY_DELAY_SECONDS   first retry delay (doubles each time)  ``300``
     TAILOR_STAGE_TIMEOUT_MINUTES     execution timeout of one task          ``120``
@@ -39,6 +42,10 @@ Environment variables (read when the DAG is parsed, so a change needs a reparse)
     TAILOR_LANDING_POKE_SECONDS      how often to look for them             ``30``
     TAILOR_LANDING_SOURCES           sources whose day partition must       ``events``
                                      exist before the run starts
+    TAILOR_LANDING_MAX_LAG_DAYS      a day with no landing files that is    ``1``
+                                     more than this many days after the
+                                     newest landed day is skipped at once
+                                     (nothing is on its way)
     TAILOR_ALERT_WEBHOOK             URL that gets a JSON POST when a       unset (no
                                      task fails, and the night's anomalies  notification)
                                      (Slack-compatible "text")
@@ -107,6 +114,10 @@ class StaleRunError(RuntimeError):
     """The warehouse changed after this run copied it; committing would lose that change."""
 
 
+class NoLandingDataError(RuntimeError):
+    """The day has no landing files and none are on their way: the run is skipped."""
+
+
 # --------------------------------------------------------------------------- options
 
 
@@ -137,11 +148,16 @@ class DagOptions:
     landing_timeout: dt.timedelta
     landing_poke: dt.timedelta
     landing_sources: tuple[str, ...]
+    landing_max_lag_days: int = 1
 
     @classmethod
     def from_env(cls) -> DagOptions:
-        start = dt.date.fromisoformat(os.environ.get("TAILOR_START_DATE") or DEFAULT_START_DATE)
         sources = os.environ.get("TAILOR_LANDING_SOURCES") or "events"
+        landing_sources = tuple(s.strip() for s in sources.split(",") if s.strip())
+        configured = os.environ.get("TAILOR_START_DATE", "").strip()
+        start = (
+            dt.date.fromisoformat(configured) if configured else first_landing_day(landing_sources)
+        )
         return cls(
             cron=os.environ.get("TAILOR_SCHEDULE_CRON") or DEFAULT_CRON,
             catchup=_env_bool("TAILOR_CATCHUP", False),
@@ -153,8 +169,25 @@ class DagOptions:
             run_timeout=dt.timedelta(minutes=_env_int("TAILOR_RUN_TIMEOUT_MINUTES", 720)),
             landing_timeout=dt.timedelta(minutes=_env_int("TAILOR_LANDING_TIMEOUT_MINUTES", 360)),
             landing_poke=dt.timedelta(seconds=_env_int("TAILOR_LANDING_POKE_SECONDS", 30)),
-            landing_sources=tuple(s.strip() for s in sources.split(",") if s.strip()),
+            landing_sources=landing_sources,
+            landing_max_lag_days=_env_int("TAILOR_LANDING_MAX_LAG_DAYS", 1),
         )
+
+
+def first_landing_day(sources: tuple[str, ...] = ("events",)) -> dt.date:
+    """Where the schedule begins without ``TAILOR_START_DATE``: the first day in the
+    landing zone (``DEFAULT_START_DATE`` while it is empty). Reads the ``dt=YYYY-MM-DD``
+    folder names only, without importing the loader (numpy, DuckDB): cheap enough for every
+    DAG parse."""
+    landing = get_settings().landing
+    days = []
+    for source in sources:
+        for folder in landing.glob(f"{source}/dt=*"):
+            try:
+                days.append(dt.date.fromisoformat(folder.name[3:]))
+            except ValueError:
+                continue  # the loader reports folders that name no real day
+    return min(days) if days else dt.date.fromisoformat(DEFAULT_START_DATE)
 
 
 # --------------------------------------------------------------------------- run identity
@@ -202,12 +235,48 @@ def landing_ready(day: dt.date, sources: tuple[str, ...] = ("events",)) -> bool:
     return not missing
 
 
+def check_landing_expected(
+    day: dt.date, sources: tuple[str, ...] = ("events",), max_lag_days: int = 1
+) -> None:
+    """Raise ``NoLandingDataError`` when ``day`` has no landing files and none are on their
+    way, so its run ends at once as skipped instead of waiting hours in the only run slot:
+    the landing zone is empty, later days have landed without it, or it is more than
+    ``max_lag_days`` after the newest landed day (a run for today's date on a demo data set
+    of past days). A day just after the newest landed day is waited for as usual."""
+    from tailor.ingest import available_days, partition_files
+
+    s = get_settings()
+    missing = [name for name in sources if not partition_files(s.landing, name, day)]
+    if not missing:
+        return
+    landed = available_days(s.landing, sources)
+    what = f"no {', '.join(missing)} landing files for {day} under {s.landing}"
+    if not landed:
+        reason = "the landing zone holds no day at all"
+    elif day < landed[-1]:
+        reason = f"later days have landed (up to {landed[-1]}) without it"
+    elif (day - landed[-1]).days > max_lag_days:
+        reason = (
+            f"the newest landed day is {landed[-1]}, {(day - landed[-1]).days} days earlier"
+            f" (more than TAILOR_LANDING_MAX_LAG_DAYS={max_lag_days})"
+        )
+    else:
+        return
+    raise NoLandingDataError(
+        f"{what}: {reason}, so nothing is on its way and the run is skipped."
+        " Trigger a day that has landed, or deliver this day's files and clear the run."
+    )
+
+
 def ready_to_start(
     day: dt.date,
     sources: tuple[str, ...] = ("events",),
     previous_run: tuple[str, Any] | None = None,
+    max_lag_days: int | None = None,
 ) -> bool:
     """True when the day's landing files are there and the run before it has finished.
+    With ``max_lag_days``, a day whose files are not on their way raises
+    ``NoLandingDataError`` (``check_landing_expected``).
 
     ``previous_run`` is (run id, state) of the DAG run with the latest earlier logical
     date. Backfills run beside the schedule and by default several days at once (Airflow
@@ -219,6 +288,8 @@ def ready_to_start(
     if str(getattr(state, "value", state)) == "running":
         log.info("waiting for the previous run %s to finish", previous_run[0])
         return False
+    if max_lag_days is not None:
+        check_landing_expected(day, sources, max_lag_days)
     return landing_ready(day, sources)
 
 
@@ -485,6 +556,30 @@ def on_run_failure(context: Mapping[str, Any]) -> None:
         record_event(_event_from_context(context, "run_failed"))
     except Exception:
         log.exception("could not record the failed run")
+
+
+def record_skip(day: dt.date, dag_run_id: str | None, reason: str) -> None:
+    """Record that the run of ``day`` was skipped (no landing files on their way), log why
+    and send the notification (a production day whose files are days late is worth a
+    look). Never raises."""
+    log.warning("%s", reason)
+    event = {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "status": "run_skipped",
+        "dag_id": DAG_ID,
+        "dag_run_id": dag_run_id,
+        "day": day.isoformat(),
+        "task_id": "wait_for_landing",
+        "reason": reason,
+    }
+    try:
+        record_event(event)
+    except Exception:
+        log.exception("could not record the skipped run %s", event)
+    try:
+        notify({**event, "error": reason})
+    except Exception:
+        log.exception("could not send the notification of the skipped run %s", event)
 
 
 def on_run_success(context: Mapping[str, Any]) -> None:

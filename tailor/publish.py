@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from tailor.privacy import PrivacyKeyError, subject_key
 from tailor.settings import Settings, get_settings
 from tailor.sqlsafe import quote_ident, quote_literal
 from tailor.warehouse import connect
+
+log = logging.getLogger(__name__)
 
 STORAGE_VERSION = "v1.4.0"
 READERS = "DuckDB 1.4.0 and later"
@@ -333,6 +336,18 @@ def _create_views(tmp: Path, views: list[tuple[str, str, str]], settings: Settin
     return sorted({f"{s}.{v}" for s, v, _ in pending})
 
 
+def _sync_run_log(con: duckdb.DuckDBPyConnection, s: Settings) -> None:
+    """Bring the run log file (``<data>/runs/run_log.jsonl``) into ``ops.run_log`` (created
+    empty when there is no event yet), so analysts can query it in the snapshot."""
+    from tailor.orchestration import run_log_path
+    from tailor.report import load_run_log
+
+    try:
+        load_run_log(con, run_log_path(s))
+    except OSError as exc:  # the events stay in the file; the next publish loads them
+        log.warning("could not load the run log into ops.run_log: %s", exc)
+
+
 def publish_snapshot(settings: Settings | None = None) -> Path:
     """Publish the analyst snapshot from the committed warehouse (see the module doc)."""
     s = settings or get_settings()
@@ -365,6 +380,7 @@ def publish_snapshot(settings: Settings | None = None) -> Path:
     try:
         con = connect(s.warehouse, settings=s)
         try:
+            _sync_run_log(con, s)
             con.execute("checkpoint")
             if least_privilege:
                 try:

@@ -194,6 +194,16 @@ def table(
     )
 
 
+def status_class(status: str) -> str:
+    """The CSS class of a run status: ok, warn (committed, but a model fell back or was
+    skipped) or bad."""
+    if status in ("succeeded", "success"):
+        return "ok"
+    if status == "warning":
+        return "warn"
+    return "bad" if "fail" in status else ""
+
+
 def na(what: str = "not available") -> str:
     return f'<p class="na">{esc(what)}</p>'
 
@@ -649,9 +659,30 @@ class _Builder:
             return "loaded (no run record)"
         return "no run recorded"
 
+    def model_warnings(self) -> list[str]:
+        """The day's models that did not serve as planned: a recommendation run that fell
+        back to popularity, a model the job skipped (``ml.model_runs``), with the reason."""
+        if not self.nonempty("ml.model_runs"):
+            return []
+        rows = _rows(
+            self.con,
+            "select task, model, status, message from ml.model_runs"
+            " where run_date = ? and status in ('fallback', 'skipped') order by task, model",
+            [self.day],
+        )
+        return [
+            f"{task} {status} ({model}): {message or 'no reason recorded'}"
+            for task, model, status, message in rows
+        ]
+
     def run_section(self) -> str:
         status = self._status()
+        warnings = self.model_warnings()
+        if warnings and status in ("succeeded", "success"):
+            status = "warning"  # the run committed, but not every model served
         self.summary["status"] = status
+        if warnings:
+            self.summary["model_warnings"] = warnings
         run_id = self.run_id
         if not run_id:
             ids = [
@@ -674,12 +705,16 @@ class _Builder:
         total = sum(self.timings.values())
         if self.timings:
             head.append(("run time", f"{total:,.1f} s"))
-        cls = "ok" if status in ("succeeded", "success") else "bad" if "fail" in status else ""
+        cls = status_class(status)
         out = ['<dl class="kv">']
         for k, v in head:
             extra = f' class="status {cls}"' if k == "status" else ""
             out.append(f"<dt>{esc(k)}</dt><dd{extra}>{esc(v)}</dd>")
         out.append("</dl>")
+        if warnings:
+            out.append(
+                '<ul class="warn">' + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul>"
+            )
         if self.timings:
             top = max(self.timings.values()) or 1
             rows = [
@@ -1217,7 +1252,9 @@ class _Builder:
                         + table(["metric", "value"], sorted(scalars.items()), numeric=[1])
                         + "</details>"
                     )
-                sev = "ok" if status == "chosen" else "bad" if status == "failed" else ""
+                sev = {"chosen": "ok", "failed": "bad", "fallback": "warn", "skipped": "warn"}.get(
+                    status, ""
+                )
                 body.append(
                     (
                         task,
@@ -1271,7 +1308,8 @@ class _Builder:
         # the served model first, then the models with the most runs, at most 8 lines
         names = list(series)[:1] + sorted(list(series)[1:], key=lambda k: -len(series[k]))
         series = {k: series[k] for k in names[: len(PALETTE)]}
-        served = {d: v for d, _, s, v in hist if s == "chosen"}
+        # the model served that day: the chosen one, or popularity when the run fell back
+        served = {d: v for d, _, s, v in hist if s in ("chosen", "fallback")}
         if self.day in served:
             self.summary["ndcg@10"] = served[self.day]
         out.append(
@@ -1406,7 +1444,7 @@ table.wide td{max-width:420px;overflow-wrap:break-word}
 table.totals tbody tr:last-child td{font-weight:600;border-top:2px solid #cbd5e1}
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:4px 0}
 dl.kv dt{color:#475569} dl.kv dd{margin:0;font-weight:500}
-.ok{color:#15803d} .bad{color:#b91c1c;font-weight:600} .na{color:#64748b;font-style:italic}
+.ok{color:#15803d} .bad{color:#b91c1c;font-weight:600} .warn{color:#b45309;font-weight:600} .na{color:#64748b;font-style:italic}
 .sev{padding:0 6px;border-radius:3px;font-size:12px}
 .sev.critical{background:#fee2e2;color:#991b1b} .sev.warning{background:#fef3c7;color:#92400e}
 .meter{display:inline-block;height:10px;background:#60a5fa;border-radius:2px}
@@ -1571,7 +1609,7 @@ def write_runs_index(settings: Settings | None = None) -> Path:
             summary = json.loads((p / SUMMARY_FILE).read_text())
         v = summary.get("validation") or {}
         status = str(summary.get("status") or "unknown")
-        cls = "ok" if status in ("succeeded", "success") else "bad" if "fail" in status else ""
+        cls = status_class(status)
         crit = v.get("critical_failures")
         rows.append(
             (

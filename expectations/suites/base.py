@@ -91,7 +91,6 @@ class ExpectNoUnexpectedRows(UnexpectedRowsExpectation):
             name, size = fmt, SAMPLE_SIZE
         if name in (ResultFormat.SUMMARY, ResultFormat.COMPLETE, "SUMMARY", "COMPLETE"):
             rows = metrics.get("unexpected_rows_query.table") or []
-            result["result"]["unexpected_count"] = result["result"].get("observed_value")
             result["result"]["details"] = {
                 "unexpected_rows": [
                     {k: jsonable(v) for k, v in dict(r).items()} for r in rows[:size]

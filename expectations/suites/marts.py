@@ -188,7 +188,7 @@ def orders(ctx: SuiteContext) -> SuitePlan:
         query=whole("marts.orders"),
         expectations=[
             *key("order_id"),
-            in_set("status", ("completed", "cancelled", "returned"), severity=WARNING),
+            in_set("status", ("completed", "cancelled", "returned", "pending"), severity=WARNING),
             has_profile(
                 "every order's customer exists in the profiles (guest orders aside)",
                 severity=WARNING,

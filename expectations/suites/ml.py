@@ -10,9 +10,13 @@ one segment per customer, named          customer_id unique; segment id and name
 propensity scores in [0, 1]              score not null, 0 <= score <= 1;          critical
                                          one row per (customer, model)
 score deciles in 1..10                                                             warning
-every eligible customer scored           per model; and the run date has scores    warning
-                                         at all (the job skips a model without
-                                         enough history)
+every eligible customer scored           per model, the population the model       warning
+                                         scores (``ml.propensity``: purchase every
+                                         customer known at the cutoff, churn only
+                                         the past buyers); and the run date has
+                                         scores unless the job skipped every model
+                                         (too little history: recorded in
+                                         ml.model_runs and the run report)
 K recommendations per eligible           every customer of marts.customers has     critical
 customer                                 exactly K (``RecommendConfig.k``)
                                          products, ranks 1..K, no product twice
@@ -47,6 +51,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import duckdb
 import great_expectations.expectations as gxe
 
 from expectations.suites.base import (
@@ -60,6 +65,7 @@ from expectations.suites.base import (
     in_set,
     no_rows,
     not_null,
+    timestamp_literal,
     unique,
 )
 
@@ -71,6 +77,7 @@ SEGMENT_ELIGIBLE_SQL = "select customer_id from marts.customer_features"
 RECOMMENDATION_ELIGIBLE_SQL = "select customer_id from marts.customers"
 
 DECILES = tuple(range(1, 11))
+PROPENSITY_TASKS = ("churn", "purchase")  # ml.propensity.TASKS, as ml.model_runs names them
 
 # Export formats that send messages by email; a destination in one of these formats, or one
 # that requires the email_marketing consent purpose, makes its audience an email audience.
@@ -155,17 +162,63 @@ def customer_segments(ctx: SuiteContext) -> SuitePlan:
     )
 
 
+def scored_populations(ctx: SuiteContext) -> dict[str, str]:
+    """Per propensity model, a query of the customers it promises a score on the run date,
+    as the job defines them (``ml.propensity``): every customer known at the score cutoff
+    for ``purchase``, the past buyers among them for ``churn`` (only a buyer can churn).
+    Empty without the ml package, or when the marts lack what the model reads (then every
+    customer of marts.customer_features is expected for every model)."""
+    try:
+        from ml.propensity import cutoff_of, feature_sql
+    except ImportError:
+        return {}
+    known = feature_sql().replace("$cutoff", timestamp_literal(cutoff_of(ctx.run_date)))
+    try:
+        ctx.con.execute(f"select * from ({known}) as known limit 0")
+    except duckdb.Error as exc:
+        log.warning("propensity populations not available, using %s: %s", SEGMENT_ELIGIBLE_SQL, exc)
+        return {}
+    return {
+        "purchase": f"select customer_id from ({known}) as known",
+        "churn": f"select customer_id from ({known}) as known where orders_total > 0",
+    }
+
+
+def _eligible_per_model(ctx: SuiteContext, model: str) -> str:
+    """(customer_id, model) pairs that must be scored, for the models of the batch."""
+    populations = scored_populations(ctx)
+    if not populations:
+        return (
+            f"select eligible.customer_id, models.{model} from ({SEGMENT_ELIGIBLE_SQL}) as eligible"
+            f" cross join (select distinct {model} from {{batch}}) as models"
+        )
+    union = " union all ".join(
+        f"select customer_id, '{name}' as {model} from ({sql}) as p{i}"
+        for i, (name, sql) in enumerate(sorted(populations.items()))
+    )
+    return (
+        f"select eligible.customer_id, eligible.{model} from ({union}) as eligible"
+        f" where eligible.{model} in (select distinct {model} from {{batch}})"
+    )
+
+
 def propensity_scores(ctx: SuiteContext) -> SuitePlan:
     model = ctx.first_column("ml.propensity_scores", ("model", "target", "model_name"))
     score = (
         ctx.first_column("ml.propensity_scores", ("score", "probability", "propensity")) or "score"
     )
     per = f"(customer_id, {model})" if model else "customer_id"
+    skipped = [skipped_run(ctx, task) for task in PROPENSITY_TASKS]
+    all_skipped = all(skipped)
     checks = [
         gxe.ExpectTableRowCountToBeBetween(
-            min_value=1,
+            min_value=0 if all_skipped else 1,
             severity=WARNING,
-            description="the run date has propensity scores (the job may skip a model without enough history)",
+            description=(
+                f"no propensity scores: the job skipped every model ({skipped[0]})"
+                if all_skipped
+                else "the run date has propensity scores"
+            ),
         ),
         not_null("customer_id"),
         not_null(score),
@@ -181,15 +234,15 @@ def propensity_scores(ctx: SuiteContext) -> SuitePlan:
             ),
             no_rows(
                 f"""
-                select eligible.customer_id, models.{model}
-                from ({SEGMENT_ELIGIBLE_SQL}) as eligible
-                cross join (select distinct {model} from {{batch}}) as models
+                select eligible.customer_id, eligible.{model}
+                from ({_eligible_per_model(ctx, model)}) as eligible
                 left join {{batch}} as scored
-                    on scored.customer_id = eligible.customer_id and scored.{model} = models.{model}
+                    on scored.customer_id = eligible.customer_id and scored.{model} = eligible.{model}
                 where scored.customer_id is null
                 order by 2, 1
                 """,
-                "every eligible customer (marts.customer_features) has a score from every model",
+                "every customer a model scores (purchase: every known customer; churn: the"
+                " past buyers) has a score from it",
                 severity=WARNING,
             ),
         ]

@@ -26,7 +26,10 @@ row counts do not collapse   today's rows >= 50% of the median of the         cr
                              previous 7 loaded days (``raw.load_log``),       (events,
                              once there are 3 such days of 100+ rows          orders)
 load log reconciles          read = loaded + quarantined for every file       critical
-quarantine rate              at most 5% of a source's records quarantined     warning
+quarantine rate              at most 5% of a source's records quarantined,    warning
+                             judged once it read 20+ records that day (one
+                             bad line of a 1-line file is not a trend; it is
+                             quarantined and in the report either way)
 ===========================  ===============================================  ==========
 """
 
@@ -66,6 +69,7 @@ ROW_COUNT_MIN_BASELINE = 100  # below this median, day-to-day noise is too large
 ROW_COUNT_SEVERITY: dict[str, Severity] = {"events": CRITICAL, "orders": CRITICAL}
 
 MAX_QUARANTINE_SHARE = 0.05
+QUARANTINE_MIN_ROWS = 20  # below this many records read, a share says nothing
 
 
 def lateness_days(ctx: SuiteContext) -> int:
@@ -314,9 +318,11 @@ def load_log(ctx: SuiteContext) -> SuitePlan:
                 "select source, sum(rows_read) as rows_read, sum(rows_quarantined) as rows_quarantined, "
                 "round(sum(rows_quarantined) / sum(rows_read), 4) as quarantined_share "
                 "from {batch} group by source "
-                f"having sum(rows_read) > 0 and sum(rows_quarantined) > {MAX_QUARANTINE_SHARE} * sum(rows_read) "
+                f"having sum(rows_read) >= {QUARANTINE_MIN_ROWS}"
+                f" and sum(rows_quarantined) > {MAX_QUARANTINE_SHARE} * sum(rows_read) "
                 "order by source",
-                f"at most {MAX_QUARANTINE_SHARE:.0%} of a source's records are quarantined",
+                f"at most {MAX_QUARANTINE_SHARE:.0%} of a source's records are quarantined"
+                f" (sources that read {QUARANTINE_MIN_ROWS}+ records)",
                 severity=WARNING,
             ),
         ],

@@ -120,6 +120,34 @@ def test_a_run_waits_while_the_previous_day_is_running(tailor_env):
     assert not orch.ready_to_start(D1, previous_run=None)  # no landing files yet
 
 
+def test_the_schedule_begins_at_the_first_landing_day(tailor_env, monkeypatch):
+    monkeypatch.delenv("TAILOR_START_DATE", raising=False)
+    _write_events(tailor_env.landing, dt.date(2026, 11, 5), 1, "a")
+    _write_events(tailor_env.landing, dt.date(2026, 11, 6), 1, "b")
+    assert orch.DagOptions.from_env().start_date == dt.datetime(2026, 11, 5, tzinfo=dt.UTC)
+    monkeypatch.setenv("TAILOR_START_DATE", "2026-11-06")
+    assert orch.DagOptions.from_env().start_date == dt.datetime(2026, 11, 6, tzinfo=dt.UTC)
+
+
+def test_a_day_whose_files_are_not_on_their_way_is_skipped_at_once(tailor_env):
+    """Unpausing the DAG schedules today's date; a demo data set holds past days only."""
+    with pytest.raises(orch.NoLandingDataError, match="landing zone holds no day"):
+        orch.ready_to_start(D1, max_lag_days=1)
+    _write_events(tailor_env.landing, D1, 3, "a")
+    _write_events(tailor_env.landing, dt.date(2026, 10, 3), 3, "c")
+    today = dt.date(2026, 12, 2)
+    with pytest.raises(orch.NoLandingDataError, match="newest landed day is 2026-10-03") as exc:
+        orch.ready_to_start(today, max_lag_days=1)
+    assert "skipped" in str(exc.value) and "2026-12-02" in str(exc.value)
+    with pytest.raises(orch.NoLandingDataError, match="later days have landed"):
+        orch.ready_to_start(D2, max_lag_days=1)
+    # the day after the newest landed day is on its way: waited for as before
+    assert not orch.ready_to_start(dt.date(2026, 10, 4), max_lag_days=1)
+    assert orch.ready_to_start(D1, max_lag_days=1)
+    orch.record_skip(today, "scheduled__2026-12-02", "no files")
+    assert orch.read_run_log()[-1]["status"] == "run_skipped"
+
+
 def test_tasks_of_a_run_share_the_working_copy_and_commit_publishes(tailor_env):
     s = tailor_env
     _write_events(s.landing, D1, 20, "d1")

@@ -1,6 +1,8 @@
 """The nightly DAG through a real scheduler: ``scripts/airflow_standalone.sh`` on a free
 localhost port, a two-day backfill created through the REST API and polled until it
-finishes, compared with ``tailor run`` over the same days."""
+finishes, compared with ``tailor run`` over the same days; and what a new user does right
+after ``make airflow``: unpause (the schedule's run for today's date, which has no data,
+ends at once as skipped) and trigger a landed day, which completes."""
 
 from __future__ import annotations
 
@@ -47,13 +49,13 @@ def _request(method: str, url: str, token: str | None = None, body: dict | None 
         return json.loads(resp.read() or b"null")
 
 
-def _create_backfill(base: str, token: str, body: dict, attempts: int = 10):
-    """POST a backfill, again while Airflow answers 503: with the SQLite metadata database
-    of `airflow standalone`, a scheduler write at the same moment makes the request fail
-    with "Database is locked" (503) and its transaction roll back."""
+def _post(url: str, token: str, body: dict, attempts: int = 10):
+    """POST, again while Airflow answers 503: with the SQLite metadata database of
+    `airflow standalone`, a scheduler write at the same moment makes the request fail with
+    "Database is locked" (503) and its transaction roll back."""
     for attempt in range(attempts):
         try:
-            return _request("POST", f"{base}/api/v2/backfills", token, body)
+            return _request("POST", url, token, body)
         except urllib.error.HTTPError as exc:
             if exc.code != 503 or attempt == attempts - 1:
                 raise
@@ -73,16 +75,15 @@ def _wait_for(predicate, timeout: float, what: str, log: Path):
     raise AssertionError(f"timed out waiting for {what}\n--- standalone log\n{tail}")
 
 
-@pytest.fixture
-def standalone(tmp_path):
+@contextlib.contextmanager
+def _standalone(tmp_path, **extra: str):
     data = tmp_path / "data"
     port = _free_port()
     env = airflow_env(
         data,
         data / "airflow",
         port=port,
-        # Only the run this test triggers: no scheduled run for yesterday.
-        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+        **extra,
         # Never collide with another Airflow's log servers (8793, 8794 by default).
         AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
         AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(_free_port()),
@@ -126,7 +127,14 @@ def standalone(tmp_path):
             "the DAG to be parsed",
             log,
         )
-        yield {"base": base, "token": token, "data": data, "log": log, "startup": timer.seconds}
+        yield {
+            "base": base,
+            "token": token,
+            "data": data,
+            "env": env,
+            "log": log,
+            "startup": timer.seconds,
+        }
     finally:
         # The whole process group: standalone and the components it started.
         with contextlib.suppress(ProcessLookupError):
@@ -136,6 +144,20 @@ def standalone(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             time.sleep(2)
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def standalone(tmp_path):
+    # Only the runs this test creates: no scheduled run for yesterday.
+    with _standalone(tmp_path, AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False") as started:
+        yield started
+
+
+@pytest.fixture
+def scheduled_standalone(tmp_path):
+    # As `make airflow` starts it: the schedule on, its start from the landing zone.
+    with _standalone(tmp_path) as started:
+        yield started
 
 
 def _tables(path: Path) -> dict[str, list[tuple]]:
@@ -177,8 +199,8 @@ def test_backfill_through_the_rest_api_matches_tailor_run(standalone, tmp_path):
     _request("PATCH", dags, token, {"is_paused": False})
     timer = Timer()
     # The UI's default of 10 runs at once: the runs still commit one after the other.
-    backfill = _create_backfill(
-        base,
+    backfill = _post(
+        f"{base}/api/v2/backfills",
         token,
         {
             "dag_id": "tailor_nightly",
@@ -233,4 +255,63 @@ def test_backfill_through_the_rest_api_matches_tailor_run(standalone, tmp_path):
     print(
         f"standalone up in {standalone['startup']:.1f} s,"
         f" backfill of {len(BACKFILL)} days took {backfill_seconds:.1f} s"
+    )
+
+
+def test_unpause_then_trigger_a_landed_day_completes(scheduled_standalone):
+    """Unpausing schedules a run for yesterday by the clock, long after the generated days:
+    it must end at once as skipped, not hold the only run slot for hours, so the demo's
+    next day, triggered right away, completes with no manual step."""
+    base, token, data = (scheduled_standalone[k] for k in ("base", "token", "data"))
+    # the demo so far: its first day, run without Airflow
+    run(scheduled_standalone["env"], str(BIN / "tailor"), "run", "--date", DAYS[0])
+    dags = f"{base}/api/v2/dags/tailor_nightly"
+    _request("PATCH", dags, token, {"is_paused": False})
+    day = DAYS[1]
+    _post(f"{dags}/dagRuns", token, {"logical_date": f"{day}T02:00:00Z"})
+    timer = Timer()
+
+    def finished():
+        runs = _request("GET", f"{dags}/dagRuns?limit=50", token)["dag_runs"]
+        scheduled = [r for r in runs if r["run_type"] == "scheduled"]
+        mine = [r for r in runs if r["logical_date"][:10] == day]
+        done = all(r["state"] in ("success", "failed") for r in runs)
+        return runs if scheduled and mine and done else None
+
+    runs = _wait_for(finished, RUN_TIMEOUT, "both runs to finish", scheduled_standalone["log"])
+    states = {r["logical_date"][:10]: r["state"] for r in runs}
+    tasks = {
+        (r["logical_date"][:10], t["task_id"]): t["state"]
+        for r in runs
+        for t in _request("GET", f"{dags}/dagRuns/{r['dag_run_id']}/taskInstances", token)[
+            "task_instances"
+        ]
+    }
+    run_log = data / "runs" / "run_log.jsonl"
+    assert set(states.values()) == {"success"}, (
+        states,
+        {k: v for k, v in tasks.items() if v not in ("success", "skipped")},
+        run_log.read_text()[-3000:] if run_log.exists() else "",
+    )
+    (scheduled,) = [r for r in runs if r["run_type"] == "scheduled"]
+    assert scheduled["logical_date"][:10] > DAYS[-1]  # today by the clock: no data
+    sensor = _request(
+        "GET", f"{dags}/dagRuns/{scheduled['dag_run_id']}/taskInstances/wait_for_landing", token
+    )
+    assert sensor["state"] == "skipped"
+    skipped = [
+        json.loads(line)
+        for line in (data / "runs" / "run_log.jsonl").read_text().splitlines()
+        if '"run_skipped"' in line
+    ]
+    assert skipped and "nothing is on its way" in skipped[0]["reason"]
+
+    con = duckdb.connect(str(data / "warehouse" / "tailor_published.duckdb"), read_only=True)
+    try:
+        days = con.execute("select distinct _dt::varchar from raw.events").fetchall()
+    finally:
+        con.close()
+    assert sorted(days) == [(DAYS[0],), (day,)]
+    print(
+        f"standalone up in {scheduled_standalone['startup']:.1f} s, day done in {timer.seconds:.1f} s"
     )

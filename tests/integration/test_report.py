@@ -105,7 +105,14 @@ def test_report_prints_the_warehouse_counts_and_the_days_load(run):
 
     # header: day, status, every stage's timing
     head = _section(page, "run")
-    assert "succeeded" in head
+    # one day of history: the propensity job skips its models, so the run is a warning
+    skipped = _q(
+        s.warehouse,
+        "select task from ml.model_runs where run_date = ? and status in ('skipped', 'fallback')",
+        [DAY],
+    )
+    assert skipped
+    assert ("warning" if skipped else "succeeded") in head
     for name in ctx.timings:
         assert f"<td>{name}</td>" in head
 
@@ -158,7 +165,8 @@ def test_report_prints_the_warehouse_counts_and_the_days_load(run):
 
     _no_broken_sections(page)
     summary = json.loads((path.parent / "summary.json").read_text())
-    assert summary["status"] == "succeeded"
+    assert summary["status"] == "warning"
+    assert {w.split()[0] for w in summary["model_warnings"]} == {t for (t,) in skipped}
     assert summary["rows_loaded"] == loaded
     assert summary["validation"]["expectations"] == n_exp
 
@@ -212,6 +220,41 @@ def test_an_injected_failed_expectation_shows_with_its_values(run, tmp_path):
     assert re.search(r"\d+ critical failures", _text(failures))
     summary = json.loads((s.reports / "runs" / DAY.isoformat() / "summary.json").read_text())
     assert summary["validation"]["critical_failures"] >= 1
+
+
+def test_a_recommendation_fallback_is_a_warning_not_a_success(run, tmp_path):
+    """Popularity served instead of the chosen model: the report and the runs index say
+    warning, with the reason, and show the served NDCG@10 instead of a blank."""
+    s, _ = run
+    db = _copy(s, tmp_path)
+    reason = "als NDCG@10 0.0100 does not beat popularity 0.0200"
+    con = connect(db, settings=s)
+    try:
+        con.execute("delete from ml.model_runs where run_date = ? and status = 'skipped'", [DAY])
+        con.execute(
+            "update ml.model_runs set status = 'candidate'"
+            " where run_date = ? and task = 'recommendation' and status in ('chosen', 'fallback')",
+            [DAY],
+        )
+        (n,) = con.execute(
+            "update ml.model_runs set status = 'fallback', message = ?,"
+            " metrics = '{\"ndcg@10\": 0.02}'"
+            " where run_date = ? and task = 'recommendation' and model = 'popularity'",
+            [f"served instead of als: {reason}", DAY],
+        ).fetchone()
+        assert n == 1
+    finally:
+        con.close()
+    page = report.write_run_report(DAY, s, database=db, status="succeeded").read_text()
+    head = _text(_section(page, "run"))
+    assert "status warning" in head
+    assert reason in head
+    assert '<span class="st warn">fallback</span>' in _section(page, "models")
+    summary = json.loads((s.reports / "runs" / DAY.isoformat() / "summary.json").read_text())
+    assert summary["status"] == "warning"
+    assert summary["ndcg@10"] == 0.02
+    index = (s.reports / "runs" / "index.html").read_text()
+    assert '<span class="st warn">warning</span>' in index
 
 
 def test_report_draws_the_plots(run, tmp_path):
@@ -367,3 +410,24 @@ def test_publish_dbt_docs_writes_one_static_page(run):
     assert '"MANIFEST.JSON INLINE DATA"' not in page
     again = report.write_run_report(DAY, s)
     assert 'href="../../dbt_docs/index.html"' in again.read_text()
+
+
+def test_the_readme_run_log_query_works_on_the_snapshot(tailor_env):
+    """`select ... from ops.run_log` in the snapshot, with the events recorded so far, before
+    any report has been written (a plain `tailor run` records none: the table is empty)."""
+    from tailor import orchestration
+    from tailor.publish import publish_snapshot
+    from tailor.warehouse import ensure_raw_schema
+
+    s = tailor_env
+    con = connect(s.warehouse, settings=s)
+    try:
+        ensure_raw_schema(con)
+    finally:
+        con.close()
+    publish_snapshot(s)
+    readme_query = "select logged_at, status, task_id, error from ops.run_log order by 1 desc"
+    assert _q(s.snapshot, readme_query) == []
+    orchestration.record_skip(DAY, "scheduled__2026-10-01", "no landing files")
+    publish_snapshot(s)
+    assert [r[1] for r in _q(s.snapshot, readme_query)] == ["run_skipped"]
