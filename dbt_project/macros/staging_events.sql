@@ -159,6 +159,9 @@ final as (
         nullif(trim({{ prop['query'] }}), '') as search_query,
         nullif(trim({{ prop['category'] }}), '') as product_category,
         nullif(trim({{ prop['brand'] }}), '') as product_brand,
+        -- the e-commerce spec's line items (Order Completed/Updated/Refunded, Cart Viewed,
+        -- Checkout Started, ...): the properties.products array as delivered, else null
+        {{ tailor.json_array_at('properties', 'products') }} as products,
 
         -- context
         nullif(trim({{ ctx['page.url'] }}), '') as page_url,
