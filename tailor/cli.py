@@ -695,5 +695,20 @@ def summary(use_snapshot: bool) -> None:
     out.print(f'Analysts: tailor sql "select * from raw.load_log limit 5"  (snapshot {s.snapshot})')
 
 
+@main.command("check")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def check_landing(path: Path | None) -> None:
+    """Check a landing folder (default: the landing zone) or one landing file against the
+    contract before loading it: what will load, what will be quarantined and why (file and
+    line), and what is missing for which feature. Never writes to the warehouse; exits 1
+    when there is a problem."""
+    from tailor.check import check
+
+    report = check(path or get_settings().landing)
+    click.echo(report.render())
+    if not report.ok:
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":
     main()

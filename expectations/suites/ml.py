@@ -273,7 +273,10 @@ def recommendation_count_query(ctx: SuiteContext, rules: RecommendationRules) ->
     whose history may be used, as the recommender does). A small catalog, or a customer who
     bought most of it, gets fewer than K; nobody gets fewer than that."""
     if not ctx.exists("marts.products"):
-        offerable_count, bought = f"{rules.k}", "select null::varchar as customer_id, 0 as n where false"
+        offerable_count, bought = (
+            f"{rules.k}",
+            "select null::varchar as customer_id, 0 as n where false",
+        )
     else:
         offerable_count = "(select count(*) from offerable)"
         bought = "select null::varchar as customer_id, 0 as n where false"
@@ -281,8 +284,9 @@ def recommendation_count_query(ctx: SuiteContext, rules: RecommendationRules) ->
             where = ["i.purchase_count > 0"]
             where += repeat_category_sql("lower(trim(coalesce(o.category_path, '')))", rules)
             consent = ""
-            if rules.require_personalization_consent and "has_personalization_consent" in ctx.columns(
-                "marts.customers"
+            if (
+                rules.require_personalization_consent
+                and "has_personalization_consent" in ctx.columns("marts.customers")
             ):
                 consent = "join marts.customers as c on c.customer_id = i.customer_id "
                 where.append("coalesce(c.has_personalization_consent, false)")
