@@ -91,6 +91,13 @@ def paths(as_json: bool) -> None:
     help="Break a day (repeatable): mobile_outage, bot_spike, broken_price_feed,"
     " consent_banner_bug; listed in <ground_truth>/incidents.csv.",
 )
+@click.option(
+    "--shape",
+    type=click.Choice(["both", "events-only", "orders-only"]),  # tailor.generate.SHAPE_OMITS
+    default="both",
+    show_default=True,
+    help="The store's shape: events and backend orders, events only, or orders only.",
+)
 def generate(
     customers: int,
     products: int,
@@ -99,9 +106,10 @@ def generate(
     seed: int,
     dirt: float,
     incident_specs: tuple[str, ...],
+    shape: str,
 ) -> None:
     """Generate realistic synthetic sources into the landing zone."""
-    from tailor.generate import DirtConfig, GeneratorConfig
+    from tailor.generate import SHAPE_OMITS, DirtConfig, GeneratorConfig, omit_for_shape
     from tailor.generate import generate as run_generate
     from tailor.incidents import check_window, parse_incident
 
@@ -128,11 +136,13 @@ def generate(
             progress=lambda done, total: progress.update(task, completed=done),
             incidents=incidents,
         )
-    table = Table(title=f"Generated into {s.landing}")
+    omit_for_shape(s.landing, shape, config.start, days)
+    table = Table(title=f"Generated into {s.landing} ({shape})")
     table.add_column("source")
     table.add_column("records", justify="right")
     for name, n in sorted(summary.rows.items()):
-        table.add_row(name, f"{n:,}")
+        if name not in SHAPE_OMITS[shape]:
+            table.add_row(name, f"{n:,}")
     out.print(table)
     out.print(
         f"{summary.events:,} events in {summary.seconds:.1f} s; ground truth in {s.ground_truth}"
