@@ -204,7 +204,9 @@ def _load_folder(con: duckdb.DuckDBPyConnection, report: CheckReport, landing: P
             report.loads += loads
             for ld in loads:
                 if ld.note and ld.rows_read == 0:
-                    severity = ERROR if ld.note.startswith("refused") else WARNING
+                    # a file in a format the loader does not read was meant to load
+                    unread = ld.note.startswith(("refused", "skipped: unsupported"))
+                    severity = ERROR if unread else WARNING
                     report.add(severity, ld.source_file, ld.note)
 
 

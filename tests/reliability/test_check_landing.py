@@ -67,6 +67,7 @@ def test_a_broken_folder_reports_every_problem_with_its_file_and_line(tailor_env
         f.write("O-BROKEN,1,SKU-001,Kettle,1,0.00,0.00,EUR\n")
     (landing / "orders" / "dt=2026-13-45").mkdir()
     (landing / "orders" / "orders_export.csv").write_text("order_id,ordered_at\n")
+    (landing / "orders" / f"dt={DAY}" / "orders.xlsx").write_bytes(b"PK\x03\x04")
     (landing / "customers" / f"dt={DAY}" / "more.csv").write_text(
         "customer_id,email,updated_at\nNEW-1,new@example.com,2026-11-02T00:00:00Z\n"
     )
@@ -81,6 +82,7 @@ def test_a_broken_folder_reports_every_problem_with_its_file_and_line(tailor_env
     assert "(non_positive_price)" in out and f"order_items/dt={DAY}/order_items.csv:" in out
     assert "orders/dt=2026-13-45/" in out and "not a partition folder" in out
     assert "orders/orders_export.csv" in out
+    assert f"orders/dt={DAY}/orders.xlsx: skipped: unsupported file type" in out
     assert "product id(s) not in the catalog" in out
     assert "1 of 9 customer(s) have no personalization consent record" in out
     assert "will load" in out and "FAILED" in out
