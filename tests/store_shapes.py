@@ -149,12 +149,18 @@ def _track(
     return rec
 
 
-def day_activity(day: dt.date, customers: list[str], products: list[str]) -> list[dict]:
-    """What happens on ``day``: per active customer, views, a cart add and most often an order."""
+def day_activity(
+    day: dt.date, customers: list[str], products: list[str], start: dt.date | None = None
+) -> list[dict]:
+    """What happens on ``day``: each customer who shops that day views a few products,
+    adds some to the cart and orders them. Customers shop at different rates (from about
+    once a month to every other day), and one in four stops a week after ``start``."""
     rng = random.Random(day.toordinal())
     out = []
     for i, c in enumerate(customers):
-        if rng.random() < 0.35:
+        rate = 0.03 + 0.5 * ((i * 7) % 10) / 10
+        churned = start is not None and (day - start).days > 7 and i % 4 == 0
+        if rng.random() >= rate or churned:
             continue
         seen = rng.sample(products, 4)
         bought = seen[: rng.randint(1, 2)]
@@ -350,7 +356,7 @@ def write_store(
         if n == 0:
             write_catalog(landing, day, prods)
             write_customers(landing, day, people, consenting)
-        activity = day_activity(day, people, prods)
+        activity = day_activity(day, people, prods, start=days[0])
         if shape in ("events-only", "both"):
             write_events(landing, day, activity, prods)
         if shape in ("orders-only", "both"):

@@ -206,3 +206,16 @@ select * from final
     where _dt <= {{ tailor.run_date_literal() }}
     group by trim(message_id)
 {% endmacro %}
+
+
+{#
+    True when the store sends events at all (any landed on or before the run date): an
+    orders-only store has no clickstream, and its behavioural features are absent (null),
+    not zero.
+#}
+{% macro has_clickstream() %}
+    exists (
+        select 1 from {{ source('tracking', 'events') }}
+        where _dt <= {{ tailor.run_date_literal() }}
+    )
+{% endmacro %}

@@ -17,8 +17,9 @@ K recommendations per eligible           every customer of marts.customers has  
 customer                                 min(K, products they can still be
                                          offered) products (K:
                                          ``RecommendConfig.k``; offered: active
-                                         catalog products not already bought, as
-                                         below), ranks 1..K, no product twice
+                                         catalog products the customer has not
+                                         bought outside repeat-purchase
+                                         categories), ranks 1..K, no product twice
 no already-bought product                when repeats are excluded: no product     critical
                                          the customer bought
                                          (marts.user_item_interactions) unless it
@@ -269,9 +270,10 @@ def repeat_category_sql(path: str, rules: RecommendationRules) -> list[str]:
 def recommendation_count_query(ctx: SuiteContext, rules: RecommendationRules) -> str:
     """Customers whose number of recommendations is not min(K, what they can still be
     offered): the offerable products (:func:`offerable_sql`) less, when repeats are
-    excluded, those they bought outside the repeat-purchase categories (only for customers
-    whose history may be used, as the recommender does). A small catalog, or a customer who
-    bought most of it, gets fewer than K; nobody gets fewer than that."""
+    excluded, those they bought outside the repeat-purchase categories (whether or not
+    their history may be used: the global list a customer without personalization consent
+    gets leaves out what they bought too, as the recommender does). A small catalog, or a
+    customer who bought most of it, gets fewer than K; nobody gets fewer than that."""
     if not ctx.exists("marts.products"):
         offerable_count, bought = (
             f"{rules.k}",
@@ -283,17 +285,10 @@ def recommendation_count_query(ctx: SuiteContext, rules: RecommendationRules) ->
         if rules.exclude_repeats and ctx.exists("marts.user_item_interactions"):
             where = ["i.purchase_count > 0"]
             where += repeat_category_sql("lower(trim(coalesce(o.category_path, '')))", rules)
-            consent = ""
-            if (
-                rules.require_personalization_consent
-                and "has_personalization_consent" in ctx.columns("marts.customers")
-            ):
-                consent = "join marts.customers as c on c.customer_id = i.customer_id "
-                where.append("coalesce(c.has_personalization_consent, false)")
             bought = (
                 "select i.customer_id, count(distinct i.product_id) as n "
                 "from marts.user_item_interactions as i "
-                f"join offerable as o on o.product_id = i.product_id {consent}"
+                "join offerable as o on o.product_id = i.product_id "
                 f"where {' and '.join(where)} group by i.customer_id"
             )
     offerable = f"offerable as ({offerable_sql(ctx)}), " if ctx.exists("marts.products") else ""
