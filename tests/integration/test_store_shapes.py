@@ -27,7 +27,7 @@ from tests.store_shapes import SHAPES, customer_ids, day_activity, product_ids, 
 pytestmark = pytest.mark.integration
 
 START = dt.date(2026, 10, 1)
-HISTORY = 21  # loaded days before the first night: propensity needs 7 + 14 days
+HISTORY = 28  # loaded days before the first night: propensity needs two training cutoffs
 NIGHTS = 3
 CUSTOMERS = 240  # segmentation needs 50 customers, propensity 200 training rows
 DAYS = [START + dt.timedelta(days=i) for i in range(HISTORY + NIGHTS)]
