@@ -300,7 +300,7 @@ def recommendation_count_query(ctx: SuiteContext, rules: RecommendationRules) ->
             from ({RECOMMENDATION_ELIGIBLE_SQL}) as eligible
             left join bought on bought.customer_id = eligible.customer_id
         )
-        select expected.customer_id, expected.expected, count(r.product_id) as recommendations
+        select expected.customer_id, count(r.product_id) as recommendations, expected.expected
         from expected
         left join {{batch}} as r on r.customer_id = expected.customer_id
         group by expected.customer_id, expected.expected
