@@ -1479,8 +1479,13 @@ def recommend_day(
     metrics = {
         r.name: round(r.metrics.get("ndcg@10", 0.0), 4) for r in evaluation.results if r.metrics
     }
+    global_list = (
+        int((data.servable & ~data.consent).sum()) if config.require_personalization_consent else 0
+    )
     return {
         "status": "fallback" if evaluation.fallback else "chosen",
+        # customers without a personalization consent: served the global list, not their own
+        "global_list_customers": global_list,
         "served": evaluation.served,
         "best": evaluation.best,
         "message": evaluation.message,

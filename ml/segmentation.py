@@ -469,7 +469,13 @@ def compare_alternatives(
 
     min_samples = max(5, 2 * Z.shape[1])
     nn = NearestNeighbors(n_neighbors=min(min_samples, len(Zs) - 1)).fit(Zs)
-    eps = float(np.quantile(nn.kneighbors(Zs)[0][:, -1], 0.9))
+    k_distance = nn.kneighbors(Zs)[0][:, -1]
+    eps = float(np.quantile(k_distance, 0.9))
+    if eps <= 0:
+        # most customers have min_samples identical twins (a store with a day or two of
+        # history, such as the REES46 sample): DBSCAN needs eps > 0
+        positive = k_distance[k_distance > 0]
+        eps = float(positive.min()) if len(positive) else 1e-6
     d_labels = DBSCAN(eps=eps, min_samples=min_samples).fit_predict(Zs)
     core = d_labels >= 0
     m = _cluster_scores(Zs[core], d_labels[core]) if core.sum() > 2 else {}

@@ -157,6 +157,13 @@ def paths(as_json: bool) -> None:
     help="Break a day (repeatable): mobile_outage, bot_spike, broken_price_feed,"
     " consent_banner_bug; listed in <ground_truth>/incidents.csv.",
 )
+@click.option(
+    "--shape",
+    type=click.Choice(["both", "events-only", "orders-only"]),  # tailor.generate.SHAPE_OMITS
+    default="both",
+    show_default=True,
+    help="The store's shape: events and backend orders, events only, or orders only.",
+)
 def generate(
     customers: int,
     products: int,
@@ -165,9 +172,10 @@ def generate(
     seed: int,
     dirt: float,
     incident_specs: tuple[str, ...],
+    shape: str,
 ) -> None:
     """Generate realistic synthetic sources into the landing zone."""
-    from tailor.generate import DirtConfig, GeneratorConfig
+    from tailor.generate import SHAPE_OMITS, DirtConfig, GeneratorConfig, omit_for_shape
     from tailor.generate import generate as run_generate
     from tailor.incidents import check_window, parse_incident
 
@@ -194,11 +202,13 @@ def generate(
             progress=lambda done, total: progress.update(task, completed=done),
             incidents=incidents,
         )
-    table = Table(title=f"Generated into {s.landing}")
+    omit_for_shape(s.landing, shape, config.start, days)
+    table = Table(title=f"Generated into {s.landing} ({shape})")
     table.add_column("source")
     table.add_column("records", justify="right")
     for name, n in sorted(summary.rows.items()):
-        table.add_row(name, f"{n:,}")
+        if name not in SHAPE_OMITS[shape]:
+            table.add_row(name, f"{n:,}")
     out.print(table)
     out.print(
         f"{summary.events:,} events in {summary.seconds:.1f} s; ground truth in {s.ground_truth}"
@@ -876,6 +886,21 @@ def summary(use_snapshot: bool) -> None:
     finally:
         con.close()
     out.print(f'Analysts: tailor sql "select * from raw.load_log limit 5"  (snapshot {s.snapshot})')
+
+
+@main.command("check")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def check_landing(path: Path | None) -> None:
+    """Check a landing folder (default: the landing zone) or one landing file against the
+    contract before loading it: what will load, what will be quarantined and why (file and
+    line), and what is missing for which feature. Never writes to the warehouse; exits 1
+    when there is a problem."""
+    from tailor.check import check
+
+    report = check(path or get_settings().landing)
+    click.echo(report.render())
+    if not report.ok:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -3239,3 +3239,26 @@ def generate(
         events=n_events,
         seconds=time.perf_counter() - began,
     )
+
+
+# The sources a store of each shape does not send (`tailor generate --shape`): an
+# events-only store has no backend orders feed (its orders are in Order Completed's
+# products[]), an orders-only store no clickstream.
+SHAPE_OMITS: dict[str, tuple[str, ...]] = {
+    "both": (),
+    "events-only": ("orders", "order_items"),
+    "orders-only": ("events",),
+}
+
+
+def omit_for_shape(landing: Path, shape: str, start: dt.date, days: int) -> list[Path]:
+    """Remove the generated partitions of ``days`` days from ``start`` that a store of
+    ``shape`` does not send; returns the folders removed."""
+    removed = []
+    for source in SHAPE_OMITS[shape]:
+        for i in range(days):
+            folder = landing / source / f"dt={(start + dt.timedelta(days=i)).isoformat()}"
+            if folder.is_dir():
+                shutil.rmtree(folder)
+                removed.append(folder)
+    return removed

@@ -933,6 +933,15 @@ def load_day(
     return loads
 
 
+def day_loaded(con: duckdb.DuckDBPyConnection, day: dt.date) -> bool:
+    """Some raw table holds records of ``day`` (from the landing zone or an adapter)."""
+    ensure_raw_schema(con)
+    return any(
+        con.execute(f"select exists (select 1 from {s.table} where _dt = ?)", [day]).fetchone()[0]
+        for s in SOURCES.values()
+    )
+
+
 def available_days(landing: Path, sources: Iterable[str] | None = None) -> list[dt.date]:
     days: set[dt.date] = set()
     for found in landing_partitions(landing, sources).values():

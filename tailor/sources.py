@@ -73,6 +73,48 @@ ECOMMERCE_EVENTS = (
     "Signed Up",
 )
 
+# The Segment e-commerce spec (v2), as Segment and RudderStack send it. The order events
+# carry their lines in properties.products[]; dbt unnests them into orders and order lines
+# when the backend has no record of the order. Any other event name is kept as-is.
+SEGMENT_ECOMMERCE_SPEC = (
+    # browsing
+    "Products Searched",
+    "Product List Viewed",
+    "Product List Filtered",
+    "Promotion Viewed",
+    "Promotion Clicked",
+    "Product Clicked",
+    "Product Viewed",
+    "Product Shared",
+    "Product Reviewed",
+    # cart and wishlist
+    "Product Added",
+    "Product Removed",
+    "Cart Viewed",
+    "Cart Shared",
+    "Product Added to Wishlist",
+    "Product Removed from Wishlist",
+    "Wishlist Product Added to Cart",
+    # checkout and coupons
+    "Checkout Started",
+    "Checkout Step Viewed",
+    "Checkout Step Completed",
+    "Payment Info Entered",
+    "Coupon Entered",
+    "Coupon Applied",
+    "Coupon Denied",
+    "Coupon Removed",
+    # orders
+    "Order Completed",
+    "Order Updated",
+    "Order Refunded",
+    "Order Cancelled",
+    # accounts
+    "Signed In",
+    "Signed Up",
+)
+ORDER_EVENTS = ("Order Completed", "Order Updated", "Order Refunded", "Order Cancelled")
+
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in [

@@ -245,3 +245,59 @@
 {% macro spark__try_cast(expression, type) -%}
     try_cast({{ expression }} as {{ type }})
 {%- endmacro %}
+
+
+{#
+    json_array_at(column, key): the JSON array at the top-level key of a JSON document, or
+    null when the key is absent or holds anything but an array.
+    json_array_length_of(column) / json_array_item(column, position): its length and its
+    element at a 1-based position, as JSON.
+#}
+{% macro json_array_at(column, key) -%}
+    {{ return(adapter.dispatch('json_array_at', 'tailor')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_array_at(column, key) -%}
+    {{ exceptions.raise_compiler_error("json_array_at has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__json_array_at(column, key) -%}
+    case when json_type({{ column }}, '$.{{ key }}') = 'ARRAY' then json_extract({{ column }}, '$.{{ key }}') end
+{%- endmacro %}
+
+{% macro json_array_item(column, position) -%}
+    {{ return(adapter.dispatch('json_array_item', 'tailor')(column, position)) }}
+{%- endmacro %}
+
+{% macro default__json_array_item(column, position) -%}
+    {{ exceptions.raise_compiler_error("json_array_item has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__json_array_item(column, position) -%}
+    json_extract({{ column }}, '$[' || cast({{ position }} - 1 as {{ dbt.type_string() }}) || ']')
+{%- endmacro %}
+
+{% macro json_array_length(column) -%}
+    {{ return(adapter.dispatch('json_array_length', 'tailor')(column)) }}
+{%- endmacro %}
+
+{% macro default__json_array_length(column) -%}
+    {{ exceptions.raise_compiler_error("json_array_length has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__json_array_length(column) -%}
+    cast(json_array_length({{ column }}) as {{ dbt.type_int() }})
+{%- endmacro %}
+
+{# One row per n in 1..<count column> (a set-returning expression in a select list). #}
+{% macro series_1_to(count_column) -%}
+    {{ return(adapter.dispatch('series_1_to', 'tailor')(count_column)) }}
+{%- endmacro %}
+
+{% macro default__series_1_to(count_column) -%}
+    {{ exceptions.raise_compiler_error("series_1_to has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__series_1_to(count_column) -%}
+    unnest(generate_series(1, {{ count_column }}))
+{%- endmacro %}

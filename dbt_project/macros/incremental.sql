@@ -41,7 +41,7 @@
             and event_name in ('Product Viewed', 'Product Added', 'Order Completed')
     )
     and customer_id not in (
-        select customer_id from {{ ref('stg_shop__orders') }}
+        select customer_id from {{ ref('int_orders_unioned') }}
         where customer_id is not null
     )
 {%- endmacro %}

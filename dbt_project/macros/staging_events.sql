@@ -159,6 +159,9 @@ final as (
         nullif(trim({{ prop['query'] }}), '') as search_query,
         nullif(trim({{ prop['category'] }}), '') as product_category,
         nullif(trim({{ prop['brand'] }}), '') as product_brand,
+        -- the e-commerce spec's line items (Order Completed/Updated/Refunded, Cart Viewed,
+        -- Checkout Started, ...): the properties.products array as delivered, else null
+        {{ tailor.json_array_at('properties', 'products') }} as products,
 
         -- context
         nullif(trim({{ ctx['page.url'] }}), '') as page_url,
@@ -202,4 +205,17 @@ select * from final
     from {{ source('tracking', 'events') }}
     where _dt <= {{ tailor.run_date_literal() }}
     group by trim(message_id)
+{% endmacro %}
+
+
+{#
+    True when the store sends events at all (any landed on or before the run date): an
+    orders-only store has no clickstream, and its behavioural features are absent (null),
+    not zero.
+#}
+{% macro has_clickstream() %}
+    exists (
+        select 1 from {{ source('tracking', 'events') }}
+        where _dt <= {{ tailor.run_date_literal() }}
+    )
 {% endmacro %}

@@ -170,14 +170,55 @@ def customer_lifecycle(ctx: SuiteContext) -> SuitePlan:
     )
 
 
+# The columns of marts.customer_features that only events feed (its model lists the same):
+# null for everyone in a store without a clickstream (orders only), where they are absent,
+# not zero.
+BEHAVIOURAL_FEATURES = (
+    "sessions",
+    "page_views",
+    "page_views_per_session",
+    "average_session_seconds",
+    "product_views",
+    "cart_adds",
+    "cart_removes",
+    "searches",
+    "cart_abandonment_count",
+    "session_conversion_rate",
+    "view_to_cart_rate",
+    "mobile_share",
+    "evening_share",
+    "active_days",
+)
+
+
+def has_clickstream(ctx: SuiteContext) -> bool:
+    """The store has sent events on or before the run date."""
+    if not ctx.exists("raw.events"):
+        return False
+    return bool(
+        ctx.con.execute(
+            "select exists (select 1 from raw.events where _dt <= ?)", [ctx.run_date]
+        ).fetchone()[0]
+    )
+
+
 def customer_features(ctx: SuiteContext) -> SuitePlan:
     features = [c for c in ctx.columns("marts.customer_features") if c not in ("customer_id",)]
+    clickstream = has_clickstream(ctx)
+    absent = [] if clickstream else [c for c in features if c in BEHAVIOURAL_FEATURES]
     return SuitePlan(
         query=whole("marts.customer_features"),
         expectations=[
             *key("customer_id"),
             *as_of(ctx, "marts.customer_features"),
-            *[not_null(c) for c in features if c != "as_of_date"],
+            *[not_null(c) for c in features if c != "as_of_date" and c not in absent],
+            *[
+                no_rows(
+                    f"select customer_id from {{batch}} where {c} is not null",
+                    f"`{c}` is absent (null) in a store without events",
+                )
+                for c in absent
+            ],
             has_profile("every customer in the feature table exists in the profiles"),
         ],
     )

@@ -18,8 +18,12 @@ every eligible customer scored           per model, the population the model    
                                          (too little history: recorded in
                                          ml.model_runs and the run report)
 K recommendations per eligible           every customer of marts.customers has     critical
-customer                                 exactly K (``RecommendConfig.k``)
-                                         products, ranks 1..K, no product twice
+customer                                 min(K, products they can still be
+                                         offered) products (K:
+                                         ``RecommendConfig.k``; offered: active
+                                         catalog products the customer has not
+                                         bought outside repeat-purchase
+                                         categories), ranks 1..K, no product twice
 no already-bought product                when repeats are excluded: no product     critical
                                          the customer bought
                                          (marts.user_item_interactions) unless it
@@ -275,15 +279,9 @@ def recommendations(ctx: SuiteContext) -> SuitePlan:
             "no product recommended twice to one customer",
         ),
         no_rows(
-            f"""
-            select eligible.customer_id, count(r.product_id) as recommendations
-            from ({RECOMMENDATION_ELIGIBLE_SQL}) as eligible
-            left join {{batch}} as r on r.customer_id = eligible.customer_id
-            group by eligible.customer_id
-            having count(r.product_id) <> {rules.k}
-            order by eligible.customer_id
-            """,
-            f"every eligible customer (marts.customers) has exactly {rules.k} recommendations",
+            recommendation_count_query(ctx, rules),
+            f"every eligible customer (marts.customers) has min({rules.k}, products they can "
+            "still be offered) recommendations",
         ),
         no_rows(
             """
@@ -302,6 +300,68 @@ def recommendations(ctx: SuiteContext) -> SuitePlan:
     return SuitePlan(query=run_partition("ml.recommendations", ctx), expectations=checks)
 
 
+def offerable_sql(ctx: SuiteContext) -> str:
+    """The products any customer may be recommended: in the catalog, active, merchandise."""
+    cols = ctx.columns("marts.products")
+    where = ["coalesce(is_active, true)" if "is_active" in cols else "true"]
+    if "is_product" in cols:
+        where.append("coalesce(is_product, true)")
+    category = "category_path" if "category_path" in cols else "null::varchar as category_path"
+    return f"select product_id, {category} from marts.products where {' and '.join(where)}"
+
+
+def repeat_category_sql(path: str, rules: RecommendationRules) -> list[str]:
+    """Conditions that a product (its lower-cased category ``path``) is not in a
+    repeat-purchase category."""
+    conditions = []
+    for prefix in rules.repeat_purchase_categories:
+        p = prefix.strip().lower().replace("'", "''")
+        conditions.append(f"not ({path} = '{p}' or starts_with({path}, '{p} >'))")
+    return conditions
+
+
+def recommendation_count_query(ctx: SuiteContext, rules: RecommendationRules) -> str:
+    """Customers whose number of recommendations is not min(K, what they can still be
+    offered): the offerable products (:func:`offerable_sql`) less, when repeats are
+    excluded, those they bought outside the repeat-purchase categories (whether or not
+    their history may be used: the global list a customer without personalization consent
+    gets leaves out what they bought too, as the recommender does). A small catalog, or a
+    customer who bought most of it, gets fewer than K; nobody gets fewer than that."""
+    if not ctx.exists("marts.products"):
+        offerable_count, bought = (
+            f"{rules.k}",
+            "select null::varchar as customer_id, 0 as n where false",
+        )
+    else:
+        offerable_count = "(select count(*) from offerable)"
+        bought = "select null::varchar as customer_id, 0 as n where false"
+        if rules.exclude_repeats and ctx.exists("marts.user_item_interactions"):
+            where = ["i.purchase_count > 0"]
+            where += repeat_category_sql("lower(trim(coalesce(o.category_path, '')))", rules)
+            bought = (
+                "select i.customer_id, count(distinct i.product_id) as n "
+                "from marts.user_item_interactions as i "
+                "join offerable as o on o.product_id = i.product_id "
+                f"where {' and '.join(where)} group by i.customer_id"
+            )
+    offerable = f"offerable as ({offerable_sql(ctx)}), " if ctx.exists("marts.products") else ""
+    return f"""
+        with {offerable}bought as ({bought}),
+        expected as (
+            select eligible.customer_id,
+                greatest(0, least({rules.k}, {offerable_count} - coalesce(bought.n, 0))) as expected
+            from ({RECOMMENDATION_ELIGIBLE_SQL}) as eligible
+            left join bought on bought.customer_id = eligible.customer_id
+        )
+        select expected.customer_id, count(r.product_id) as recommendations, expected.expected
+        from expected
+        left join {{batch}} as r on r.customer_id = expected.customer_id
+        group by expected.customer_id, expected.expected
+        having count(r.product_id) <> expected.expected
+        order by expected.customer_id
+        """
+
+
 def bought_query(ctx: SuiteContext, rules: RecommendationRules) -> str:
     where = ["i.purchase_count > 0"]
     joins = [
@@ -309,10 +369,7 @@ def bought_query(ctx: SuiteContext, rules: RecommendationRules) -> str:
     ]
     if rules.repeat_purchase_categories:
         joins.append("left join marts.products as p on p.product_id = r.product_id")
-        path = "lower(trim(coalesce(p.category_path, '')))"
-        for prefix in rules.repeat_purchase_categories:
-            p = prefix.strip().lower().replace("'", "''")
-            where.append(f"not ({path} = '{p}' or starts_with({path}, '{p} >'))")
+        where += repeat_category_sql("lower(trim(coalesce(p.category_path, '')))", rules)
     if rules.require_personalization_consent and "has_personalization_consent" in ctx.columns(
         "marts.customers"
     ):

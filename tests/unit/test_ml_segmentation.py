@@ -17,6 +17,7 @@ from ml.segmentation import (
     SegmentationConfig,
     assign_segment_ids,
     choose_k,
+    compare_alternatives,
     describe_segment,
     match_to_previous,
     segment,
@@ -368,3 +369,16 @@ def test_a_segment_that_skips_a_night_gets_its_id_back(tailor_env):
     assert ids[0][1] == ids[2][1] == [1, 2, 3, 4]
     assert len(ids[1][1]) == 3 and set(ids[1][1]) < {1, 2, 3, 4}
     assert moves["returning_segments"] == 1 and moves["new_segments"] == 0
+
+
+def test_alternatives_survive_customers_who_all_look_alike():
+    """A store with a day of history (the REES46 sample): most customers have the same
+    features, so the distance to the min_samples-th neighbour is 0 for 90% of them;
+    DBSCAN still gets a positive eps instead of stopping the night."""
+    Z = np.zeros((200, 4))
+    Z[:15] = np.random.default_rng(0).normal(size=(15, 4))
+    labels = np.zeros(200, dtype=int)
+    labels[:15] = 1
+    out = compare_alternatives(Z, labels, 2)
+    dbscan = next(m for m in out if m["model"] == "dbscan")
+    assert dbscan["params"]["eps"] > 0

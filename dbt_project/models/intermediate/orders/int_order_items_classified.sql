@@ -6,7 +6,7 @@
 
 with order_items as (
 
-    select * from {{ ref('stg_shop__order_items') }}
+    select * from {{ ref('int_order_items_unioned') }}
 
 ),
 

@@ -15,7 +15,7 @@
 
 with orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ ref('int_orders_unioned') }}
     where ordered_at < {{ tailor.run_end_literal() }}
 
 ),

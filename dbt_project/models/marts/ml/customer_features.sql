@@ -2,6 +2,11 @@
     The numeric feature table the ML jobs read: one row per known customer, as of the
     run date, no nulls (a customer with no activity of a kind gets 0). recency_days is the
     days since the last purchase, or, for a customer who never bought, since first seen.
+
+    A store that sends no events at all (orders only: no clickstream) has no behavioural
+    features: those columns (the ones under `clickstream.present` below) are null for
+    everyone, absent rather than zero, and the ML jobs leave them out (they keep only
+    columns that vary). The same list is expectations.suites.marts.BEHAVIOURAL_FEATURES.
 #}
 
 with customers as (
@@ -31,6 +36,12 @@ preferences as (
 order_stats as (
 
     select * from {{ ref('int_customer_orders_aggregated') }}
+
+),
+
+clickstream as (
+
+    select {{ tailor.has_clickstream() }} as present
 
 ),
 
@@ -91,27 +102,28 @@ final as (
         cast(average_order_value as {{ tailor.type_double() }}) as average_order_value,
         cast(items_purchased as integer) as items_purchased,
         cast(cancelled_or_returned_orders as integer) as cancelled_or_returned_orders,
-        cast(sessions as integer) as sessions,
-        cast(page_views as integer) as page_views,
-        cast(page_views_per_session as {{ tailor.type_double() }}) as page_views_per_session,
-        cast(average_session_seconds as {{ tailor.type_double() }}) as average_session_seconds,
-        cast(product_views as integer) as product_views,
-        cast(cart_adds as integer) as cart_adds,
-        cast(cart_removes as integer) as cart_removes,
-        cast(searches as integer) as searches,
-        cast(cart_abandonment_count as integer) as cart_abandonment_count,
-        cast(session_conversion_rate as {{ tailor.type_double() }}) as session_conversion_rate,
-        cast(view_to_cart_rate as {{ tailor.type_double() }}) as view_to_cart_rate,
+        case when clickstream.present then cast(sessions as integer) end as sessions,
+        case when clickstream.present then cast(page_views as integer) end as page_views,
+        case when clickstream.present then cast(page_views_per_session as {{ tailor.type_double() }}) end as page_views_per_session,
+        case when clickstream.present then cast(average_session_seconds as {{ tailor.type_double() }}) end as average_session_seconds,
+        case when clickstream.present then cast(product_views as integer) end as product_views,
+        case when clickstream.present then cast(cart_adds as integer) end as cart_adds,
+        case when clickstream.present then cast(cart_removes as integer) end as cart_removes,
+        case when clickstream.present then cast(searches as integer) end as searches,
+        case when clickstream.present then cast(cart_abandonment_count as integer) end as cart_abandonment_count,
+        case when clickstream.present then cast(session_conversion_rate as {{ tailor.type_double() }}) end as session_conversion_rate,
+        case when clickstream.present then cast(view_to_cart_rate as {{ tailor.type_double() }}) end as view_to_cart_rate,
         cast(discount_share as {{ tailor.type_double() }}) as discount_share,
-        cast(mobile_share as {{ tailor.type_double() }}) as mobile_share,
-        cast(evening_share as {{ tailor.type_double() }}) as evening_share,
-        cast(active_days as integer) as active_days,
+        case when clickstream.present then cast(mobile_share as {{ tailor.type_double() }}) end as mobile_share,
+        case when clickstream.present then cast(evening_share as {{ tailor.type_double() }}) end as evening_share,
+        case when clickstream.present then cast(active_days as integer) end as active_days,
         cast(days_since_first_seen as integer) as days_since_first_seen,
         cast(days_since_last_active as integer) as days_since_last_active,
         cast(distinct_categories as integer) as distinct_categories,
         cast(distinct_brands as integer) as distinct_brands,
         cast(has_email_marketing_consent as integer) as has_email_marketing_consent
     from features
+    cross join clickstream
 
 )
 

@@ -2,9 +2,11 @@
 
 {#
     Every implicit-feedback event behind user_item_interactions, one row each: product
-    views and cart adds of identified customers, and purchases (product lines of completed
-    orders, or Order Completed events naming a product when there is no order record, as
-    in REES46). A view: recommenders read it to split interactions by time.
+    views and cart adds of identified customers, and purchases: the product lines of
+    completed orders (int_orders_unioned: backend orders, and the orders known only from
+    Order Completed events with their products[] or top-level product, as in REES46),
+    less any product an Order Refunded took back. A view: recommenders read it to split
+    interactions by time.
 #}
 
 with events as (
@@ -17,7 +19,7 @@ with events as (
 
 orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ ref('int_orders_unioned') }}
     where customer_id is not null
 
 ),
@@ -26,6 +28,14 @@ order_items as (
 
     select * from {{ ref('int_order_items_classified') }}
     where is_product
+
+),
+
+-- products an order's refunds took back (negative lines): not a purchase any more
+refunded as (
+
+    select distinct order_id, product_id from order_items
+    where quantity < 0
 
 ),
 
@@ -38,17 +48,14 @@ event_signals as (
         case
             when events.event_name = 'Product Viewed' then 'view'
             when events.event_name = 'Product Added' then 'cart'
-            else 'purchase'
+            else 'cart'
         end as interaction_type,
         coalesce(events.quantity, 1) as quantity,
         events.event_at as interacted_at,
         'event' as signal_source,
         events.last_arrived_date
     from events
-    left join orders
-        on events.order_id = orders.order_id
     where events.event_name in ('Product Viewed', 'Product Added')
-        or (events.event_name = 'Order Completed' and orders.order_id is null)
 
 ),
 
@@ -69,8 +76,12 @@ order_signals as (
     from order_items
     inner join orders
         on order_items.order_id = orders.order_id
+    left join refunded
+        on order_items.order_id = refunded.order_id
+        and order_items.product_id = refunded.product_id
     where orders.status = 'completed'
         and order_items.quantity > 0
+        and refunded.order_id is null
 
 ),
 

@@ -13,8 +13,8 @@
 
 {#
     Implicit feedback for the recommenders: one row per customer and product with the
-    views, cart adds and purchases of user_item_events (order lines of completed orders,
-    or Order Completed events that name a product but no known order, as in REES46) and a
+    views, cart adds and purchases of user_item_events (product lines of completed orders,
+    from the backend or from Order Completed events with their products) and a
     weighted score
 
         score = sum over interactions of weight * 0.5 ^ (age_days / tailor__interaction_half_life_days)
@@ -42,7 +42,7 @@ with all_signals as (
 
 orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ ref('int_orders_unioned') }}
     where customer_id is not null
 
 ),

@@ -1,0 +1,118 @@
+{#
+    The order events of the Segment e-commerce spec (v2), as Segment and RudderStack send
+    them, one row per line item: Order Completed, Order Updated, Order Refunded and Order
+    Cancelled, with properties.products[] unnested (position = the item's 1-based place in
+    the array). An order event without a products array but with a top-level
+    properties.product_id (REES46, older trackers) is one line; one with neither is a
+    single row with a null position (a full refund, a cancellation, an order total alone).
+
+    order_id is properties.order_id; an Order Completed event without one is its own order
+    (its messageId). Other order events without an order id cannot be tied to an order and
+    are left out here (they stay in the events).
+#}
+
+with order_events as (
+
+    select * from {{ ref('int_events_stitched') }}
+    where event_name in ('Order Completed', 'Order Updated', 'Order Refunded', 'Order Cancelled')
+        and event_at < {{ tailor.run_end_literal() }}
+        and (order_id is not null or event_name = 'Order Completed')
+
+),
+
+products as (
+
+    select message_id, products, {{ tailor.json_array_length('products') }} as product_count
+    from {{ ref('stg_tracking__events') }}
+    where products is not null
+        and event_name in ('Order Completed', 'Order Updated', 'Order Refunded', 'Order Cancelled')
+
+),
+
+events as (
+
+    select
+        order_events.message_id,
+        order_events.event_name,
+        coalesce(order_events.order_id, order_events.message_id) as order_id,
+        order_events.customer_id,
+        order_events.event_at,
+        order_events.currency,
+        order_events.order_total,
+        order_events.order_revenue,
+        order_events.order_discount,
+        order_events.coupon_code,
+        order_events.product_id,
+        order_events.price,
+        order_events.quantity,
+        order_events.last_arrived_date,
+        products.products,
+        coalesce(products.product_count, 0) as product_count
+    from order_events
+    left join products
+        on order_events.message_id = products.message_id
+
+),
+
+positions as (
+
+    select
+        events.*,
+        {{ tailor.series_1_to('product_count') }} as position
+    from events
+    where product_count > 0
+
+),
+
+array_lines as (
+
+    select
+        positions.* exclude (product_id, price, quantity, products),
+        {{ tailor.json_array_item('products', 'position') }} as item
+    from positions
+
+),
+
+items as (
+
+    select
+        message_id, event_name, order_id, customer_id, event_at, currency, order_total,
+        order_revenue, order_discount, coupon_code, last_arrived_date, product_count, position,
+        coalesce(
+            nullif(trim({{ tailor.json_text('item', 'product_id') }}), ''),
+            nullif(trim({{ tailor.json_text('item', 'sku') }}), ''),
+            nullif(trim({{ tailor.json_text('item', 'id') }}), '')
+        ) as product_id,
+        nullif(trim({{ tailor.json_text('item', 'name') }}), '') as title,
+        {{ tailor.try_cast(tailor.json_text('item', 'price'), dbt.type_numeric()) }} as unit_price,
+        cast({{ tailor.try_cast(tailor.json_text('item', 'quantity'), dbt.type_numeric()) }} as {{ dbt.type_int() }}) as quantity
+    from array_lines
+
+),
+
+single_lines as (
+
+    select
+        message_id, event_name, order_id, customer_id, event_at, currency, order_total,
+        order_revenue, order_discount, coupon_code, last_arrived_date, product_count,
+        case when product_id is not null then 1 end as position,
+        product_id,
+        cast(null as {{ dbt.type_string() }}) as title,
+        price as unit_price,
+        quantity
+    from events
+    where product_count = 0
+
+),
+
+final as (
+
+    select * exclude (product_count), product_count > 0 or product_id is not null as has_lines
+    from items
+    union all
+    select * exclude (product_count), product_id is not null as has_lines
+    from single_lines
+
+)
+
+select * from final
