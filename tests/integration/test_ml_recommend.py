@@ -325,7 +325,9 @@ def test_the_gate_checks_the_k_the_run_was_made_with(warehouse, first_run):
         run_job(warehouse, dataclasses.replace(CONFIG, k=5))
         report = validate_layer("ml", DAY, warehouse)
         checks = [o for o in report.outcomes if o.table == "ml.recommendations"]
-        assert any("min(5, products they can still be offered)" in (o.description or "") for o in checks)
+        assert any(
+            "min(5, products they can still be offered)" in (o.description or "") for o in checks
+        )
         assert all(o.success for o in checks), [o.describe() for o in checks if not o.success]
     finally:
         run_job(warehouse)
