@@ -351,10 +351,8 @@ def _day_summary(ctx) -> str:
     return "; ".join(parts)
 
 
-def _missing_days(landing: Path, first: dt.date, last: dt.date) -> list[dt.date]:
-    from tailor import ingest
-
-    have = set(ingest.available_days(landing))
+def _missing_days(available: list[dt.date], first: dt.date, last: dt.date) -> list[dt.date]:
+    have = set(available)
     return [
         first + dt.timedelta(days=i)
         for i in range((last - first).days + 1)
@@ -397,15 +395,17 @@ def run(day: str | None, start: str | None, end: str | None, verbose: bool) -> N
 
     s = get_settings()
     first, last = _range(day, start, end)
-    available = ingest.available_days(s.landing)
+    # days with landing files, and days a history load or an adapter put in the warehouse
+    available = sorted(set(ingest.available_days(s.landing)) | set(ingest.loaded_days(s.warehouse)))
     if not available:
         raise click.ClickException(
-            f"no landing partitions under {s.landing}: run `tailor generate` first"
+            f"no landing partitions under {s.landing} and nothing loaded:"
+            " run `tailor generate` (or `tailor load`) first"
         )
     first, last = first or available[0], last or available[-1]
     if last < first:
         raise click.ClickException(f"--from {first} is after --to {last}")
-    missing = _missing_days(s.landing, first, last)
+    missing = _missing_days(available, first, last)
     if missing:
         raise click.ClickException(
             f"no landing files for {', '.join(map(str, missing[:5]))}"

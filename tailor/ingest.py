@@ -942,6 +942,36 @@ def day_loaded(con: duckdb.DuckDBPyConnection, day: dt.date) -> bool:
     )
 
 
+def loaded_days(warehouse: Path) -> list[dt.date]:
+    """The days some raw table of the warehouse holds (a history loaded with
+    ``tailor load --from/--to`` or an adapter), read without writing; none if there is no
+    warehouse yet."""
+    from tailor.warehouse import connect
+
+    if not warehouse.exists():
+        return []
+    con = connect(warehouse, read_only=True)
+    try:
+        have = {
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'raw'"
+            ).fetchall()
+        }
+        days: set[dt.date] = set()
+        for s in SOURCES.values():
+            if s.name in have:
+                days.update(
+                    r[0]
+                    for r in con.execute(
+                        f"select distinct _dt from {s.table} where _dt is not null"
+                    ).fetchall()
+                )
+        return sorted(days)
+    finally:
+        con.close()
+
+
 def available_days(landing: Path, sources: Iterable[str] | None = None) -> list[dt.date]:
     days: set[dt.date] = set()
     for found in landing_partitions(landing, sources).values():

@@ -51,6 +51,9 @@ def airflow_env(data: Path, airflow_home: Path, port: int = 8080, **extra: str) 
             "TAILOR_LANDING_TIMEOUT_MINUTES": "15",
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONUNBUFFERED": "1",
+            # One privacy key for every warehouse a test builds, so that two builds of the
+            # same days (Airflow, `tailor run`) publish the same pseudonyms.
+            "TAILOR_PRIVACY_KEY": "tailor-e2e-tests-privacy-key",
         }
     )
     with mock.patch.dict(os.environ, env, clear=True):

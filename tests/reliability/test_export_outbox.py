@@ -281,7 +281,20 @@ def test_tailor_export_by_hand_publishes_after_its_commit(night, receiver):
 
     result = CliRunner(env={"COLUMNS": "250"}).invoke(main, ["export", "--date", D1.isoformat()])
     assert result.exit_code == 0, result.output
-    assert "succeeded" in result.output and "staged" not in result.output
+    # the table it prints says what its commit published (checked in the log too: a narrow
+    # terminal may cut the table's status column)
+    assert "staged" not in result.output
+    con = connect(night.warehouse, read_only=True, settings=night)
+    try:
+        statuses = {
+            r[0]
+            for r in con.execute(
+                "select status from ops.export_log where run_date = ?", [D1]
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert statuses == {"succeeded"}
     assert visible_exports(night) == ["hook/dt=2026-10-05", "mc/dt=2026-10-05"]
     assert staged(night) == []
     applied_once(receiver)

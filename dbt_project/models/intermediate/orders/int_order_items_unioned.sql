@@ -6,10 +6,22 @@
     negative quantity, numbered from 100001 on, so it reduces the order's amount.
 #}
 
-with event_orders as (
+with backend_lines as (
 
-    select order_id, currency from {{ ref('int_orders_unioned') }}
-    where order_source = 'events'
+    select distinct order_id from {{ ref('stg_shop__order_items') }}
+
+),
+
+event_orders as (
+
+    -- an order whose header the backend has not sent (yet: a corrected row comes the next
+    -- day) but whose lines it has is the backend's: its lines come from there, not twice
+    select unioned.order_id, unioned.currency
+    from {{ ref('int_orders_unioned') }} as unioned
+    left join backend_lines
+        on unioned.order_id = backend_lines.order_id
+    where unioned.order_source = 'events'
+        and backend_lines.order_id is null
 
 ),
 
