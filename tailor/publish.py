@@ -342,10 +342,14 @@ def _sync_run_log(con: duckdb.DuckDBPyConnection, s: Settings) -> None:
     from tailor.orchestration import run_log_path
     from tailor.report import load_run_log
 
+    from tailor import descriptions
+
     try:
         load_run_log(con, run_log_path(s))
     except OSError as exc:  # the events stay in the file; the next publish loads them
         log.warning("could not load the run log into ops.run_log: %s", exc)
+    # created here, after the commit wrote the other tables' descriptions
+    descriptions.apply(con, s.dbt_project)
 
 
 def publish_snapshot(settings: Settings | None = None) -> Path:
