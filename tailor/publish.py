@@ -339,10 +339,9 @@ def _create_views(tmp: Path, views: list[tuple[str, str, str]], settings: Settin
 def _sync_run_log(con: duckdb.DuckDBPyConnection, s: Settings) -> None:
     """Bring the run log file (``<data>/runs/run_log.jsonl``) into ``ops.run_log`` (created
     empty when there is no event yet), so analysts can query it in the snapshot."""
+    from tailor import descriptions
     from tailor.orchestration import run_log_path
     from tailor.report import load_run_log
-
-    from tailor import descriptions
 
     try:
         load_run_log(con, run_log_path(s))
