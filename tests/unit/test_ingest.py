@@ -206,7 +206,7 @@ def test_reconciliation_is_enforced(con, landing, monkeypatch):
         real(c, source, extra_checks, day)
         c.execute("delete from _cand where _line = 2")
 
-    monkeypatch.setattr(ingest, "check_parsed", lose_a_row)
+    monkeypatch.setattr(ingest.load, "check_parsed", lose_a_row)  # where load_file looks it up
     with pytest.raises(
         ingest.ReconciliationError, match="read 3 records but loaded 2 and quarantined 0"
     ):
