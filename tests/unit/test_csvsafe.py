@@ -173,7 +173,7 @@ def test_the_writers_found_use_the_helper():
     for rel, func in (
         ("tailor/exports/formats.py", "csv_bytes"),
         ("tailor/exports/redact.py", "_redact_csv"),
-        ("tailor/cli.py", "sql"),
+        ("tailor/cli/inspection.py", "sql"),
     ):
         tree = ast.parse((REPO / rel).read_text())
         (node,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == func]
