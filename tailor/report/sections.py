@@ -47,6 +47,9 @@ class ReportData:
 
 
 class _Builder:
+    """One day's report section by section: the facts from a ``ReportReader``, the HTML
+    here, and in ``summary`` what the runs index shows."""
+
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
