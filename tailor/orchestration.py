@@ -613,8 +613,6 @@ def airflow_environment(settings: Settings | None = None, port: int = 8080) -> d
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": base,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
-        # Cosmos (installed with the project) keeps its caches here rather than in /tmp.
-        "AIRFLOW__COSMOS__CACHE_DIR": str(s.airflow_home / "cosmos"),
         "TAILOR_HOME": str(s.home),
     }
 

@@ -115,147 +115,156 @@ SEGMENT_ECOMMERCE_SPEC = (
 )
 ORDER_EVENTS = ("Order Completed", "Order Updated", "Order Refunded", "Order Cancelled")
 
+# The landing-zone contract as a table: per source its format and description, then one
+# row per raw column: the column, its DuckDB type (as stored in raw.<source>) and its roles:
+#   required   a record missing it is quarantined
+#   key        part of the natural key, in column order (staging deduplicates on it)
+#   positive   a number that must be > 0
+#   timestamp  must parse as ISO-8601 (an offset allowed)
+# Text after `#` is a comment.
+_CONTRACT: dict[str, tuple[str, str, str]] = {
+    "events": (
+        "ndjson",
+        "Segment-spec behavioural events (track, page, identify), NDJSON.gz",
+        """
+        message_id       VARCHAR        required key
+        type             VARCHAR        required
+        event            VARCHAR
+        name             VARCHAR
+        anonymous_id     VARCHAR
+        user_id          VARCHAR
+        event_timestamp  VARCHAR        required timestamp  # as delivered, with its UTC offset
+        sent_at          VARCHAR
+        received_at      VARCHAR        timestamp
+        properties       JSON
+        traits           JSON
+        context          JSON
+        extra            JSON           # unknown top-level fields (schema drift), never dropped
+        """,
+    ),
+    "customers": (
+        "csv",
+        "CRM export: new and changed customers of the day",
+        """
+        customer_id      VARCHAR        required key
+        email            VARCHAR
+        first_name       VARCHAR
+        last_name        VARCHAR
+        gender           VARCHAR
+        birth_date       DATE
+        country          VARCHAR
+        city             VARCHAR
+        timezone         VARCHAR
+        phone            VARCHAR
+        created_at       VARCHAR        timestamp
+        updated_at       VARCHAR        required timestamp
+        """,
+    ),
+    "orders": (
+        "csv",
+        "Shop backend orders",
+        """
+        order_id         VARCHAR        required key
+        customer_id      VARCHAR
+        ordered_at       VARCHAR        required timestamp
+        status           VARCHAR
+        currency         VARCHAR
+        subtotal         DECIMAL(18,2)
+        discount         DECIMAL(18,2)
+        shipping         DECIMAL(18,2)
+        total            DECIMAL(18,2)
+        coupon_code      VARCHAR
+        channel          VARCHAR
+        country          VARCHAR
+        updated_at       VARCHAR        timestamp
+        """,
+    ),
+    "order_items": (
+        "csv",
+        "Shop backend order lines",
+        """
+        order_id         VARCHAR        required key
+        line_number      INTEGER        required key
+        product_id       VARCHAR        required
+        title            VARCHAR
+        quantity         INTEGER        required
+        unit_price       DECIMAL(18,2)  required positive
+        discount         DECIMAL(18,2)
+        currency         VARCHAR
+        """,
+    ),
+    "products": (
+        "parquet",
+        "Product catalog: new and changed products of the day",
+        """
+        product_id       VARCHAR        required key
+        title            VARCHAR        required
+        description      VARCHAR
+        category_path    VARCHAR        # "Home > Kitchen > Cookware"
+        brand            VARCHAR
+        price            DECIMAL(18,2)  required positive
+        currency         VARCHAR
+        is_active        BOOLEAN
+        created_at       VARCHAR
+        updated_at       VARCHAR        required timestamp
+        """,
+    ),
+    "consents": (
+        "ndjson",
+        "Consent grants and withdrawals per subject and purpose",
+        """
+        consent_id       VARCHAR        required key
+        subject_id       VARCHAR        required  # the customer_id the consent belongs to
+        purpose          VARCHAR        required  # email_marketing | personalization | analytics | sms_marketing
+        granted          BOOLEAN        required
+        consented_at     VARCHAR        required timestamp
+        source           VARCHAR
+        """,
+    ),
+    "erasure_requests": (
+        "csv",
+        "Right-to-be-forgotten requests",
+        """
+        request_id       VARCHAR        required key
+        customer_id      VARCHAR
+        email            VARCHAR
+        requested_at     VARCHAR        required timestamp
+        """,
+    ),
+}
+
+_ROLES = ("required", "key", "positive", "timestamp")
+
+
+def _source(name: str, fmt: str, description: str, table: str) -> Source:
+    """A :class:`Source` from its rows of ``column type role...``."""
+    columns: dict[str, str] = {}
+    roles: dict[str, list[str]] = {role: [] for role in _ROLES}
+    for line in table.splitlines():
+        words = line.split("#")[0].split()
+        if not words:
+            continue
+        column, duckdb_type, *marks = words
+        columns[column] = duckdb_type
+        for role in marks:
+            if role not in roles:
+                raise ValueError(f"source {name}, column {column}: unknown role {role!r}")
+            roles[role].append(column)
+    return Source(
+        name=name,
+        format=fmt,
+        columns=columns,
+        required=tuple(roles["required"]),
+        key=tuple(roles["key"]),
+        positive=tuple(roles["positive"]),
+        timestamps=tuple(roles["timestamp"]),
+        description=description,
+    )
+
+
 SOURCES: dict[str, Source] = {
-    s.name: s
-    for s in [
-        Source(
-            name="events",
-            format="ndjson",
-            columns={
-                "message_id": "VARCHAR",
-                "type": "VARCHAR",
-                "event": "VARCHAR",
-                "name": "VARCHAR",
-                "anonymous_id": "VARCHAR",
-                "user_id": "VARCHAR",
-                "event_timestamp": "VARCHAR",  # as delivered, with its UTC offset
-                "sent_at": "VARCHAR",
-                "received_at": "VARCHAR",
-                "properties": "JSON",
-                "traits": "JSON",
-                "context": "JSON",
-                "extra": "JSON",  # unknown top-level fields (schema drift), never dropped
-            },
-            required=("message_id", "type", "event_timestamp"),
-            key=("message_id",),
-            timestamps=("event_timestamp", "received_at"),
-            description="Segment-spec behavioural events (track, page, identify), NDJSON.gz",
-        ),
-        Source(
-            name="customers",
-            format="csv",
-            columns={
-                "customer_id": "VARCHAR",
-                "email": "VARCHAR",
-                "first_name": "VARCHAR",
-                "last_name": "VARCHAR",
-                "gender": "VARCHAR",
-                "birth_date": "DATE",
-                "country": "VARCHAR",
-                "city": "VARCHAR",
-                "timezone": "VARCHAR",
-                "phone": "VARCHAR",
-                "created_at": "VARCHAR",
-                "updated_at": "VARCHAR",
-            },
-            required=("customer_id", "updated_at"),
-            key=("customer_id",),
-            timestamps=("created_at", "updated_at"),
-            description="CRM export: new and changed customers of the day",
-        ),
-        Source(
-            name="orders",
-            format="csv",
-            columns={
-                "order_id": "VARCHAR",
-                "customer_id": "VARCHAR",
-                "ordered_at": "VARCHAR",
-                "status": "VARCHAR",
-                "currency": "VARCHAR",
-                "subtotal": "DECIMAL(18,2)",
-                "discount": "DECIMAL(18,2)",
-                "shipping": "DECIMAL(18,2)",
-                "total": "DECIMAL(18,2)",
-                "coupon_code": "VARCHAR",
-                "channel": "VARCHAR",
-                "country": "VARCHAR",
-                "updated_at": "VARCHAR",
-            },
-            required=("order_id", "ordered_at"),
-            key=("order_id",),
-            timestamps=("ordered_at", "updated_at"),
-            description="Shop backend orders",
-        ),
-        Source(
-            name="order_items",
-            format="csv",
-            columns={
-                "order_id": "VARCHAR",
-                "line_number": "INTEGER",
-                "product_id": "VARCHAR",
-                "title": "VARCHAR",
-                "quantity": "INTEGER",
-                "unit_price": "DECIMAL(18,2)",
-                "discount": "DECIMAL(18,2)",
-                "currency": "VARCHAR",
-            },
-            required=("order_id", "line_number", "product_id", "quantity", "unit_price"),
-            key=("order_id", "line_number"),
-            positive=("unit_price",),
-            description="Shop backend order lines",
-        ),
-        Source(
-            name="products",
-            format="parquet",
-            columns={
-                "product_id": "VARCHAR",
-                "title": "VARCHAR",
-                "description": "VARCHAR",
-                "category_path": "VARCHAR",  # "Home > Kitchen > Cookware"
-                "brand": "VARCHAR",
-                "price": "DECIMAL(18,2)",
-                "currency": "VARCHAR",
-                "is_active": "BOOLEAN",
-                "created_at": "VARCHAR",
-                "updated_at": "VARCHAR",
-            },
-            required=("product_id", "title", "price", "updated_at"),
-            key=("product_id",),
-            positive=("price",),
-            timestamps=("updated_at",),
-            description="Product catalog: new and changed products of the day",
-        ),
-        Source(
-            name="consents",
-            format="ndjson",
-            columns={
-                "consent_id": "VARCHAR",
-                "subject_id": "VARCHAR",  # the customer_id the consent belongs to
-                "purpose": "VARCHAR",  # email_marketing | personalization | analytics | sms_marketing
-                "granted": "BOOLEAN",
-                "consented_at": "VARCHAR",
-                "source": "VARCHAR",
-            },
-            required=("consent_id", "subject_id", "purpose", "granted", "consented_at"),
-            key=("consent_id",),
-            timestamps=("consented_at",),
-            description="Consent grants and withdrawals per subject and purpose",
-        ),
-        Source(
-            name="erasure_requests",
-            format="csv",
-            columns={
-                "request_id": "VARCHAR",
-                "customer_id": "VARCHAR",
-                "email": "VARCHAR",
-                "requested_at": "VARCHAR",
-            },
-            required=("request_id", "requested_at"),
-            key=("request_id",),
-            timestamps=("requested_at",),
-            description="Right-to-be-forgotten requests",
-        ),
-    ]
+    name: _source(name, fmt, description, table)
+    for name, (fmt, description, table) in _CONTRACT.items()
 }
 
 CONSENT_PURPOSES = ("email_marketing", "sms_marketing", "personalization", "analytics")

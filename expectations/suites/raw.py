@@ -36,7 +36,10 @@ quarantine rate              at most 5% of a source's records quarantined,    wa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import great_expectations.expectations as gxe
 
@@ -198,110 +201,133 @@ def events(ctx: SuiteContext) -> SuitePlan:
     )
 
 
-def customers(ctx: SuiteContext) -> SuitePlan:
-    return SuitePlan(
-        query=partition("raw.customers", ctx, f"{utc('updated_at')} as updated_at_utc"),
-        expectations=[
-            row_count(ctx, "customers"),
-            not_null("customer_id"),
-            well_formed_id("customer_id"),
-            no_placeholder_ids("customer_id"),
-            not_null("updated_at"),
-            not_null("updated_at_utc", description="`updated_at` parses as a timestamp"),
-            not_after_partition(ctx, "updated_at_utc", "updated_at"),
+@dataclass(frozen=True)
+class SourceChecks:
+    """The checks of a source other than events, as data: ``columns`` holds one row per
+    checked column, ``column check...``, the checks in the order they run:
+
+    ===========  =========================================================================
+    required     not null
+    id           a well-formed id (``ID_REGEX``)
+    real         never a placeholder id ('undefined', 'null')
+    >=N          N or more
+    timestamp    parses as a timestamp (its UTC form, ``<column>_utc``, is not null)
+    recent       not after the partition's end (its UTC form)
+    purpose      trimmed and lower-cased, one of ``CONSENT_PURPOSES``
+    ===========  =========================================================================
+
+    ``extra_columns`` (SQL) are computed for ``extra``, the checks that run last."""
+
+    columns: str
+    row_count: bool = True
+    extra_columns: tuple[str, ...] = ()
+    extra: Callable[[SuiteContext], list[gxe.Expectation]] = lambda ctx: []
+
+
+SOURCE_CHECKS: dict[str, SourceChecks] = {
+    "customers": SourceChecks(
+        """
+        customer_id   required id real
+        updated_at    required timestamp recent
+        """
+    ),
+    "orders": SourceChecks(
+        """
+        order_id      required id
+        customer_id   id real
+        ordered_at    required timestamp
+        """,
+        extra_columns=(f"{utc('coalesce(updated_at, ordered_at)')} as changed_at_utc",),
+        extra=lambda ctx: [
+            not_after_partition(ctx, "changed_at_utc", "updated_at (else ordered_at)")
         ],
-    )
-
-
-def orders(ctx: SuiteContext) -> SuitePlan:
-    changed = f"{utc('coalesce(updated_at, ordered_at)')} as changed_at_utc"
-    return SuitePlan(
-        query=partition("raw.orders", ctx, f"{utc('ordered_at')} as ordered_at_utc, {changed}"),
-        expectations=[
-            row_count(ctx, "orders"),
-            not_null("order_id"),
-            well_formed_id("order_id"),
-            well_formed_id("customer_id"),
-            no_placeholder_ids("customer_id"),
-            not_null("ordered_at"),
-            not_null("ordered_at_utc", description="`ordered_at` parses as a timestamp"),
-            not_after_partition(ctx, "changed_at_utc", "updated_at (else ordered_at)"),
-        ],
-    )
-
-
-def order_items(ctx: SuiteContext) -> SuitePlan:
-    return SuitePlan(
-        query=partition("raw.order_items", ctx),
-        expectations=[
-            row_count(ctx, "order_items"),
-            not_null("order_id"),
-            well_formed_id("order_id"),
-            not_null("product_id"),
-            well_formed_id("product_id"),
-            not_null("line_number"),
-            between("line_number", min_value=1),
-            not_null("quantity"),
-            not_null("unit_price"),
-            between("unit_price", min_value=0, description="`unit_price` is 0 or more"),
-        ],
-    )
-
-
-def products(ctx: SuiteContext) -> SuitePlan:
-    return SuitePlan(
-        query=partition("raw.products", ctx, f"{utc('updated_at')} as updated_at_utc"),
-        expectations=[
-            row_count(ctx, "products"),
-            not_null("product_id"),
-            well_formed_id("product_id"),
-            not_null("title"),
-            not_null("price"),
-            between("price", min_value=0, description="`price` is 0 or more"),
-            not_after_partition(ctx, "updated_at_utc", "updated_at"),
-        ],
-    )
-
-
-def consents(ctx: SuiteContext) -> SuitePlan:
-    extra = f"lower(trim(purpose)) as purpose_normalized, {utc('consented_at')} as consented_at_utc"
-    return SuitePlan(
-        query=partition("raw.consents", ctx, extra),
-        expectations=[
-            row_count(ctx, "consents"),
-            not_null("consent_id"),
-            well_formed_id("consent_id"),
-            not_null("subject_id"),
-            well_formed_id("subject_id"),
-            no_placeholder_ids("subject_id"),
-            not_null("purpose"),
-            in_set(
-                "purpose_normalized",
-                CONSENT_PURPOSES,
-                description=f"`purpose` (trimmed, lower-case) is one of {', '.join(CONSENT_PURPOSES)}: an unknown purpose would be ignored, and with it a withdrawal",
-            ),
-            not_null("granted"),
-            not_null("consented_at_utc", description="`consented_at` parses as a timestamp"),
-            not_after_partition(ctx, "consented_at_utc", "consented_at"),
-        ],
-    )
-
-
-def erasure_requests(ctx: SuiteContext) -> SuitePlan:
-    return SuitePlan(
-        query=partition("raw.erasure_requests", ctx, f"{utc('requested_at')} as requested_at_utc"),
-        expectations=[
-            not_null("request_id"),
-            well_formed_id("request_id"),
-            well_formed_id("customer_id"),
-            not_null("requested_at_utc", description="`requested_at` parses as a timestamp"),
+    ),
+    "order_items": SourceChecks(
+        """
+        order_id      required id
+        product_id    required id
+        line_number   required >=1
+        quantity      required
+        unit_price    required >=0
+        """
+    ),
+    "products": SourceChecks(
+        """
+        product_id    required id
+        title         required
+        price         required >=0
+        updated_at    recent
+        """
+    ),
+    "consents": SourceChecks(
+        """
+        consent_id    required id
+        subject_id    required id real
+        purpose       required purpose
+        granted       required
+        consented_at  timestamp recent
+        """
+    ),
+    "erasure_requests": SourceChecks(
+        """
+        request_id    required id
+        customer_id   id
+        requested_at  timestamp
+        """,
+        row_count=False,
+        extra=lambda ctx: [
             no_rows(
                 "select request_id, requested_at from {batch} "
                 "where customer_id is null and (email is null or trim(email) = '')",
                 "every erasure request names a customer_id or an email (otherwise it cannot be carried out)",
                 severity=WARNING,
-            ),
+            )
         ],
+    ),
+}
+
+
+def _column_check(ctx: SuiteContext, column: str, check: str) -> tuple[gxe.Expectation, str]:
+    """One check of :class:`SourceChecks` on a column: the expectation and the computed
+    column it reads ('' for none)."""
+    computed = f"{utc(column)} as {column}_utc"
+    if check == "required":
+        return not_null(column), ""
+    if check == "id":
+        return well_formed_id(column), ""
+    if check == "real":
+        return no_placeholder_ids(column), ""
+    if check.startswith(">="):
+        n = int(check[2:])
+        return between(column, min_value=n, description=f"`{column}` is {n} or more"), ""
+    if check == "timestamp":
+        return not_null(f"{column}_utc", description=f"`{column}` parses as a timestamp"), computed
+    if check == "recent":
+        return not_after_partition(ctx, f"{column}_utc", column), computed
+    if check == "purpose":
+        return in_set(
+            f"{column}_normalized",
+            CONSENT_PURPOSES,
+            description=f"`{column}` (trimmed, lower-case) is one of {', '.join(CONSENT_PURPOSES)}: an unknown purpose would be ignored, and with it a withdrawal",
+        ), f"lower(trim({column})) as {column}_normalized"
+    raise ValueError(f"unknown check {check!r} on {column}")
+
+
+def source_plan(source: str, ctx: SuiteContext) -> SuitePlan:
+    """The suite of a source from its row of :data:`SOURCE_CHECKS`."""
+    checks = SOURCE_CHECKS[source]
+    expectations = [row_count(ctx, source)] if checks.row_count else []
+    computed: list[str] = []
+    for line in checks.columns.strip().splitlines():
+        column, *names = line.split()
+        for name in names:
+            expectation, sql = _column_check(ctx, column, name)
+            expectations.append(expectation)
+            if sql and sql not in computed:
+                computed.append(sql)
+    return SuitePlan(
+        query=partition(f"raw.{source}", ctx, ", ".join([*computed, *checks.extra_columns])),
+        expectations=[*expectations, *checks.extra(ctx)],
     )
 
 
@@ -331,11 +357,9 @@ def load_log(ctx: SuiteContext) -> SuitePlan:
 
 SUITES: list[TableSuite] = [
     TableSuite("raw.events", events, description="Segment-spec events of the day's partition"),
-    TableSuite("raw.customers", customers),
-    TableSuite("raw.orders", orders),
-    TableSuite("raw.order_items", order_items),
-    TableSuite("raw.products", products),
-    TableSuite("raw.consents", consents),
-    TableSuite("raw.erasure_requests", erasure_requests),
+    *[
+        TableSuite(f"raw.{source}", functools.partial(source_plan, source))
+        for source in SOURCE_CHECKS
+    ],
     TableSuite("raw.load_log", load_log, description="the load log of the day's files"),
 ]

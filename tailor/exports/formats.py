@@ -25,12 +25,16 @@ import datetime as dt
 import decimal
 import hashlib
 import io
+import itertools
 import json
 import math
 import string
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from tailor import csvsafe
 
@@ -199,136 +203,138 @@ class Format:
     description: str
 
 
-def _recs_columns(
-    n: int, title: str, price: str, currency: str, product_id: str | None = None
-) -> dict[str, str]:
-    """Flat columns for the top-``n`` recommendations; every price has its ISO 4217
-    currency in the column after it."""
-    out: dict[str, str] = {}
-    for k in range(1, n + 1):
-        if product_id:
-            out[product_id.format(k=k)] = f"rec_{k}_product_id"
-        out[title.format(k=k)] = f"rec_{k}_title"
-        out[price.format(k=k)] = f"rec_{k}_price"
-        out[currency.format(k=k)] = f"rec_{k}_currency"
-    return out
+# The formats as a table: per format its kind, key column(s), description and default
+# fields, written as a destination's `fields:` in config/destinations.yml. A run of fields
+# whose names hold `{k}` stands for the top DEFAULT_RECOMMENDATIONS recommended products:
+# the run repeats for k = 1, 2, 3, so every price has its ISO 4217 currency after it.
+DEFAULT_RECOMMENDATIONS = 3
 
-
-FORMATS: dict[str, Format] = {
-    f.name: f
-    for f in [
-        Format(
-            name="mailchimp_csv",
-            kind="csv",
-            default_fields={
-                "Email Address": "email",
-                "First Name": "first_name",
-                "Last Name": "last_name",
-                "Tags": {"template": "tailor,{audience_id}"},
-                "Segment": "segment_name",
-                **_recs_columns(3, "Product {k}", "Product {k} Price", "Product {k} Currency"),
-            },
-            key=("Email Address",),
-            description="Mailchimp audience import (contacts CSV; extra columns become merge fields)",
-        ),
-        Format(
-            name="klaviyo_csv",
-            kind="csv",
-            default_fields={
-                "Email": "email",
-                "First Name": "first_name",
-                "Last Name": "last_name",
-                "Phone Number": "phone",
-                "Segment": "segment_name",
-                "RFM Segment": "rfm_segment",
-                **_recs_columns(
-                    3, "Product {k}", "Product {k} Price", "Product {k} Currency", "Product {k} ID"
-                ),
-            },
-            key=("Email",),
-            description="Klaviyo list import (profiles CSV; extra columns become custom properties)",
-        ),
-        Format(
-            name="braze_csv",
-            kind="csv",
-            default_fields={
-                "external_id": "customer_id",
-                "email": "email",
-                "first_name": "first_name",
-                "last_name": "last_name",
-                "phone": "phone",
-                "email_subscribe": {"value": "opted_in"},
-                "segment_name": "segment_name",
-                "rfm_segment": "rfm_segment",
-                "lifecycle_stage": "lifecycle_stage",
-                **_recs_columns(
-                    3, "rec_{k}_title", "rec_{k}_price", "rec_{k}_currency", "rec_{k}_id"
-                ),
-            },
-            key=("external_id",),
-            description="Braze user attributes CSV import (external_id first; flat values only; other columns are custom attributes)",
-        ),
-        Format(
-            name="hubspot_csv",
-            kind="csv",
-            default_fields={
-                "Email": "email",
-                "First Name": "first_name",
-                "Last Name": "last_name",
-                "Phone Number": "phone",
-                "Tailor Segment": "segment_name",
-                "Tailor RFM Segment": "rfm_segment",
-                "Tailor Lifecycle Stage": "lifecycle_stage",
-            },
-            key=("Email",),
-            description="HubSpot contacts import (Email deduplicates; Tailor properties must exist in HubSpot)",
-        ),
-        Format(
-            name="salesforce_csv",
-            kind="csv",
-            default_fields={
-                "Email": "email",
-                "FirstName": "first_name",
-                "LastName": "last_name",
-                "Phone": "phone",
-                "Tailor_Customer_Id__c": "customer_id",
-                "Tailor_Segment__c": "segment_name",
-                "Tailor_RFM_Segment__c": "rfm_segment",
-                "Tailor_Lifecycle_Stage__c": "lifecycle_stage",
-            },
-            key=("Tailor_Customer_Id__c",),
-            description="Salesforce Data Import Wizard contacts CSV (API field names; custom fields end in __c)",
-        ),
-        Format(
-            name="jsonl",
-            kind="jsonl",
-            default_fields={
-                "customer_id": "customer_id",
-                "email": "email",
-                "first_name": "first_name",
-                "segment_name": "segment_name",
-                "rfm_segment": "rfm_segment",
-                "lifecycle_stage": "lifecycle_stage",
-                "recommendations": {"recommendations": 3},
-            },
-            key=("customer_id",),
-            description="JSON Lines: one {op, data} object per line",
-        ),
-        Format(
-            name="webhook",
-            kind="webhook",
-            default_fields={
-                "customer_id": "customer_id",
-                "email": "email",
-                "first_name": "first_name",
-                "segment_name": "segment_name",
-                "recommendations": {"recommendations": 3},
-            },
-            key=("customer_id",),
-            description="HTTP webhook: batched JSON POSTs with retries and idempotency keys",
-        ),
-    ]
+_FORMAT_TABLE: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "mailchimp_csv": (
+        "csv",
+        ("Email Address",),
+        "Mailchimp audience import (contacts CSV; extra columns become merge fields)",
+        """
+        Email Address: email
+        First Name: first_name
+        Last Name: last_name
+        Tags: {template: "tailor,{audience_id}"}
+        Segment: segment_name
+        Product {k}: rec_{k}_title
+        Product {k} Price: rec_{k}_price
+        Product {k} Currency: rec_{k}_currency
+        """,
+    ),
+    "klaviyo_csv": (
+        "csv",
+        ("Email",),
+        "Klaviyo list import (profiles CSV; extra columns become custom properties)",
+        """
+        Email: email
+        First Name: first_name
+        Last Name: last_name
+        Phone Number: phone
+        Segment: segment_name
+        RFM Segment: rfm_segment
+        Product {k} ID: rec_{k}_product_id
+        Product {k}: rec_{k}_title
+        Product {k} Price: rec_{k}_price
+        Product {k} Currency: rec_{k}_currency
+        """,
+    ),
+    "braze_csv": (
+        "csv",
+        ("external_id",),
+        "Braze user attributes CSV import (external_id first; flat values only; other columns are custom attributes)",
+        """
+        external_id: customer_id
+        email: email
+        first_name: first_name
+        last_name: last_name
+        phone: phone
+        email_subscribe: {value: opted_in}
+        segment_name: segment_name
+        rfm_segment: rfm_segment
+        lifecycle_stage: lifecycle_stage
+        rec_{k}_id: rec_{k}_product_id
+        rec_{k}_title: rec_{k}_title
+        rec_{k}_price: rec_{k}_price
+        rec_{k}_currency: rec_{k}_currency
+        """,
+    ),
+    "hubspot_csv": (
+        "csv",
+        ("Email",),
+        "HubSpot contacts import (Email deduplicates; Tailor properties must exist in HubSpot)",
+        """
+        Email: email
+        First Name: first_name
+        Last Name: last_name
+        Phone Number: phone
+        Tailor Segment: segment_name
+        Tailor RFM Segment: rfm_segment
+        Tailor Lifecycle Stage: lifecycle_stage
+        """,
+    ),
+    "salesforce_csv": (
+        "csv",
+        ("Tailor_Customer_Id__c",),
+        "Salesforce Data Import Wizard contacts CSV (API field names; custom fields end in __c)",
+        """
+        Email: email
+        FirstName: first_name
+        LastName: last_name
+        Phone: phone
+        Tailor_Customer_Id__c: customer_id
+        Tailor_Segment__c: segment_name
+        Tailor_RFM_Segment__c: rfm_segment
+        Tailor_Lifecycle_Stage__c: lifecycle_stage
+        """,
+    ),
+    "jsonl": (
+        "jsonl",
+        ("customer_id",),
+        "JSON Lines: one {op, data} object per line",
+        """
+        customer_id: customer_id
+        email: email
+        first_name: first_name
+        segment_name: segment_name
+        rfm_segment: rfm_segment
+        lifecycle_stage: lifecycle_stage
+        recommendations: {recommendations: 3}
+        """,
+    ),
+    "webhook": (
+        "webhook",
+        ("customer_id",),
+        "HTTP webhook: batched JSON POSTs with retries and idempotency keys",
+        """
+        customer_id: customer_id
+        email: email
+        first_name: first_name
+        segment_name: segment_name
+        recommendations: {recommendations: 3}
+        """,
+    ),
 }
+
+
+def _format(name: str, kind: str, key: tuple[str, ...], description: str, fields: str) -> Format:
+    """A :class:`Format` from its row of :data:`_FORMAT_TABLE` (the ``{k}`` runs expanded)."""
+    declared: dict[str, Any] = yaml.safe_load(textwrap.dedent(fields))
+    default_fields: dict[str, Any] = {}
+    for repeats, group in itertools.groupby(declared.items(), key=lambda item: "{k}" in item[0]):
+        run = list(group)
+        if not repeats:
+            default_fields.update(run)
+            continue
+        for k in range(1, DEFAULT_RECOMMENDATIONS + 1):
+            default_fields.update((name.format(k=k), column.format(k=k)) for name, column in run)
+    return Format(name, kind, default_fields, key, description)
+
+
+FORMATS: dict[str, Format] = {name: _format(name, *row) for name, row in _FORMAT_TABLE.items()}
 
 
 # --------------------------------------------------------------------------- writers

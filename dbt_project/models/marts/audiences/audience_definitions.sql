@@ -1,6 +1,7 @@
 {#
     Every audience Tailor can export, one row per audience, as of the run date, with its
-    A/B experiment (an audience may have no members today). Audience ids:
+    A/B experiment (an audience may have no members today). Audience ids (the macro
+    audience_id, which audiences uses too):
 
       rfm_<segment>                       RFM segment (rfm_segment_map seed), e.g. rfm_champions
       lifecycle_<stage>                   lifecycle stage, e.g. lifecycle_at_risk
@@ -17,13 +18,6 @@
     tailor__audience_holdout_overrides ({audience_id: share}) changes it per audience.
 #}
 
-{%- set slug = "lower(replace(replace(replace(replace(replace({x}, '''', ''), ' ', '_'), '-', '_'), '/', '_'), '&', 'and'))" -%}
-{%- set segments_source = source('ml_outputs', 'customer_segments') -%}
-{%- set propensity_source = source('ml_outputs', 'propensity_scores') -%}
-{%- set segments_rel = adapter.get_relation(database=segments_source.database, schema=segments_source.schema, identifier=segments_source.identifier) if execute else none -%}
-{%- set propensity_rel = adapter.get_relation(database=propensity_source.database, schema=propensity_source.schema, identifier=propensity_source.identifier) if execute else none -%}
-{%- set segments_cols = adapter.get_columns_in_relation(segments_rel) | map(attribute='name') | map('lower') | list if segments_rel is not none else [] -%}
-{%- set propensity_cols = adapter.get_columns_in_relation(propensity_rel) | map(attribute='name') | map('lower') | list if propensity_rel is not none else [] -%}
 {%- set overrides = var('tailor__audience_holdout_overrides', {}) or {} -%}
 
 with rfm_segments as (
@@ -35,41 +29,20 @@ with rfm_segments as (
 
 ml_segments as (
 
-    {% if segments_rel is not none %}
-    select distinct
-        cast(segment_id as {{ dbt.type_int() }}) as segment_id,
-        segment_name
-    from {{ segments_source }}
-    {% if 'run_date' in segments_cols %}
-    where run_date = (
-        select max(run_date) from {{ segments_source }}
-        where run_date <= {{ tailor.run_date_literal() }}
-    )
-    {% endif %}
-    {% else %}
-    select
-        cast(null as {{ dbt.type_int() }}) as segment_id,
-        cast(null as {{ dbt.type_string() }}) as segment_name
-    where 1 = 0
-    {% endif %}
+    select distinct segment_id, segment_name
+    from (
+        {{ tailor.ml_latest(source('ml_outputs', 'customer_segments'),
+            [['segment_id', 'int'], ['segment_name', 'string']]) }}
+    ) as latest
 
 ),
 
 propensity_models as (
 
-    {% if propensity_rel is not none %}
     select distinct model
-    from {{ propensity_source }}
-    {% if 'run_date' in propensity_cols %}
-    where run_date = (
-        select max(run_date) from {{ propensity_source }}
-        where run_date <= {{ tailor.run_date_literal() }}
-    )
-    {% endif %}
-    {% else %}
-    select cast(null as {{ dbt.type_string() }}) as model
-    where 1 = 0
-    {% endif %}
+    from (
+        {{ tailor.ml_latest(source('ml_outputs', 'propensity_scores'), [['model', 'string']]) }}
+    ) as latest
 
 ),
 
@@ -84,7 +57,7 @@ deciles as (
 definitions as (
 
     select
-        'rfm_' || {{ slug | replace('{x}', 'segment') }} as audience_id,
+        {{ tailor.audience_id('rfm_segment', 'segment') }} as audience_id,
         'RFM: ' || segment as audience_name,
         'rfm_segment' as audience_kind,
         segment as criterion,
@@ -101,7 +74,7 @@ definitions as (
     ] %}
     union all
     select
-        'lifecycle_{{ stage }}',
+        {{ tailor.audience_id('lifecycle_stage', "'" ~ stage ~ "'") }},
         'Lifecycle: {{ stage | replace("_", " ") }}',
         'lifecycle_stage',
         '{{ stage }}',
@@ -110,7 +83,7 @@ definitions as (
 
     union all
     select
-        'ml_segment_' || cast(segment_id as {{ dbt.type_string() }}),
+        {{ tailor.audience_id('ml_segment', 'segment_id') }},
         'ML segment: ' || segment_name,
         'ml_segment',
         segment_name,
@@ -119,7 +92,7 @@ definitions as (
 
     union all
     select
-        'propensity_' || {{ slug | replace('{x}', 'model') }} || '_decile_' || cast(decile as {{ dbt.type_string() }}),
+        {{ tailor.audience_id('propensity_decile', 'model', 'decile') }},
         'Propensity: ' || model || ' decile ' || cast(decile as {{ dbt.type_string() }}),
         'propensity_decile',
         model || ':' || cast(decile as {{ dbt.type_string() }}),
@@ -127,19 +100,14 @@ definitions as (
     from propensity_models
     cross join deciles
 
-    {% for trigger, name, text in [
-        ('cart_abandoners', 'Cart abandoners', 'abandoned a cart (no purchase within ' ~ var('tailor__cart_abandonment_hours') ~ ' hours of the last cart add) in the last ' ~ var('tailor__flag_window_days') ~ ' days and bought nothing since'),
-        ('browse_abandoners', 'Browse abandoners', 'viewed products in the last ' ~ var('tailor__flag_window_days') ~ ' days without adding to cart or buying'),
-        ('high_intent', 'High intent', 'viewed the same product at least ' ~ var('tailor__high_intent_min_views') ~ ' times in ' ~ var('tailor__high_intent_window_days') ~ ' days'),
-        ('win_back', 'Win-back', 'bought before, but last ' ~ var('tailor__win_back_min_days') ~ ' to ' ~ var('tailor__win_back_max_days') ~ ' days ago'),
-    ] %}
+    {% for trigger in tailor.audience_triggers() %}
     union all
     select
-        'trigger_{{ trigger }}',
-        'Trigger: {{ name }}',
+        {{ tailor.audience_id('behavioural_trigger', "'" ~ trigger.trigger ~ "'") }},
+        'Trigger: {{ trigger.name }}',
         'behavioural_trigger',
-        '{{ trigger }}',
-        'Customers who {{ text }}.'
+        '{{ trigger.trigger }}',
+        'Customers who {{ trigger.text }}.'
     {% endfor %}
 
 ),

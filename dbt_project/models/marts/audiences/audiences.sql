@@ -19,17 +19,7 @@
 #}
 
 {%- set n_recs = var('tailor__audience_recommendations', 3) | int -%}
-{%- set slug = "lower(replace(replace(replace(replace(replace({x}, '''', ''), ' ', '_'), '-', '_'), '/', '_'), '&', 'and'))" -%}
 {%- set hex = "'0123456789abcdef'" -%}
-{%- set segments_source = source('ml_outputs', 'customer_segments') -%}
-{%- set propensity_source = source('ml_outputs', 'propensity_scores') -%}
-{%- set recs_source = source('ml_outputs', 'recommendations') -%}
-{%- set segments_rel = adapter.get_relation(database=segments_source.database, schema=segments_source.schema, identifier=segments_source.identifier) if execute else none -%}
-{%- set propensity_rel = adapter.get_relation(database=propensity_source.database, schema=propensity_source.schema, identifier=propensity_source.identifier) if execute else none -%}
-{%- set recs_rel = adapter.get_relation(database=recs_source.database, schema=recs_source.schema, identifier=recs_source.identifier) if execute else none -%}
-{%- set segments_cols = adapter.get_columns_in_relation(segments_rel) | map(attribute='name') | map('lower') | list if segments_rel is not none else [] -%}
-{%- set propensity_cols = adapter.get_columns_in_relation(propensity_rel) | map(attribute='name') | map('lower') | list if propensity_rel is not none else [] -%}
-{%- set recs_cols = adapter.get_columns_in_relation(recs_rel) | map(attribute='name') | map('lower') | list if recs_rel is not none else [] -%}
 {%- set recs_model = var('tailor__audience_recommendation_model', none) -%}
 
 with customers as (
@@ -70,83 +60,32 @@ products as (
 
 ml_segments as (
 
-    {% if segments_rel is not none %}
-    select
-        customer_id,
-        cast(segment_id as {{ dbt.type_int() }}) as segment_id,
-        segment_name
-    from {{ segments_source }}
-    {% if 'run_date' in segments_cols %}
-    where run_date = (
-        select max(run_date) from {{ segments_source }}
-        where run_date <= {{ tailor.run_date_literal() }}
-    )
-    {% endif %}
-    {% else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as customer_id,
-        cast(null as {{ dbt.type_int() }}) as segment_id,
-        cast(null as {{ dbt.type_string() }}) as segment_name
-    where 1 = 0
-    {% endif %}
+    {{ tailor.ml_latest(source('ml_outputs', 'customer_segments'),
+        [['customer_id', 'string'], ['segment_id', 'int'], ['segment_name', 'string']]) }}
 
 ),
 
 propensity as (
 
-    {% if propensity_rel is not none %}
-    select
-        customer_id,
-        model,
-        cast(score as {{ tailor.type_double() }}) as score,
-        cast(decile as {{ dbt.type_int() }}) as decile
-    from {{ propensity_source }}
-    {% if 'run_date' in propensity_cols %}
-    where run_date = (
-        select max(run_date) from {{ propensity_source }}
-        where run_date <= {{ tailor.run_date_literal() }}
-    )
-    {% endif %}
-    {% else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as customer_id,
-        cast(null as {{ dbt.type_string() }}) as model,
-        cast(null as {{ tailor.type_double() }}) as score,
-        cast(null as {{ dbt.type_int() }}) as decile
-    where 1 = 0
-    {% endif %}
+    {{ tailor.ml_latest(source('ml_outputs', 'propensity_scores'),
+        [['customer_id', 'string'], ['model', 'string'], ['score', 'double'], ['decile', 'int']]) }}
 
 ),
 
 recommendations as (
 
-    {% if recs_rel is not none %}
     select
         customer_id,
         product_id,
-        cast({{ adapter.quote('rank') }} as {{ dbt.type_int() }}) as recommendation_rank
-        {%- for col in ['model', 'reason'] %},
-        {% if col in recs_cols %}{{ col }}{% else %}cast(null as {{ dbt.type_string() }}) as {{ col }}{% endif %}
-        {%- endfor %}
-    from {{ recs_source }}
-    where 1 = 1
-    {% if 'run_date' in recs_cols %}
-        and run_date = (
-            select max(run_date) from {{ recs_source }}
-            where run_date <= {{ tailor.run_date_literal() }}
-        )
-    {% endif %}
-    {% if recs_model is not none and 'model' in recs_cols %}
-        and model = '{{ recs_model }}'
-    {% endif %}
-    {% else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as customer_id,
-        cast(null as {{ dbt.type_string() }}) as product_id,
-        cast(null as {{ dbt.type_int() }}) as recommendation_rank,
-        cast(null as {{ dbt.type_string() }}) as model,
-        cast(null as {{ dbt.type_string() }}) as reason
-    where 1 = 0
+        {{ adapter.quote('rank') }} as recommendation_rank,
+        model,
+        reason
+    from (
+        {{ tailor.ml_latest(source('ml_outputs', 'recommendations'),
+            [['customer_id', 'string'], ['product_id', 'string'], ['rank', 'int'], ['model', 'string'], ['reason', 'string']]) }}
+    ) as latest
+    {% if recs_model is not none %}
+    where model = '{{ recs_model }}'
     {% endif %}
 
 ),
@@ -212,7 +151,7 @@ top_recommendations as (
 memberships as (
 
     select
-        'rfm_' || {{ slug | replace('{x}', 'rfm_segment') }} as audience_id,
+        {{ tailor.audience_id('rfm_segment', 'rfm_segment') }} as audience_id,
         customer_id,
         cast(null as {{ tailor.type_double() }}) as propensity_score
     from rfm
@@ -220,7 +159,7 @@ memberships as (
 
     union all
     select
-        'lifecycle_' || lifecycle_stage,
+        {{ tailor.audience_id('lifecycle_stage', 'lifecycle_stage') }},
         customer_id,
         cast(null as {{ tailor.type_double() }})
     from lifecycle
@@ -228,7 +167,7 @@ memberships as (
 
     union all
     select
-        'ml_segment_' || cast(segment_id as {{ dbt.type_string() }}),
+        {{ tailor.audience_id('ml_segment', 'segment_id') }},
         customer_id,
         cast(null as {{ tailor.type_double() }})
     from ml_segments
@@ -236,25 +175,20 @@ memberships as (
 
     union all
     select
-        'propensity_' || {{ slug | replace('{x}', 'model') }} || '_decile_' || cast(decile as {{ dbt.type_string() }}),
+        {{ tailor.audience_id('propensity_decile', 'model', 'decile') }},
         customer_id,
         score
     from propensity
     where decile is not null
 
-    {% for trigger, flag in [
-        ('cart_abandoners', 'is_cart_abandoner'),
-        ('browse_abandoners', 'is_browse_abandoner'),
-        ('high_intent', 'is_high_intent'),
-        ('win_back', 'is_win_back_candidate'),
-    ] %}
+    {% for trigger in tailor.audience_triggers() %}
     union all
     select
-        'trigger_{{ trigger }}',
+        {{ tailor.audience_id('behavioural_trigger', "'" ~ trigger.trigger ~ "'") }},
         customer_id,
         cast(null as {{ tailor.type_double() }})
     from flags
-    where {{ flag }}
+    where {{ trigger.flag }}
     {% endfor %}
 
 ),

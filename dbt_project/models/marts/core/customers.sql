@@ -1,7 +1,8 @@
 {#
     The customer profile, one row per known customer, as of the run date: demographic
-    attributes from the CRM, behaviour from stitched events, sessions and orders, context
-    (device, day part, timezone) and the current consent per purpose.
+    attributes from the CRM, behaviour from stitched events, sessions and orders
+    (int_customer_activity_combined), context (device, day part, timezone) and the current
+    consent per purpose.
 #}
 
 with customers as (
@@ -16,15 +17,9 @@ crm as (
 
 ),
 
-order_stats as (
+activity as (
 
-    select * from {{ ref('int_customer_orders_aggregated') }}
-
-),
-
-event_stats as (
-
-    select * from {{ ref('int_customer_events_aggregated') }}
+    select * from {{ ref('int_customer_activity_combined') }}
 
 ),
 
@@ -83,37 +78,29 @@ joined as (
         crm.country,
         crm.city,
         crm.created_at,
-        event_stats.first_seen_at,
-        event_stats.last_seen_at,
-        coalesce(event_stats.session_count, 0) as session_count,
-        coalesce(event_stats.page_views, 0) as page_views,
-        coalesce(event_stats.product_views, 0) as product_views,
-        coalesce(event_stats.cart_adds, 0) as cart_adds,
-        coalesce(event_stats.searches, 0) as searches,
-        coalesce(order_stats.purchase_count, 0) as order_count,
-        coalesce(order_stats.cancelled_order_count, 0) as cancelled_order_count,
-        coalesce(order_stats.returned_order_count, 0) as returned_order_count,
-        order_stats.first_purchase_at,
-        order_stats.last_purchase_at,
-        coalesce(order_stats.gross_revenue, 0) as gross_revenue,
-        coalesce(order_stats.net_revenue, 0) as net_revenue,
-        case
-            when coalesce(order_stats.purchase_count, 0) > 0
-                then order_stats.gross_revenue / order_stats.purchase_count
-            else 0
-        end as average_order_value,
-        case
-            when coalesce(order_stats.purchase_count, 0) > 0
-                then 1.0 * order_stats.discounted_purchase_count / order_stats.purchase_count
-            else 0
-        end as discount_share,
+        activity.first_seen_at,
+        activity.last_seen_at,
+        activity.session_count,
+        activity.page_views,
+        activity.product_views,
+        activity.cart_adds,
+        activity.searches,
+        activity.purchase_count as order_count,
+        activity.cancelled_order_count,
+        activity.returned_order_count,
+        activity.first_purchase_at,
+        activity.last_purchase_at,
+        activity.gross_revenue,
+        activity.net_revenue,
+        activity.average_order_value,
+        activity.discount_share,
         coalesce(carts.abandoned_carts, 0) as cart_abandonment_count,
         preferences.favourite_category,
         preferences.second_favourite_category,
         preferences.favourite_brand,
-        event_stats.preferred_device,
-        event_stats.preferred_day_part,
-        coalesce(crm.timezone, event_stats.event_timezone) as timezone,
+        activity.preferred_device,
+        activity.preferred_day_part,
+        coalesce(crm.timezone, activity.event_timezone) as timezone,
         coalesce(consent_pivot.has_email_marketing_consent, false) as has_email_marketing_consent,
         coalesce(consent_pivot.has_sms_marketing_consent, false) as has_sms_marketing_consent,
         coalesce(consent_pivot.has_personalization_consent, false) as has_personalization_consent,
@@ -122,10 +109,8 @@ joined as (
     from customers
     left join crm
         on customers.customer_id = crm.customer_id
-    left join order_stats
-        on customers.customer_id = order_stats.customer_id
-    left join event_stats
-        on customers.customer_id = event_stats.customer_id
+    left join activity
+        on customers.customer_id = activity.customer_id
     left join preferences
         on customers.customer_id = preferences.customer_id
     left join carts

@@ -15,27 +15,15 @@ with customers as (
 
 ),
 
-lifecycle as (
+activity as (
 
-    select * from {{ ref('customer_lifecycle') }}
-
-),
-
-events as (
-
-    select * from {{ ref('int_customer_events_aggregated') }}
+    select * from {{ ref('int_customer_activity_combined') }}
 
 ),
 
 preferences as (
 
     select * from {{ ref('int_customer_preferences_ranked') }}
-
-),
-
-order_stats as (
-
-    select * from {{ ref('int_customer_orders_aggregated') }}
 
 ),
 
@@ -52,42 +40,38 @@ features as (
         case
             when customers.last_purchase_at is not null
                 then {{ dbt.datediff('cast(customers.last_purchase_at as date)', tailor.run_date_literal(), 'day') }}
-            else coalesce(lifecycle.days_since_first_active, 0)
+            else coalesce(activity.days_since_first_active, 0)
         end as recency_days,
         customers.order_count as frequency,
         customers.net_revenue as monetary,
         customers.average_order_value as average_order_value,
-        coalesce(order_stats.items_purchased, 0) as items_purchased,
-        coalesce(order_stats.cancelled_order_count, 0) + coalesce(order_stats.returned_order_count, 0) as cancelled_or_returned_orders,
+        activity.items_purchased,
+        activity.cancelled_order_count + activity.returned_order_count as cancelled_or_returned_orders,
         customers.session_count as sessions,
         customers.page_views as page_views,
         case when customers.session_count > 0 then 1.0 * customers.page_views / customers.session_count else 0 end as page_views_per_session,
-        case when customers.session_count > 0 then 1.0 * coalesce(events.total_session_seconds, 0) / customers.session_count else 0 end as average_session_seconds,
+        case when customers.session_count > 0 then 1.0 * activity.total_session_seconds / customers.session_count else 0 end as average_session_seconds,
         customers.product_views as product_views,
         customers.cart_adds as cart_adds,
-        coalesce(events.cart_removes, 0) as cart_removes,
+        activity.cart_removes,
         customers.searches as searches,
         customers.cart_abandonment_count as cart_abandonment_count,
-        case when customers.session_count > 0 then 1.0 * coalesce(events.converted_sessions, 0) / customers.session_count else 0 end as session_conversion_rate,
+        case when customers.session_count > 0 then 1.0 * activity.converted_sessions / customers.session_count else 0 end as session_conversion_rate,
         case when customers.product_views > 0 then 1.0 * customers.cart_adds / customers.product_views else 0 end as view_to_cart_rate,
         customers.discount_share as discount_share,
-        case when customers.session_count > 0 then 1.0 * coalesce(events.mobile_sessions, 0) / customers.session_count else 0 end as mobile_share,
-        case when coalesce(events.activity_events, 0) > 0 then 1.0 * events.evening_events / events.activity_events else 0 end as evening_share,
-        coalesce(events.active_days, 0) as active_days,
-        coalesce(lifecycle.days_since_first_active, 0) as days_since_first_seen,
-        coalesce(lifecycle.days_since_last_active, 0) as days_since_last_active,
+        case when customers.session_count > 0 then 1.0 * activity.mobile_sessions / customers.session_count else 0 end as mobile_share,
+        case when activity.activity_events > 0 then 1.0 * activity.evening_events / activity.activity_events else 0 end as evening_share,
+        activity.active_days,
+        coalesce(activity.days_since_first_active, 0) as days_since_first_seen,
+        coalesce(activity.days_since_last_active, 0) as days_since_last_active,
         coalesce(preferences.distinct_categories, 0) as distinct_categories,
         coalesce(preferences.distinct_brands, 0) as distinct_brands,
         case when customers.has_email_marketing_consent then 1 else 0 end as has_email_marketing_consent
     from customers
-    left join lifecycle
-        on customers.customer_id = lifecycle.customer_id
-    left join events
-        on customers.customer_id = events.customer_id
+    left join activity
+        on customers.customer_id = activity.customer_id
     left join preferences
         on customers.customer_id = preferences.customer_id
-    left join order_stats
-        on customers.customer_id = order_stats.customer_id
 
 ),
 

@@ -1,6 +1,7 @@
 {#
-    The lifecycle stage of every known customer as of the run date. Activity is anything
-    the customer did: an order, a tracked event, or the CRM record being created.
+    The lifecycle stage of every known customer as of the run date, from the span of their
+    activity (int_customer_activity_combined: an order, a tracked event, or the CRM record
+    being created).
 
       new       first active at most tailor__lifecycle_new_days ago
       engaged   active within tailor__lifecycle_active_days and, within
@@ -13,79 +14,9 @@
       churned   otherwise
 #}
 
-with customers as (
+with activity as (
 
-    select * from {{ ref('int_customers_unioned') }}
-
-),
-
-crm as (
-
-    select customer_id, created_at
-    from {{ ref('stg_crm__customers') }}
-    where created_at < {{ tailor.run_end_literal() }}
-
-),
-
-order_stats as (
-
-    select * from {{ ref('int_customer_orders_aggregated') }}
-
-),
-
-event_stats as (
-
-    select * from {{ ref('int_customer_events_aggregated') }}
-
-),
-
-activity as (
-
-    select
-        customers.customer_id,
-        crm.created_at,
-        order_stats.first_order_at,
-        order_stats.last_order_at,
-        event_stats.first_seen_at,
-        event_stats.last_seen_at,
-        coalesce(order_stats.purchase_count, 0) as purchase_count,
-        coalesce(order_stats.purchases_in_engaged_window, 0) as purchases_in_engaged_window,
-        coalesce(event_stats.sessions_in_engaged_window, 0) as sessions_in_engaged_window
-    from customers
-    left join crm
-        on customers.customer_id = crm.customer_id
-    left join order_stats
-        on customers.customer_id = order_stats.customer_id
-    left join event_stats
-        on customers.customer_id = event_stats.customer_id
-
-),
-
-bounds as (
-
-    select
-        *,
-        least(
-            coalesce(created_at, first_order_at, first_seen_at),
-            coalesce(first_order_at, first_seen_at, created_at),
-            coalesce(first_seen_at, created_at, first_order_at)
-        ) as first_active_at,
-        greatest(
-            coalesce(created_at, last_order_at, last_seen_at),
-            coalesce(last_order_at, last_seen_at, created_at),
-            coalesce(last_seen_at, created_at, last_order_at)
-        ) as last_active_at
-    from activity
-
-),
-
-measured as (
-
-    select
-        *,
-        {{ dbt.datediff('cast(first_active_at as date)', tailor.run_date_literal(), 'day') }} as days_since_first_active,
-        {{ dbt.datediff('cast(last_active_at as date)', tailor.run_date_literal(), 'day') }} as days_since_last_active
-    from bounds
+    select * from {{ ref('int_customer_activity_combined') }}
 
 ),
 
@@ -106,7 +37,7 @@ staged as (
             when days_since_last_active <= {{ var('tailor__lifecycle_lapsed_days') }} then 'lapsed'
             else 'churned'
         end as lifecycle_stage
-    from measured
+    from activity
 
 ),
 
