@@ -367,9 +367,9 @@ def _span(first: dt.date | None, last: dt.date | None) -> str:
 def _check_config(s) -> None:
     """Read both configuration files before a night starts: a broken file fails in a
     second, naming the file, line and key, not after the long stages."""
-    from tailor import config, exports
+    from tailor import anomalies, exports
 
-    config.load_config(s)
+    anomalies.anomaly_config(s)  # the whole file, and the metric names it tunes
     exports.load_config(exports.destinations_path(s))
 
 
@@ -436,7 +436,7 @@ def run(day: str | None, start: str | None, end: str | None, verbose: bool) -> N
                     raise click.ClickException(message) from None
                 from tailor.publish import PublishError
 
-                if isinstance(exc, pipeline.PublishError | PublishError):
+                if isinstance(exc, PublishError):
                     raise click.ClickException(str(exc)) from None  # the day is committed
                 message = str(exc)
                 if not isinstance(exc, pipeline.StageError | click.ClickException):
@@ -696,14 +696,16 @@ def erase(
     An email must be an email address and a customer id must be known to the warehouse;
     a request that would touch more rows than the limits allow is held for review. Such
     requests are recorded in ops.erasure_audit and change nothing else."""
-    from tailor import privacy
+    from tailor.erased import PrivacyKeyError
+    from tailor.pipeline import erase_and_publish
+    from tailor.privacy.erasure import ErasureNotApplied
 
     if bool(email) == bool(customer_id):
         raise click.UsageError("give exactly one of --email or --customer-id")
     s = get_settings()
     try:
         with console.status("erasing"):
-            result = privacy.erase_and_publish(
+            result = erase_and_publish(
                 s,
                 customer_id=customer_id,
                 email=email,
@@ -711,12 +713,12 @@ def erase(
                 purge_landing_files=not keep_landing,
                 force=force,
             )
-    except privacy.ErasureNotApplied as exc:
+    except ErasureNotApplied as exc:
         raise click.ClickException(
             f"the erasure was not applied, {exc}\n(recorded in ops.erasure_audit as "
             f"{exc.result.status}, audit id {exc.result.audit_id})"
         ) from exc
-    except (FileNotFoundError, privacy.PrivacyKeyError, ValueError) as exc:
+    except (FileNotFoundError, PrivacyKeyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     out.print_json(
         json.dumps(

@@ -51,7 +51,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tailor import faults, privacy
+from tailor import faults
+from tailor.privacy.suppression import enforce_suppression
 from tailor.sources import EVENT_FIELDS, LOAD_ORDER, SOURCES, Source
 from tailor.sqlsafe import plain_name, quote_ident, quote_literal
 from tailor.warehouse import ensure_raw_schema, raw_columns
@@ -924,7 +925,7 @@ def load_day(
         for name in wanted:
             loads += load_partition(con, landing, name, day)
         # A re-delivered partition must not bring an erased person back.
-        privacy.enforce_suppression(con, day)
+        enforce_suppression(con, day)
         faults.maybe_fail("load.before_commit")
         con.execute("commit")
     except BaseException:

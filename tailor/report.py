@@ -6,7 +6,6 @@
 
     report.write_run_report(day, settings, ctx=ctx)   # <reports>/runs/<day>/index.html
     report.write_runs_index(settings)                 # <reports>/runs/index.html (newest first)
-    report.load_run_log(con, path)                    # data/runs/run_log.jsonl -> ops.run_log
     report.publish_dbt_docs(settings)                 # <reports>/dbt_docs/index.html
 
 A report is one self-contained file: inline CSS, plots drawn as inline SVG here (no
@@ -30,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
 import html
 import json
 import math
@@ -40,6 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tailor.runlog import RUN_LOG_TABLE, load_run_log
 from tailor.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
 
 RUNS_DIR = "runs"
 SUMMARY_FILE = "summary.json"
-RUN_LOG_TABLE = "ops.run_log"
 ANOMALIES_TABLE = "ops.anomalies"
 METRICS_TABLE = "ops.metrics"
 ANOMALY_CHART_DAYS = 35  # days of a flagged series drawn beside it
@@ -77,22 +75,6 @@ KEY_METRICS = (
     "users",
     "rows",
 )
-
-RUN_LOG_DDL = f"""
-create table if not exists {RUN_LOG_TABLE} (
-    event_id varchar not null,      -- sha256 of the event's JSON line (the key: reloading replaces)
-    logged_at timestamp,            -- the event's "at": when it was recorded (UTC)
-    status varchar not null,        -- task_failed | run_failed | run_succeeded | ...
-    dag_id varchar,
-    dag_run_id varchar,
-    day date,                       -- the logical day of the run
-    task_id varchar,
-    try_number integer,
-    error varchar,
-    record json not null,           -- the whole event as logged
-    loaded_at timestamp not null    -- UTC
-)
-"""
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -467,87 +449,8 @@ def _q(name: str) -> str:
 # --------------------------------------------------------------------------- run log
 
 
-def load_run_log(con: duckdb.DuckDBPyConnection, path: Path | str) -> int:
-    """Load the run log (JSON lines written by ``tailor.orchestration.record_event``) into
-    ``ops.run_log``. Idempotent: an event's key is the sha256 of its canonical JSON, and
-    loading replaces the rows of the keys read (older events no longer in the file stay).
-    Lines that are not JSON objects are skipped. Returns the number of events read."""
-    path = Path(path)
-    con.execute("create schema if not exists ops")
-    con.execute(RUN_LOG_DDL)
-    if not path.exists():
-        return 0
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows: dict[str, tuple] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict):
-            continue
-        canonical = json.dumps(event, sort_keys=True, default=str)
-        key = hashlib.sha256(canonical.encode()).hexdigest()
-        rows[key] = (
-            key,
-            _parse_ts(event.get("at")),
-            str(event.get("status") or "unknown"),
-            _str_or_none(event.get("dag_id")),
-            _str_or_none(event.get("dag_run_id")),
-            _parse_day(event.get("day")),
-            _str_or_none(event.get("task_id")),
-            event.get("try_number") if isinstance(event.get("try_number"), int) else None,
-            _str_or_none(event.get("error")),
-            canonical,
-            now,
-        )
-    con.execute("begin transaction")
-    try:
-        if rows:
-            con.execute("create temp table _run_log_keys (event_id varchar)")
-            con.executemany("insert into _run_log_keys values (?)", [[k] for k in rows])
-            con.execute(
-                f"delete from {RUN_LOG_TABLE} where event_id in (select event_id from _run_log_keys)"
-            )
-            con.execute("drop table _run_log_keys")
-            con.executemany(
-                f"insert into {RUN_LOG_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [list(r) for r in rows.values()],
-            )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    return len(rows)
-
-
-def _str_or_none(v: Any) -> str | None:
-    return None if v is None else str(v)
-
-
-def _parse_ts(v: Any) -> dt.datetime | None:
-    if not isinstance(v, str):
-        return None
-    try:
-        ts = dt.datetime.fromisoformat(v)
-    except ValueError:
-        return None
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
-    return ts
-
-
-def _parse_day(v: Any) -> dt.date | None:
-    if not isinstance(v, str):
-        return None
-    try:
-        return dt.date.fromisoformat(v[:10])
-    except ValueError:
-        return None
-
-
 def _run_log_path(settings: Settings) -> Path:
-    from tailor.orchestration import run_log_path
+    from tailor.runlog import run_log_path
 
     return run_log_path(settings)
 
