@@ -36,20 +36,10 @@ from tailor.consent import has_table
 from tailor.sqlsafe import quote_literal
 
 HASH_DOMAIN = "tailor:erased-subject:v2"  # HMAC-SHA256 with the privacy key
-
-
 LEGACY_HASH_DOMAIN = "tailor:erased-subject:v1"  # plain sha256, before keyed hashes
-
-
 SUBJECT_KINDS = ("customer_id", "email", "anonymous_id", "order_id")
-
-
 KEY_ENV = "TAILOR_PRIVACY_KEY"
-
-
 MIN_KEY_LENGTH = 16
-
-
 # Session variables that carry the key into SQL (per connection, never stored).
 _IPAD, _OPAD = "tailor_subject_ipad", "tailor_subject_opad"
 
@@ -152,7 +142,6 @@ create table if not exists private.subject_key (
 )
 """
 
-
 LEGACY_ERASED_DDL = """
 create table if not exists private.legacy_erased_subjects (
     subject_hash varchar not null,    -- unkeyed sha256 (legacy_subject_hash)
@@ -214,7 +203,6 @@ create table if not exists ops.erased_subjects (
     key_id varchar                    -- private.subject_key.key_id of the key it was hashed with
 )
 """
-
 
 ERASURE_AUDIT_DDL = """
 create table if not exists ops.erasure_audit (
@@ -331,7 +319,7 @@ class Identity:
         return {k: {n for v in vals if (n := normalize(k, v))} for k, vals in kinds.items()}
 
     def tags(self) -> set[str]:
-        """``kind|normalized value`` of every identifier, as :func:`json_tags_sql` gives them."""
+        """``kind|normalized value`` of every identifier, as ``tailor.privacy.matching.json_tags_sql`` gives them."""
         return {f"{k}|{v}" for k, vals in self.folded().items() for v in vals}
 
     def tokens(self) -> set[str]:

@@ -4,6 +4,10 @@ Each stage is a plain function of a ``RunContext``; the Airflow DAG calls the sa
 functions one task each, and ``tailor run`` calls them in order. A run works on a private
 copy of the warehouse and only replaces the real file when every stage has passed, so a
 failure at any step leaves the warehouse (and the published snapshot) as they were.
+Where a run's copy lives on disk, and clearing what dead runs left, is ``tailor.runs``.
+
+``tailor erase`` works the same way (:func:`erase_and_publish`): the erasure on a working
+copy, the copy compacted and swapped in, the snapshot republished.
 """
 
 from __future__ import annotations

@@ -31,20 +31,10 @@ PROTECTED = {
     ("private", "subject_key"),
     ("private", "legacy_erased_subjects"),
 }
-
-
 QUARANTINE = ("raw", "quarantine")
-
-
 TOMBSTONE_REASON = "erased_subject"
-
-
 TOMBSTONE_TEXT = "record removed: erased subject (right to be forgotten)"
-
-
 REDACTED_TEXT = "record text removed: erased subject (right to be forgotten)"
-
-
 # Diagnostic tables whose free text (failure samples, error messages) can quote any
 # identifier as a bare value: the identifiers are replaced by ERASED_MARK, the rows kept.
 REDACT_IN_PLACE = {("ops", "validation_results"), ("ops", "run_log")}

@@ -40,14 +40,8 @@ log = logging.getLogger(__name__)
 
 
 APPLIED = "applied"
-
-
 HELD = "held_for_review"
-
-
 UNKNOWN = "unknown_subject"
-
-
 INVALID = "invalid_request"
 
 

@@ -21,8 +21,6 @@ from tailor.settings import Settings
 # data sets and are left alone. Line-oriented files lose the lines that name the person;
 # documents get the identifiers replaced by ERASED_MARK.
 LINE_FILES = (".csv", ".jsonl", ".log", ".txt")
-
-
 DOCUMENT_FILES = (".json", ".html", ".htm", ".md", ".yml", ".yaml")
 
 

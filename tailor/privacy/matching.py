@@ -18,11 +18,7 @@ from tailor.erased import Identity, normalize
 from tailor.sqlsafe import quote_ident, quote_literal
 
 TEXT_COLUMNS = {"record", "_record", "key_fields", "payload"}
-
-
 JSON_NAMED = {"extra", "properties", "traits", "context"}
-
-
 # Identifier keys in JSON, per kind, and where they stand (Segment: top level, traits,
 # properties, context.traits). ``JSON_ID_PATHS`` is every (kind, path).
 JSON_ID_KEYS = {
@@ -32,8 +28,6 @@ JSON_ID_KEYS = {
     "order_id": ("orderId", "order_id"),
     "visitor_id": ("visitorId", "visitor_id"),
 }
-
-
 # (prefix, kinds looked for under it)
 JSON_PLACES = (
     ("$", ("email", "customer_id", "anonymous_id", "order_id", "visitor_id")),
@@ -42,8 +36,6 @@ JSON_PLACES = (
     ("$.context.traits", ("email", "customer_id")),
     ("$.properties", ("email", "customer_id", "order_id")),
 )
-
-
 JSON_ID_PATHS = [
     (kind, f"{prefix}.{key}")
     for prefix, kinds in JSON_PLACES
@@ -62,8 +54,6 @@ SOURCE_IDENTITIES: dict[str, list[tuple[str, str]]] = {
     "erasure_requests": [("customer_id", "customer_id"), ("email", "email")],
     "events": [("customer_id", "user_id"), ("anonymous_id", "anonymous_id")],
 }
-
-
 SOURCE_JSON_FIELDS: dict[str, dict[str, list[tuple[str, str]]]] = {
     "events": {
         "traits": [("email", "$.email"), ("customer_id", "$.customer_id")],
@@ -198,8 +188,6 @@ LANDING_KEYS = {
     "visitorid": "visitor_id",
     "messageid": "event_id",
 }
-
-
 # "key": "value" (or a number) pairs of a record that is not valid JSON (a broken line).
 KEY_VALUE_RE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+))')
 

@@ -18,8 +18,6 @@ from tailor.erased import ensure_tables, normalize, subject_hash, subject_key
 from tailor.sqlsafe import quote_ident
 
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-
-
 # Where a customer id must occur to be known: (table, column).
 CUSTOMER_ID_HOMES = (
     ("raw", "customers", "customer_id"),

@@ -29,7 +29,7 @@ from tailor.sqlsafe import plain_name, quote_ident, quote_literal
 
 def _source_tags_sql(source: str, where: str, *, legacy: bool = False) -> str:
     """SQL selecting the distinct ``tag`` (``kind|value``) of every identifier field of
-    ``raw.<source>`` rows matching ``where``, normalized as :func:`normalize` (or, with
+    ``raw.<source>`` rows matching ``where``, normalized as :func:`~tailor.erased.normalize` (or, with
     ``legacy``, as older versions hashed them: ids only trimmed). One distinct select per
     field: on 1M events 0.3 s, where one list of all fields per row took 3 s."""
 
@@ -146,7 +146,7 @@ def _tags_erased_sql(tags: str) -> str:
 
 def _broken_tags_sql(expr: str) -> str:
     """SQL list of ``kind|value`` tags of a record that is not JSON (as
-    :func:`broken_record_matches`): the values of its ``"key": "value"`` pairs, by key;
+    :func:`~tailor.privacy.matching.broken_record_matches`): the values of its ``"key": "value"`` pairs, by key;
     and each comma/semicolon/tab-separated field, unquoted, as every kind."""
     pair = r'"([^"\\]*)"\s*:\s*"?([^",}\]]*)"?'
     key = f"regexp_replace(lower(regexp_extract(p, {quote_literal(pair)}, 1)), '[^a-z]', '', 'g')"
@@ -171,7 +171,7 @@ def _broken_tags_sql(expr: str) -> str:
 
 def quarantine_suppressed_sql(expr: str) -> str:
     """SQL condition on the text of a quarantined record: parsed as JSON, one of its
-    identifier keys (:data:`JSON_ID_PATHS`) names an erased subject; a record that is not
+    identifier keys (:data:`~tailor.privacy.matching.JSON_ID_PATHS`) names an erased subject; a record that is not
     JSON (a broken line) is read as ``"key": "value"`` pairs and CSV fields."""
     parsed = f"try(json({expr}))"
     tags = (
