@@ -9,7 +9,7 @@ landing zone (``run-landing``, every day the run delivered). The people are the 
 with the most sessions (as erasure requests at that scale come from people with a history),
 their identities resolved on the warehouse as the erase stage does. Each measurement copies
 the landing zone as hard links (a purge writes a new file and renames it over the name, so
-the run's files stay as they were), times ``privacy.purge_landing_many`` for the first N of
+the run's files stay as they were), times ``tailor.privacy.landing.purge_landing_many`` for the first N of
 them, prints the seconds and the records removed per person (the same on both commits),
 and deletes the copy.
 """
@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         TAILOR_DATA=str(root / "erase-landing-tmp"),
         TAILOR_DUCKDB_TEMP=str(root / "tmp" / "duckdb"),
     )
-    from tailor import privacy
+    try:
+        from tailor.privacy.identity import resolve_identity
+        from tailor.privacy.landing import purge_landing_many
+    except ModuleNotFoundError:  # an older commit: tailor/privacy.py, one module
+        from tailor import privacy
+
+        resolve_identity, purge_landing_many = privacy.resolve_identity, privacy.purge_landing_many
     from tailor.warehouse import connect
 
     counts = [int(n) for n in args.people.split(",")]
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 [max(counts)],
             ).fetchall()
         ]
-        idents = [privacy.resolve_identity(con, customer_id=c) for c in ids]
+        idents = [resolve_identity(con, customer_id=c) for c in ids]
     finally:
         con.close()
     copy = root / "erase-landing"
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(landing, copy, copy_function=os.link)
         started = time.perf_counter()
-        out = privacy.purge_landing_many(copy, idents[:n])
+        out = purge_landing_many(copy, idents[:n])
         seconds = time.perf_counter() - started
         shutil.rmtree(copy)
         identifiers = sum(len(i.tokens() | i.order_ids) for i in idents[:n])

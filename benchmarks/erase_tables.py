@@ -8,8 +8,8 @@ requests), on this or an older commit, rolled back afterwards.
 ``stage_night.py ... --stages load`` leaves ``<bench>/stage-night/warehouse/tailor.duckdb``
 with the next night loaded and its erasure requests pending. Each repetition copies it,
 resolves the pending requests' identities and times removing their rows from every table
-(``privacy.erase_rows_many`` for all of them at once where the code has it, else
-``privacy.erase_rows`` once per person, as older commits did), then rolls back. It prints
+(``tailor.privacy.erase_tables.erase_rows_many`` for all of them at once where the code has
+it, else ``erase_rows`` once per person, as older commits did), then rolls back. It prints
 the seconds and the rows found per person, which must be the same on both commits.
 """
 
@@ -43,7 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         TAILOR_DUCKDB_MEMORY=os.environ.get("TAILOR_DUCKDB_MEMORY", "6GB"),
         TAILOR_DUCKDB_TEMP=str(root / "tmp" / "duckdb"),
     )
-    from tailor import privacy
+    try:
+        from tailor.privacy.erase_tables import erase_rows, erase_rows_many
+        from tailor.privacy.identity import resolve_identity
+        from tailor.privacy.requests import pending_requests
+    except ModuleNotFoundError:  # an older commit: tailor/privacy.py, one module
+        from tailor import privacy
+
+        erase_rows, resolve_identity = privacy.erase_rows, privacy.resolve_identity
+        pending_requests = privacy.pending_requests
+        erase_rows_many = getattr(privacy, "erase_rows_many", None)
     from tailor.settings import get_settings
     from tailor.warehouse import connect
 
@@ -56,14 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             (day,) = con.execute(
                 "select max(_dt) from raw.load_log where source = 'events'"
             ).fetchone()
-            requests = privacy.pending_requests(con, day)
-            idents = [privacy.resolve_identity(con, r["customer_id"], r["email"]) for r in requests]
+            requests = pending_requests(con, day)
+            idents = [resolve_identity(con, r["customer_id"], r["email"]) for r in requests]
             con.execute("begin transaction")
             started = time.perf_counter()
-            if hasattr(privacy, "erase_rows_many"):
-                touched = privacy.erase_rows_many(con, idents)
+            if erase_rows_many is not None:
+                touched = erase_rows_many(con, idents)
             else:
-                touched = [privacy.erase_rows(con, ident) for ident in idents]
+                touched = [erase_rows(con, ident) for ident in idents]
             seconds = time.perf_counter() - started
             con.execute("rollback")
         finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from tailor import faults, privacy
+from tailor import faults
 from tailor.ingest import (
     FileLoad,
     LoadError,
@@ -30,6 +30,7 @@ from tailor.ingest import (
     read_csv_records,
     write_candidates,
 )
+from tailor.privacy.suppression import enforce_suppression
 from tailor.sources import SOURCES
 from tailor.sqlsafe import quote_literal
 from tailor.warehouse import ensure_raw_schema
@@ -293,7 +294,7 @@ def load_adapter(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> list[
             )
             log_file(con, load, batch_id, started, dt.datetime.now(dt.UTC).replace(tzinfo=None))
             loads.append(load)
-        privacy.enforce_suppression(con)
+        enforce_suppression(con)
         faults.maybe_fail("load.before_commit")
         con.execute("commit")
     except BaseException:

@@ -203,8 +203,8 @@ def _parse_rule(doc: Mapping[str, Any], where: str, base: MetricRule) -> MetricR
 
 
 def _parse_anomalies(doc: Any, where: str) -> AnomalyConfig:
-    from tailor.anomalies.metrics import METRICS
-
+    """The section's rules; the metric names are checked where the metrics are defined
+    (``tailor.anomalies.anomaly_config``)."""
     doc = _mapping(doc, where)
     _unknown(doc, {f.name for f in dataclasses.fields(AnomalyConfig)}, where)
     defaults = _parse_rule(doc.get("defaults"), f"{where}.defaults", MetricRule())
@@ -213,10 +213,6 @@ def _parse_anomalies(doc: Any, where: str) -> AnomalyConfig:
     # metric rules first: a "metric.dimension" rule starts from its metric's rule
     for name in sorted(given, key=lambda n: ("." in str(n), str(n))):
         metric = str(name).split(".")[0]
-        if metric not in METRICS:
-            raise ConfigError(
-                f"{where}.metrics.{name}: unknown metric (known: {', '.join(sorted(METRICS))})"
-            )
         base = metrics.get(metric, defaults)
         metrics[str(name)] = _parse_rule(given[name], f"{where}.metrics.{name}", base)
     return AnomalyConfig(
@@ -272,7 +268,12 @@ def load_config(settings: Settings, path: Path | str | None = None) -> TailorCon
     try:
         return parse_config(doc, p.name, p)
     except ConfigError as exc:
-        # "anomalies.metrics.events.warning_z: expected a number" -> its line in the file
-        key = str(exc).split(": ", 1)[0]
-        line = _dotted_line(p, key) if key != p.name else None
-        raise ConfigError(f"{p}{f', line {line}' if line else ''}: {exc}") from None
+        raise located(p, exc) from None
+
+
+def located(path: Path, exc: ConfigError) -> ConfigError:
+    """``exc`` (``anomalies.metrics.events.warning_z: expected a number``) naming the file
+    and the line of its key."""
+    key = str(exc).split(": ", 1)[0]
+    line = _dotted_line(path, key) if key != path.name else None
+    return ConfigError(f"{path}{f', line {line}' if line else ''}: {exc}")

@@ -59,13 +59,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tailor.runlog import (
+    jsonable,
+    notify,
+    record_event,
+)
 from tailor.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -81,7 +85,6 @@ POOL_DESCRIPTION = "DuckDB allows one writer: every task that opens the warehous
 # keeps runs queued behind each other from filling every worker with waiting sensors.
 LANDING_POOL = "tailor_landing"
 LANDING_POOL_DESCRIPTION = "Runs waiting for their landing files or for the previous day's run"
-RUN_LOG_NAME = "run_log.jsonl"
 
 # Besides raw.<source> for every source: the tables analysts and downstream jobs use. The
 # DAG declares them as Airflow Assets updated by commit_run.
@@ -446,48 +449,7 @@ def write_report(day: dt.date, results: Mapping[str, Any], run_id: str | None) -
     return str(path)
 
 
-def jsonable(value: Any) -> Any:
-    """A stage result as plain JSON types (it is stored as an XCom and shown in the UI)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return repr(value)
-
-
 # --------------------------------------------------------------------------- callbacks
-
-
-def run_log_path(settings: Settings | None = None) -> Path:
-    s = settings or get_settings()
-    return s.data / "runs" / RUN_LOG_NAME
-
-
-def record_event(event: Mapping[str, Any], settings: Settings | None = None) -> Path:
-    """Append one JSON line to the run log (one ``write`` of a whole line, then fsync)."""
-    path = run_log_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(jsonable(dict(event)), sort_keys=True) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-    return path
-
-
-def read_run_log(settings: Settings | None = None) -> list[dict[str, Any]]:
-    path = run_log_path(settings)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _event_from_context(context: Mapping[str, Any], status: str) -> dict[str, Any]:
@@ -510,30 +472,6 @@ def _event_from_context(context: Mapping[str, Any], status: str) -> dict[str, An
     elif status.endswith("failed") and context.get("reason"):
         event["error"] = str(context.get("reason"))
     return event
-
-
-def notify(event: Mapping[str, Any], url: str | None = None, timeout: float = 10.0) -> bool:
-    """POST the event as JSON to ``TAILOR_ALERT_WEBHOOK`` (if set); True if it was accepted."""
-    url = url or os.environ.get("TAILOR_ALERT_WEBHOOK")
-    if not url:
-        return False
-    text = (
-        f"Tailor {event.get('dag_id')}: {event.get('status')} for day {event.get('day')}"
-        f" at task {event.get('task_id')}: {event.get('error')}"
-    )
-    return post_alert({"text": text, "event": jsonable(dict(event))}, url, timeout)
-
-
-def post_alert(payload: Mapping[str, Any], url: str, timeout: float = 10.0) -> bool:
-    """POST ``payload`` as JSON to the alert webhook ``url``; True if it was accepted."""
-    import urllib.request
-
-    body = json.dumps(jsonable(dict(payload))).encode()
-    req = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
-        return 200 <= resp.status < 300
 
 
 def on_task_failure(context: Mapping[str, Any]) -> None:

@@ -4,41 +4,49 @@ Each stage is a plain function of a ``RunContext``; the Airflow DAG calls the sa
 functions one task each, and ``tailor run`` calls them in order. A run works on a private
 copy of the warehouse and only replaces the real file when every stage has passed, so a
 failure at any step leaves the warehouse (and the published snapshot) as they were.
+Where a run's copy lives on disk, and clearing what dead runs left, is ``tailor.runs``.
+
+``tailor erase`` works the same way (:func:`erase_and_publish`): the erasure on a working
+copy, the copy compacted and swapped in, the snapshot republished.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import errno
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tailor import faults
 from tailor.anomalies import held_by_anomalies
+from tailor.runs import (  # the run's copy on disk; StageError etc. stay importable from here
+    OutOfSpace,
+    StageError,
+    abort_run,
+    clear_dead_runs,
+    copy_out_of_space,
+    fingerprint,
+    free_space,
+    is_out_of_space,
+    remove_dead_copies,
+    remove_dead_temp_files,  # noqa: F401
+    run_of,  # noqa: F401
+    work_dir,  # noqa: F401
+    work_path,
+)
 from tailor.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from tailor.privacy.erasure import ErasureResult
+
 log = logging.getLogger(__name__)
-
-
-class StageError(RuntimeError):
-    """A stage failed; the message names the stage and the day."""
-
-
-class OutOfSpace(StageError):
-    """The disk is full (or too full for the warehouse copy): the message says where and
-    how much is free."""
-
-
-class PublishError(StageError):
-    """The day is committed, but the analyst snapshot could not be published."""
 
 
 @dataclass
@@ -160,13 +168,14 @@ def stage_validate_ml(ctx: RunContext) -> object:
 def stage_erase(ctx: RunContext) -> object:
     """Apply the erasure requests that arrived by the day, and keep erased people out of
     the partitions just loaded."""
-    from tailor import privacy
+    from tailor.privacy import erasure
+    from tailor.privacy.compaction import compact_database
 
-    out = privacy.run(ctx)
+    out = erasure.run(ctx)
     if out["requests_applied"]:
         # deleted rows can linger in free blocks of the file: rewrite it without them
         started = time.perf_counter()
-        privacy.compact_database(ctx.settings.warehouse, ctx.settings)
+        compact_database(ctx.settings.warehouse, ctx.settings)
         out["compacted"] = True
         out["seconds"]["compact"] = round(time.perf_counter() - started, 2)
     return out
@@ -206,26 +215,6 @@ STAGES: list[tuple[str, Stage]] = [
 ]
 
 
-def work_dir(settings: Settings, run_id: str) -> Path:
-    """The folder of a run's working copy, beside the warehouse."""
-    real = settings.warehouse
-    return real.with_name(f".{real.stem}.run-{run_id}")
-
-
-def work_path(settings: Settings, run_id: str) -> Path:
-    """A run's working copy: the warehouse's own file name in the run's folder, so DuckDB
-    names its catalog as it names the warehouse's (dbt's parsed project, which carries the
-    catalog name, then serves every run; see ``tailor.transform.parsed_manifest``)."""
-    return work_dir(settings, run_id) / settings.warehouse.name
-
-
-def run_of(settings: Settings) -> str | None:
-    """The run whose working copy ``settings`` point at; None for the warehouse itself."""
-    prefix = work_dir(settings, "").name  # the working copy keeps the warehouse's file name
-    folder = settings.warehouse.parent.name
-    return folder[len(prefix) :] or None if folder.startswith(prefix) else None
-
-
 def begin_run(settings: Settings, run_id: str) -> Settings:
     """Start a run: copy the warehouse to a private working file and return settings
     pointing at it. Every stage of the run writes there, nowhere else.
@@ -253,56 +242,15 @@ def begin_run(settings: Settings, run_id: str) -> Settings:
             needed = real.stat().st_size
             free = shutil.disk_usage(work.parent).free
             if free < needed:
-                raise OutOfSpace(_copy_out_of_space(needed, work.parent, free))
+                raise OutOfSpace(copy_out_of_space(needed, work.parent, free))
             shutil.copyfile(real, work)
     except BaseException as exc:
         abort_run(settings, run_id)
         if is_out_of_space(exc) and not isinstance(exc, OutOfSpace):
             needed = real.stat().st_size if real.exists() else 0
-            raise OutOfSpace(_copy_out_of_space(needed, work.parent)) from exc
+            raise OutOfSpace(copy_out_of_space(needed, work.parent)) from exc
         raise
     return dataclasses.replace(settings, warehouse=work)
-
-
-GB = 1024**3
-# how errors say the disk is full: the OS (ENOSPC, EDQUOT) and DuckDB, whose temp files
-# are limited to max_temp_directory_size (by default 90 % of the disk's free space)
-_NO_SPACE = ("no space left on device", "disk quota exceeded", "max_temp_directory_size")
-
-
-def is_out_of_space(exc: BaseException) -> bool:
-    """Whether ``exc`` (or an error it was raised from) says the disk is full."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if any(s in str(current).lower() for s in _NO_SPACE):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _gb(n: int) -> str:
-    return f"{n / GB:,.2f} GB"
-
-
-def _free(path: Path) -> str:
-    """Free space on the disk holding ``path`` (or the nearest folder that exists)."""
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    try:
-        return _gb(shutil.disk_usage(path).free)
-    except OSError:
-        return "unknown"
-
-
-def _copy_out_of_space(needed: int, where: Path, free: int | None = None) -> str:
-    return (
-        f"no space left on device: the warehouse copy needs {_gb(needed)} at {where},"
-        f" {_gb(free) if free is not None else _free(where)} free"
-    )
 
 
 def _stage_error(name: str, ctx: RunContext, exc: BaseException) -> StageError:
@@ -312,7 +260,7 @@ def _stage_error(name: str, ctx: RunContext, exc: BaseException) -> StageError:
     where = {ctx.settings.warehouse.parent, ctx.settings.duckdb_temp}
     return OutOfSpace(
         f"no space left on device in stage {name!r} for {ctx.day}: "
-        + ", ".join(f"{_free(p)} free at {p}" for p in sorted(where))
+        + ", ".join(f"{free_space(p)} free at {p}" for p in sorted(where))
         + f" ({exc})"
     )
 
@@ -324,8 +272,8 @@ def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
     failed run's rerun still finds them), and publish the exports the run staged (moved
     into place, webhooks sent: ``tailor.exports.publication``). Returns what happened to
     each export published."""
-    from tailor import privacy
     from tailor.exports import publication
+    from tailor.privacy.landing import purge_committed_requests
 
     work = work_path(settings, run_id)
     if not work.exists():
@@ -334,7 +282,7 @@ def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
     os.replace(work, settings.warehouse)
     shutil.rmtree(work.parent, ignore_errors=True)
     try:
-        privacy.purge_committed_requests(settings)
+        purge_committed_requests(settings)
     except Exception:  # committed all the same; the next night's erase stage removes them
         log.exception("could not remove the applied erasure requests from the landing zone")
     faults.maybe_fail("commit.before_publish")
@@ -343,83 +291,6 @@ def commit_run(settings: Settings, run_id: str) -> list[dict[str, object]]:
     except Exception:  # committed all the same; the next run's start publishes them
         log.exception("could not publish the exports of run %s", run_id)
         return []
-
-
-def abort_run(settings: Settings, run_id: str) -> None:
-    """Throw a run's working file (and its folder) away; the warehouse keeps its last good
-    state."""
-    shutil.rmtree(work_dir(settings, run_id), ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
-
-
-def remove_dead_copies(settings: Settings) -> list[str]:
-    """Delete the working copies of runs whose process is gone (killed, out of memory):
-    each is as large as the warehouse and, the warehouse having moved on, can never be
-    committed. Only copies named after a process id (``tailor run``, ``tailor erase``) are
-    considered, and only when no process with that id is running; the Airflow DAG's copies
-    are named after their day and cleared by its own commit. Returns the names removed."""
-    prefix = work_dir(settings, "").name
-    removed = []
-    for path in sorted(settings.warehouse.parent.glob(f"{prefix}*")):
-        # <prefix><id>/ (a run's folder) or <prefix><id>.duckdb[.wal] (older layout)
-        run_id = path.name[len(prefix) :].split(".")[0]
-        pid = run_id.removeprefix("erase-")
-        if not pid.isdigit() or _alive(int(pid)):
-            continue
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        removed.append(path.name)
-    return removed
-
-
-# DuckDB (2.x) names its spill files after the process: duckdb_temp_<pid>_...
-_DUCKDB_TEMP = re.compile(r"^duckdb_temp_(\d+)_")
-# Tailor's temp files beside the warehouse and the snapshot are named after the file and
-# end in the writer's pid: .<file>.<pid>.tmp, .<file>.compact-<pid> (and its .wal)
-_SIDE_TEMP = r"^\.{file}\..*?(\d+)(\.tmp|\.wal)?$"
-
-
-def remove_dead_temp_files(settings: Settings) -> list[str]:
-    """Delete the temp files of processes that are gone: DuckDB's spill files in the temp
-    folder and Tailor's half-written files beside the warehouse and the snapshot (a
-    snapshot being published, a warehouse being compacted). Files are only deleted when
-    the process id in their name is not running. Returns the paths removed."""
-    candidates = [(settings.duckdb_temp, _DUCKDB_TEMP)]
-    for path in (settings.warehouse, settings.snapshot):
-        candidates.append((path.parent, re.compile(_SIDE_TEMP.format(file=re.escape(path.name)))))
-    removed = []
-    for folder, pattern in candidates:
-        try:
-            entries = sorted(folder.iterdir())
-        except OSError:  # no such folder yet
-            continue
-        for path in entries:
-            match = pattern.match(path.name)
-            if not match or not path.is_file() or _alive(int(match.group(1))):
-                continue
-            path.unlink(missing_ok=True)
-            removed.append(str(path))
-    return removed
-
-
-def clear_dead_runs(settings: Settings) -> list[str]:
-    """Remove what runs that died left behind (working copies, temp files): at the start
-    of every run, so that space a crash took is free again before the copy is made."""
-    removed = remove_dead_copies(settings) + remove_dead_temp_files(settings)
-    if removed:
-        log.info("removed what runs that died left behind: %s", ", ".join(removed))
-    return removed
 
 
 @contextmanager
@@ -450,15 +321,6 @@ def working_copy(settings: Settings, run_id: str | None = None) -> Iterator[Sett
         abort_run(settings, run_id)
         if not committed:  # nothing of a failed run may be published
             publication.discard(settings, run_id)
-
-
-def fingerprint(path: Path) -> dict[str, int] | None:
-    """Which file sits at ``path``: a commit replaces it (new inode), a write changes it."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def _checkpoint(path: Path, settings: Settings, describe: bool = False) -> None:
@@ -505,7 +367,7 @@ def run_day(
                 on_stage_done(name, ctx)
     ctx.settings = s
     if publish:
-        from tailor.publish import publish_snapshot
+        from tailor.publish import PublishError, publish_snapshot
 
         try:
             publish_snapshot(s)
@@ -513,7 +375,7 @@ def run_day(
             why = "no space left on device" if is_out_of_space(exc) else str(exc)
             raise PublishError(
                 f"{day} is committed, but the analyst snapshot {s.snapshot} could not be"
-                f" published: {why} ({_free(s.snapshot.parent)} free there);"
+                f" published: {why} ({free_space(s.snapshot.parent)} free there);"
                 " run `tailor publish` once that is fixed"
             ) from exc
     if report:
@@ -524,6 +386,54 @@ def run_day(
         except Exception:
             log.exception("could not write the run report for %s", day)
     return ctx
+
+
+def erase_and_publish(
+    settings: Settings | None = None,
+    *,
+    customer_id: str | None = None,
+    email: str | None = None,
+    day: dt.date | None = None,
+    purge_landing_files: bool = True,
+    redact_exports: bool = True,
+    force: bool = False,
+) -> ErasureResult:
+    """``tailor erase``: erase on a private copy of the warehouse, rewrite it compactly (no
+    deleted row left in free blocks), swap it in, republish the analyst snapshot. Must not
+    run while a nightly run writes the warehouse.
+
+    A request that is not applied (invalid, unknown, held for review) is recorded in
+    ``ops.erasure_audit`` and raises :class:`ErasureNotApplied`; nothing else changes."""
+    from tailor.privacy.compaction import compact_database
+    from tailor.privacy.erasure import APPLIED, ErasureNotApplied, erase
+    from tailor.publish import publish_snapshot
+    from tailor.warehouse import connect
+
+    s = settings or get_settings()
+    if not s.warehouse.exists():
+        raise FileNotFoundError(f"no warehouse at {s.warehouse}")
+    with working_copy(s, run_id=f"erase-{os.getpid()}") as work:
+        con = connect(work.warehouse, settings=work)
+        try:
+            result = erase(
+                con,
+                settings=s,
+                customer_id=customer_id,
+                email=email,
+                day=day,
+                purge_landing_files=purge_landing_files,
+                redact_exports=redact_exports,
+                snapshot="republished",
+                force=force,
+            )
+        finally:
+            con.close()
+        if result.status == APPLIED:
+            compact_database(work.warehouse, work)
+    if result.status != APPLIED:
+        raise ErasureNotApplied(result)
+    publish_snapshot(s)
+    return result
 
 
 def run_range(

@@ -43,7 +43,7 @@ from pathlib import Path
 import click
 import duckdb
 
-from tailor.privacy import PrivacyKeyError, subject_key
+from tailor.erased import PrivacyKeyError, subject_key
 from tailor.settings import Settings, get_settings
 from tailor.sqlsafe import quote_ident, quote_literal
 from tailor.warehouse import connect
@@ -340,8 +340,7 @@ def _sync_run_log(con: duckdb.DuckDBPyConnection, s: Settings) -> None:
     """Bring the run log file (``<data>/runs/run_log.jsonl``) into ``ops.run_log`` (created
     empty when there is no event yet), so analysts can query it in the snapshot."""
     from tailor import descriptions
-    from tailor.orchestration import run_log_path
-    from tailor.report import load_run_log
+    from tailor.runlog import load_run_log, run_log_path
 
     try:
         load_run_log(con, run_log_path(s))

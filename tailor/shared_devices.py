@@ -1,12 +1,12 @@
 """Erasure on a device another customer also uses (a family tablet, a shared laptop).
 
 An anonymous id that names only the erased person is one of their identifiers and goes
-with them (``tailor.privacy.resolve_identity``). An anonymous id that also carries another
+with them (``tailor.privacy.identity.resolve_identity``). An anonymous id that also carries another
 customer's login (userId) or email is *shared*: erasing it whole would erase the other
 customer's history, so it is never erased as an identifier. The policy for it:
 
 1. Events with the person's userId, or the person's email as identify trait, go (they
-   name the person; ``privacy.match_sql`` finds them whatever the device).
+   name the person; ``tailor.privacy.matching.match_sql`` finds them whatever the device).
 2. The device's events are split into sessions as ``marts.sessions`` splits them (more
    than ``tailor__session_timeout_minutes``, 30, without an event). The anonymous events
    (no userId, no email) of a session go with the person when:
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 if TYPE_CHECKING:
-    from tailor.privacy import Identity
+    from tailor.erased import Identity
 
 SESSION_TIMEOUT_MINUTES = 30  # dbt var tailor__session_timeout_minutes
 

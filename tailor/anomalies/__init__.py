@@ -30,7 +30,12 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tailor import runlog
+
+if TYPE_CHECKING:
+    from tailor.config import AnomalyConfig
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +117,29 @@ def _judge_days(con, days: list[dt.date], cfg) -> dict[dt.date, Any]:
     return out
 
 
+def anomaly_config(settings: Any) -> AnomalyConfig:
+    """The ``anomalies`` section of ``config/tailor.yml`` (see ``tailor.config``), its
+    metric names checked against :data:`metrics.METRICS`: a misspelt metric is a
+    ``ConfigError`` naming the file, the line and the key."""
+    from tailor.anomalies.metrics import METRICS
+    from tailor.config import ConfigError, load_config, located
+
+    cfg = load_config(settings)
+    for name in sorted(cfg.anomalies.metrics):
+        if name.split(".")[0] not in METRICS:
+            exc = ConfigError(
+                f"anomalies.metrics.{name}: unknown metric (known: {', '.join(sorted(METRICS))})"
+            )
+            raise located(cfg.path, exc) if cfg.path else exc
+    return cfg.anomalies
+
+
 def run(ctx: Any) -> dict[str, Any]:
     """The ``anomalies`` stage for ``ctx.day`` on the run's warehouse (see the module)."""
     from tailor.anomalies import metrics
-    from tailor.config import load_config
     from tailor.warehouse import connect
 
-    cfg = load_config(ctx.settings).anomalies
+    cfg = anomaly_config(ctx.settings)
     day = ctx.day
     con = connect(ctx.settings.warehouse, settings=ctx.settings)
     try:
@@ -162,8 +183,6 @@ def alert(
 ) -> dict[str, Any]:
     """Record the night's anomalies in the run log and post them to the alert webhook.
     Never raises: an alert that cannot be delivered must not cost the night."""
-    from tailor.orchestration import post_alert, record_event
-
     critical = sum(a.severity == "critical" for a in found)
     head = f"Tailor anomalies for {day}: {len(found)} flagged ({critical} critical)"
     if hold:
@@ -199,7 +218,7 @@ def alert(
         "error": head + ": " + "; ".join(lines[:5]),
     }
     try:
-        record_event(event, settings)
+        runlog.record_event(event, settings)
     except Exception:
         log.exception("could not record the anomalies of %s in the run log", day)
     url = os.environ.get("TAILOR_ALERT_WEBHOOK")
@@ -213,7 +232,7 @@ def alert(
         "idempotency_key": f"tailor-anomalies-{day.isoformat()}-{digest}",
     }
     try:
-        out["notified"] = post_alert(payload, url)
+        out["notified"] = runlog.post_alert(payload, url)
     except Exception as exc:  # the URL may carry a token: say what failed, not where
         out["notify_error"] = type(exc).__name__
         log.warning(
@@ -232,11 +251,9 @@ def held_by_anomalies(stage: Callable[[Any], object]) -> Callable[[Any], object]
         if not (isinstance(verdict, Mapping) and verdict.get("hold_exports")):
             return stage(ctx)
         reason = str(verdict.get("held_because") or "critical anomalies on input metrics")
-        from tailor.orchestration import record_event
-
         log.warning("EXPORTS HELD for %s, nothing exported: %s", ctx.day, reason)
         try:
-            record_event(
+            runlog.record_event(
                 {
                     "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "status": "exports_held",
@@ -265,10 +282,9 @@ def backfill(
     run it between nights, never beside a run. Returns {day: Judgement} (empty without
     ``judge``)."""
     from tailor.anomalies import metrics
-    from tailor.config import load_config
     from tailor.warehouse import connect
 
-    cfg = load_config(settings).anomalies
+    cfg = anomaly_config(settings)
     con = connect(settings.warehouse, settings=settings)
     try:
         days = metrics.loaded_days(con, start, end)

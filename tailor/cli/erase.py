@@ -38,14 +38,16 @@ def erase(
     An email must be an email address and a customer id must be known to the warehouse;
     a request that would touch more rows than the limits allow is held for review. Such
     requests are recorded in ops.erasure_audit and change nothing else."""
-    from tailor import privacy
+    from tailor.erased import PrivacyKeyError
+    from tailor.pipeline import erase_and_publish
+    from tailor.privacy.erasure import ErasureNotApplied
 
     if bool(email) == bool(customer_id):
         raise click.UsageError("give exactly one of --email or --customer-id")
     s = get_settings()
     try:
         with console.status("erasing"):
-            result = privacy.erase_and_publish(
+            result = erase_and_publish(
                 s,
                 customer_id=customer_id,
                 email=email,
@@ -53,12 +55,12 @@ def erase(
                 purge_landing_files=not keep_landing,
                 force=force,
             )
-    except privacy.ErasureNotApplied as exc:
+    except ErasureNotApplied as exc:
         raise click.ClickException(
             f"the erasure was not applied, {exc}\n(recorded in ops.erasure_audit as "
             f"{exc.result.status}, audit id {exc.result.audit_id})"
         ) from exc
-    except (FileNotFoundError, privacy.PrivacyKeyError, ValueError) as exc:
+    except (FileNotFoundError, PrivacyKeyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     out.print_json(
         json.dumps(

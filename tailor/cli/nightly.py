@@ -173,9 +173,9 @@ def _span(first: dt.date | None, last: dt.date | None) -> str:
 def _check_config(s) -> None:
     """Read both configuration files before a night starts: a broken file fails in a
     second, naming the file, line and key, not after the long stages."""
-    from tailor import config, exports
+    from tailor import anomalies, exports
 
-    config.load_config(s)
+    anomalies.anomaly_config(s)  # the whole file, and the metric names it tunes
     exports.load_config(exports.destinations_path(s))
 
 
@@ -242,7 +242,7 @@ def run(day: str | None, start: str | None, end: str | None, verbose: bool) -> N
                     raise click.ClickException(message) from None
                 from tailor.publish import PublishError
 
-                if isinstance(exc, pipeline.PublishError | PublishError):
+                if isinstance(exc, PublishError):
                     raise click.ClickException(str(exc)) from None  # the day is committed
                 message = str(exc)
                 if not isinstance(exc, pipeline.StageError | click.ClickException):

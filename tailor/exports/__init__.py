@@ -78,7 +78,7 @@ def export_all(
     on the warehouse itself each export commits at once, so they are published here.
     A webhook header naming an unset variable is a :class:`ConfigError` before anything."""
     from tailor.exports import publication
-    from tailor.pipeline import run_of
+    from tailor.runs import run_of
     from tailor.warehouse import connect
 
     s = settings or get_settings()

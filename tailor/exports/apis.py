@@ -694,7 +694,7 @@ def send(
     """Send the requests in order, resuming after those ``progress`` records as acknowledged
     (module docstring). Raises :class:`ApiDeliveryError` on a request that cannot be
     delivered; its message never holds the token."""
-    from tailor.exports.webhook import DeliveryError, with_retries
+    from tailor.exports.retries import DeliveryError, with_retries
 
     if not api.base_url:
         raise ApiConfigError(f"destination {destination!r}: api.base_url is not set")

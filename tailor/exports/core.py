@@ -43,7 +43,8 @@ from typing import Any
 
 import duckdb
 
-from tailor import consent, privacy
+from tailor import consent
+from tailor.erased import erased_sql
 from tailor.exports import apis, outbox, publication, state
 from tailor.exports.config import Destination, ExportConfig
 from tailor.exports.files import ExportFolder, WrittenFile, data_rows
@@ -229,9 +230,9 @@ def _export(
 ) -> ExportResult:
     fmt = FORMATS[dest.format]
     cols = _check_audiences(con, dest, day)
-    erased = privacy.erased_sql("customer_id", "a.customer_id")
+    erased = erased_sql("customer_id", "a.customer_id")
     if "email" in cols:
-        erased += " or " + privacy.erased_sql("email", "a.email")
+        erased += " or " + erased_sql("email", "a.email")
     latest = consent.latest_consent_day(con)
     consented = consent.consented_customers_sql(dest.consent, day, latest_day=latest)
     cur = con.execute(

@@ -29,7 +29,7 @@ import duckdb
 from tailor.settings import Settings
 
 if TYPE_CHECKING:
-    from tailor.privacy import Identity
+    from tailor.erased import Identity
 
 OUTBOX = ".erasure_outbox"
 

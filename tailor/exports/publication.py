@@ -322,11 +322,11 @@ def _run_alive(settings: Settings, run_id: str) -> bool:
     """A run that may still commit: for ``tailor run`` / ``erase`` / ``export`` (named after
     their process) while the process runs; for the DAG (named after its day) while its
     working copy exists (a cleared task resumes on it)."""
-    from tailor.pipeline import _alive, work_dir
+    from tailor.runs import pid_alive, work_dir
 
     pid = run_id.removeprefix("erase-").removeprefix("export-")
     if pid.isdigit():
-        return int(pid) != os.getpid() and _alive(int(pid))
+        return int(pid) != os.getpid() and pid_alive(int(pid))
     return work_dir(settings, run_id).exists()
 
 

@@ -27,7 +27,7 @@ from tailor.exports.outbox import OUTBOX
 from tailor.settings import Settings
 
 if TYPE_CHECKING:
-    from tailor.privacy import Identity
+    from tailor.erased import Identity
 
 ID_SOURCES = {"customer_id": "customer_id", "email": "email", "email_sha256": "email_sha256"}
 

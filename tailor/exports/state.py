@@ -21,6 +21,8 @@ import datetime as dt
 
 import duckdb
 
+from tailor import erased
+
 EXPORT_LOG_DDL = """
 create table if not exists ops.export_log (
     export_id varchar not null,          -- '<destination>:<run date>' (one per destination and day)
@@ -102,14 +104,12 @@ create table if not exists ops.holdout_assignments (
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    from tailor import privacy
-
     con.execute("create schema if not exists ops")
     for ddl in (EXPORT_LOG_DDL, EXPORT_STATE_DDL, MESSAGE_LOG_DDL, HOLDOUT_DDL):
         con.execute(ddl)
     for column, typ in EXPORT_LOG_ADDED.items():
         con.execute(f"alter table ops.export_log add column if not exists {column} {typ}")
-    privacy.ensure_tables(con)
+    erased.ensure_tables(con)
 
 
 def baseline_date(con: duckdb.DuckDBPyConnection, destination: str, day: dt.date) -> dt.date | None:

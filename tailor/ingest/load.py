@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from tailor import faults, privacy
+from tailor import faults
 from tailor.ingest.checks import check_parsed
 from tailor.ingest.csvfile import parse_csv
 from tailor.ingest.landing import available_days, data_format, file_checksum, partition_entries
@@ -17,6 +17,7 @@ from tailor.ingest.ndjson import parse_ndjson
 from tailor.ingest.outcome import FileLoad, LoadError
 from tailor.ingest.parquet import parse_parquet
 from tailor.ingest.writing import _now, batch_id_for, log_file, write_candidates
+from tailor.privacy.suppression import enforce_suppression
 from tailor.sources import LOAD_ORDER, SOURCES, Source
 from tailor.warehouse import ensure_raw_schema
 
@@ -146,7 +147,7 @@ def load_day(
         for name in wanted:
             loads += load_partition(con, landing, name, day)
         # A re-delivered partition must not bring an erased person back.
-        privacy.enforce_suppression(con, day)
+        enforce_suppression(con, day)
         faults.maybe_fail("load.before_commit")
         con.execute("commit")
     except BaseException:

@@ -7,7 +7,7 @@ the run log as a table.
 
     report.write_run_report(day, settings, ctx=ctx)   # <reports>/runs/<day>/index.html
     report.write_runs_index(settings)                 # <reports>/runs/index.html (newest first)
-    report.load_run_log(con, path)                    # data/runs/run_log.jsonl -> ops.run_log
+    tailor.runlog.load_run_log(con, path)             # data/runs/run_log.jsonl -> ops.run_log
     report.publish_dbt_docs(settings)                 # <reports>/dbt_docs/index.html
 
 A report is one self-contained file: inline CSS, plots drawn as inline SVG here (no
@@ -32,7 +32,8 @@ The package owns, one file each:
 * ``markup``: escaping and formatting of values, tables, the page template
   (``templates/page.html``); ``charts``: the inline SVG plots;
 * ``pages``: writing a run's report, its ``summary.json`` and the runs index;
-* ``dbt_docs``: the dbt docs as one file; ``run_log``: the run log file -> ``ops.run_log``;
+* ``dbt_docs``: the dbt docs as one file (the run log file -> ``ops.run_log`` is
+  ``tailor.runlog``);
 * ``__main__``: ``python -m tailor.report --date D``.
 """
 
@@ -45,14 +46,12 @@ from tailor.report.pages import (
     write_run_report,
     write_runs_index,
 )
-from tailor.report.run_log import load_run_log
 from tailor.report.sections import ReportData, Section
 
 __all__ = [
     "ReportData",
     "Section",
     "atomic_write",
-    "load_run_log",
     "publish_dbt_docs",
     "render_run_report",
     "report_dir",

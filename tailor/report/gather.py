@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tailor.report.run_log import RUN_LOG_TABLE
+from tailor.runlog import RUN_LOG_TABLE
 from tailor.settings import Settings
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def _json(value: Any) -> Any:
 
 
 def _run_log_path(settings: Settings) -> Path:
-    from tailor.orchestration import run_log_path
+    from tailor.runlog import run_log_path
 
     return run_log_path(settings)
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from tailor.report.gather import _run_log_path
 from tailor.report.markup import esc, fmt, na, render_template, status_class, table
-from tailor.report.run_log import load_run_log
 from tailor.report.sections import RUNS_DIR, ReportData, _Builder
+from tailor.runlog import load_run_log
 from tailor.settings import Settings, get_settings
 
 if TYPE_CHECKING:

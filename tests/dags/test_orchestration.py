@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from tailor import orchestration as orch
-from tailor import pipeline
+from tailor import pipeline, runlog
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.dags
@@ -145,7 +145,7 @@ def test_a_day_whose_files_are_not_on_their_way_is_skipped_at_once(tailor_env):
     assert not orch.ready_to_start(dt.date(2026, 10, 4), max_lag_days=1)
     assert orch.ready_to_start(D1, max_lag_days=1)
     orch.record_skip(today, "scheduled__2026-12-02", "no files")
-    assert orch.read_run_log()[-1]["status"] == "run_skipped"
+    assert runlog.read_run_log()[-1]["status"] == "run_skipped"
 
 
 def test_tasks_of_a_run_share_the_working_copy_and_commit_publishes(tailor_env):
@@ -281,7 +281,7 @@ def test_task_failure_is_recorded_and_posted(tailor_env, monkeypatch):
         orch.on_task_failure(_context(exc=RuntimeError("boom")))
     finally:
         hook.close()
-    (event,) = orch.read_run_log()
+    (event,) = runlog.read_run_log()
     assert event["status"] == "task_failed"
     assert (event["day"], event["task_id"], event["try_number"]) == ("2026-10-01", "load", 3)
     assert event["error"] == "RuntimeError: boom"
@@ -302,14 +302,14 @@ def test_failure_callback_never_raises(tailor_env, monkeypatch, tmp_path):
 
 def test_without_webhook_nothing_is_sent(tailor_env, monkeypatch):
     monkeypatch.delenv("TAILOR_ALERT_WEBHOOK", raising=False)
-    assert orch.notify({"status": "task_failed"}) is False
+    assert runlog.notify({"status": "task_failed"}) is False
 
 
 def test_run_outcomes_are_recorded(tailor_env):
     dag_run = _context()["dag_run"]
     orch.on_run_success({"dag_run": dag_run, "reason": "success"})
     orch.on_run_failure({"dag_run": dag_run, "reason": "task_failure"})
-    events = orch.read_run_log()
+    events = runlog.read_run_log()
     assert [e["status"] for e in events] == ["run_succeeded", "run_failed"]
     assert "error" not in events[0] and events[1]["error"] == "task_failure"
     assert all("task_id" not in e for e in events)

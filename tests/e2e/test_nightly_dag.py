@@ -31,7 +31,7 @@ def _query(path: Path, sql: str, *params):
 
 
 def _run_log(data: Path) -> list[dict]:
-    from tailor.orchestration import RUN_LOG_NAME
+    from tailor.runlog import RUN_LOG_NAME
 
     path = data / "runs" / RUN_LOG_NAME
     if not path.exists():

@@ -20,9 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from tailor import exports, ingest, privacy
+from tailor import erased, exports, ingest
 from tailor.exports import load_config
-from tailor.pipeline import RunContext, working_copy
+from tailor.pipeline import RunContext, erase_and_publish, working_copy
+from tailor.privacy import erasure
+from tailor.privacy.identity import resolve_identity
+from tailor.privacy.landing import purge_committed_requests
+from tailor.privacy.requests import pending_requests
+from tailor.privacy.suppression import enforce_suppression
+from tailor.privacy.traces import find_traces, landing_traces
 from tailor.publish import publish_snapshot
 from tailor.warehouse import connect
 
@@ -269,7 +275,7 @@ def world(tailor_env):
 def _traces(path: Path, **kw):
     con = connect(path, read_only=True)
     try:
-        return privacy.find_traces(con, TOKENS, **kw)
+        return find_traces(con, TOKENS, **kw)
     finally:
         con.close()
 
@@ -285,7 +291,7 @@ def test_the_person_is_everywhere_before(world):
         "ml.recommendations",
     } <= found
     con = connect(s.warehouse, read_only=True)
-    ident = privacy.resolve_identity(con, email=OLD_EMAIL)
+    ident = resolve_identity(con, email=OLD_EMAIL)
     con.close()
     assert ident.customer_ids == {"C0000101"}
     assert ident.emails == {OLD_EMAIL, NEW_EMAIL}
@@ -296,10 +302,10 @@ def test_the_person_is_everywhere_before(world):
 def test_erasure_request_removes_every_trace_and_sticks(world):
     s = world
     con = connect(s.warehouse, settings=s)
-    c2_before = {t: n for t, _, n in privacy.find_traces(con, {"C0000202"}, include_views=False)}
+    c2_before = {t: n for t, _, n in find_traces(con, {"C0000202"}, include_views=False)}
     con.close()
 
-    out = privacy.run(RunContext(day=D2, settings=s))
+    out = erasure.run(RunContext(day=D2, settings=s))
     assert out["requests_applied"] == 1
     publish_snapshot(s)
 
@@ -310,16 +316,16 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
     # erasure is committed (then commit_run removes it), while everybody else's records are
     # still there.
     request = s.landing / "erasure_requests" / f"dt={D2}" / "erasure_requests.csv"
-    assert privacy.landing_traces(s.landing, TOKENS) == [request]
-    assert privacy.purge_committed_requests(s) == 1
-    assert privacy.landing_traces(s.landing, TOKENS) == []
-    assert privacy.landing_traces(s.landing, {"bob@example.com", "anon-shared"})
+    assert landing_traces(s.landing, TOKENS) == [request]
+    assert purge_committed_requests(s) == 1
+    assert landing_traces(s.landing, TOKENS) == []
+    assert landing_traces(s.landing, {"bob@example.com", "anon-shared"})
 
     con = connect(s.warehouse, settings=s)
     try:
         # Other people are untouched: C2 appears exactly as often as before, and the shared
         # device keeps its anonymous event.
-        c2_after = {t: n for t, _, n in privacy.find_traces(con, {"C0000202"}, include_views=False)}
+        c2_after = {t: n for t, _, n in find_traces(con, {"C0000202"}, include_views=False)}
         assert c2_after == c2_before
         assert con.execute(
             "select message_id from raw.events where anonymous_id = 'anon-shared' order by 1"
@@ -340,7 +346,7 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
         ).fetchall()
         assert len(audit) == 1
         subject, request, trigger, erased_at, tables, removed, landing_removed, notified = audit[0]
-        assert subject == privacy.subject_hash("customer_id", "C0000101", privacy.subject_key(con))
+        assert subject == erased.subject_hash("customer_id", "C0000101", erased.subject_key(con))
         assert (request, trigger) == ("R1", "erasure_requests")
         assert erased_at is not None and removed > 0 and landing_removed >= 10
         touched = {t["table"] for t in json.loads(tables)}
@@ -365,7 +371,7 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
         )
         assert kinds == {"customer_id": 1, "email": 2, "anonymous_id": 1, "order_id": 1}
         # A second run applies nothing new.
-        assert privacy.pending_requests(con, D3) == []
+        assert pending_requests(con, D3) == []
     finally:
         con.close()
 
@@ -411,20 +417,20 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
     try:
         for day in (D1, D2):
             ingest.load_day(con, s.landing, day)
-            assert privacy.find_traces(con, TOKENS, include_views=False) == []
+            assert find_traces(con, TOKENS, include_views=False) == []
             con.execute("begin transaction")
-            assert privacy.enforce_suppression(con, day) == {}
+            assert enforce_suppression(con, day) == {}
             con.execute("commit")
         (tombstones,) = con.execute(
             "select count(*) from raw.quarantine where _dt = ? and reason_code = 'erased_subject'",
             [D1],
         ).fetchone()
         assert tombstones > 0  # her records were read again, and kept out
-        assert privacy.find_traces(con, TOKENS) == []
+        assert find_traces(con, TOKENS) == []
         assert reconciles(con) == []
     finally:
         con.close()
-    out = privacy.run(RunContext(day=D3, settings=s))
+    out = erasure.run(RunContext(day=D3, settings=s))
     assert out["requests_applied"] == 0 and out["resuppressed"] == {}
 
 
@@ -448,7 +454,7 @@ def test_a_failed_run_leaves_its_erasure_requests_for_the_rerun(world):
                 ingest.load_day(con, work.landing, D3)
             finally:
                 con.close()
-            out = privacy.run(RunContext(day=D3, settings=work))
+            out = erasure.run(RunContext(day=D3, settings=work))
             if fail:
                 raise RuntimeError("stage 'validate_raw' failed")
         return out
@@ -457,27 +463,27 @@ def test_a_failed_run_leaves_its_erasure_requests_for_the_rerun(world):
         night(fail=True)
     con = connect(s.warehouse, settings=s)
     try:  # the warehouse is as it was: both people there, Ann's request pending
-        assert privacy.find_traces(con, bob, include_views=False)
-        assert privacy.find_traces(con, TOKENS, include_views=False)
-        assert [r["request_id"] for r in privacy.pending_requests(con, D3)] == ["R1"]
+        assert find_traces(con, bob, include_views=False)
+        assert find_traces(con, TOKENS, include_views=False)
+        assert [r["request_id"] for r in pending_requests(con, D3)] == ["R1"]
     finally:
         con.close()
     # their other records are gone from the landing zone, their requests are not
-    assert privacy.landing_traces(s.landing, bob) == [bob_request]
-    assert privacy.landing_traces(s.landing, TOKENS) == [ann_request]
+    assert landing_traces(s.landing, bob) == [bob_request]
+    assert landing_traces(s.landing, TOKENS) == [ann_request]
 
     out = night(fail=False)
     assert out["requests_applied"] == 2
     con = connect(s.warehouse, read_only=True)
     try:
-        assert privacy.find_traces(con, bob | TOKENS) == []
+        assert find_traces(con, bob | TOKENS) == []
         assert sorted(
             r[0] for r in con.execute("select request_id from ops.erasure_audit").fetchall()
         ) == ["R1", "R2"]
     finally:
         con.close()
     # committed: the requests' rows left the landing zone with the commit
-    assert privacy.landing_traces(s.landing, bob | TOKENS) == []
+    assert landing_traces(s.landing, bob | TOKENS) == []
     assert bob_request.read_text() == "request_id,customer_id,email,requested_at\n"
 
 
@@ -485,14 +491,14 @@ def test_cli_erasure_by_customer_id_republishes_the_snapshot(world):
     s = world
     assert _traces(s.snapshot)
     assert NEW_EMAIL.encode() in s.warehouse.read_bytes()
-    result = privacy.erase_and_publish(s, customer_id="C0000101", day=D2)
+    result = erase_and_publish(s, customer_id="C0000101", day=D2)
     assert result.rows_removed > 0
     con = connect(s.warehouse, read_only=True)
     try:
-        key = privacy.subject_key(con)
+        key = erased.subject_key(con)
     finally:
         con.close()
-    assert result.subject_hash == privacy.subject_hash("customer_id", "C0000101", key)
+    assert result.subject_hash == erased.subject_hash("customer_id", "C0000101", key)
     assert _traces(s.warehouse) == []
     assert _traces(s.snapshot) == []
     assert not list(s.warehouse.parent.glob(".*.run-*"))  # the working copy is gone
@@ -501,7 +507,7 @@ def test_cli_erasure_by_customer_id_republishes_the_snapshot(world):
         data = path.read_bytes()
         assert NEW_EMAIL.encode() not in data and OLD_EMAIL.encode() not in data
     # erasing again is harmless and finds nothing more
-    again = privacy.erase_and_publish(s, customer_id="C0000101", day=D2)
+    again = erase_and_publish(s, customer_id="C0000101", day=D2)
     assert again.rows_removed == 0
 
 
@@ -509,11 +515,11 @@ def test_suppression_sql_matches_the_python_hash(world):
     s = world
     con = connect(s.warehouse, read_only=True)
     try:
-        key = privacy.subject_key(con)
+        key = erased.subject_key(con)
         (h,) = con.execute(
-            f"select {privacy.subject_hash_sql('email', chr(39) + '  Ann.Lee@Example.com ' + chr(39))}"
+            f"select {erased.subject_hash_sql('email', chr(39) + '  Ann.Lee@Example.com ' + chr(39))}"
         ).fetchone()
     finally:
         con.close()
-    assert h == privacy.subject_hash("email", OLD_EMAIL, key)
+    assert h == erased.subject_hash("email", OLD_EMAIL, key)
     assert h != hashlib.sha256(OLD_EMAIL.encode()).hexdigest()

@@ -21,10 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tailor import exports, ingest, privacy, transform
+from tailor import exports, ingest, transform
+from tailor.consent import consented_customers
 from tailor.exports.files import MANIFEST
 from tailor.generate import DirtConfig, GeneratorConfig, generate
-from tailor.pipeline import RunContext
+from tailor.pipeline import RunContext, erase_and_publish
+from tailor.privacy import erasure
+from tailor.privacy.identity import resolve_identity
+from tailor.privacy.requests import pending_requests
+from tailor.privacy.traces import find_traces, landing_traces
 from tailor.publish import publish_snapshot
 from tailor.warehouse import connect
 
@@ -95,7 +100,7 @@ def night(s, day: dt.date, *, full_refresh: bool = False) -> None:
         ingest.load_day(con, s.landing, day)
     finally:
         con.close()
-    privacy.run(RunContext(day=day, settings=s))
+    erasure.run(RunContext(day=day, settings=s))
     con = connect(s.warehouse, settings=s)
     try:
         fake_ml(con, day)
@@ -145,8 +150,8 @@ def run_days(tmp_path_factory):
         try:
             ingest.load_range(scratch, s.landing)
             requested = [
-                privacy.resolve_identity(scratch, customer_id=r["customer_id"], email=r["email"])
-                for r in privacy.pending_requests(scratch, START + dt.timedelta(days=DAYS))
+                resolve_identity(scratch, customer_id=r["customer_id"], email=r["email"])
+                for r in pending_requests(scratch, START + dt.timedelta(days=DAYS))
             ]
         finally:
             scratch.close()
@@ -184,7 +189,7 @@ def test_exports_honour_consent_and_holdout(run_days):
                     [purpose],
                 ).fetchall()
             }
-            assert privacy.consented_customers(con, purpose, d1) == dbt_side
+            assert consented_customers(con, purpose, d1) == dbt_side
         # marts.audiences' hash agrees with the Python one, for every member.
         members = con.execute(
             "select experiment_id, customer_id, holdout_bucket, is_control, holdout_share from marts.audiences"
@@ -210,7 +215,7 @@ def test_exports_honour_consent_and_holdout(run_days):
                 continue
             folder = dest.output_dir(s) / f"dt={d1}"
             manifest = json.loads((folder / MANIFEST).read_text())
-            consenting = privacy.consented_customers(con, dest.consent, d1)
+            consenting = consented_customers(con, dest.consent, d1)
             for f in manifest["files"]:
                 if f["role"] in (
                     "removes",
@@ -313,14 +318,14 @@ def test_erasure_leaves_no_trace_and_sticks(run_days):
             order by 1 limit 1
             """
         ).fetchone()
-        ident = privacy.resolve_identity(con, customer_id=cid)
+        ident = resolve_identity(con, customer_id=cid)
     finally:
         con.close()
     assert ident.anonymous_ids and ident.order_ids and ident.emails
     assert requested  # the generator's erasure_requests
     tokens = ident.tokens()
     # `tailor erase --customer-id` between the nights ...
-    privacy.erase_and_publish(s, customer_id=cid, day=d2)
+    erase_and_publish(s, customer_id=cid, day=d2)
     # ... then the next night (which also applies the erasure_requests source).
     night(s, d2)
     for person in requested:
@@ -329,13 +334,13 @@ def test_erasure_leaves_no_trace_and_sticks(run_days):
     def warehouse_traces(path):
         c = connect(path, read_only=True)
         try:
-            return privacy.find_traces(c, tokens)
+            return find_traces(c, tokens)
         finally:
             c.close()
 
     assert warehouse_traces(s.warehouse) == []
     assert warehouse_traces(s.snapshot) == []
-    assert privacy.landing_traces(s.landing, tokens) == []
+    assert landing_traces(s.landing, tokens) == []
     # In the exports, only the delete instruction of the next export mentions them.
     deletes = 0
     for path in sorted(s.exports.rglob("*")):
@@ -364,6 +369,6 @@ def test_erasure_leaves_no_trace_and_sticks(run_days):
         ingest.load_day(con, s.landing, START)
     finally:
         con.close()
-    privacy.run(RunContext(day=d2, settings=s))
+    erasure.run(RunContext(day=d2, settings=s))
     transform.build(d2, full_refresh=True, settings=s, tests=False)
     assert warehouse_traces(s.warehouse) == []

@@ -19,10 +19,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tailor import exports, ingest, privacy
+from tailor import erased, exports, ingest
+from tailor.consent import consented_customers
 from tailor.exports.files import MANIFEST
 from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.pipeline import STAGES, run_day
+from tailor.privacy.identity import resolve_identity
+from tailor.privacy.traces import find_traces
 from tailor.warehouse import connect
 from tests.integration.test_export_pipeline import _erasure_request
 
@@ -137,7 +140,7 @@ def test_nobody_without_consent_is_in_any_export(nightly):
     try:
         checked = 0
         for dest in (d for d in config.destinations if d.enabled):
-            allowed = privacy.consented_customers(con, dest.consent, FIRST_RUN)
+            allowed = consented_customers(con, dest.consent, FIRST_RUN)
             for rec in _exported_rows(dest.output_dir(s) / f"dt={FIRST_RUN}"):
                 ids = {v for k, v in rec.items() if k.lower() in ("customer_id", "external_id")}
                 ids |= {
@@ -192,7 +195,7 @@ def test_erasure_leaves_no_trace_anywhere_and_the_next_night_keeps_it(nightly):
     cid = next((c for c in candidates if c in samples), candidates[0])
     con = connect(s.warehouse, read_only=True, settings=s)
     try:
-        ident = privacy.resolve_identity(con, customer_id=cid)
+        ident = resolve_identity(con, customer_id=cid)
     finally:
         con.close()
     tokens = ident.tokens()
@@ -213,18 +216,18 @@ def test_erasure_leaves_no_trace_anywhere_and_the_next_night_keeps_it(nightly):
     for path in (s.warehouse, s.snapshot):
         con = connect(path, read_only=True, settings=s)
         try:
-            assert privacy.find_traces(con, tokens) == [], path
+            assert find_traces(con, tokens) == [], path
         finally:
             con.close()
     con = connect(s.warehouse, read_only=True, settings=s)
     try:
-        key = privacy.subject_key(con)
+        key = erased.subject_key(con)
     finally:
         con.close()
     (audits,) = _rows(
         s,
         "select count(*) from ops.erasure_audit where subject_hash = ?",
-        [privacy.subject_hash("customer_id", cid, key)],
+        [erased.subject_hash("customer_id", cid, key)],
     )[0]
     assert audits == 1
     # Files: only the delete instructions of the second night's exports (and the outbox

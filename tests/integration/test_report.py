@@ -323,7 +323,7 @@ def test_an_empty_warehouse_still_gives_a_report(tmp_path, tailor_env):
 
 
 def test_run_log_loads_idempotently_and_shows_in_the_report(tmp_path, tailor_env):
-    from tailor import orchestration
+    from tailor import runlog
 
     s = tailor_env
     events = [
@@ -346,17 +346,17 @@ def test_run_log_loads_idempotently_and_shows_in_the_report(tmp_path, tailor_env
         },
     ]
     for e in events:
-        orchestration.record_event(e, s)
-    log = orchestration.run_log_path(s)
+        runlog.record_event(e, s)
+    log = runlog.run_log_path(s)
     with open(log, "a") as f:
         f.write("not json\n")
 
     con = connect(s.warehouse, settings=s)
     try:
-        assert report.load_run_log(con, log) == 2
-        assert report.load_run_log(con, log) == 2
+        assert runlog.load_run_log(con, log) == 2
+        assert runlog.load_run_log(con, log) == 2
         assert con.execute("select count(*) from ops.run_log").fetchall() == [(2,)]
-        orchestration.record_event(
+        runlog.record_event(
             {
                 **events[1],
                 "at": "2026-10-03T02:30:00+00:00",
@@ -365,7 +365,7 @@ def test_run_log_loads_idempotently_and_shows_in_the_report(tmp_path, tailor_env
             },
             s,
         )
-        report.load_run_log(con, log)
+        runlog.load_run_log(con, log)
         rows = con.execute(
             "select day, status, task_id, try_number from ops.run_log order by logged_at"
         ).fetchall()
@@ -376,7 +376,7 @@ def test_run_log_loads_idempotently_and_shows_in_the_report(tmp_path, tailor_env
         (dt.date(2026, 10, 1), "run_succeeded", None, None),
         (dt.date(2026, 10, 2), "run_succeeded", None, None),
     ]
-    assert report.load_run_log(duckdb.connect(), tmp_path / "missing.jsonl") == 0
+    assert runlog.load_run_log(duckdb.connect(), tmp_path / "missing.jsonl") == 0
 
     page = report.write_run_report(DAY, s).read_text()
     runs = _text(_section(page, "runs"))
@@ -386,7 +386,7 @@ def test_run_log_loads_idempotently_and_shows_in_the_report(tmp_path, tailor_env
     assert "succeeded" in head and "scheduled__2026-10-01" in head
 
     # the pipeline's report step also brings the file's new events into ops.run_log
-    orchestration.record_event({**events[0], "at": "2026-10-04T02:00:00+00:00"}, s)
+    runlog.record_event({**events[0], "at": "2026-10-04T02:00:00+00:00"}, s)
     report.write_run_report(DAY, s, sync_run_log=True)
     assert _q(s.warehouse, "select count(*) from ops.run_log") == [(4,)]
 

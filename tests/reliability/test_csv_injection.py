@@ -12,7 +12,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from tailor import csvsafe, privacy
+from tailor import csvsafe, erased
 from tailor.cli import main
 from tailor.exports import formats
 from tailor.exports.redact import redact_folder
@@ -125,7 +125,7 @@ def test_a_redacted_export_stays_neutralised(wh):
     cfg = config(*_destinations(), cap=10)
     run(wh, cfg, D1)
     out = folder(wh, cfg, "mailchimp_x", D1)
-    ident = privacy.Identity(customer_ids={"C2"}, emails={"c2@example.com"})
+    ident = erased.Identity(customer_ids={"C2"}, emails={"c2@example.com"})
     assert redact_folder(out, ident)[1] == 1
     path = out / "mailchimp_x.upserts.csv"
     assert len(rows(path)) == len(HOSTILE)

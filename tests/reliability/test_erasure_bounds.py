@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tailor import ingest, privacy
+from tailor import ingest
 from tailor.cli import main
 from tailor.pipeline import RunContext
+from tailor.privacy import erasure
+from tailor.privacy.landing import purge_committed_requests
+from tailor.privacy.requests import is_email
 from tailor.publish import publish_snapshot
 from tailor.warehouse import connect
 
@@ -166,7 +169,7 @@ def test_common_words_as_emails_and_unknown_ids_touch_nothing_and_the_night_goes
     )
     _load_requests(s)
     with caplog.at_level(logging.WARNING, logger="tailor.privacy"):
-        out = privacy.run(RunContext(day=D2, settings=s))
+        out = erasure.run(RunContext(day=D2, settings=s))
 
     assert out["requests_applied"] == 0
     assert _event_ids(s) == events  # not one event tombstoned
@@ -189,7 +192,7 @@ def test_common_words_as_emails_and_unknown_ids_touch_nothing_and_the_night_goes
         "R-chrome"
         in (s.landing / "erasure_requests" / f"dt={D2}" / "erasure_requests.csv").read_text()
     )
-    assert privacy.purge_committed_requests(s) == 0
+    assert purge_committed_requests(s) == 0
 
 
 def test_a_person_is_taken_only_where_an_identifier_field_names_them(night):
@@ -197,7 +200,7 @@ def test_a_person_is_taken_only_where_an_identifier_field_names_them(night):
     events, landing = _event_ids(s), _landing_events(s)
     requests(s.landing, [("R-ann", "", "ANN@x.com")])
     _load_requests(s)
-    out = privacy.run(RunContext(day=D2, settings=s))
+    out = erasure.run(RunContext(day=D2, settings=s))
 
     assert out["requests_applied"] == 1
     ann_events = {f"m-{3 * 25 + k}" for k in range(25)}
@@ -217,7 +220,7 @@ def test_a_request_over_the_blast_radius_is_held_for_review_then_forced(night, c
     requests(s.landing, [("R-heavy", HEAVY, ""), ("R-ann", ANN, "")])
     _load_requests(s)
     with caplog.at_level(logging.WARNING, logger="tailor.privacy"):
-        out = privacy.run(RunContext(day=D2, settings=s))
+        out = erasure.run(RunContext(day=D2, settings=s))
 
     # Ann applies; the heavy user (80 of 1,081 events, over 5 %) stops for review
     assert out["requests_applied"] == 1
@@ -253,7 +256,7 @@ def test_the_limits_come_from_the_environment(night, monkeypatch):
     monkeypatch.setenv("TAILOR_ERASURE_MAX_ROWS", "20")
     requests(s.landing, [("R-heavy", HEAVY, ""), ("R-ann", ANN, "")])
     _load_requests(s)
-    out = privacy.run(RunContext(day=D2, settings=s))
+    out = erasure.run(RunContext(day=D2, settings=s))
     # 80 and 25 events are both over 20 rows
     assert out["requests_applied"] == 0
     assert {r["status"] for r in out["requests_not_applied"].values()} == {"held_for_review"}
@@ -297,4 +300,4 @@ def test_tailor_erase_refuses_a_word_or_an_unknown_id_with_a_clear_error(night):
     ],
 )
 def test_an_email_must_be_an_email_address(text, ok):
-    assert privacy.is_email(text.strip()) is ok
+    assert is_email(text.strip()) is ok

@@ -18,8 +18,11 @@ import json
 import duckdb
 import pytest
 
-from tailor import ingest, privacy
+from tailor import erased, ingest
 from tailor.pipeline import RunContext
+from tailor.privacy import erasure
+from tailor.privacy.landing import landing_files
+from tailor.privacy.traces import find_traces
 from tailor.publish import publish_snapshot
 from tailor.warehouse import connect, ensure_raw_schema
 from tests.integration.test_erasure import (
@@ -118,7 +121,7 @@ def resend(landing) -> None:
 
 def test_an_erased_person_resent_in_every_shape_is_kept_out(world):  # noqa: F811
     s = world
-    assert privacy.run(RunContext(day=D2, settings=s))["requests_applied"] == 1
+    assert erasure.run(RunContext(day=D2, settings=s))["requests_applied"] == 1
     resend(s.landing)
     con = connect(s.warehouse, settings=s)
     try:
@@ -162,7 +165,7 @@ def test_an_erased_person_resent_in_every_shape_is_kept_out(world):  # noqa: F81
         ).fetchone()
         assert n == 0
         tokens = {ANN, OLD_EMAIL, NEW_EMAIL, "anon-ann-1", "C0000777"}
-        assert privacy.find_traces(con, tokens, include_views=False) == []
+        assert find_traces(con, tokens, include_views=False) == []
     finally:
         con.close()
 
@@ -174,7 +177,7 @@ def _candidate_hashes() -> set[str]:
     for kind, values in ANN_IDS.items():
         for v in values:
             for form in {v, v.lower(), v.upper()}:
-                for domain in ("tailor:erased-subject:v1", privacy.HASH_DOMAIN):
+                for domain in ("tailor:erased-subject:v1", erased.HASH_DOMAIN):
                     out.add(hashlib.sha256(f"{domain}|{kind}|{form}".encode()).hexdigest())
     return out
 
@@ -196,7 +199,7 @@ def _snapshot_values(path) -> str:
 
 def test_erased_ids_cannot_be_recovered_from_the_snapshot_by_hashing_candidates(world):  # noqa: F811
     s = world
-    privacy.run(RunContext(day=D2, settings=s))
+    erasure.run(RunContext(day=D2, settings=s))
     publish_snapshot(s)
     data = _snapshot_values(s.snapshot)
     con = duckdb.connect(str(s.snapshot), read_only=True)
@@ -219,7 +222,7 @@ def _old_layout(con, key_rows: list[tuple[str, str]]) -> None:
     for kind, value in key_rows:
         con.execute(
             "insert into ops.erased_subjects values (?, ?, date '2026-09-01', 'a-old')",
-            [privacy.legacy_subject_hash(kind, value), kind],
+            [erased.legacy_subject_hash(kind, value), kind],
         )
     con.execute(
         """
@@ -237,7 +240,7 @@ def _old_layout(con, key_rows: list[tuple[str, str]]) -> None:
         "insert into ops.erasure_audit values ('a-old', ?, 'R0', 'erasure_requests',"
         " date '2026-09-01', null, timestamp '2026-09-01', '{}', '[]', 3, 0, 0, 0, 0, 0, '[]',"
         " 'at_next_publish')",
-        [privacy.legacy_subject_hash("customer_id", "C0000042")],
+        [erased.legacy_subject_hash("customer_id", "C0000042")],
     )
 
 
@@ -256,8 +259,8 @@ def test_unkeyed_hashes_of_an_older_warehouse_move_out_of_reach_and_still_suppre
     ensure_raw_schema(con)
     _old_layout(con, [("customer_id", "C0000042"), ("email", "zoe@x.com")])
     legacy = {
-        privacy.legacy_subject_hash("customer_id", "C0000042"),
-        privacy.legacy_subject_hash("email", "zoe@x.com"),
+        erased.legacy_subject_hash("customer_id", "C0000042"),
+        erased.legacy_subject_hash("email", "zoe@x.com"),
     }
 
     ingest.load_day(con, landing, D1)  # migrates, then suppresses at load
@@ -284,8 +287,8 @@ def test_unkeyed_hashes_of_an_older_warehouse_move_out_of_reach_and_still_suppre
 def test_the_privacy_key_must_stay_the_same(tmp_path, monkeypatch):
     monkeypatch.setenv("TAILOR_PRIVACY_KEY", "first key, long enough")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    privacy.ensure_tables(con)
-    key = privacy.subject_key(con)
+    erased.ensure_tables(con)
+    key = erased.subject_key(con)
     assert key == b"first key, long enough"
     # the warehouse keeps which key, never the key itself
     assert (
@@ -295,14 +298,14 @@ def test_the_privacy_key_must_stay_the_same(tmp_path, monkeypatch):
         ).encode()
     )
     monkeypatch.setenv("TAILOR_PRIVACY_KEY", "another key, long enough")
-    with pytest.raises(privacy.PrivacyKeyError, match="not the key"):
-        privacy.ensure_tables(con)
+    with pytest.raises(erased.PrivacyKeyError, match="not the key"):
+        erased.ensure_tables(con)
     monkeypatch.delenv("TAILOR_PRIVACY_KEY")
-    with pytest.raises(privacy.PrivacyKeyError, match="not set"):
-        privacy.ensure_tables(con)
+    with pytest.raises(erased.PrivacyKeyError, match="not set"):
+        erased.ensure_tables(con)
     monkeypatch.setenv("TAILOR_PRIVACY_KEY", "short")
-    with pytest.raises(privacy.PrivacyKeyError, match="at least 16"):
-        privacy.ensure_tables(con)
+    with pytest.raises(erased.PrivacyKeyError, match="at least 16"):
+        erased.ensure_tables(con)
     con.close()
 
 
@@ -310,11 +313,11 @@ def test_without_a_key_in_the_environment_one_is_generated_once_and_kept(tmp_pat
     monkeypatch.delenv("TAILOR_PRIVACY_KEY", raising=False)
     path = tmp_path / "w.duckdb"
     con = duckdb.connect(str(path))
-    privacy.ensure_tables(con)
-    first = privacy.subject_key(con)
+    erased.ensure_tables(con)
+    first = erased.subject_key(con)
     con.close()
     con = duckdb.connect(str(path))
-    assert privacy.subject_key(con) == first and len(first) == 32
+    assert erased.subject_key(con) == first and len(first) == 32
     assert con.execute("select origin from private.subject_key").fetchall() == [("generated",)]
     con.close()
 
@@ -338,8 +341,8 @@ def test_landing_dot_files_are_purged_too(world):  # noqa: F811
         assert len(notes) == 1 and "skipped" in notes[0][0]
     finally:
         con.close()
-    privacy.run(RunContext(day=D2, settings=s))
+    erasure.run(RunContext(day=D2, settings=s))
     text = hidden.read_text()
     assert "late-ann" not in text and ANN not in text
     assert "late-bob" in text
-    assert hidden in [p for _, p in privacy.landing_files(s.landing)]
+    assert hidden in [p for _, p in landing_files(s.landing)]

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tailor import orchestration, pipeline
-from tailor.privacy import has_table
+from tailor.consent import has_table
 from tailor.warehouse import connect
 from tests.unit.test_export_rules import Warehouse, member, rows
 from tests.unit.test_export_webhook import Receiver

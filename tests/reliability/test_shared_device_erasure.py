@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from tailor import ingest, privacy
+from tailor import ingest
+from tailor.privacy import erasure
 from tailor.warehouse import connect
 
 pytestmark = pytest.mark.reliability
@@ -109,7 +110,7 @@ def family(tailor_env, monkeypatch):
 
 def test_an_erased_person_leaves_a_shared_device_with_only_reported_records(family):
     s, con = family
-    result = privacy.erase(con, settings=s, customer_id="C1", day=D2)
+    result = erasure.erase(con, settings=s, customer_id="C1", day=D2)
     assert result.status == "applied"
 
     left = {r[0] for r in con.execute("select message_id from raw.events").fetchall()}
@@ -144,6 +145,6 @@ def test_an_erased_person_leaves_a_shared_device_with_only_reported_records(fami
     assert json.loads(identifiers)["shared_anonymous_ids_skipped"] == 1
 
     # Erasing Bob afterwards: with Ann gone the tablet names only him, so it goes whole.
-    second = privacy.erase(con, settings=s, customer_id="C2", day=D2)
+    second = erasure.erase(con, settings=s, customer_id="C2", day=D2)
     assert second.status == "applied" and "shared_devices" not in second.detail
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 0

@@ -44,7 +44,7 @@ def night(tailor_env, monkeypatch):
 
 
 def _log(settings) -> list[dict]:
-    from tailor.orchestration import read_run_log
+    from tailor.runlog import read_run_log
 
     return read_run_log(settings)
 
@@ -114,12 +114,12 @@ def test_a_warning_never_holds(night):
 
 
 def test_anomalies_are_posted_to_the_alert_webhook(night, monkeypatch):
-    from tailor import orchestration
+    from tailor import runlog
 
     s, run = night
     posted = []
     monkeypatch.setattr(
-        orchestration, "post_alert", lambda payload, url: posted.append((payload, url)) or True
+        runlog, "post_alert", lambda payload, url: posted.append((payload, url)) or True
     )
     monkeypatch.setenv("TAILOR_ALERT_WEBHOOK", f"https://hooks.example/{TOKEN}")
     result = run()

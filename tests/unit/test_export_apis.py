@@ -244,8 +244,8 @@ def test_replaying_every_days_requests_reproduces_the_recorded_audience(wh, crm)
 
 
 def test_erasure_redacts_the_person_from_the_written_api_requests(wh):  # noqa: F811
+    from tailor.erased import Identity
     from tailor.exports import redact
-    from tailor.privacy import Identity
 
     cfg = config(*(destination(t, None) for t in TOOLS))
     for c in ("C1", "C2"):

@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from tailor import privacy
+from tailor.consent import consented_customers, consented_customers_sql
 from tailor.warehouse import raw_table_ddl
 
 pytestmark = pytest.mark.unit
@@ -31,7 +31,7 @@ def add(con, consent_id, cid, granted, at, arrived, purpose="email_marketing", l
 
 
 def consented(con, day, purpose="email_marketing"):
-    return privacy.consented_customers(con, purpose, day)
+    return consented_customers(con, purpose, day)
 
 
 def test_latest_record_wins_as_of_the_day(con):
@@ -76,4 +76,4 @@ def test_a_redelivered_consent_record_keeps_its_latest_version(con):
 
 def test_unknown_purpose_is_refused(con):
     with pytest.raises(ValueError):
-        privacy.consented_customers_sql("telepathy", dt.date(2026, 10, 1))
+        consented_customers_sql("telepathy", dt.date(2026, 10, 1))

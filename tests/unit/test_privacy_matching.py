@@ -5,8 +5,13 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tailor import privacy
-from tailor.privacy import Identity
+from tailor import erased
+from tailor.erased import Identity
+from tailor.privacy import erasure
+from tailor.privacy.erase_tables import erase_rows, erase_rows_many
+from tailor.privacy.matching import match_sql
+from tailor.privacy.requests import pending_requests
+from tailor.privacy.suppression import quarantine_suppressed_sql
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +28,7 @@ def taken(con, table: str, ident: Identity) -> list:
         "select column_name, data_type from information_schema.columns where table_name = ? order by ordinal_position",
         [table],
     ).fetchall()
-    cond = privacy.match_sql(cols, ident)
+    cond = match_sql(cols, ident)
     if cond is None:
         return []
     return [
@@ -100,18 +105,18 @@ def test_email_columns_match_normalized_and_hashed(con):
 
 def test_tables_without_identity_columns_are_left_alone(con):
     ident = Identity(customer_ids={"C1"}, emails={"a@x.com"}, anonymous_ids=set(), order_ids=set())
-    assert privacy.match_sql([("product_id", "VARCHAR"), ("price", "DOUBLE")], ident) is None
+    assert match_sql([("product_id", "VARCHAR"), ("price", "DOUBLE")], ident) is None
 
 
 def test_quarantined_text_is_checked_against_hashed_identifiers(con):
     con.execute("create schema ops")
-    privacy.ensure_tables(con)
-    key = privacy.subject_key(con)
+    erased.ensure_tables(con)
+    key = erased.subject_key(con)
     for kind, value in (("customer_id", "C0000101"), ("email", "ann@x.com")):
         con.execute(
             "insert into ops.erased_subjects (subject_hash, kind, erased_on, audit_id) "
             "values (?, ?, date '2026-10-01', 'a')",
-            [privacy.subject_hash(kind, value, key), kind],
+            [erased.subject_hash(kind, value, key), kind],
         )
     con.execute(
         """
@@ -126,7 +131,7 @@ def test_quarantined_text_is_checked_against_hashed_identifiers(con):
         ) t(tag, record)
         """
     )
-    cond = privacy.quarantine_suppressed_sql("record")
+    cond = quarantine_suppressed_sql("record")
     got = [r[0] for r in con.execute(f"select tag from q where {cond} order by tag").fetchall()]
     assert got == ["broken json", "context traits", "email", "lower-case id"]
 
@@ -171,9 +176,9 @@ def test_erasing_a_nights_people_in_one_scan_matches_erasing_them_one_by_one():
         return {t: con.execute(f"select * from {t} order by all").fetchall() for t in tables}
 
     one_by_one = _night_with_two_people()
-    separately = [summary(privacy.erase_rows(one_by_one, p)) for p in (ann, bo)]
+    separately = [summary(erase_rows(one_by_one, p)) for p in (ann, bo)]
     together = _night_with_two_people()
-    at_once = [summary(t) for t in privacy.erase_rows_many(together, [ann, bo])]
+    at_once = [summary(t) for t in erase_rows_many(together, [ann, bo])]
 
     assert at_once == separately
     assert at_once[0] == [
@@ -222,12 +227,12 @@ def test_a_nights_requests_get_one_audit_row_each_with_their_own_rows(tailor_env
         """
     )
 
-    results = privacy.apply_requests(con, dt.date(2026, 10, 2), s)
+    results = erasure.apply_requests(con, dt.date(2026, 10, 2), s)
 
-    key = privacy.subject_key(con)
+    key = erased.subject_key(con)
     assert [(r.request_id, r.subject_hash) for r in results] == [
-        ("R-bo", privacy.subject_hash("customer_id", "C2", key)),
-        ("R-ann", privacy.subject_hash("customer_id", "C1", key)),
+        ("R-bo", erased.subject_hash("customer_id", "C2", key)),
+        ("R-ann", erased.subject_hash("customer_id", "C1", key)),
     ]
     audit = con.execute(
         "select request_id, subject_hash, rows_removed, tables_touched from ops.erasure_audit "
@@ -242,7 +247,7 @@ def test_a_nights_requests_get_one_audit_row_each_with_their_own_rows(tailor_env
         "raw.erasure_requests",
     }
     assert con.execute("select customer_id from raw.customers").fetchall() == [("C3",)]
-    assert privacy.pending_requests(con, dt.date(2026, 10, 2)) == []  # applied, once
+    assert pending_requests(con, dt.date(2026, 10, 2)) == []  # applied, once
     con.close()
 
 
@@ -268,7 +273,7 @@ def test_quarantined_records_are_parsed_and_their_identifier_fields_compared():
             [line, record],
         )
     ann = Identity(customer_ids={"C0000101"}, emails={"ann@x.com"}, order_ids={"O1"})
-    touched = privacy.erase_rows(con, ann)
+    touched = erase_rows(con, ann)
     assert [(t.table, t.rows_anonymized) for t in touched] == [("raw.quarantine", 4)]
     kept = {r[0] for r in con.execute("select record from raw.quarantine").fetchall()}
     assert kept - {None} == {

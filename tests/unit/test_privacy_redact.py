@@ -7,8 +7,20 @@ import json
 import duckdb
 import pytest
 
-from tailor import privacy
-from tailor.privacy import ERASED_MARK, Identity
+from tailor import erased
+from tailor.erased import Identity
+from tailor.privacy.erase_tables import erase_rows
+from tailor.privacy.files import redact_files
+from tailor.privacy.landing import (
+    REQUESTS_SOURCE,
+    TEXT_SUFFIXES,
+    _Finder,
+    landing_files,
+    purge_applied_requests,
+    purge_landing_many,
+)
+from tailor.privacy.matching import ERASED_MARK
+from tailor.privacy.traces import find_traces
 
 pytestmark = pytest.mark.unit
 
@@ -39,7 +51,7 @@ def test_validation_samples_and_run_log_lose_the_identifiers_but_keep_the_rows()
     msg = "customer_id sample: C0000042,anon-7f3a; order O-991"
     con.execute("insert into ops.run_log values ('e1', ?, ?)", [msg, json.dumps({"error": msg})])
 
-    touched = {t.table: t for t in privacy.erase_rows(con, ANN)}
+    touched = {t.table: t for t in erase_rows(con, ANN)}
 
     assert touched["ops.validation_results"].rows_anonymized == 2
     assert touched["ops.run_log"].rows_anonymized == 1
@@ -52,7 +64,7 @@ def test_validation_samples_and_run_log_lose_the_identifiers_but_keep_the_rows()
     assert json.loads(record) == {"error": error}
     # (find_traces matches substrings: C00000421, someone else, would count)
     con.execute("delete from ops.validation_results where expectation = 'unique'")
-    assert privacy.find_traces(con, ANN.tokens() | ANN.order_ids) == []
+    assert find_traces(con, ANN.tokens() | ANN.order_ids) == []
 
 
 def test_other_files_are_scrubbed_and_landing_and_exports_left_to_their_own_rules(tailor_env):
@@ -70,7 +82,7 @@ def test_other_files_are_scrubbed_and_landing_and_exports_left_to_their_own_rule
     landing.write_text("customer_id,email\nC0000042,ann.lee@example.com\n")
     other_data_set.write_text("customer_id,persona\nC0000042,loyal\n")
 
-    files, changes = privacy.redact_files(s, ANN)
+    files, changes = redact_files(s, ANN)
 
     assert (files, changes) == (3, 4)
     assert docs.read_text() == f"<td>{ERASED_MARK}</td><td>C0000043</td>"
@@ -90,7 +102,7 @@ CY = Identity(customer_ids={"C0000555"}, anonymous_ids={"anon-7f3a9"})
 def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path, monkeypatch, many):
     import gzip
 
-    monkeypatch.setattr(privacy._Finder, "MANY", many)
+    monkeypatch.setattr(_Finder, "MANY", many)
 
     events = tmp_path / "events" / "dt=2026-10-01" / "events.ndjson.gz"
     customers = tmp_path / "customers" / "dt=2026-10-01" / "customers.csv"
@@ -114,7 +126,7 @@ def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path, monke
     before = untouched.stat().st_ino
 
     nobody = Identity(customer_ids={"C0000999"})
-    out = privacy.purge_landing_many(tmp_path, [ANN, nobody, BOB, CY])
+    out = purge_landing_many(tmp_path, [ANN, nobody, BOB, CY])
 
     # (files rewritten, records removed) per person
     assert out == [(2, 3), (0, 0), (2, 3), (1, 1)]
@@ -122,7 +134,7 @@ def test_one_landing_pass_removes_several_people_and_counts_each(tmp_path, monke
     assert kept == [lines[4]]  # "C0000077x" is not Bob's id
     assert customers.read_text() == "customer_id,email\nC0000008,c@example.com\n"
     assert untouched.stat().st_ino == before and untouched.read_bytes() == other
-    assert privacy.purge_landing_many(tmp_path, [ANN, BOB, CY]) == [(0, 0)] * 3
+    assert purge_landing_many(tmp_path, [ANN, BOB, CY]) == [(0, 0)] * 3
 
 
 def test_a_request_row_leaves_the_landing_zone_only_once_its_request_is_applied(tmp_path):
@@ -144,15 +156,13 @@ def test_a_request_row_leaves_the_landing_zone_only_once_its_request_is_applied(
         )
     )
     # an erase stage leaves every request file alone, the people in them included
-    assert privacy.purge_landing_many(tmp_path, [ANN], skip_sources={privacy.REQUESTS_SOURCE}) == [
-        (0, 0)
-    ]
+    assert purge_landing_many(tmp_path, [ANN], skip_sources={REQUESTS_SOURCE}) == [(0, 0)]
     assert "R1,C0000042" in plain.read_text()
 
     con = duckdb.connect()
-    assert privacy.purge_applied_requests(con, tmp_path) == 0  # nothing applied anywhere
-    privacy.ensure_tables(con)
-    assert privacy.purge_applied_requests(con, tmp_path) == 0
+    assert purge_applied_requests(con, tmp_path) == 0  # nothing applied anywhere
+    erased.ensure_tables(con)
+    assert purge_applied_requests(con, tmp_path) == 0
     con.execute(  # R1 and R3 applied, and an erasure by `tailor erase` (no request)
         """
         insert into ops.erasure_audit
@@ -161,21 +171,21 @@ def test_a_request_row_leaves_the_landing_zone_only_once_its_request_is_applied(
         from (values ('R1'), ('R3'), (null)) v(r)
         """
     )
-    assert privacy.purge_applied_requests(con, tmp_path) == 2
+    assert purge_applied_requests(con, tmp_path) == 2
     assert plain.read_text() == (
         'request_id,customer_id,email,requested_at\nR2,,"bob.ray@example.com",2026-10-01T10:00:00Z\n'
     )
     assert gzip.decompress(packed.read_bytes()) == b"Request_ID,customer_id,email,requested_at\n"
-    assert privacy.purge_applied_requests(con, tmp_path) == 0
+    assert purge_applied_requests(con, tmp_path) == 0
 
 
 def test_erasure_purges_every_kind_of_file_the_loader_reads(tmp_path):
     from tailor import ingest
 
-    assert set(ingest.DATA_SUFFIXES) <= set(privacy.TEXT_SUFFIXES) | {".parquet"}
+    assert set(ingest.DATA_SUFFIXES) <= set(TEXT_SUFFIXES) | {".parquet"}
     part = tmp_path / "events" / "dt=2026-10-01"
     part.mkdir(parents=True)
     for name in ("events.ndjson", ".late.ndjson", ".hidden.csv.gz", "x.parquet"):
         (part / name).write_bytes(b"")
-    found = {p.name for _, p in privacy.landing_files(tmp_path)}
+    found = {p.name for _, p in landing_files(tmp_path)}
     assert found == {"events.ndjson", ".late.ndjson", ".hidden.csv.gz", "x.parquet"}

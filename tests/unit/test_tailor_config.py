@@ -50,7 +50,6 @@ def test_tailor_config_points_at_another_file(tailor_env, tmp_path, monkeypatch)
             {"anomalies": {"metrics": {"events": {"warning_z": "high"}}}},
             r"anomalies\.metrics\.events\.warning_z: expected a number",
         ),
-        ({"anomalies": {"metrics": {"evnts": {}}}}, r"anomalies\.metrics\.evnts: unknown metric"),
         (
             {"anomalies": {"metrics": {"events": {"treshold": 3}}}},
             r"anomalies\.metrics\.events\.treshold: unknown key",
@@ -80,3 +79,21 @@ def test_a_broken_file_is_a_config_error_naming_the_file(tailor_env, tmp_path):
     path.write_text("anomalies: [unclosed\n")
     with pytest.raises(ConfigError, match=r"tailor.yml, line 2, column 1: not valid YAML"):
         load_config(tailor_env, path)
+
+
+def test_a_misspelt_metric_is_named_with_its_file_and_line(tailor_env, tmp_path, monkeypatch):
+    """The metric names are checked where the metrics are defined (tailor.anomalies), and
+    ``tailor run`` checks them before the night starts."""
+    from tailor.anomalies import anomaly_config
+
+    path = tmp_path / "tailor.yml"
+    path.write_text(
+        "anomalies:\n  metrics:\n    events: {}\n    evnts.device:\n      min_change: 1\n"
+    )
+    monkeypatch.setenv("TAILOR_CONFIG", str(path))
+    with pytest.raises(
+        ConfigError, match=r"tailor.yml, line 4: anomalies\.metrics\.evnts\.device: unknown metric"
+    ):
+        anomaly_config(tailor_env)
+    path.write_text("anomalies:\n  metrics:\n    events.device: {min_change: 1}\n")
+    assert anomaly_config(tailor_env).rule("events", "device").min_change == 1

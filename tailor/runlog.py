@@ -1,17 +1,30 @@
-"""The run log as a table: ``load_run_log`` loads the JSON lines of the run log file into
-``ops.run_log``."""
+"""The run log: one JSON line per event of a run (a task failed, a run succeeded or was
+skipped, anomalies found, exports held), appended to ``<TAILOR_DATA>/runs/run_log.jsonl``.
+
+A plain file, so recording works whatever state the warehouse is in; every writer (the
+Airflow callbacks in ``tailor.orchestration``, the anomalies stage, ``tailor run``) appends
+with :func:`record_event`. :func:`load_run_log` brings the file into ``ops.run_log`` (the
+report and the published snapshot read it there). :func:`post_alert` posts to the alert
+webhook (``TAILOR_ALERT_WEBHOOK``), :func:`notify` posts one event there.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tailor.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import duckdb
 
+RUN_LOG_NAME = "run_log.jsonl"
 RUN_LOG_TABLE = "ops.run_log"
 
 RUN_LOG_DDL = f"""
@@ -31,8 +44,76 @@ create table if not exists {RUN_LOG_TABLE} (
 """
 
 
+def run_log_path(settings: Settings | None = None) -> Path:
+    s = settings or get_settings()
+    return s.data / "runs" / RUN_LOG_NAME
+
+
+def record_event(event: Mapping[str, Any], settings: Settings | None = None) -> Path:
+    """Append one JSON line to the run log (one ``write`` of a whole line, then fsync)."""
+    path = run_log_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(jsonable(dict(event)), sort_keys=True) + "\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def read_run_log(settings: Settings | None = None) -> list[dict[str, Any]]:
+    path = run_log_path(settings)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def jsonable(value: Any) -> Any:
+    """A stage result as plain JSON types (it is stored as an XCom and shown in the UI)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return repr(value)
+
+
+def notify(event: Mapping[str, Any], url: str | None = None, timeout: float = 10.0) -> bool:
+    """POST the event as JSON to ``TAILOR_ALERT_WEBHOOK`` (if set); True if it was accepted."""
+    url = url or os.environ.get("TAILOR_ALERT_WEBHOOK")
+    if not url:
+        return False
+    text = (
+        f"Tailor {event.get('dag_id')}: {event.get('status')} for day {event.get('day')}"
+        f" at task {event.get('task_id')}: {event.get('error')}"
+    )
+    return post_alert({"text": text, "event": jsonable(dict(event))}, url, timeout)
+
+
+def post_alert(payload: Mapping[str, Any], url: str, timeout: float = 10.0) -> bool:
+    """POST ``payload`` as JSON to the alert webhook ``url``; True if it was accepted."""
+    import urllib.request
+
+    body = json.dumps(jsonable(dict(payload))).encode()
+    req = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
+        return 200 <= resp.status < 300
+
+
+# --------------------------------------------------------------------------- ops.run_log
+
+
 def load_run_log(con: duckdb.DuckDBPyConnection, path: Path | str) -> int:
-    """Load the run log (JSON lines written by ``tailor.orchestration.record_event``) into
+    """Load the run log (JSON lines written by :func:`record_event`) into
     ``ops.run_log``. Idempotent: an event's key is the sha256 of its canonical JSON, and
     loading replaces the rows of the keys read (older events no longer in the file stay).
     Lines that are not JSON objects are skipped. Returns the number of events read."""

@@ -1,0 +1,454 @@
+"""Erasure of people on request: :func:`erase` (one person, ``tailor erase``),
+:func:`apply_requests` (a night's ``erasure_requests`` together) and :func:`run` (the
+nightly erase stage). Each request is checked and sized first
+(:mod:`tailor.privacy.requests`); then the files are cleaned (landing zone, local export
+copies, other files) and the warehouse last, in one transaction, with one
+``ops.erasure_audit`` row per request whatever its status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from tailor import shared_devices
+from tailor.erased import Identity, ensure_tables, subject_hash, subject_key, subject_key_id
+from tailor.exports import outbox, redact
+from tailor.privacy.erase_tables import TableTouch, blast_radius, erase_rows_many
+from tailor.privacy.files import redact_files
+from tailor.privacy.identity import resolve_identity
+from tailor.privacy.landing import REQUESTS_SOURCE, purge_applied_requests, purge_landing_many
+from tailor.privacy.requests import (
+    ErasureRequest,
+    blast_limits,
+    check_request,
+    over_limits,
+    pending_requests,
+)
+from tailor.privacy.suppression import enforce_suppression
+from tailor.settings import Settings, get_settings
+from tailor.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+
+APPLIED = "applied"
+HELD = "held_for_review"
+UNKNOWN = "unknown_subject"
+INVALID = "invalid_request"
+
+
+@dataclass
+class ErasureResult:
+    audit_id: str
+    subject_hash: str
+    identity: Identity
+    tables: list[TableTouch]
+    landing_files: int = 0
+    landing_records: int = 0
+    export_files: int = 0
+    export_rows: int = 0
+    destinations_notified: list[str] = field(default_factory=list)
+    other_files: int = 0
+    other_changes: int = 0
+    request_id: str | None = None
+    requested_at: dt.datetime | None = None
+    status: str = APPLIED  # applied | held_for_review | unknown_subject | invalid_request
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(t.rows_removed for t in self.tables)
+
+    @property
+    def rows_anonymized(self) -> int:
+        return sum(t.rows_anonymized for t in self.tables)
+
+    def explain(self) -> str:
+        """One sentence for a person: why the request was not applied."""
+        if self.status == HELD:
+            return (
+                "held for review: it would touch more than the limits allow ("
+                + "; ".join(self.detail.get("over", []))
+                + "). Nothing was erased; check the request, then rerun with --force."
+            )
+        return (
+            f"{self.status.replace('_', ' ')}: {self.detail.get('reason', '')}. Nothing was erased."
+        )
+
+
+class ErasureNotApplied(Exception):
+    """``tailor erase`` refused a request (recorded in ops.erasure_audit, nothing touched)."""
+
+    def __init__(self, result: ErasureResult):
+        super().__init__(result.explain())
+        self.result = result
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _audit_id(subject: str, request_id: str | None, day: dt.date, trigger: str) -> str:
+    return hashlib.sha256(
+        f"{subject}|{request_id or ''}|{day.isoformat()}|{trigger}".encode()
+    ).hexdigest()[:32]
+
+
+def _not_applied(
+    req: ErasureRequest, status: str, detail: dict[str, Any], key: bytes, day: dt.date, trigger: str
+) -> ErasureResult:
+    subject = (
+        subject_hash("customer_id", req.customer_id, key)
+        or subject_hash("email", req.email, key)
+        or ""
+    )
+    return ErasureResult(
+        audit_id=_audit_id(f"{subject}|{status}", req.request_id, day, trigger),
+        subject_hash=subject,
+        identity=Identity(),
+        tables=[],
+        request_id=req.request_id,
+        requested_at=req.requested_at,
+        status=status,
+        detail=detail,
+    )
+
+
+def erase(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    settings: Settings | None = None,
+    customer_id: str | None = None,
+    email: str | None = None,
+    day: dt.date | None = None,
+    request_id: str | None = None,
+    requested_at: dt.datetime | None = None,
+    trigger: str = "cli",
+    purge_landing_files: bool = True,
+    redact_exports: bool = True,
+    snapshot: str = "at_next_publish",
+    force: bool = False,
+) -> ErasureResult:
+    """Erase one person from the warehouse open on ``con`` (and from the landing zone and the
+    local export copies under ``settings``). Idempotent: erasing again finds nothing more.
+
+    The request is checked first (:func:`check_request`) and its blast radius counted
+    (:func:`blast_radius`); a request that is invalid, names nobody, or (unless ``force``)
+    is over the limits is only recorded: see the result's ``status``.
+    The files are cleaned first and the warehouse last, in one transaction: if anything
+    fails, the warehouse still knows every identifier and the erasure can simply be rerun.
+    """
+    s = settings or get_settings()
+    req = ErasureRequest(customer_id, email, request_id, requested_at)
+    return _process(
+        con,
+        s,
+        [req],
+        day or dt.date.today(),
+        trigger,
+        force=force,
+        purge_landing_files=purge_landing_files,
+        redact_exports=redact_exports,
+        snapshot=snapshot,
+    )[0]
+
+
+def _process(
+    con: duckdb.DuckDBPyConnection,
+    s: Settings,
+    requests: list[ErasureRequest],
+    day: dt.date,
+    trigger: str,
+    *,
+    force: bool = False,
+    purge_landing_files: bool = True,
+    redact_exports: bool = True,
+    snapshot: str = "at_next_publish",
+    skip_sources: Iterable[str] = (),
+    timings: dict[str, float] | None = None,
+) -> list[ErasureResult]:
+    """Check, size and apply requests together: one pass over the landing zone and one
+    transaction with one scan of each table for those that may apply, one audit row per
+    request whatever its status."""
+    timings = {} if timings is None else timings
+    ensure_tables(con)
+    key = subject_key(con)
+    limits = blast_limits()
+    clock = time.perf_counter()
+    results: list[ErasureResult | None] = [None] * len(requests)
+    todo: list[tuple[int, Identity]] = []
+    for i, req in enumerate(requests):
+        verdict = check_request(con, req.customer_id, req.email)
+        if verdict.status is not None:
+            results[i] = _not_applied(
+                req, verdict.status, {"reason": verdict.reason}, key, day, trigger
+            )
+        else:
+            todo.append((i, resolve_identity(con, verdict.customer_id, verdict.email)))
+    timings["resolve"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    plan = blast_radius(con, [ident for _, ident in todo])
+    go: list[tuple[int, Identity]] = []
+    for (i, ident), counts in zip(todo, plan, strict=True):
+        over = over_limits(counts, limits)
+        if over and not force:
+            detail = {
+                "over": over,
+                "tables": {t: n for t, (n, _) in sorted(counts.items())},
+                "limits": {"max_rows": limits.max_rows, "max_share": limits.max_share},
+            }
+            results[i] = _not_applied(requests[i], HELD, detail, key, day, trigger)
+        else:
+            go.append((i, ident))
+    timings["blast_radius"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    idents = [ident for _, ident in go]
+    if purge_landing_files:
+        purged = purge_landing_many(s.landing, idents, skip_sources=skip_sources)
+    else:
+        purged = [(0, 0)] * len(idents)
+    timings["landing"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    for (i, ident), landing in zip(go, purged, strict=True):
+        req = requests[i]
+        results[i] = _clean_files(
+            con, s, ident, key, day, trigger, req, landing, redact_exports, forced=force
+        )
+    timings["exports_and_files"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    done = [r for r in results if r is not None]
+    _erase_in_tables(con, done, day, trigger, snapshot, key)
+    timings["tables"] = time.perf_counter() - clock
+    return done
+
+
+def _clean_files(
+    con: duckdb.DuckDBPyConnection,
+    s: Settings,
+    ident: Identity,
+    key: bytes,
+    day: dt.date,
+    trigger: str,
+    req: ErasureRequest,
+    landing_purged: tuple[int, int],
+    redact_exports: bool,
+    *,
+    forced: bool = False,
+) -> ErasureResult:
+    """Everything outside the warehouse's tables, for one person: queue a remove for every
+    destination that holds them, then clean the local export copies and the other files
+    (the landing zone is purged by the caller). The result's tables are filled in by
+    :func:`_erase_in_tables`."""
+    primary = ident.primary_hash(key)
+    notified = outbox.queue_erasure(con, s, ident, day, primary)
+    ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports else (0, 0)
+    land_files, land_records = landing_purged
+    other, other_changes = redact_files(s, ident)
+    return ErasureResult(
+        audit_id=_audit_id(primary, req.request_id, day, trigger),
+        subject_hash=primary,
+        identity=ident,
+        tables=[],
+        landing_files=land_files,
+        landing_records=land_records,
+        export_files=ex_files,
+        export_rows=ex_rows,
+        destinations_notified=notified,
+        other_files=other,
+        other_changes=other_changes,
+        request_id=req.request_id,
+        requested_at=req.requested_at,
+        detail={
+            **({"forced": True} if forced else {}),
+            **(
+                {
+                    "shared_devices": [
+                        d.report((subject_hash("anonymous_id", d.anonymous_id, key) or "")[:16])
+                        for d in ident.shared
+                    ]
+                }
+                if ident.shared
+                else {}
+            ),
+        },
+    )
+
+
+AUDIT_COLUMNS = (
+    "audit_id",
+    "subject_hash",
+    "request_id",
+    "trigger",
+    "run_date",
+    "requested_at",
+    "erased_at",
+    "identifiers",
+    "tables_touched",
+    "rows_removed",
+    "rows_anonymized",
+    "landing_files_rewritten",
+    "landing_records_removed",
+    "export_files_redacted",
+    "export_rows_redacted",
+    "destinations_notified",
+    "snapshot",
+    "status",
+    "detail",
+)
+
+
+def _erase_in_tables(
+    con: duckdb.DuckDBPyConnection,
+    results: list[ErasureResult],
+    day: dt.date,
+    trigger: str,
+    snapshot: str,
+    key: bytes,
+) -> None:
+    """The warehouse's part for these requests, in one transaction: the applied people's
+    rows (one scan of each table for all of them; each result gets its tables) and subject
+    hashes, and one audit row for every request."""
+    applied = [r for r in results if r.status == APPLIED]
+    key_id = subject_key_id(key)
+    con.execute("begin transaction")
+    try:
+        per_person = erase_rows_many(con, [r.identity for r in applied])
+        for r, touched in zip(applied, per_person, strict=True):
+            r.tables = touched
+            if r.identity.shared:
+                n = shared_devices.erase_sessions(con, r.identity.shared)
+                if n:
+                    r.tables.append(TableTouch("marts.sessions (shared devices)", rows_removed=n))
+            for kind, values in r.identity.by_kind().items():
+                for value in sorted(values):
+                    h = subject_hash(kind, value, key)
+                    con.execute(
+                        """
+                        insert into ops.erased_subjects
+                            (subject_hash, kind, erased_on, audit_id, key_id)
+                        select ?, ?, ?, ?, ?
+                        where not exists (
+                            select 1 from ops.erased_subjects where subject_hash = ?
+                        )
+                        """,
+                        [h, kind, day, r.audit_id, key_id, h],
+                    )
+        for r in results:
+            con.execute("delete from ops.erasure_audit where audit_id = ?", [r.audit_id])
+            con.execute(
+                f"insert into ops.erasure_audit ({', '.join(AUDIT_COLUMNS)}) "
+                f"values ({', '.join('?' for _ in AUDIT_COLUMNS)})",
+                [
+                    r.audit_id,
+                    r.subject_hash,
+                    r.request_id,
+                    trigger,
+                    day,
+                    r.requested_at,
+                    _utcnow(),
+                    json.dumps(r.identity.counts()),
+                    json.dumps(
+                        [
+                            {
+                                "table": t.table,
+                                "rows_removed": t.rows_removed,
+                                "rows_anonymized": t.rows_anonymized,
+                            }
+                            for t in r.tables
+                        ]
+                    ),
+                    r.rows_removed,
+                    r.rows_anonymized,
+                    r.landing_files,
+                    r.landing_records,
+                    r.export_files,
+                    r.export_rows,
+                    json.dumps(r.destinations_notified),
+                    snapshot,
+                    r.status,
+                    json.dumps(r.detail) if r.detail else None,
+                ],
+            )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def apply_requests(
+    con: duckdb.DuckDBPyConnection,
+    day: dt.date,
+    settings: Settings | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[ErasureResult]:
+    """Apply the erasure requests pending by ``day``: one pass over the landing zone and
+    one transaction with one scan of each table for all of them (each pass costs the same
+    whatever the number of people), one audit row per request, applied or not (see
+    :func:`check_request`, :func:`blast_radius`). ``timings`` gets the seconds of each
+    part."""
+    s = settings or get_settings()
+    requests = [
+        ErasureRequest(r["customer_id"], r["email"], r["request_id"], r["requested_at"])
+        for r in pending_requests(con, day)
+    ]
+    if not requests:
+        return []
+    # the requests' own rows stay until the run is committed (purge_applied_requests)
+    results = _process(
+        con,
+        s,
+        requests,
+        day,
+        "erasure_requests",
+        skip_sources={REQUESTS_SOURCE},
+        timings=timings,
+    )
+    for r in results:
+        if r.status != APPLIED:
+            log.warning("erasure request %s not applied: %s", r.request_id, r.explain())
+    return results
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    """Pipeline stage (right after the load, before dbt): apply the erasure requests that
+    arrived by ``ctx.day`` and re-suppress erased subjects in raw partitions that were
+    reloaded. The snapshot is republished by the run's publish step. A request that is not
+    applied is reported here (and logged); the night goes on."""
+    timings: dict[str, float] = {}
+    con = connect(ctx.settings.warehouse, settings=ctx.settings)
+    try:
+        ensure_tables(con)
+        clock = time.perf_counter()
+        con.execute("begin transaction")
+        try:
+            suppressed = enforce_suppression(con)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        timings["suppression"] = time.perf_counter() - clock
+        # the rows of requests committed by a run that died right after its commit
+        leftover = purge_applied_requests(con, ctx.settings.landing)
+        results = apply_requests(con, ctx.day, ctx.settings, timings)
+    finally:
+        con.close()
+    applied = [r for r in results if r.status == APPLIED]
+    return {
+        "requests_applied": len(applied),
+        "requests_not_applied": {
+            r.request_id: {"status": r.status, **r.detail} for r in results if r.status != APPLIED
+        },
+        "rows_removed": sum(r.rows_removed for r in applied),
+        "rows_anonymized": sum(r.rows_anonymized for r in applied),
+        "resuppressed": suppressed,
+        "applied_request_rows_purged": leftover,
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
+    }
