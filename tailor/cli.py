@@ -159,7 +159,7 @@ def paths(as_json: bool) -> None:
 )
 @click.option(
     "--shape",
-    type=click.Choice(["both", "events-only", "orders-only"]),  # tailor.generate.SHAPE_OMITS
+    type=click.Choice(["both", "events-only", "orders-only"]),  # synthetic.config.SHAPE_OMITS
     default="both",
     show_default=True,
     help="The store's shape: events and backend orders, events only, or orders only.",
@@ -175,9 +175,9 @@ def generate(
     shape: str,
 ) -> None:
     """Generate realistic synthetic sources into the landing zone."""
-    from tailor.generate import SHAPE_OMITS, DirtConfig, GeneratorConfig, omit_for_shape
-    from tailor.generate import generate as run_generate
     from tailor.incidents import check_window, parse_incident
+    from tailor.synthetic.config import SHAPE_OMITS, DirtConfig, GeneratorConfig, omit_for_shape
+    from tailor.synthetic.driver import generate as run_generate
 
     s = get_settings()
     try:

@@ -23,9 +23,10 @@ import pytest
 
 from tailor import exports, ingest, privacy, transform
 from tailor.exports.files import MANIFEST
-from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.pipeline import RunContext
 from tailor.publish import publish_snapshot
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 from tailor.warehouse import connect
 
 pytestmark = pytest.mark.integration

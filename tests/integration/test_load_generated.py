@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from tailor import ingest
-from tailor.generate import DirtConfig, GeneratorConfig, generate
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 from tailor.warehouse import connect
 
 pytestmark = pytest.mark.integration

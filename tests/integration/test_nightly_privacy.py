@@ -21,8 +21,9 @@ from click.testing import CliRunner
 
 from tailor import exports, ingest, privacy
 from tailor.exports.files import MANIFEST
-from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.pipeline import STAGES, run_day
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 from tailor.warehouse import connect
 from tests.integration.test_export_pipeline import _erasure_request
 

@@ -17,8 +17,9 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from tailor.generate import PERSONAS, DirtConfig, GenerationSummary, GeneratorConfig, generate
 from tailor.sources import CONSENT_PURPOSES, EVENT_FIELDS, SOURCES
+from tailor.synthetic.config import PERSONAS, DirtConfig, GenerationSummary, GeneratorConfig
+from tailor.synthetic.driver import generate
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.incidents import Incident, parse_incident
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 
 pytestmark = pytest.mark.unit
 
