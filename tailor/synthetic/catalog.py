@@ -209,10 +209,40 @@ _USES = {
 }
 
 
-def _plan_catalog(config: GeneratorConfig) -> dict:
+def _product_draws(rng: np.random.Generator, cats: np.ndarray, tables: dict) -> dict:
+    """Leaf, brand, price and the words of the name of new products in categories ``cats``."""
+    k = len(cats)
+    leaf = np.empty(k, dtype=np.int64)
+    brand = np.empty(k, dtype=np.int64)
+    for ci in range(len(_TAXONOMY)):
+        members = np.flatnonzero(cats == ci)
+        if not len(members):
+            continue
+        leaves, lw = tables["leaves"][ci]
+        leaf[members] = leaves[rng.choice(len(leaves), size=len(members), p=lw)]
+        brands, bw = tables["brands"][ci]
+        brand[members] = brands[rng.choice(len(brands), size=len(members), p=bw)]
+    base = tables["leaf_median"][leaf] * np.exp(rng.normal(0, 0.5, size=k))
+    endings = np.array([99, 99, 99, 49, 95, 0])
+    cents = (np.floor(base / 100) * 100 + endings[rng.integers(0, len(endings), size=k)]).astype(
+        np.int64
+    )
+    return dict(
+        leaf=leaf,
+        brand=brand,
+        cents=np.maximum(cents, 149),
+        adj=rng.integers(0, len(_ADJECTIVES), size=k),
+        noun_u=rng.random(k),
+        form=rng.integers(0, 3, size=k),
+    )
+
+
+def _plan_catalog(config: GeneratorConfig, days: int) -> dict:
+    """The catalog for ``days`` days: the initial products from the ``catalog`` stream, and
+    each later day's new products, price changes and delistings from that day's stream, so
+    a day's catalog does not depend on how many days follow it."""
     rng = _rng(config.seed, "catalog")
     n = config.products
-    days = config.days
     cats = _TAXONOMY
     cat_share = np.array([c[2] for c in cats])
     cat_share = cat_share / cat_share.sum()
@@ -236,96 +266,88 @@ def _plan_catalog(config: GeneratorConfig) -> dict:
             brand_names.append(b)
             brand_cat.append(ci)
     brand_cat_arr = np.array(brand_cat)
-
-    # new products during the window
-    new_per_day = rng.poisson(max(0.3, n * 0.0015), size=days)
-    new_per_day[0] = 0
-    n_new = int(new_per_day.sum())
-    total = n + n_new
-    new_cats = rng.choice(len(cats), size=n_new, p=cat_share)
-    prod_cat = np.concatenate([np.repeat(np.arange(len(cats)), counts), new_cats]).astype(np.int64)
-    prod_created_day = np.concatenate(
-        [np.full(n, -1), np.repeat(np.arange(days), new_per_day)]
-    ).astype(np.int64)
-
-    prod_leaf = np.empty(total, dtype=np.int64)
-    prod_brand = np.empty(total, dtype=np.int64)
+    tables: dict = {"leaves": [], "brands": [], "leaf_median": np.array(leaf_median, dtype=float)}
     for ci in range(len(cats)):
-        members = np.flatnonzero(prod_cat == ci)
         leaves = np.flatnonzero(leaf_cat_arr == ci)
         # a couple of leaves carry most of a category
-        lw = rng.dirichlet(np.full(len(leaves), 2.0))
-        prod_leaf[members] = leaves[rng.choice(len(leaves), size=len(members), p=lw)]
+        tables["leaves"].append((leaves, rng.dirichlet(np.full(len(leaves), 2.0))))
         brands = np.flatnonzero(brand_cat_arr == ci)
         bw = 1.0 / np.arange(1, len(brands) + 1) ** 0.8
-        bw = bw / bw.sum()
-        prod_brand[members] = brands[rng.choice(len(brands), size=len(members), p=bw)]
+        tables["brands"].append((brands, bw / bw.sum()))
 
-    leaf_median_arr = np.array(leaf_median, dtype=np.float64)
-    base_price = leaf_median_arr[prod_leaf] * np.exp(rng.normal(0, 0.5, size=total))
-    endings = np.array([99, 99, 99, 49, 95, 0])
-    cents = (
-        np.floor(base_price / 100) * 100 + endings[rng.integers(0, len(endings), size=total)]
-    ).astype(np.int64)
-    cents = np.maximum(cents, 149)
+    prod_cat = np.repeat(np.arange(len(cats)), counts).astype(np.int64)
+    draws = [_product_draws(rng, prod_cat, tables)]
     # Zipf-like popularity over a random rank order
-    rank = rng.permutation(total)
-    pop = 1.0 / (rank + 1.0) ** 1.05
-
-    price = np.repeat(cents[:, None], days, axis=1)
-    listed = np.ones(total, dtype=bool)
-    first_of_cat = {int(np.flatnonzero(prod_cat[:n] == ci)[0]) for ci in range(len(cats))}
-    inactive = rng.random(n) < 0.02
-    for p in np.flatnonzero(inactive):
+    pop = [1.0 / (rng.permutation(n) + 1.0) ** 1.05]
+    listed = np.ones(n, dtype=bool)
+    first_of_cat = {int(np.flatnonzero(prod_cat == ci)[0]) for ci in range(len(cats))}
+    for p in np.flatnonzero(rng.random(n) < 0.02):
         if int(p) not in first_of_cat:
             listed[p] = False
-    active_until = np.full(total, days, dtype=np.int64)
-
     start_ms = (config.start - dt.date(1970, 1, 1)).days * MS_PER_DAY
-    created_ms = np.empty(total, dtype=np.int64)
-    created_ms[:n] = start_ms - rng.integers(3 * MS_PER_DAY, 730 * MS_PER_DAY, size=n)
+    created = [start_ms - rng.integers(3 * MS_PER_DAY, 730 * MS_PER_DAY, size=n)]
+    created_day = [np.full(n, -1, dtype=np.int64)]
+    cat_parts = [prod_cat]
+    price_now = draws[0]["cents"].copy()
+    active_until = np.full(n, days, dtype=np.int64)
+    prices = [price_now.copy()]
     changes: dict[int, list[tuple[int, int]]] = {}
-    for p in range(n, total):
-        d = int(prod_created_day[p])
-        created_ms[p] = start_ms + d * MS_PER_DAY + int(rng.integers(0, 2 * MS_PER_HOUR))
-        changes.setdefault(d, []).append((p, int(created_ms[p])))
     for d in range(1, days):
-        existing = np.flatnonzero((prod_created_day < d) & listed & (active_until > d))
-        n_price = min(len(existing), int(rng.poisson(max(0.5, n * 0.004))))
-        n_off = min(len(existing), int(rng.poisson(max(0.1, n * 0.0006))))
-        touched = (
-            rng.choice(existing, size=n_price + n_off, replace=False) if n_price + n_off else []
+        r = _rng(config.seed, "catalog", d)
+        total = len(price_now)
+        k = int(r.poisson(max(0.3, n * 0.0015)))
+        new_cats = r.choice(len(cats), size=k, p=cat_share).astype(np.int64)
+        new = _product_draws(r, new_cats, tables)
+        new_created = start_ms + d * MS_PER_DAY + r.integers(0, 2 * MS_PER_HOUR, size=k)
+        draws.append(new)
+        pop.append(1.0 / (r.integers(0, n, size=k) + 1.0) ** 1.05)
+        created.append(new_created)
+        created_day.append(np.full(k, d, dtype=np.int64))
+        cat_parts.append(new_cats)
+        changes.setdefault(d, []).extend(
+            (total + j, int(t)) for j, t in enumerate(new_created.tolist())
         )
-        for k, p in enumerate(touched):
+        # price changes and delistings among the products listed before the day
+        was_listed = np.concatenate([listed, np.ones(total - n, dtype=bool)])
+        existing = np.flatnonzero(was_listed & (active_until[:total] > d))
+        n_price = min(len(existing), int(r.poisson(max(0.5, n * 0.004))))
+        n_off = min(len(existing), int(r.poisson(max(0.1, n * 0.0006))))
+        touched = r.choice(existing, size=n_price + n_off, replace=False) if n_price + n_off else []
+        price_now = np.concatenate([price_now, new["cents"]])
+        active_until = np.concatenate([active_until, np.full(k, days, dtype=np.int64)])
+        for j, p in enumerate(touched):
             p = int(p)
-            if k < n_price:
-                factor = rng.choice([0.8, 0.85, 0.9, 1.1, 1.15])
-                new = int(max(149, np.floor(price[p, d] * factor / 100) * 100 + 99))
-                price[p, d:] = new
+            if j < n_price:
+                factor = r.choice([0.8, 0.85, 0.9, 1.1, 1.15])
+                price_now[p] = int(max(149, np.floor(price_now[p] * factor / 100) * 100 + 99))
             elif p not in first_of_cat:
                 active_until[p] = d
             else:
                 continue
-            changes.setdefault(d, []).append(
-                (p, start_ms + d * MS_PER_DAY + int(rng.integers(0, 2 * MS_PER_HOUR)))
-            )
+            changes[d].append((p, start_ms + d * MS_PER_DAY + int(r.integers(0, 2 * MS_PER_HOUR))))
+        prices.append(price_now.copy())
+
+    total = len(price_now)
+    price = np.empty((total, days), dtype=np.int64)
+    for d, column in enumerate(prices):
+        price[: len(column), d] = column
+        price[len(column) :, d] = 0  # not created yet
+    prod_cat = np.concatenate(cat_parts)
+    cols = {key: np.concatenate([x[key] for x in draws]) for key in draws[0]}
+    listed = np.concatenate([listed, np.ones(total - n, dtype=bool)])
 
     ids, skus, titles, descs, paths, bnames, slugs, queries = [], [], [], [], [], [], [], []
-    adj_idx = rng.integers(0, len(_ADJECTIVES), size=total)
-    noun_u = rng.random(total)
-    desc_form = rng.integers(0, 3, size=total)
     for p in range(total):
         ci = int(prod_cat[p])
-        leaf = int(prod_leaf[p])
+        leaf = int(cols["leaf"][p])
         top = cats[ci][0]
         nouns = leaf_nouns[leaf]
-        noun = nouns[int(noun_u[p] * len(nouns))]
-        adj = _ADJECTIVES[int(adj_idx[p])]
-        brand = brand_names[int(prod_brand[p])]
+        noun = nouns[int(cols["noun_u"][p] * len(nouns))]
+        adj = _ADJECTIVES[int(cols["adj"][p])]
+        brand = brand_names[int(cols["brand"][p])]
         title = f"{brand} {adj} {noun}"
-        parts = leaf_path[leaf].split(" > ")
-        leaf_name = parts[-1].lower()
-        form = int(desc_form[p])
+        leaf_name = leaf_path[leaf].split(" > ")[-1].lower()
+        form = int(cols["form"][p])
         if form == 0:
             desc = (
                 f"The {adj.lower()} {noun.lower()} from {brand}, made for {_USES[top]}. "
@@ -359,18 +381,18 @@ def _plan_catalog(config: GeneratorConfig) -> dict:
         prod_slug=slugs,
         prod_queries=queries,
         prod_cat=prod_cat,
-        prod_leaf=prod_leaf,
-        prod_brand=prod_brand,
-        prod_pop=pop,
+        prod_leaf=cols["leaf"],
+        prod_brand=cols["brand"],
+        prod_pop=np.concatenate(pop),
         prod_price=price,
-        prod_created_day=prod_created_day,
-        prod_created_ms=created_ms,
+        prod_created_day=np.concatenate(created_day),
+        prod_created_ms=np.concatenate(created),
         prod_listed=listed,
         prod_active_until=active_until,
         leaf_median=np.array(leaf_median, dtype=np.int64),
         leaf_path=leaf_path,
         leaf_slug=leaf_slug,
         cat_mass=cat_share,
-        catalog_changes=changes,
+        catalog_changes={d: c for d, c in changes.items() if c},
         brand_cat=brand_cat_arr,
     )

@@ -9,11 +9,6 @@ import numpy as np
 from tailor.synthetic.common import _choice_by_group, _rng, _uuid4_list
 from tailor.synthetic.config import GeneratorConfig
 from tailor.synthetic.personas import (
-    _BARGAIN,
-    _LAPSING,
-    _LOYAL,
-    _NEW,
-    _ONE_TIME,
     _PERSONA_PARAMS,
     _VISITOR,
     _WINDOW,
@@ -148,18 +143,10 @@ _K_PLAIN, _K_PRICED, _K_VIEWED, _K_CRITICAL = 0, 1, 2, 3
 
 
 def _plan_devices(
-    rng: np.random.Generator,
-    persona: np.ndarray,
-    s_actor: np.ndarray,
-    s_anchor: np.ndarray,
-    start: np.ndarray,
-    anchor_start: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Devices (one, or two for a quarter of customers) and which device each session uses.
-
-    Returns device actor, type, identity mode and app flag, and each session's device and
-    purchase flag (only devices that log in can check out).
-    """
+    rng: np.random.Generator, persona: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Devices: one, or two for a quarter of customers. Returns each device's actor, type,
+    identity mode and app flag; a person's devices are consecutive, the first is primary."""
     n_a = len(persona)
     P = _PERSONA_PARAMS
     n_dev = np.where(persona == _VISITOR, 1, 1 + (rng.random(n_a) < 0.25)).astype(np.int64)
@@ -184,23 +171,7 @@ def _plan_devices(
     dev_mode[(dev_rank == 1) & (u_sec < 0.35)] = _MODE_EMAIL
     dev_mode[(dev_rank == 1) & (u_sec >= 0.35) & (u_sec < 0.45)] = _MODE_NONE
     dev_app = (dtype_arr == _MOBILE) & (rng.random(n_d) < 0.35)
-
-    # sessions onto devices: anchors and a new explorer's pre-signup visits use the first
-    on_second = (n_dev[s_actor] == 2) & ~s_anchor & (rng.random(len(s_actor)) < 0.3)
-    on_second &= ~((persona[s_actor] == _NEW) & (start < anchor_start[s_actor]))
-    s_device = dev_first[s_actor] + on_second.astype(np.int64)
-
-    # purchases
-    buy = np.array([P[p].buy for p in range(7)])[persona[s_actor]]
-    s_purchase = rng.random(len(s_actor)) < buy
-    s_purchase |= s_anchor & np.isin(
-        persona[s_actor], [_LOYAL, _BARGAIN, _LAPSING, _ONE_TIME, _NEW]
-    )
-    s_purchase &= ~((persona[s_actor] == _ONE_TIME) & ~s_anchor)
-    s_purchase &= ~((persona[s_actor] == _NEW) & (start < anchor_start[s_actor]))
-    s_purchase &= dev_mode[s_device] == _MODE_LOGIN
-
-    return dev_actor, dtype_arr, dev_mode, dev_app, s_device, s_purchase
+    return dev_actor, dtype_arr, dev_mode, dev_app
 
 
 def _device_contexts(

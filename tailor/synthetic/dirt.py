@@ -53,7 +53,6 @@ def _finish_day(
     dirt = cfg.dirt
     n = len(evs)
     start_ms = w.window_start_ms
-    last_day = cfg.days - 1
     if n == 0:
         return _DayOutput(day, b"", 0, [], [], orders, 0)
     t = np.array(times, dtype=np.int64)
@@ -78,7 +77,7 @@ def _finish_day(
         (4, dirt.bad_price, (kind == _K_PRICED) | (kind == _K_VIEWED)),
         (5, dirt.unknown_product, kind == _K_VIEWED),
         (6, dirt.schema_drift, np.ones(n, dtype=bool)),
-        (7, dirt.late, ev_day < last_day),
+        (7, dirt.late, np.ones(n, dtype=bool)),
         (8, dirt.duplicate, np.ones(n, dtype=bool)),
     )
     for code, rate, eligible in specs:
@@ -90,8 +89,7 @@ def _finish_day(
     variant = rng.integers(0, 1 << 30, size=n)
     late = np.flatnonzero(cls == 7)
     if len(late):
-        k = np.minimum(1 + variant[late] % 3, last_day - ev_day[late])
-        dest[late] = ev_day[late] + k
+        dest[late] = ev_day[late] + 1 + variant[late] % 3
         recv[late] = (
             start_ms + dest[late] * MS_PER_DAY + rng.integers(0, 20 * MS_PER_HOUR, size=len(late))
         )
@@ -101,9 +99,6 @@ def _finish_day(
         rng.lognormal(np.log(600_000), 1.3, size=len(dup)), 1_000, 6 * MS_PER_HOUR
     ).astype(np.int64)
     dup_dest = (dup_recv - start_ms) // MS_PER_DAY
-    ok = dup_dest <= last_day
-    cls[dup[~ok]] = 0
-    dup, dup_recv, dup_dest = dup[ok], dup_recv[ok], dup_dest[ok]
 
     # timestamps: UTC "Z", or the shopper's local offset for sessions of SDKs that send it
     s_lo = int(np.searchsorted(w.s_day, day))
@@ -161,7 +156,8 @@ def _finish_day(
         full = lines[i]
         cut = max(8, int(len(full) * (0.2 + 0.75 * (int(variant[i]) % 1000) / 1000)))
         broken = full[:cut].decode("utf-8", "ignore").encode()
-        while broken and _is_json(broken):
+        # cut mid-record: never a whole document, never ending as if it closed one
+        while broken and (_is_json(broken) or broken.endswith(b"}")):
             broken = broken[:-1]
         lines[i] = broken or b"{"
     dup_lines = []
@@ -213,23 +209,24 @@ def _dirty_csv_rows(
     rows: list[list[str]],
     redelivered: int,
     rates: tuple[tuple[str, float], ...],
-    can_redeliver: bool,
     source: str,
 ) -> tuple[list[str], list[tuple[int, str]], list[list[str]]]:
     """CSV lines for ``rows`` with dirt injected; the last ``redelivered`` rows stay clean.
 
-    A dirty row is sent again, corrected, in the next day's export (``can_redeliver``),
-    the way a backend re-exports a record after a fix, so no entity is lost for good.
+    A dirty row is sent again, corrected, in the next day's export, the way a backend
+    re-exports a record after a fix, so no entity is lost for good (a dirty row of a data
+    set's last day is corrected on the day after it, when the data set is extended). The
+    draws depend only on the day's fresh rows.
     """
-    u = rng.random(len(rows))
-    variant = rng.integers(0, 1 << 30, size=len(rows))
+    fresh = len(rows) - redelivered
+    u = rng.random(fresh)
+    variant = rng.integers(0, 1 << 30, size=fresh)
     lines: list[str] = []
     dirt: list[tuple[int, str]] = []
     again: list[list[str]] = []
-    fresh = len(rows) - redelivered
     for k, row in enumerate(rows):
         cls = ""
-        if can_redeliver and k < fresh:
+        if k < fresh:
             cum = 0.0
             for name, rate in rates:
                 if cum <= u[k] < cum + rate:

@@ -1,5 +1,6 @@
-"""Where ``tailor.incidents`` breaks a generated data set: rewriting a day's events file, adding
-the consent banner bug's withdrawals, and listing what was injected.
+"""Where ``tailor.incidents`` breaks a generated data set: rewriting a day's events file and
+listing what was injected (the consent banner bug's withdrawals are numbered with the day's
+consent records, ``crm._consent_records``).
 """
 
 from __future__ import annotations
@@ -7,19 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from tailor.incidents import (
     INCIDENTS_HEADER,
     Incident,
-    consent_bug_records,
     ground_truth_rows,
     rewrite_events_file,
 )
 from tailor.synthetic.common import _csv_text
 from tailor.synthetic.config import GZIP_LEVEL
-from tailor.synthetic.population import _People
-from tailor.synthetic.world import _World
 from tailor.synthetic.writers import _Output
 
 
@@ -48,37 +44,11 @@ def _inject_event_incident(out: _Output, inc: Incident, seed: int) -> tuple[int,
     return n - before, affected
 
 
-def _inject_consent_bug(
-    world: _World,
-    people: _People,
-    inc: Incident,
-    consent_days: dict[int, list[dict]],
-    final: list[list[str]],
-) -> int:
-    """Add the day's bogus withdrawals to ``consent_days`` and to the final consent state
-    (ground truth) where they are the customer's latest record. Returns how many."""
-    d = (inc.day - world.config.start).days
-    erased = {world.customer_ids[i] for i in np.flatnonzero(people.erase_ms >= 0).tolist()}
-    granted: dict[str, bool] = {}
-    for day in sorted(k for k in consent_days if k < d):
-        for r in consent_days[day]:
-            if r["purpose"] == "personalization":
-                granted[r["subject_id"]] = r["granted"]
-    subjects = sorted(s for s, g in granted.items() if g and s not in erased)
-    first_id = sum(len(v) for v in consent_days.values()) + 1
-    records = consent_bug_records(inc, world.config.seed, subjects, first_id)
-    consent_days.setdefault(d, []).extend(records)
-    consent_days[d].sort(key=lambda r: r["consented_at"])
-    latest = {r["subject_id"]: r for r in records}
-    for row in final:
-        rec = latest.get(row[0])
-        if rec and row[1] == "personalization" and row[3] < rec["consented_at"]:
-            row[2:5] = ["false", rec["consented_at"], rec["source"]]
-    return len(records)
-
-
-def _write_incidents(ground_truth: Path, injected: list[tuple[Incident, int]]) -> None:
-    rows = ground_truth_rows(injected)
+def _write_incidents(
+    ground_truth: Path, injected: list[tuple[Incident, int]], previous: list[list[str]]
+) -> None:
+    """incidents.csv (the rows of earlier runs of the data set first) and the manifest's list."""
+    rows = previous + ground_truth_rows(injected)
     (ground_truth / "incidents.csv").write_text(_csv_text(INCIDENTS_HEADER, rows))
     manifest_path = ground_truth / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

@@ -143,7 +143,6 @@ def _build_day(w: _World, day: int) -> _DayOutput:
     coupon_rate = _PERSONA_ARR["coupon"].tolist()
     n_c = w.n_customers
     start_ms = w.window_start_ms
-    last_day = cfg.days - 1
 
     evs: list[dict] = []
     times: list[int] = []
@@ -219,14 +218,11 @@ def _build_day(w: _World, day: int) -> _DayOutput:
         orders.append((o_day, t, order_no, row, items))
         if r[4] >= 0.97:  # returned a few days later: the backend exports the changed order again
             back = o_day + 3 + int(r[6] * 7)
-            if back <= last_day:
-                t_back = (
-                    start_ms + back * MS_PER_DAY + int(r[7] * 10 * MS_PER_HOUR) + 8 * MS_PER_HOUR
-                )
-                upd = list(row)
-                upd[3] = "returned"
-                upd[12] = _iso_seconds(t_back)
-                orders.append((back, t_back, order_no, upd, []))
+            t_back = start_ms + back * MS_PER_DAY + int(r[7] * 10 * MS_PER_HOUR) + 8 * MS_PER_HOUR
+            upd = list(row)
+            upd[3] = "returned"
+            upd[12] = _iso_seconds(t_back)
+            orders.append((back, t_back, order_no, upd, []))
         return {
             "order_id": oid,
             "checkout_id": f"chk_{order_no:08d}",

@@ -11,17 +11,18 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from tailor.synthetic.catalog import _TAXONOMY, _plan_catalog
-from tailor.synthetic.common import _choice_by_group, _rng
-from tailor.synthetic.config import MS_PER_DAY, MS_PER_HOUR, GeneratorConfig
+from tailor.synthetic.common import _rng
+from tailor.synthetic.config import MS_PER_DAY, GeneratorConfig
 from tailor.synthetic.devices import _device_contexts, _plan_devices
-from tailor.synthetic.personas import _LOYAL, _NEW, _PERSONA_PARAMS, _VISITOR
+from tailor.synthetic.personas import _NEW, _PERSONA_PARAMS, _VISITOR
 from tailor.synthetic.population import _COUNTRIES, _People, _plan_people
-from tailor.synthetic.visits import _plan_identity, _plan_visits
+from tailor.synthetic.visits import HORIZON_DAYS, plan_actors, plan_sessions
 
 
 @dataclass
 class _World:
-    """Everything planned up front; the day workers only read it."""
+    """Everything planned for ``config.days`` days; the day workers only read it. What a day
+    holds depends only on the days before it (``visits``, ``catalog``)."""
 
     config: GeneratorConfig
     day0: int  # days since the epoch of config.start
@@ -62,7 +63,7 @@ class _World:
     email_typed: list[str]  # as typed into a newsletter form
     first_names: list[str]
     tz_names: list[str]
-    tz_offsets: np.ndarray  # timezones x (days + 8), minutes; column 0 = day -4
+    tz_offsets: np.ndarray  # timezones x (max(days, HORIZON_DAYS) + 8), minutes; column 0 = day -4
     # devices
     dev_actor: np.ndarray
     dev_type: np.ndarray
@@ -102,10 +103,11 @@ def _tz_offset_table(tz_names: list[str], start: dt.date, days: int) -> np.ndarr
 
 
 def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
+    """Everything of ``config.days`` days; a day's plan depends only on the days before it."""
     days = config.days
     start_ms = (config.start - dt.date(1970, 1, 1)).days * MS_PER_DAY
     end_ms = start_ms + days * MS_PER_DAY
-    cat = _plan_catalog(config)
+    cat = _plan_catalog(config, days)
     rng = _rng(config.seed, "people")
 
     n_c = config.customers
@@ -115,7 +117,6 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
     persona = np.concatenate(
         [rng.choice(6, size=n_c, p=shares / shares.sum()), np.full(n_v, _VISITOR)]
     )
-    P = _PERSONA_PARAMS
 
     # where people live
     cw = np.array([c[1] for c in _COUNTRIES])
@@ -127,7 +128,7 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
     tz = np.array(
         [tz_index[_COUNTRIES[country[i]][5][city[i]][1]] for i in range(n_a)], dtype=np.int64
     )
-    tz_offsets = _tz_offset_table(tz_names, config.start, days)
+    tz_offsets = _tz_offset_table(tz_names, config.start, max(days, HORIZON_DAYS))
 
     # taste: 1-2 favourite categories, 3 favourite brands in them
     n_cats = len(_TAXONOMY)
@@ -149,76 +150,20 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
             b = brands_of[c]
             fav_brand[i, k] = b[int(bu[i, k] * len(b))]
 
-    # ---- sessions: when each person visits
-    s_actor, s_anchor, start, anchor_start, erase_ms, erase_with_id = _plan_visits(
-        config, rng, persona, tz, tz_offsets
+    # ---- when each person visits, on which device, known or not
+    actors = plan_actors(config, rng, persona, tz, tz_offsets)
+    erase_ms, erase_with_id = actors.erase_ms, actors.erase_with_id
+    dev_actor, dtype_arr, dev_mode, dev_app = _plan_devices(
+        _rng(config.seed, "device_plan"), persona
     )
-
-    # ---- devices and identity
-    dev_actor, dtype_arr, dev_mode, dev_app, s_device, s_purchase = _plan_devices(
-        rng, persona, s_actor, s_anchor, start, anchor_start
-    )
-    s_actor, s_anchor, start, s_device, s_purchase, s_ident, s_known, signup_sess = _plan_identity(
-        rng, persona, dev_mode, s_actor, s_anchor, start, s_device, s_purchase
-    )
-    n_s = len(s_actor)
+    sessions = plan_sessions(config, persona, tz, tz_offsets, actors, dev_actor, dev_mode)
 
     # new customers sign up in their anchor session; everybody else long before the window
     signup_ms = np.full(n_a, -1, dtype=np.int64)
-    signup_ms[s_actor[signup_sess]] = start[signup_sess] + 90_000
-    old = (persona != _NEW) & (persona != _VISITOR)
+    new = persona == _NEW
+    signup_ms[new] = actors.anchor_ms[new] + 90_000
+    old = ~new & (persona != _VISITOR)
     signup_ms[old] = start_ms - rng.integers(MS_PER_DAY, 3 * 365 * MS_PER_DAY, size=int(old.sum()))
-
-    # per-session details
-    views_mean = np.array([P[p].views for p in range(7)])[persona] * np.exp(
-        rng.normal(0, 0.2, size=n_a)
-    )
-    s_views = 1 + rng.poisson(np.maximum(views_mean[s_actor] - 1, 0.2))
-    s_views = np.minimum(s_views, 40)
-    camp_share = np.array([P[p].campaign for p in range(7)])[persona[s_actor]]
-    camp_w = np.array([P[p].campaigns for p in range(7)], dtype=np.float64)
-    s_campaign = np.where(
-        rng.random(n_s) < camp_share, _choice_by_group(rng, persona[s_actor], camp_w), -1
-    )
-    s_mixed = rng.random(n_s) < config.dirt.mixed_timezones
-
-    # phone orders: a few loyal customers order by phone (no web events)
-    loyal = np.flatnonzero(persona == _LOYAL)
-    phone_who = loyal[rng.random(len(loyal)) < 0.12 * days / 30]
-    p_day = rng.integers(0, days, size=len(phone_who))
-    p_hour = rng.uniform(9, 17.5, size=len(phone_who))
-    p_time = (
-        start_ms
-        + p_day * MS_PER_DAY
-        + (p_hour * MS_PER_HOUR).astype(np.int64)
-        - tz_offsets[tz[phone_who], p_day + 4] * 60_000
-    )
-    ok = (erase_ms[phone_who] < 0) | (p_time < erase_ms[phone_who])
-    p_actor, p_time = phone_who[ok], p_time[ok]
-
-    # global session order; order numbers by time across web and phone
-    order = np.argsort(start, kind="stable")
-    s_actor, start, s_device, s_purchase, s_ident, s_known, s_views, s_campaign, s_mixed = (
-        a[order]
-        for a in (
-            s_actor,
-            start,
-            s_device,
-            s_purchase,
-            s_ident,
-            s_known,
-            s_views,
-            s_campaign,
-            s_mixed,
-        )
-    )
-    times = np.concatenate([start[s_purchase], p_time])
-    o_rank = np.empty(len(times), dtype=np.int64)
-    o_rank[np.argsort(times, kind="stable")] = np.arange(1, len(times) + 1)
-    s_order = np.zeros(n_s, dtype=np.int64)
-    s_order[s_purchase] = o_rank[: int(s_purchase.sum())]
-    p_order = o_rank[int(s_purchase.sum()) :]
-    p_day_final = (p_time - start_ms) // MS_PER_DAY
 
     # ---- customer records
     ids_order = np.argsort(np.where(signup_ms[:n_c] >= 0, signup_ms[:n_c], 0), kind="stable")
@@ -289,20 +234,6 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
         dev_context=contexts,
         dev_app=dev_app,
         dev_mode=dev_mode,
-        s_start=start,
-        s_day=(start - start_ms) // MS_PER_DAY,
-        s_device=s_device,
-        s_actor=s_actor,
-        s_ident=s_ident,
-        s_known=s_known,
-        s_purchase=s_purchase,
-        s_order=s_order,
-        s_campaign=s_campaign,
-        s_views=s_views,
-        s_mixed=s_mixed,
-        p_actor=p_actor,
-        p_time=p_time,
-        p_order=p_order,
-        p_day=p_day_final,
+        **sessions,
     )
     return world, people

@@ -4,6 +4,7 @@ beside them.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import io
@@ -43,7 +44,8 @@ class _Output:
         return rel
 
 
-def _write_products(world: _World, out: _Output) -> None:
+def _write_products(world: _World, out: _Output, first: int) -> None:
+    """products.parquet of days ``first`` on: the full catalog on day 1, then changes."""
     import decimal
 
     import pyarrow as pa
@@ -71,6 +73,8 @@ def _write_products(world: _World, out: _Output) -> None:
         ]
     )
     for d in sorted(per_day):
+        if d < first:
+            continue
         rows = per_day[d]
         cols: dict[str, list] = {name: [] for name in schema.names}
         for p, updated in rows:
@@ -96,28 +100,48 @@ def _write_products(world: _World, out: _Output) -> None:
         )
 
 
+def _csv_partition(
+    world: _World,
+    out: _Output,
+    source: str,
+    d: int,
+    fresh: list[list[str]],
+    carried: list[list[str]],
+    rates: tuple[tuple[str, float], ...],
+    write: bool,
+) -> list[list[str]]:
+    """Day ``d``'s CSV file of ``source`` (written if ``write``): the day's fresh rows, dirt
+    injected, then the rows a dirty row of the day before sends again. Returns the rows to
+    send again the next day."""
+    cfg = world.config
+    rows = fresh + carried
+    if not rows:
+        return []
+    rng = _rng(cfg.seed, f"csv:{source}", d)
+    lines, dirt, again = _dirty_csv_rows(rng, rows, len(carried), rates, source)
+    if write:
+        day = cfg.start + dt.timedelta(days=d)
+        text = _csv_line(list(SOURCES[source].columns)) + "".join(lines)
+        rel = out.write(source, day, f"{source}.csv", text.encode(), len(rows))
+        out.dirt.extend((source, day.isoformat(), rel, rec, cls, "") for rec, cls in dirt)
+    return again
+
+
 def _write_csv_partitions(
     world: _World,
     out: _Output,
     source: str,
     rows_by_day: dict[int, list[list[str]]],
     rates: tuple[tuple[str, float], ...],
+    first: int,
 ) -> None:
-    cfg = world.config
-    header = list(SOURCES[source].columns)
+    """The source's CSV partitions of days ``first`` on (the rows a dirty row of the day
+    before sends again are worked out from day 1)."""
     carry: list[list[str]] = []
-    for d in range(cfg.days):
-        rows = rows_by_day.get(d, []) + carry
-        if not rows:
-            carry = []
-            continue
-        rng = _rng(cfg.seed, f"csv:{source}", d)
-        lines, dirt, carry = _dirty_csv_rows(rng, rows, len(carry), rates, d < cfg.days - 1, source)
-        day = cfg.start + dt.timedelta(days=d)
-        text = _csv_line(header) + "".join(lines)
-        rel = out.write(source, day, f"{source}.csv", text.encode(), len(rows))
-        for rec, cls in dirt:
-            out.dirt.append((source, day.isoformat(), rel, rec, cls, ""))
+    for d in range(world.config.days):
+        carry = _csv_partition(
+            world, out, source, d, rows_by_day.get(d, []), carry, rates, d >= first
+        )
 
 
 def _write_ndjson_gz(out: _Output, source: str, day: dt.date, records: list[dict]) -> None:
@@ -140,13 +164,14 @@ def _write_ground_truth(
 ) -> None:
     ground_truth.mkdir(parents=True, exist_ok=True)
     n_c = world.n_customers
+    exists = people.signup_ms[:n_c] < world.window_end_ms  # signed up by the window's end
     personas = sorted(
         [
             world.customer_ids[i],
             PERSONAS[int(world.persona[i])],
             _iso_seconds(int(people.signup_ms[i]))[:10],
         ]
-        for i in range(n_c)
+        for i in np.flatnonzero(exists).tolist()
     )
     (ground_truth / "personas.csv").write_text(
         _csv_text(["customer_id", "persona", "signup_date"], personas)
@@ -165,7 +190,7 @@ def _write_ground_truth(
             how[int(linked[d])],
         ]
         for d, a in enumerate(world.dev_actor.tolist())
-        if a < n_c
+        if a < n_c and exists[a]
     )
     (ground_truth / "identities.csv").write_text(
         _csv_text(
@@ -186,7 +211,9 @@ def _write_ground_truth(
     dirt_counts: dict[str, int] = {}
     for r in dirt_rows:
         dirt_counts[r[4]] = dirt_counts.get(r[4], 0) + 1
-    persona_counts = {p: int((world.persona[:n_c] == k).sum()) for k, p in enumerate(PERSONAS)}
+    persona_counts = {
+        p: int((world.persona[:n_c][exists] == k).sum()) for k, p in enumerate(PERSONAS)
+    }
     manifest = {
         "config": world.config.as_dict(),
         "window": {
@@ -198,9 +225,30 @@ def _write_ground_truth(
         "dirt": dict(sorted(dirt_counts.items())),
         "personas": persona_counts,
         "anonymous_visitors": int(len(world.persona) - n_c),
-        "devices": int((world.dev_actor < n_c).sum()),
-        "erasure_requests": int((people.erase_ms >= 0).sum()),
+        "devices": int(sum(exists[a] for a in world.dev_actor.tolist() if a < n_c)),
+        "erasure_requests": int(
+            ((people.erase_ms >= 0) & (people.erase_ms < world.window_end_ms)).sum()
+        ),
     }
     (ground_truth / "manifest.json").write_text(
         json.dumps(manifest, indent=2, sort_keys=False) + "\n"
     )
+
+
+def _previous_truth(ground_truth: Path) -> tuple[list, dict[str, dict[str, int]], list[list[str]]]:
+    """The dirt rows, record counts and incident rows of the data set's earlier days, which an
+    append keeps; a ValueError if the ground truth is gone."""
+    try:
+        with open(ground_truth / "dirt.csv", newline="") as f:
+            dirt = [(r[0], r[1], r[2], int(r[3]), r[4], r[5]) for r in list(csv.reader(f))[1:]]
+        counts = json.loads((ground_truth / "manifest.json").read_text())["records"]
+    except (OSError, ValueError, KeyError, IndexError):
+        raise ValueError(
+            f"the ground truth of the data set ({ground_truth}) is missing or unreadable;"
+            " generate the data set again instead of appending"
+        ) from None
+    incidents: list[list[str]] = []
+    if (ground_truth / "incidents.csv").exists():
+        with open(ground_truth / "incidents.csv", newline="") as f:
+            incidents = list(csv.reader(f))[1:]
+    return dirt, counts, incidents
