@@ -68,7 +68,9 @@ def _session_hours(rng: np.random.Generator, persona: np.ndarray) -> np.ndarray:
     )
 
 
-def _utc_start(start_ms: int, day: np.ndarray | int, hour: np.ndarray, offset_min: np.ndarray):
+def _utc_start(
+    start_ms: int, day: np.ndarray | int, hour: np.ndarray, offset_min: np.ndarray
+) -> np.ndarray:
     """The instant in UTC day ``day`` at local ``hour`` (the local date may be the day before
     or after), so that a day's sessions all start in its partition."""
     local = (hour * MS_PER_HOUR).astype(np.int64) - offset_min * 60_000
