@@ -56,9 +56,10 @@ def _incident_days(seed: int, start: dt.date, days: int) -> list[dt.date]:
 
 def run_seed(root: Path, customers: int, days: int, seed: int, magnitude: float) -> dict:
     from tailor.anomalies import backfill
-    from tailor.generate import GeneratorConfig, generate
     from tailor.incidents import Incident
     from tailor.settings import get_settings
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
 
     start = dt.date(2026, 10, 1)
     end = start + dt.timedelta(days=days - 1)

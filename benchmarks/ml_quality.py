@@ -87,7 +87,8 @@ def prepare(
     args: argparse.Namespace, seed: int, workdir: Path
 ) -> tuple[Any, dt.date, dict[str, float]]:
     """Generate, load and build the marts (or reuse them). Returns settings, last day, timings."""
-    from tailor.generate import GeneratorConfig, generate
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
 
     s = _settings_for(workdir)
     start = dt.date.fromisoformat(args.start)

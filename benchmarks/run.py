@@ -542,7 +542,8 @@ def bench_env(root: Path, memory: str, threads: int | None) -> dict[str, str]:
 
 
 def phase_generate(root: Path, cfg: dict) -> dict:
-    from tailor.generate import GeneratorConfig, generate
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
 
     t = time.perf_counter()
     summary = generate(
@@ -805,8 +806,9 @@ def phase_fixed(root: Path) -> dict:
     """The per-night fixed cost: the second of two nights on 300 customers (about 3k rows;
     fewer customers leave segmentation without enough data and the ML gate fails), each
     night in its own process as in the pipeline phase."""
-    from tailor.generate import GeneratorConfig, generate
     from tailor.settings import get_settings
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
 
     s = get_settings()
     cfg = {"customers": 300, "products": 200, "days": 2, "start": START, "seed": SEED}

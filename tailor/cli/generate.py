@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 from rich.table import Table
 
@@ -29,10 +31,18 @@ from tailor.settings import get_settings
 )
 @click.option(
     "--shape",
-    type=click.Choice(["both", "events-only", "orders-only"]),  # tailor.generate.SHAPE_OMITS
+    type=click.Choice(["both", "events-only", "orders-only"]),  # synthetic.config.SHAPE_OMITS
     default="both",
     show_default=True,
     help="The store's shape: events and backend orders, events only, or orders only.",
+)
+@click.option(
+    "--append",
+    "append_days",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Add N days to the data set in the landing zone: same customers, products, ids"
+    " and options.",
 )
 def generate(
     customers: int,
@@ -43,18 +53,15 @@ def generate(
     dirt: float,
     incident_specs: tuple[str, ...],
     shape: str,
+    append_days: int | None,
 ) -> None:
     """Generate realistic synthetic sources into the landing zone."""
-    from tailor.generate import SHAPE_OMITS, DirtConfig, GeneratorConfig, omit_for_shape
-    from tailor.generate import generate as run_generate
     from tailor.incidents import check_window, parse_incident
+    from tailor.synthetic.config import SHAPE_OMITS, DirtConfig, GeneratorConfig
+    from tailor.synthetic.driver import generate as run_generate
+    from tailor.synthetic.manifest import appended_config
 
     s = get_settings()
-    try:
-        incidents = tuple(parse_incident(x) for x in incident_specs)
-        check_window(incidents, _date(start), days)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--incident") from exc
     config = GeneratorConfig(
         customers=customers,
         products=products,
@@ -63,16 +70,33 @@ def generate(
         seed=seed,
         dirt=DirtConfig().scaled(dirt),
     )
-    with _progress() as progress:
-        task = progress.add_task("generating days", total=days)
-        summary = run_generate(
-            config,
-            s.landing,
-            s.ground_truth,
-            progress=lambda done, total: progress.update(task, completed=done),
-            incidents=incidents,
-        )
-    omit_for_shape(s.landing, shape, config.start, days)
+    first = 0
+    if append_days:  # the options given must agree with the data set's
+        ctx = click.get_current_context()
+        given = {k for k in ctx.params if ctx.get_parameter_source(k).name != "DEFAULT"}
+        try:
+            config, shape, first = appended_config(s.landing, config, shape, given, append_days)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    try:
+        incidents = tuple(parse_incident(x) for x in incident_specs)
+        check_window(incidents, config.start + dt.timedelta(days=first), config.days - first)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--incident") from exc
+    try:
+        with _progress() as progress:
+            task = progress.add_task("generating days", total=config.days - first)
+            summary = run_generate(
+                config,
+                s.landing,
+                s.ground_truth,
+                progress=lambda done, total: progress.update(task, completed=done),
+                incidents=incidents,
+                shape=shape,
+                first_day=first,
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     table = Table(title=f"Generated into {s.landing} ({shape})")
     table.add_column("source")
     table.add_column("records", justify="right")

@@ -18,9 +18,10 @@ def test_a_night_whose_mobile_events_drop_by_half_is_flagged_reported_and_posted
 ):
     from tailor import ingest, pipeline
     from tailor.anomalies import backfill
-    from tailor.generate import GeneratorConfig, generate
     from tailor.incidents import Incident
     from tailor.report import report_dir
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
     from tailor.warehouse import connect
 
     s = tailor_env

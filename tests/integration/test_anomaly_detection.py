@@ -34,9 +34,10 @@ def month(tmp_path_factory):
     """(settings, clean judgements, incident judgements, incidents ground truth)."""
     from tailor import ingest
     from tailor.anomalies import backfill
-    from tailor.generate import GeneratorConfig, generate
     from tailor.incidents import parse_incident
     from tailor.settings import get_settings
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
     from tailor.warehouse import connect
 
     root = tmp_path_factory.mktemp("month")

@@ -22,8 +22,9 @@ NIGHTS = 3
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory):
     """(settings, the log records of the runs) after NIGHTS nights of 150 customers."""
-    from tailor.generate import GeneratorConfig, generate
     from tailor.pipeline import run_range
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
 
     root = tmp_path_factory.mktemp("clean_nights")
     records: list[logging.LogRecord] = []

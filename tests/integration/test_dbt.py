@@ -289,7 +289,8 @@ def load(settings: Settings, days: list[dt.date]) -> None:
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> tuple[Path, Path]:
-    from tailor.generate import GeneratorConfig, generate
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
 
     root = tmp_path_factory.mktemp("dbt_data")
     config = GeneratorConfig(customers=150, products=40, days=DAYS, start=START, seed=11)

@@ -24,13 +24,14 @@ import pytest
 from tailor import exports, ingest, transform
 from tailor.consent import consented_customers
 from tailor.exports.files import MANIFEST
-from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.pipeline import RunContext, erase_and_publish
 from tailor.privacy import erasure
 from tailor.privacy.identity import resolve_identity
 from tailor.privacy.requests import pending_requests
 from tailor.privacy.traces import find_traces, landing_traces
 from tailor.publish import publish_snapshot
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 from tailor.warehouse import connect
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,9 @@ import pytest
 from ml import recommend
 from ml.recommend import RecommendConfig
 from tailor import ingest, transform
-from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.settings import get_settings
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 from tailor.warehouse import connect
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,9 @@ import json
 import pytest
 
 from tailor import ingest, transform
-from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.pipeline import RunContext
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 from tailor.warehouse import connect
 
 pytestmark = pytest.mark.integration

@@ -22,10 +22,11 @@ from click.testing import CliRunner
 from tailor import erased, exports, ingest
 from tailor.consent import consented_customers
 from tailor.exports.files import MANIFEST
-from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.pipeline import STAGES, run_day
 from tailor.privacy.identity import resolve_identity
 from tailor.privacy.traces import find_traces
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 from tailor.warehouse import connect
 from tests.integration.test_export_pipeline import _erasure_request
 

@@ -40,8 +40,9 @@ ENV_VARS = (
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """(settings, run context) after one nightly run of a 150-customer, one-day data set."""
-    from tailor.generate import DirtConfig, GeneratorConfig, generate
     from tailor.pipeline import run_day
+    from tailor.synthetic.config import DirtConfig, GeneratorConfig
+    from tailor.synthetic.driver import generate
 
     root = tmp_path_factory.mktemp("report")
     with pytest.MonkeyPatch.context() as mp:

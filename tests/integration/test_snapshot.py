@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from tailor import publish
-from tailor.generate import DirtConfig, GeneratorConfig, generate
 from tailor.pipeline import run_day
 from tailor.publish import publish_snapshot
 from tailor.sqlsafe import quote_ident, quote_literal
+from tailor.synthetic.config import DirtConfig, GeneratorConfig
+from tailor.synthetic.driver import generate
 from tailor.warehouse import connect
 from tests.conftest import point_tailor_at
 

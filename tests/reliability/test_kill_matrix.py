@@ -122,7 +122,8 @@ def _leftovers(s) -> list[str]:
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory: pytest.TempPathFactory):
-    from tailor.generate import GeneratorConfig, generate
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
 
     root = tmp_path_factory.mktemp("kill")
     with pytest.MonkeyPatch.context() as mp:

@@ -133,7 +133,7 @@ CSV_WRITER = re.compile(
 NOT_FOR_SPREADSHEETS = {
     # the synthetic landing zone: source-system files as a CRM or shop writes them,
     # hostile values included, which the loader must take as delivered
-    "tailor/generate.py",
+    "tailor/synthetic/common.py",
     "tailor/csvsafe.py",  # the helper itself
 }
 

@@ -17,8 +17,9 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from tailor.generate import PERSONAS, DirtConfig, GenerationSummary, GeneratorConfig, generate
 from tailor.sources import CONSENT_PURPOSES, EVENT_FIELDS, SOURCES
+from tailor.synthetic.config import PERSONAS, DirtConfig, GenerationSummary, GeneratorConfig
+from tailor.synthetic.driver import generate
 
 pytestmark = pytest.mark.unit
 
@@ -133,6 +134,19 @@ def _clean_events(g: Generated) -> list[tuple[str, dict]]:
     return g.cache["clean"]
 
 
+def _truth_customers(g: Generated) -> set[str]:
+    """The customers who have signed up by the data set's last day (ground truth)."""
+    with open(g.truth / "personas.csv", newline="") as f:
+        return {r["customer_id"] for r in csv.DictReader(f)}
+
+
+def _dirty_on_last_day(g: Generated, source: str) -> int:
+    """Rows of ``source`` that are dirty on the last day: they are sent again, corrected, on
+    the day after it, which the data set does not hold yet."""
+    last = max(d["dt"] for d in _dirt(g))
+    return sum(1 for d in _dirt(g) if d["source"] == source and d["dt"] == last)
+
+
 def cents(value: str) -> int:
     return round(float(value) * 100)
 
@@ -203,8 +217,12 @@ def test_every_order_completed_event_has_its_order_and_the_totals_add_up(dirty):
         items[r["order_id"]].append(r)
     completed = [e for _, e in _clean_events(dirty) if e.get("event") == "Order Completed"]
     assert len(completed) > 50
+    pending = [e for e in completed if e["properties"]["order_id"] not in orders]
+    assert len(pending) <= _dirty_on_last_day(dirty, "orders")  # corrected the day after
     for e in completed:
         p = e["properties"]
+        if e in pending:
+            continue
         order = orders[p["order_id"]]
         assert order["customer_id"] == e["userId"]
         assert float(order["total"]) == pytest.approx(p["total"])
@@ -230,13 +248,17 @@ def test_every_order_completed_event_has_its_order_and_the_totals_add_up(dirty):
 def test_every_customer_referenced_exists_in_the_crm(dirty):
     customers = _good_rows(dirty, "customers")
     ids = {c["customer_id"] for c in customers}
-    assert len(ids) == SMALL.customers
+    # everyone signed up by the last day, but a sign-up whose row is dirty on the last day
+    # (new explorers sign up over three weeks, so not all of them yet)
+    known = _truth_customers(dirty)
+    assert ids <= known and len(known - ids) <= _dirty_on_last_day(dirty, "customers")
+    assert len(known) < SMALL.customers
     assert {e["userId"] for _, e in _clean_events(dirty) if e.get("userId")} <= ids
     assert {o["customer_id"] for o in _good_rows(dirty, "orders")} <= ids
     erasures = [r for _, _, _, r in _csv_records(dirty, "erasure_requests")]
     assert erasures and all(r[1] in ids or r[2] for r in erasures)
     emails = {(c["customer_id"], c["email"].strip().lower()) for c in customers}
-    assert len(emails) == len({e for _, e in emails}) == SMALL.customers  # one address per person
+    assert len(emails) == len({e for _, e in emails}) == len(ids)  # one address per person
     assert any(
         c["email"] != c["email"].strip().lower() for c in customers
     )  # and the CRM is not tidy
@@ -245,9 +267,9 @@ def test_every_customer_referenced_exists_in_the_crm(dirty):
 def test_personas_cover_every_customer_and_use_each_persona(dirty):
     with open(dirty.truth / "personas.csv", newline="") as f:
         personas = list(csv.DictReader(f))
-    assert {p["customer_id"] for p in personas} == {
-        c["customer_id"] for c in _good_rows(dirty, "customers")
-    }
+    crm = {c["customer_id"] for c in _good_rows(dirty, "customers")}
+    assert crm <= {p["customer_id"] for p in personas}
+    assert len(personas) - len(crm) <= _dirty_on_last_day(dirty, "customers")
     assert set(Counter(p["persona"] for p in personas)) == set(PERSONAS)
     start = SMALL.start.isoformat()
     for p in personas:
@@ -291,7 +313,7 @@ def test_consents_use_known_purposes_and_the_truth_is_the_last_record(dirty):
             (r["customer_id"], r["purpose"]): r["granted"] == "true" for r in csv.DictReader(f)
         }
     assert truth == last
-    assert len(truth) == SMALL.customers * len(CONSENT_PURPOSES)
+    assert len(truth) == len(_truth_customers(dirty)) * len(CONSENT_PURPOSES)
 
 
 def test_sessions_are_separated_by_more_than_the_inactivity_rule(clean):
@@ -383,7 +405,7 @@ def test_dirt_rows_point_at_records_that_really_are_dirty(dirty):
                 assert d["dirt_class"] == "bad_price" and float(row[5]) <= 0
     # a dirty CRM or shop row is sent again, corrected, the next day
     good = {c["customer_id"] for c in _good_rows(dirty, "customers")}
-    assert len(good) == SMALL.customers
+    assert len(_truth_customers(dirty) - good) <= _dirty_on_last_day(dirty, "customers")
 
 
 def test_records_not_listed_as_dirt_are_clean(dirty):
