@@ -248,7 +248,7 @@ def test_the_training_window_matches_the_events(warehouse, first_run):
         ev = data.holdout[data.holdout["at"] < cutoff]
         w = ev["kind"].map({c: config.weights[k] for k, c in recommend.KINDS.items()}).to_numpy()
         age = (cutoff - ev["at"]).dt.total_seconds().to_numpy() / 86400.0
-        expected = recommend._matrix(
+        expected = recommend.sparse_matrix(
             ev["user"].to_numpy(),
             ev["item"].to_numpy(),
             w * 0.5 ** (age / config.half_life_days),

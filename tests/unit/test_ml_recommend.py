@@ -146,7 +146,7 @@ def test_a_short_candidate_pool_is_refilled_from_the_whole_catalog():
 
 
 def test_refilling_short_lists_a_few_rows_at_a_time_gives_the_same_lists(monkeypatch):
-    import ml.recommend
+    import ml.recommend.rules
 
     rng = np.random.default_rng(1)
     n_items = 200
@@ -168,7 +168,7 @@ def test_refilling_short_lists_a_few_rows_at_a_time_gives_the_same_lists(monkeyp
         n=8,
     )
     whole = ranked_lists(*args, **kw)
-    monkeypatch.setattr(ml.recommend, "FILL_CELLS", 50)  # one row at a time
+    monkeypatch.setattr(ml.recommend.rules, "FILL_CELLS", 50)  # one row at a time
     assert all(np.array_equal(a, b) for a, b in zip(whole, ranked_lists(*args, **kw), strict=True))
     ids = whole[0]
     assert (ids >= 0).all() and not contains(bought, ids).any()

@@ -1,0 +1,378 @@
+"""What the job reads: the warehouse as of a day (:func:`load_data`) as integer-indexed
+interactions (:class:`RecData`), and the weighted matrices derived from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ml.recommend.config import DBT_DEFAULTS, KINDS, RecommendConfig
+from ml.recommenders import product_text
+
+
+@dataclass
+class RecData:
+    """What the job knows, with customers and products as integer indices.
+
+    ``interactions`` has one row per (user, item) with ``score`` decayed to ``as_of``,
+    ``purchases`` (count), ``kind`` (strongest interaction code) and ``first_at``;
+    ``holdout`` one row per interaction event at or after ``as_of - holdout_days``
+    (``user``, ``item``, ``kind``, ``at``).
+    """
+
+    customer_ids: np.ndarray
+    products: pd.DataFrame
+    interactions: pd.DataFrame
+    holdout: pd.DataFrame
+    as_of: dt.datetime
+    groups: np.ndarray
+    group_names: list[str]
+    servable: np.ndarray
+    consent: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return len(self.customer_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.products)
+
+    @property
+    def allowed(self) -> np.ndarray:
+        return self.products["is_recommendable"].to_numpy(dtype=bool)
+
+
+def sparse_matrix(
+    rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    m = sp.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)), shape=shape)
+    m.sum_duplicates()
+    return m
+
+
+def full_matrix(data: RecData) -> sp.csr_matrix:
+    """All interactions, weighted and decayed to ``as_of``."""
+    it = data.interactions
+    return sparse_matrix(
+        it["user"].to_numpy(),
+        it["item"].to_numpy(),
+        it["score"].to_numpy(),
+        (data.n_users, data.n_items),
+    )
+
+
+def kind_matrix(data: RecData) -> sp.csr_matrix:
+    """The strongest interaction kind (1 view, 2 cart, 3 purchase) per user and item."""
+    it = data.interactions
+    return sparse_matrix(
+        it["user"].to_numpy(),
+        it["item"].to_numpy(),
+        it["kind"].to_numpy(),
+        (data.n_users, data.n_items),
+    )
+
+
+def decay(ages_days: np.ndarray, half_life: float) -> np.ndarray:
+    return np.power(0.5, np.asarray(ages_days, dtype=np.float64) / half_life)
+
+
+def train_matrix(data: RecData, cutoff: dt.datetime, config: RecommendConfig) -> sp.csr_matrix:
+    """The interactions before ``cutoff``, decayed to ``cutoff``.
+
+    Derived from the decayed totals and the holdout events, not from all events:
+    ``sum_{t < c} w 2^-(c-t)/h = 2^((as_of-c)/h) * (total - sum_{t >= c} w 2^-(as_of-t)/h)``.
+    """
+    h = float(config.half_life_days or DBT_DEFAULTS["tailor__interaction_half_life_days"])
+    it = data.interactions
+    before = (it["first_at"] < cutoff).to_numpy()
+    ho = data.holdout[data.holdout["at"] >= cutoff]
+    w = ho["kind"].map({code: config.weights.get(kind, 1.0) for kind, code in KINDS.items()})
+    age = (data.as_of - ho["at"]).dt.total_seconds().to_numpy() / 86400.0
+    recent = sparse_matrix(
+        ho["user"].to_numpy(),
+        ho["item"].to_numpy(),
+        w.to_numpy() * decay(age, h),
+        (data.n_users, data.n_items),
+    )
+    total = sparse_matrix(
+        it["user"].to_numpy()[before],
+        it["item"].to_numpy()[before],
+        it["score"].to_numpy()[before],
+        (data.n_users, data.n_items),
+    )
+    recent = recent.multiply(total.astype(bool)).tocsr()  # pairs first seen in the holdout are gone
+    X = (total - recent).tocsr() * np.float32(
+        2.0 ** ((data.as_of - cutoff).total_seconds() / 86400.0 / h)
+    )
+    X.data[X.data < 1e-6] = 0.0  # rounding left-overs of pairs the holdout explains fully
+    X.eliminate_zeros()
+    return X.tocsr()
+
+
+def purchase_matrix(data: RecData, before: dt.datetime | None = None) -> sp.csr_matrix:
+    """Products each customer bought (before ``before``, when given)."""
+    it = data.interactions
+    bought = it[it["purchases"] > 0]
+    counts = sparse_matrix(
+        bought["user"].to_numpy(),
+        bought["item"].to_numpy(),
+        bought["purchases"].to_numpy(),
+        (data.n_users, data.n_items),
+    )
+    if before is not None:
+        ho = data.holdout[
+            (data.holdout["at"] >= before) & (data.holdout["kind"] == KINDS["purchase"])
+        ]
+        later = sparse_matrix(
+            ho["user"].to_numpy(), ho["item"].to_numpy(), np.ones(len(ho)), counts.shape
+        )
+        counts = (counts - later).tocsr()
+        counts.data[counts.data < 0.5] = 0
+        counts.eliminate_zeros()
+    counts.data[:] = 1.0
+    return counts
+
+
+def table_exists(con: Any, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def table_columns(con: Any, table: str) -> set[str]:
+    schema, name = table.split(".")
+    rows = con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()
+    return {r[0].lower() for r in rows}
+
+
+INTERACTION_EVENTS_SQL = """
+-- The interaction events of marts.user_item_interactions, one row per event
+-- (the mart's event_signals and order_signals).
+select
+    events.customer_id,
+    events.product_id,
+    case
+        when events.event_name = 'Product Viewed' then 'view'
+        when events.event_name = 'Product Added' then 'cart'
+        else 'purchase'
+    end as interaction_type,
+    events.event_at as interacted_at
+from intermediate.int_events_stitched as events
+left join staging.stg_shop__orders as orders
+    on events.order_id = orders.order_id
+where events.customer_id is not null
+    and events.product_id is not null
+    and (
+        events.event_name in ('Product Viewed', 'Product Added')
+        or (events.event_name = 'Order Completed' and orders.order_id is null)
+    )
+union all
+select
+    orders.customer_id,
+    items.product_id,
+    'purchase' as interaction_type,
+    orders.ordered_at as interacted_at
+from intermediate.int_order_items_classified as items
+inner join staging.stg_shop__orders as orders
+    on items.order_id = orders.order_id
+where items.is_product
+    and orders.customer_id is not null
+    and orders.status = 'completed'
+    and items.quantity > 0
+"""
+
+
+def interaction_events_sql(con: Any) -> str:
+    """SQL for the interaction events: ``marts.user_item_events`` when the dbt project has
+    it, else the same selection from the intermediate models."""
+    if table_exists(con, "marts.user_item_events"):
+        return "select customer_id, product_id, interaction_type, interacted_at from marts.user_item_events"
+    return INTERACTION_EVENTS_SQL
+
+
+def load_data(
+    con: Any, day: dt.date, config: RecommendConfig, *, events_sql: str | None = None
+) -> RecData:
+    """Read the warehouse as of the end of ``day``.
+
+    Customer and product ids are mapped to integer indices inside DuckDB, so that only
+    integer arrays cross into Python for the interactions.
+    """
+    config = config if config.half_life_days else config.with_dbt_vars(None)
+    as_of = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    h = float(config.half_life_days)
+    ho_start = as_of - dt.timedelta(days=config.holdout_days)
+    has_customers = table_exists(con, "marts.customers")
+    cust_cols = table_columns(con, "marts.customers") if has_customers else set()
+    consent_expr = (
+        "coalesce(c.has_personalization_consent, false)"
+        if "has_personalization_consent" in cust_cols
+        else "true"
+    )
+    con.execute("drop table if exists _rec_customers")
+    con.execute(
+        f"""
+        create temp table _rec_customers as
+        with known as (
+            {"select customer_id, " + consent_expr + " as consent from marts.customers as c" if has_customers else "select null::varchar as customer_id, true as consent where false"}
+        ),
+        seen as (
+            select distinct customer_id from marts.user_item_interactions
+        ),
+        all_ids as (
+            select customer_id from known union select customer_id from seen
+        )
+        select
+            (row_number() over (order by all_ids.customer_id) - 1)::integer as idx,
+            all_ids.customer_id,
+            known.customer_id is not null as servable,
+            coalesce(known.consent, false) as consent
+        from all_ids
+        left join known on all_ids.customer_id = known.customer_id
+        """
+    )
+    prod_cols = table_columns(con, "marts.products")
+
+    def col(name: str, cast: str = "varchar") -> str:
+        return f"p.{name}" if name in prod_cols else f"null::{cast} as {name}"
+
+    is_product = "coalesce(p.is_product, true)" if "is_product" in prod_cols else "true"
+    is_active = "coalesce(p.is_active, true)" if "is_active" in prod_cols else "true"
+    con.execute("drop table if exists _rec_products")
+    con.execute(
+        f"""
+        create temp table _rec_products as
+        with catalog as (
+            select
+                p.product_id, {col("title")}, {col("description")}, {col("category_path")},
+                {col("category_level_1")}, {col("brand")},
+                {is_active} as is_active, {is_product} as is_product
+            from marts.products as p
+        ),
+        unknown as (
+            select distinct i.product_id
+            from marts.user_item_interactions as i
+            anti join catalog on i.product_id = catalog.product_id
+        ),
+        all_products as (
+            select *, true as is_known from catalog
+            union all
+            select product_id, null, null, null, null, null, false, false, false from unknown
+        )
+        select
+            (row_number() over (order by product_id) - 1)::integer as idx,
+            *,
+            is_known and is_active and is_product as is_recommendable
+        from all_products
+        """
+    )
+    customers = con.execute(
+        "select customer_id, servable, consent from _rec_customers order by idx"
+    ).df()
+    products = con.execute("select * exclude (idx) from _rec_products order by idx").df()
+    interactions = con.execute(
+        f"""
+        -- every row of the mart as built for the day, also a pair whose timestamps run
+        -- past the end of the day (clock skew, timezones): the quality gate excludes
+        -- purchases by the same rows
+        with anchored as (
+            select *, max(last_interaction_at) over (partition by customer_id) as customer_last
+            from marts.user_item_interactions
+        )
+        select
+            c.idx as user,
+            p.idx as item,
+            -- the mart decays to the customer's latest interaction; decay on to as_of
+            interaction_score * power(
+                0.5, greatest(date_diff('second', customer_last, ?::timestamp), 0) / 86400.0 / {h}
+            ) as score,
+            purchase_count as purchases,
+            case when purchase_count > 0 then 3 when cart_count > 0 then 2 else 1 end::tinyint as kind,
+            first_interaction_at as first_at
+        from anchored
+        join _rec_customers as c on anchored.customer_id = c.customer_id
+        join _rec_products as p on anchored.product_id = p.product_id
+        """,
+        [as_of],
+    ).df()
+    sql = events_sql or interaction_events_sql(con)
+    holdout = con.execute(
+        f"""
+        with e as ({sql})
+        select
+            c.idx as user,
+            p.idx as item,
+            case e.interaction_type when 'view' then 1 when 'cart' then 2 else 3 end::tinyint as kind,
+            e.interacted_at as at
+        from e
+        join _rec_customers as c on e.customer_id = c.customer_id
+        join _rec_products as p on e.product_id = p.product_id
+        where e.interacted_at >= ? and e.interacted_at < ?
+        """,
+        [ho_start, as_of],
+    ).df()
+    groups, names = _segments(con, customers, day, config)
+    return RecData(
+        customer_ids=customers["customer_id"].to_numpy(dtype=object),
+        products=products,
+        interactions=interactions,
+        holdout=holdout,
+        as_of=as_of,
+        groups=groups,
+        group_names=names,
+        servable=customers["servable"].to_numpy(dtype=bool),
+        consent=customers["consent"].to_numpy(dtype=bool),
+    )
+
+
+def _segments(
+    con: Any, customers: pd.DataFrame, day: dt.date, config: RecommendConfig
+) -> tuple[np.ndarray, list[str]]:
+    """A segment code per customer (-1 unknown) from the first segment table found."""
+    groups = np.full(len(customers), -1, dtype=np.int32)
+    for table in config.segment_tables:
+        if not table_exists(con, table):
+            continue
+        cols = table_columns(con, table)
+        if "segment_name" in cols and "run_date" in cols:
+            seg = con.execute(
+                f"""
+                select customer_id, segment_name as segment from {table}
+                where run_date = (select max(run_date) from {table} where run_date <= ?)
+                """,
+                [day],
+            ).df()
+        elif "rfm_segment" in cols:
+            seg = con.execute(f"select customer_id, rfm_segment as segment from {table}").df()
+        else:
+            continue
+        if seg.empty:
+            continue
+        codes, names = pd.factorize(seg["segment"])
+        lookup = pd.Series(codes, index=seg["customer_id"])
+        lookup = lookup[~lookup.index.duplicated()]
+        groups = lookup.reindex(customers["customer_id"]).fillna(-1).to_numpy(dtype=np.int32)
+        return groups, [str(n) for n in names]
+    return groups, []
+
+
+def product_texts(products: pd.DataFrame) -> list[str]:
+    """The text of each product the content model reads."""
+    cols = [
+        products.get(c, pd.Series([None] * len(products)))
+        for c in ("title", "description", "category_path", "brand")
+    ]
+    return [product_text(t, d, c, b) for t, d, c, b in zip(*cols, strict=True)]
