@@ -4,6 +4,7 @@ interactions (:class:`RecData`), and the weighted matrices derived from them."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ml.recommend.config import DBT_DEFAULTS, KINDS, RecommendConfig
+from ml.recommend.config import KINDS, RecommendConfig
 from ml.recommenders import product_text
 
 
@@ -21,14 +22,15 @@ class RecData:
 
     ``interactions`` has one row per (user, item) with ``score`` decayed to ``as_of``,
     ``purchases`` (count), ``kind`` (strongest interaction code) and ``first_at``;
-    ``holdout`` one row per interaction event at or after ``as_of - holdout_days``
-    (``user``, ``item``, ``kind``, ``at``).
+    ``events`` one row per interaction event up to ``as_of`` (``user``, ``item``, ``kind``,
+    ``at`` and ``t``, the instant in float days), what the evaluation splits per customer
+    and the models are fitted on.
     """
 
     customer_ids: np.ndarray
     products: pd.DataFrame
     interactions: pd.DataFrame
-    holdout: pd.DataFrame
+    events: pd.DataFrame
     as_of: dt.datetime
     groups: np.ndarray
     group_names: list[str]
@@ -44,6 +46,18 @@ class RecData:
         return len(self.products)
 
     @property
+    def as_of_days(self) -> float:
+        return float(days(np.array([self.as_of]))[0])
+
+    def kinds_present(self) -> set[str]:
+        """The interaction kinds the store sends (view, cart, purchase)."""
+        codes = set(np.unique(self.events["kind"]).tolist()) if len(self.events) else set()
+        codes |= (
+            set(np.unique(self.interactions["kind"]).tolist()) if len(self.interactions) else set()
+        )
+        return {kind for kind, code in KINDS.items() if code in codes}
+
+    @property
     def allowed(self) -> np.ndarray:
         return self.products["is_recommendable"].to_numpy(dtype=bool)
 
@@ -56,8 +70,53 @@ def sparse_matrix(
     return m
 
 
-def full_matrix(data: RecData) -> sp.csr_matrix:
-    """All interactions, weighted and decayed to ``as_of``."""
+@dataclass(frozen=True)
+class Features:
+    """How events become the interaction matrix the models read: a weight per kind and a
+    recency half-life in days (None: no decay)."""
+
+    weights: Mapping[str, float]
+    half_life_days: float | None
+
+    def describe(self) -> dict[str, Any]:
+        return {"weights": dict(self.weights), "half_life_days": self.half_life_days}
+
+
+def days(at: pd.Series | np.ndarray) -> np.ndarray:
+    """Timestamps as float days since the epoch."""
+    values = np.asarray(pd.to_datetime(at), dtype="datetime64[us]").astype(np.int64)
+    return values / 86_400e6
+
+
+def interaction_matrix(
+    events: pd.DataFrame,
+    shape: tuple[int, int],
+    features: Features,
+    reference: np.ndarray | float,
+) -> sp.csr_matrix:
+    """``x_ui = sum over the events of (u, i) of weight(kind) * 0.5^(age / half_life)``, the
+    age counted from ``reference`` (float days: one per user, or one for all)."""
+    if events.empty:
+        return sp.csr_matrix(shape, dtype=np.float32)
+    users = events["user"].to_numpy()
+    by_code = np.zeros(max(KINDS.values()) + 1)
+    for kind, code in KINDS.items():
+        by_code[code] = float(features.weights.get(kind, 1.0))
+    w = by_code[events["kind"].to_numpy()]
+    if features.half_life_days:
+        ref = reference[users] if isinstance(reference, np.ndarray) else reference
+        age = np.maximum(ref - events["t"].to_numpy(), 0.0)
+        w = w * decay(age, features.half_life_days)
+    return sparse_matrix(users, events["item"].to_numpy(), w, shape)
+
+
+def full_matrix(data: RecData, features: Features | None = None) -> sp.csr_matrix:
+    """All interactions, weighted and decayed to ``as_of`` (the mart's scores when no
+    ``features`` are given)."""
+    if features is not None:
+        return interaction_matrix(
+            data.events, (data.n_users, data.n_items), features, data.as_of_days
+        )
     it = data.interactions
     return sparse_matrix(
         it["user"].to_numpy(),
@@ -82,59 +141,26 @@ def decay(ages_days: np.ndarray, half_life: float) -> np.ndarray:
     return np.power(0.5, np.asarray(ages_days, dtype=np.float64) / half_life)
 
 
-def train_matrix(data: RecData, cutoff: dt.datetime, config: RecommendConfig) -> sp.csr_matrix:
-    """The interactions before ``cutoff``, decayed to ``cutoff``.
-
-    Derived from the decayed totals and the holdout events, not from all events:
-    ``sum_{t < c} w 2^-(c-t)/h = 2^((as_of-c)/h) * (total - sum_{t >= c} w 2^-(as_of-t)/h)``.
-    """
-    h = float(config.half_life_days or DBT_DEFAULTS["tailor__interaction_half_life_days"])
-    it = data.interactions
-    before = (it["first_at"] < cutoff).to_numpy()
-    ho = data.holdout[data.holdout["at"] >= cutoff]
-    w = ho["kind"].map({code: config.weights.get(kind, 1.0) for kind, code in KINDS.items()})
-    age = (data.as_of - ho["at"]).dt.total_seconds().to_numpy() / 86400.0
-    recent = sparse_matrix(
-        ho["user"].to_numpy(),
-        ho["item"].to_numpy(),
-        w.to_numpy() * decay(age, h),
-        (data.n_users, data.n_items),
-    )
-    total = sparse_matrix(
-        it["user"].to_numpy()[before],
-        it["item"].to_numpy()[before],
-        it["score"].to_numpy()[before],
-        (data.n_users, data.n_items),
-    )
-    recent = recent.multiply(total.astype(bool)).tocsr()  # pairs first seen in the holdout are gone
-    X = (total - recent).tocsr() * np.float32(
-        2.0 ** ((data.as_of - cutoff).total_seconds() / 86400.0 / h)
-    )
-    X.data[X.data < 1e-6] = 0.0  # rounding left-overs of pairs the holdout explains fully
-    X.eliminate_zeros()
-    return X.tocsr()
-
-
-def purchase_matrix(data: RecData, before: dt.datetime | None = None) -> sp.csr_matrix:
-    """Products each customer bought (before ``before``, when given)."""
-    it = data.interactions
-    bought = it[it["purchases"] > 0]
-    counts = sparse_matrix(
-        bought["user"].to_numpy(),
-        bought["item"].to_numpy(),
-        bought["purchases"].to_numpy(),
-        (data.n_users, data.n_items),
-    )
-    if before is not None:
-        ho = data.holdout[
-            (data.holdout["at"] >= before) & (data.holdout["kind"] == KINDS["purchase"])
-        ]
-        later = sparse_matrix(
-            ho["user"].to_numpy(), ho["item"].to_numpy(), np.ones(len(ho)), counts.shape
+def purchase_matrix(data: RecData, events: pd.DataFrame | None = None) -> sp.csr_matrix:
+    """Products each customer bought: in the mart, or in ``events`` when given (the
+    training part of a split)."""
+    if events is not None:
+        bought = events[events["kind"] == KINDS["purchase"]]
+        counts = sparse_matrix(
+            bought["user"].to_numpy(),
+            bought["item"].to_numpy(),
+            np.ones(len(bought)),
+            (data.n_users, data.n_items),
         )
-        counts = (counts - later).tocsr()
-        counts.data[counts.data < 0.5] = 0
-        counts.eliminate_zeros()
+    else:
+        it = data.interactions
+        bought = it[it["purchases"] > 0]
+        counts = sparse_matrix(
+            bought["user"].to_numpy(),
+            bought["item"].to_numpy(),
+            bought["purchases"].to_numpy(),
+            (data.n_users, data.n_items),
+        )
     counts.data[:] = 1.0
     return counts
 
@@ -211,10 +237,9 @@ def load_data(
     Customer and product ids are mapped to integer indices inside DuckDB, so that only
     integer arrays cross into Python for the interactions.
     """
-    config = config if config.half_life_days else config.with_dbt_vars(None)
+    config = config if config.half_life_days is not None else config.with_dbt_vars(None)
     as_of = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-    h = float(config.half_life_days)
-    ho_start = as_of - dt.timedelta(days=config.holdout_days)
+    h = float(config.half_life_days) or 1e9  # 0: no decay
     has_customers = table_exists(con, "marts.customers")
     cust_cols = table_columns(con, "marts.customers") if has_customers else set()
     consent_expr = (
@@ -309,7 +334,7 @@ def load_data(
         [as_of],
     ).df()
     sql = events_sql or interaction_events_sql(con)
-    holdout = con.execute(
+    events = con.execute(
         f"""
         with e as ({sql})
         select
@@ -320,16 +345,18 @@ def load_data(
         from e
         join _rec_customers as c on e.customer_id = c.customer_id
         join _rec_products as p on e.product_id = p.product_id
-        where e.interacted_at >= ? and e.interacted_at < ?
+        where e.interacted_at < ?
+        order by 1, 4, 2
         """,
-        [ho_start, as_of],
+        [as_of],
     ).df()
+    events["t"] = days(events["at"])
     groups, names = _segments(con, customers, day, config)
     return RecData(
         customer_ids=customers["customer_id"].to_numpy(dtype=object),
         products=products,
         interactions=interactions,
-        holdout=holdout,
+        events=events,
         as_of=as_of,
         groups=groups,
         group_names=names,

@@ -1,114 +1,227 @@
-"""Evaluation of every candidate model on a temporal holdout, through the same rules
-the served lists go through."""
+"""Evaluation of every candidate model on the per-customer temporal split
+(:mod:`ml.recommend.split`), through the same rules the served lists go through, with
+bootstrap intervals over customers; the hyper-parameters come from the tuning first."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ml.metrics import summarize
+from ml.metrics import bootstrap_mean, ranking_metrics, summarize
 from ml.recommend.config import KINDS, RecommendConfig
-from ml.recommend.data import RecData, product_texts, purchase_matrix, sparse_matrix, train_matrix
-from ml.recommend.models import candidate_models
+from ml.recommend.data import (
+    Features,
+    RecData,
+    interaction_matrix,
+    product_texts,
+    purchase_matrix,
+)
+from ml.recommend.models import build, known_models
 from ml.recommend.rules import category_codes, exclusions, ranked_lists, repeat_purchase_mask
 from ml.recommend.selection import Evaluation, ModelResult, choose
-from ml.recommenders import (
-    CatalogTooLarge,
-    PopularityRecommender,
-    Recommender,
-)
+from ml.recommend.split import Split, customer_split
+from ml.recommenders import CatalogTooLarge, PopularityRecommender, Recommender
+
+# metrics that get a bootstrap interval (and per-customer values for the tests)
+INTERVAL_METRICS = ("ndcg@10", "precision@10", "recall@10")
 
 
-def holdout_truth(
-    data: RecData, cutoff: dt.datetime, excluded: sp.csr_matrix, config: RecommendConfig
-) -> sp.csr_matrix:
-    """Relevant holdout interactions per user: what the lists should contain.
+def resolve(config: RecommendConfig, data: RecData) -> RecommendConfig:
+    """The configuration with its automatic values decided for this store: the weights and
+    half-life (the dbt project's when unset), what counts as relevant (cart and purchase;
+    view in a store that sends only views) and whether viewed products are excluded
+    (only in a views-only store)."""
+    if not config.weights or config.half_life_days is None:
+        config = config.with_dbt_vars(None)
+    present = data.kinds_present()
+    views_only = bool(present) and present <= {"view"}
+    relevant = config.relevant_kinds
+    if relevant is None:
+        relevant = ("view",) if views_only else ("cart", "purchase")
+    exclude_viewed = config.exclude_viewed
+    if exclude_viewed is None:
+        exclude_viewed = views_only
+    return replace(config, relevant_kinds=tuple(relevant), exclude_viewed=bool(exclude_viewed))
 
-    Products the rules would never show (bought before, inactive) are not counted: a
-    model cannot be right about them.
-    """
-    codes = [KINDS[k] for k in config.relevant_kinds]
-    ho = data.holdout[(data.holdout["at"] >= cutoff) & data.holdout["kind"].isin(codes)]
-    truth = sparse_matrix(
-        ho["user"].to_numpy(), ho["item"].to_numpy(), np.ones(len(ho)), (data.n_users, data.n_items)
+
+def base_features(config: RecommendConfig) -> Features:
+    return Features(dict(config.weights), float(config.half_life_days) or None)
+
+
+def split_for(
+    events: Any,
+    data: RecData,
+    config: RecommendConfig,
+    *,
+    end: float | np.ndarray,
+    max_users: int | None,
+) -> Split:
+    return customer_split(
+        events,
+        (data.n_users, data.n_items),
+        tuple(KINDS[k] for k in config.relevant_kinds or ()),
+        share=config.holdout_share,
+        count=config.holdout_count,
+        min_items=config.min_history,
+        end=end,
+        max_users=max_users,
     )
-    truth.data[:] = 1.0
-    truth = (truth @ sp.diags(data.allowed.astype(np.float32))).tocsr()
-    truth = (truth - truth.multiply(excluded)).tocsr()
-    truth.eliminate_zeros()
-    return truth
+
+
+@dataclass
+class Bench:
+    """A split made ready to score models on: the training matrix, and for the evaluated
+    customers their history, exclusions and held-out products (what a model cannot be
+    right about, bought before or inactive, is not counted)."""
+
+    data: RecData
+    config: RecommendConfig
+    X: sp.csr_matrix
+    users: np.ndarray
+    truth: sp.csr_matrix
+    exclude: sp.csr_matrix
+    categories: np.ndarray
+    _popularity: PopularityRecommender | None = None
+
+    @classmethod
+    def make(
+        cls, data: RecData, split: Split, features: Features, config: RecommendConfig
+    ) -> Bench:
+        shape = (data.n_users, data.n_items)
+        X = interaction_matrix(split.train, shape, features, split.reference)
+        excluded = exclusions(
+            purchase_matrix(data, split.train),
+            repeat_purchase_mask(
+                data.products,
+                config.repeat_purchase_categories,
+                exclude_purchased=config.exclude_purchased,
+            ),
+        )
+        unseen = excluded + X.astype(bool) if config.exclude_viewed else excluded
+        truth = (split.truth @ sp.diags(data.allowed.astype(np.float32))).tocsr()
+        truth = (truth - truth.multiply(unseen.astype(bool))).tocsr()
+        truth.eliminate_zeros()
+        users = split.users[np.diff(truth[split.users].indptr) > 0]
+        return cls(
+            data,
+            config,
+            X,
+            users,
+            truth[users],
+            excluded[users],
+            category_codes(data.products, config.diversity_column),
+        )
+
+    @property
+    def popularity(self) -> PopularityRecommender:
+        """Popularity fitted on the training matrix (the fill of every list), fitted once."""
+        if self._popularity is None:
+            self._popularity = PopularityRecommender().fit(self.X, user_groups=self.data.groups)
+        return self._popularity
+
+    @property
+    def history(self) -> sp.csr_matrix:
+        return self.X[self.users]
+
+    def lists(
+        self, model: Recommender, popularity: PopularityRecommender, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        ids, _, sources = ranked_lists(
+            model,
+            popularity,
+            self.history,
+            exclude=self.exclude,
+            allowed=self.data.allowed,
+            categories=self.categories,
+            groups=self.data.groups[self.users],
+            config=self.config,
+            n=n,
+        )
+        return ids, sources
+
+    def ndcg(self, model: Recommender, popularity: PopularityRecommender) -> float:
+        """Mean NDCG@10 of a fitted model's served lists (what the tuning compares)."""
+        ids, _ = self.lists(model, popularity, 10)
+        return float(ranking_metrics(self.truth, ids, 10)["ndcg"].mean()) if len(ids) else 0.0
+
+
+def fit(model: Recommender, X: sp.csr_matrix, data: RecData, fitted: dict) -> Recommender:
+    model.fit(X, user_groups=data.groups, item_text=product_texts(data.products), fitted=fitted)
+    fitted.setdefault(repr(model), model)
+    return model
 
 
 def evaluate(
     data: RecData,
     config: RecommendConfig,
     *,
-    previous_ndcg: Mapping[str, float] | None = None,
+    previous: Mapping[str, Any] | None = None,
+    incumbent: str | None = None,
     factories: Mapping[str, Callable[[], Recommender]] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Evaluation:
-    """Fit every candidate on the training window and score it on the holdout."""
-    config = _with_weights(config)
-    factories = dict(factories or candidate_models(config, data.n_items))
-    cutoff = data.as_of - dt.timedelta(days=config.holdout_days)
-    X = train_matrix(data, cutoff, config)
-    bought = purchase_matrix(data, before=cutoff)
-    excluded = exclusions(
-        bought,
-        repeat_purchase_mask(
-            data.products,
-            config.repeat_purchase_categories,
-            exclude_purchased=config.exclude_purchased,
-        ),
+    """Tune, then fit every candidate on the training part of the split and score it on
+    the held-out part; :func:`~ml.recommend.selection.choose` decides what is served.
+
+    ``factories``: models to use as given (no tuning), by name.
+    """
+    from ml.recommend.tuning import Tuning, tune
+
+    config = resolve(config, data)
+    split = split_for(
+        data.events, data, config, end=data.as_of_days, max_users=config.max_eval_users
     )
-    truth = holdout_truth(data, cutoff, excluded, config)
-    users = np.flatnonzero(np.diff(truth.indptr) > 0)
-    n_holdout_users = len(users)
-    if config.max_eval_users and len(users) > config.max_eval_users:
-        users = np.sort(
-            np.random.default_rng(0).choice(users, config.max_eval_users, replace=False)
-        )
-    n_list = max(max(config.eval_ks), config.k)
-    window = {
+    features = base_features(config)
+    window: dict[str, Any] = {
         "as_of": data.as_of,
-        "cutoff": cutoff,
-        "holdout_days": config.holdout_days,
-        "relevant_kinds": list(config.relevant_kinds),
-        "train_users": int((np.diff(X.indptr) > 0).sum()),
-        "train_items": int((np.diff(X.tocsc().indptr) > 0).sum()),
-        "train_pairs": int(X.nnz),
-        "holdout_users": n_holdout_users,
-        "evaluated_users": len(users),
-        "holdout_pairs": int(truth[users].nnz),
+        "split": "per customer: latest "
+        + (f"{config.holdout_count}" if config.holdout_count else f"{config.holdout_share:.0%}")
+        + f" of the relevant products of each customer with at least {config.min_history}",
+        "relevant_kinds": list(config.relevant_kinds or ()),
+        "exclude_viewed": config.exclude_viewed,
+        "split_users": split.split_users,
         "catalog_items": int(data.allowed.sum()),
     }
-    if len(users) < config.min_holdout_users:
-        msg = f"{len(users)} customers with holdout interactions; need {config.min_holdout_users}"
+    if len(split.users) < config.min_holdout_users:
+        msg = f"{len(split.users)} customers to evaluate on; need {config.min_holdout_users}"
         results = [ModelResult("popularity", "fallback", message=f"no evaluation: {msg}")]
         results += [ModelResult(name, "skipped", message=msg) for name in config.models]
+        window["holdout_users"] = window["evaluated_users"] = len(split.users)
         return Evaluation(results, None, "popularity", True, f"no evaluation: {msg}", window)
-    hist = X[users]
-    warm = np.diff(hist.indptr) > 0
-    groups = data.groups
-    categories = category_codes(data.products, config.diversity_column)
-    item_text = product_texts(data.products)
+    known = known_models()
+    tuning = tune(data, split, config, log=log) if config.tune else Tuning(features, {}, {}, 0.0)
+    bench = Bench.make(data, split, tuning.features, config)
+    window |= {
+        "features": tuning.features.describe(),
+        "tuning_seconds": round(tuning.seconds, 3),
+        "train_pairs": int(bench.X.nnz),
+        "holdout_users": len(split.users),
+        "evaluated_users": len(bench.users),
+        "holdout_pairs": int(bench.truth.nnz),
+    }
+    warm = np.diff(bench.history.indptr) > 0
     results: list[ModelResult] = []
     popularity: PopularityRecommender | None = None
     fitted: dict[str, Recommender] = {}  # a hybrid reuses the candidates fitted on X
+    baseline_ndcg: np.ndarray | None = None
+    n_list = max(max(config.eval_ks), config.k)
     for name in ("popularity", *[m for m in config.models if m != "popularity"]):
-        if name not in factories:
+        if factories and name in factories:
+            model = factories[name]()
+        elif name in known:
+            model = build(name, config, data.n_items, tuning.params.get(name), tuning.params)
+        else:
             results.append(ModelResult(name, "failed", message=f"unknown model {name!r}"))
             continue
-        model = factories[name]()
         model.name = name
         started = time.perf_counter()
         try:
-            model.fit(X, user_groups=groups, item_text=item_text, fitted=fitted)
+            fit(model, bench.X, data, fitted)
         except CatalogTooLarge as exc:
             results.append(ModelResult(name, "skipped", _params(model), message=str(exc)))
             continue
@@ -118,41 +231,55 @@ def evaluate(
             )
             continue
         fit_s = time.perf_counter() - started
-        fitted.setdefault(repr(model), model)
         if name == "popularity":
             popularity = model  # type: ignore[assignment]
         if popularity is None:
             raise RuntimeError("popularity must be evaluated first: it fills every list")
         started = time.perf_counter()
-        ids, _, sources = ranked_lists(
-            model,
-            popularity,
-            hist,
-            exclude=excluded[users],
-            allowed=data.allowed,
-            categories=categories,
-            groups=groups[users],
-            config=config,
-            n=n_list,
-        )
+        ids, sources = bench.lists(model, popularity, n_list)
         rec_s = time.perf_counter() - started
         metrics = summarize(
-            truth[users],
+            bench.truth,
             ids,
             config.eval_ks,
             catalog_size=int(data.allowed.sum()),
             slices={"warm": warm, "cold": ~warm},
         )
+        per_user = per_user_metrics(bench.truth, ids)
+        metrics |= intervals(per_user, config)
+        if baseline_ndcg is None:
+            baseline_ndcg = per_user["ndcg@10"]
         metrics["fill_share"] = float((sources[ids >= 0] == 1).mean()) if (ids >= 0).any() else 1.0
         metrics["fit_seconds"] = round(fit_s, 3)
         metrics["recommend_seconds"] = round(rec_s, 3)
         status = "baseline" if name == "popularity" else "candidate"
-        results.append(ModelResult(name, status, _params(model), metrics))
+        params = _params(model) | ({"tuning": tuning.trials[name]} if name in tuning.trials else {})
+        results.append(ModelResult(name, status, params, metrics, per_user=per_user))
         if log:
             log(
-                f"{name:<12} ndcg@10={metrics.get('ndcg@10', 0):.4f} fit={fit_s:.1f}s rec={rec_s:.1f}s"
+                f"{name:<12} ndcg@10={metrics.get('ndcg@10', 0):.4f} "
+                f"[{metrics['ndcg@10_ci'][0]:.4f}, {metrics['ndcg@10_ci'][1]:.4f}] "
+                f"fit={fit_s:.1f}s rec={rec_s:.1f}s"
             )
-    return choose(results, config, previous_ndcg or {}, window)
+    evaluation = choose(results, config, previous or {}, window, incumbent=incumbent)
+    evaluation.features = tuning.features
+    evaluation.params = {r.name: tuning.params.get(r.name, {}) for r in results}
+    return evaluation
+
+
+def per_user_metrics(truth: sp.csr_matrix, ids: np.ndarray) -> dict[str, np.ndarray]:
+    values = ranking_metrics(truth, ids, 10)
+    return {f"{m.split('@')[0]}@10": values[m.split("@")[0]] for m in INTERVAL_METRICS}
+
+
+def intervals(per_user: Mapping[str, np.ndarray], config: RecommendConfig) -> dict[str, Any]:
+    """``<metric>_ci`` ([low, high]) and ``<metric>_se`` of every interval metric."""
+    out: dict[str, Any] = {}
+    for name, values in per_user.items():
+        b = bootstrap_mean(values, resamples=config.bootstrap_resamples, level=config.confidence)
+        out[f"{name}_ci"] = [round(b["low"], 5), round(b["high"], 5)]
+        out[f"{name}_se"] = round(b["se"], 6)
+    return out
 
 
 def _params(model: Recommender) -> dict[str, Any]:
@@ -165,9 +292,3 @@ def _params(model: Recommender) -> dict[str, Any]:
         for k, v in params.items()
         if isinstance(v, str | int | float | bool | list | dict | None)
     }
-
-
-def _with_weights(config: RecommendConfig) -> RecommendConfig:
-    if config.weights and config.half_life_days:
-        return config
-    return config.with_dbt_vars(None)

@@ -4,7 +4,7 @@ stage), and what ``tailor recommend`` prints."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,9 @@ import pandas as pd
 
 from ml.recommend.config import TASK, RecommendConfig
 from ml.recommend.data import RecData, load_data, table_exists
-from ml.recommend.evaluation import evaluate
+from ml.recommend.evaluation import base_features, evaluate, resolve
 from ml.recommend.output import record_skipped, write_run
-from ml.recommend.selection import Evaluation, previous_ndcg
+from ml.recommend.selection import Evaluation, previous_runs
 from ml.recommend.serving import fit_served
 
 
@@ -43,8 +43,16 @@ def recommend_day(
         msg = "no interactions" if data.interactions.empty else "no recommendable products"
         record_skipped(con, day, msg, started)
         return {"status": "skipped", "message": msg}
-    evaluation = evaluate(data, config, previous_ndcg=previous_ndcg(con, day), log=log)
-    served = fit_served(data, evaluation.served, config)
+    config = resolve(config, data)
+    previous, incumbent = previous_runs(con, day)
+    evaluation = evaluate(data, config, previous=previous, incumbent=incumbent, log=log)
+    served = fit_served(
+        data,
+        evaluation.served,
+        config,
+        features=evaluation.features or base_features(config),
+        params=evaluation.params,
+    )
     written = write_run(con, data, day, evaluation, served, config, started_at=started, log=log)
     for t in ("_rec_customers", "_rec_products"):
         con.execute(f"drop table if exists {t}")
@@ -98,7 +106,9 @@ def evaluate_day(
 
 REPORT_METRICS = (
     "ndcg@10",
+    "ndcg@10_ci",
     "precision@10",
+    "precision@10_ci",
     "recall@10",
     "map@10",
     "hit_rate@10",
@@ -134,11 +144,25 @@ def report(con: Any, day: dt.date) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["model", "status", *REPORT_METRICS, "message"])
 
 
-def run(ctx: Any, config: RecommendConfig | None = None) -> dict[str, Any]:
-    """Pipeline stage: recommendations and similar items as of ``ctx.day``."""
+def configured(settings: Any, overrides: Mapping[str, Any] | None = None) -> RecommendConfig:
+    """The job's configuration: ``config/tailor.yml``'s ``recommend:`` section over the
+    defaults, then ``overrides`` (a command's options)."""
+    from tailor.config import load_config
+
+    options = dict(load_config(settings).recommend.values) | dict(overrides or {})
+    return RecommendConfig.from_options(options)
+
+
+def run(ctx: Any, config: RecommendConfig | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Pipeline stage: recommendations and similar items as of ``ctx.day``. The
+    configuration is ``config/tailor.yml``'s (``tailor run``, the DAG and ``tailor
+    recommend`` alike), with a mapping's options over it; a ``RecommendConfig`` is used
+    as given."""
     from ml.compute import limited_threads
     from tailor.warehouse import connect
 
+    if not isinstance(config, RecommendConfig):
+        config = configured(ctx.settings, config)
     con = connect(ctx.settings.warehouse, settings=ctx.settings)
     try:
         with limited_threads():

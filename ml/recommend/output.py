@@ -69,7 +69,7 @@ def write_run(
 
     ensure_tables(con)
     rid = run_id(TASK, day)
-    X = full_matrix(data)
+    X = served.X if served.X is not None else full_matrix(data)
     _id_tables(con, data)
     con.execute("begin transaction")
     try:

@@ -4,16 +4,24 @@ of customers)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ml.recommend.config import RecommendConfig
-from ml.recommend.data import RecData, full_matrix, kind_matrix, product_texts, purchase_matrix
-from ml.recommend.models import candidate_models
+from ml.recommend.data import (
+    Features,
+    RecData,
+    full_matrix,
+    kind_matrix,
+    product_texts,
+    purchase_matrix,
+)
+from ml.recommend.models import build
 from ml.recommend.rules import (
     category_codes,
     diversify,
@@ -49,14 +57,22 @@ class Served:
     global_popularity: PopularityRecommender
     content: ContentRecommender | None
     fit_seconds: float
+    X: sp.csr_matrix | None = None  # the interactions the models were fitted on
 
 
 def fit_served(
-    data: RecData, name: str, config: RecommendConfig, X: sp.csr_matrix | None = None
+    data: RecData,
+    name: str,
+    config: RecommendConfig,
+    X: sp.csr_matrix | None = None,
+    *,
+    features: Features | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Served:
-    """Fit the served model, popularity (by segment and global) and content on all data."""
-    factories = candidate_models(config, data.n_items)
-    X = full_matrix(data) if X is None else X
+    """Fit the served model (with the ``params`` the tuning chose, per model),
+    popularity (by segment and global) and content on all data: the events weighed and
+    decayed to the end of the day by ``features``, else the mart's scores."""
+    X = full_matrix(data, features) if X is None else X
     item_text = product_texts(data.products)
     started = time.perf_counter()
     pop = PopularityRecommender().fit(X, user_groups=data.groups)
@@ -65,7 +81,7 @@ def fit_served(
     if name == "popularity":
         model: Recommender = pop
     else:
-        model = factories[name]()
+        model = build(name, config, data.n_items, (params or {}).get(name), params)
         model.name = name
         model.fit(X, user_groups=data.groups, item_text=item_text, fitted=fitted)
     content: ContentRecommender | None = None
@@ -74,7 +90,7 @@ def fit_served(
     elif any(isinstance(p, str) and p for p in item_text):
         similar = ContentRecommender(neighbours=max(50, config.similar_items * 2))
         content = fitted.get(repr(similar)) or similar.fit(X, item_text=item_text)
-    return Served(model, pop, glob, content, time.perf_counter() - started)
+    return Served(model, pop, glob, content, time.perf_counter() - started, X)
 
 
 def recommendation_batches(
@@ -82,7 +98,7 @@ def recommendation_batches(
 ) -> Iterator[pd.DataFrame]:
     """The rows of ``ml.recommendations`` (indices, not ids yet), one batch of customers at
     a time: ``user, rank, item, score, model, reason_code, reason_item``."""
-    X = full_matrix(data) if X is None else X
+    X = (served.X if served.X is not None else full_matrix(data)) if X is None else X
     kinds = kind_matrix(data)
     excluded = exclusions(
         purchase_matrix(data),
@@ -92,6 +108,9 @@ def recommendation_batches(
             exclude_purchased=config.exclude_purchased,
         ),
     )
+    bought = excluded  # what the global list leaves out (it uses no other history)
+    if config.exclude_viewed:  # every product in the mart's history, not only its events
+        excluded = (excluded + kinds.astype(bool)).astype(np.float32).tocsr()
     categories = category_codes(data.products, config.diversity_column)
     allowed = data.allowed
     users = np.flatnonzero(data.servable)
@@ -132,7 +151,7 @@ def recommendation_batches(
                 served.global_popularity,
                 served.global_popularity,
                 anon,
-                exclude=excluded[ua],
+                exclude=bought[ua],
                 allowed=allowed,
                 categories=categories,
                 groups=None,

@@ -31,7 +31,11 @@ DAYS = 10
 DAY = START + dt.timedelta(days=DAYS - 1)
 SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation marts.ml"
 # K as configured by default: the ML quality gate checks the default K
-CONFIG = RecommendConfig(holdout_days=3, max_per_category=2, min_holdout_users=10)
+CONFIG = RecommendConfig(
+    max_per_category=2,
+    min_holdout_users=10,
+    models=("itemknn", "ease", "rp3beta", "content", "hybrid"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +215,7 @@ def test_model_runs_hold_every_models_metrics(warehouse, first_run):
         "select * from ml.model_runs where task = 'recommendation' and run_date = ?",
         [DAY],
     )
-    assert {"popularity", "itemknn", "ease", "content", "hybrid"} <= set(runs["model"])
+    assert {"popularity", "itemknn", "ease", "rp3beta", "content", "hybrid"} <= set(runs["model"])
     served = runs[runs["status"].isin(["chosen", "fallback"])]
     assert len(served) == 1
     for _, row in runs[
@@ -229,36 +233,55 @@ def test_model_runs_hold_every_models_metrics(warehouse, first_run):
             "cold.ndcg@10",
         ):
             assert key in metrics, (row["model"], key)
+        # the intervals the run report shows
+        low, high = metrics["ndcg@10_ci"]
+        assert low <= metrics["ndcg@10"] <= high
+        assert metrics["precision@10_ci"][0] <= metrics["precision@10"]
     window = json.loads(runs["data_window"].iloc[0])
-    assert window["holdout_days"] == CONFIG.holdout_days
+    assert "per customer" in window["split"]
     assert window["holdout_users"] >= CONFIG.min_holdout_users
+    assert set(window["features"]) == {"weights", "half_life_days"}
+    # the hyper-parameters chosen on validation, and every try, are recorded
+    ease = json.loads(runs.loc[runs["model"] == "ease", "params"].iloc[0])
+    assert ease["l2"] in [t["l2"] for t in ease["tuning"]]
 
 
-def test_the_training_window_matches_the_events(warehouse, first_run):
-    """The training matrix derived from the mart equals the events before the cutoff,
-    decayed to the cutoff, computed directly."""
+def test_the_training_matrix_matches_the_events(warehouse, first_run):
+    """The serving matrix built from the events, with the mart's weights and half-life,
+    equals the mart's decayed scores (the events are the mart's)."""
     con = connect(warehouse.warehouse, settings=warehouse, read_only=True)
     try:
         config = CONFIG.with_dbt_vars(warehouse.dbt_project)
-        data = recommend.load_data(con, DAY, dataclasses.replace(config, holdout_days=DAYS + 5))
-        cutoff = data.as_of - dt.timedelta(days=CONFIG.holdout_days)
-        derived = recommend.train_matrix(data, cutoff, config)
-        direct = recommend.train_matrix(data, data.as_of - dt.timedelta(days=DAYS + 5), config)
-        assert direct.nnz == 0  # nothing before the data starts
-        ev = data.holdout[data.holdout["at"] < cutoff]
-        w = ev["kind"].map({c: config.weights[k] for k, c in recommend.KINDS.items()}).to_numpy()
-        age = (cutoff - ev["at"]).dt.total_seconds().to_numpy() / 86400.0
-        expected = recommend.sparse_matrix(
-            ev["user"].to_numpy(),
-            ev["item"].to_numpy(),
-            w * 0.5 ** (age / config.half_life_days),
-            derived.shape,
-        )
-        diff = abs(derived - expected)
-        assert diff.max() < 1e-3 * max(1.0, expected.max())
-        assert derived.nnz == expected.nnz
+        data = recommend.load_data(con, DAY, config)
+        from_events = recommend.full_matrix(data, recommend.base_features(config))
+        from_mart = recommend.full_matrix(data)
+        assert from_events.nnz == from_mart.nnz
+        diff = abs(from_events - from_mart)
+        assert diff.max() < 1e-3 * max(1.0, from_mart.max())
     finally:
         con.close()
+
+
+def test_the_config_file_sets_the_options_of_the_run(warehouse, first_run, tmp_path, monkeypatch):
+    """`recommend:` in config/tailor.yml takes effect where the pipeline stage and the DAG
+    call the job (no configuration passed), and `tailor recommend --k` overrides it."""
+    path = tmp_path / "tailor.yml"
+    path.write_text("recommend:\n  k: 4\n  min_holdout_users: 10\n  tune: false\n")
+    monkeypatch.setenv("TAILOR_CONFIG", str(path))
+    try:
+        recommend.run(SimpleNamespace(day=DAY, settings=warehouse))
+        sql = "select customer_id, count(*) as n from ml.recommendations where run_date = ? group by 1"
+        assert set(query(warehouse, sql, [DAY])["n"]) == {4}
+        recommend.run(SimpleNamespace(day=DAY, settings=warehouse), {"k": 3})
+        assert set(query(warehouse, sql, [DAY])["n"]) == {3}
+        path.write_text("recommend:\n  k: ten\n")
+        from tailor.config import ConfigError
+
+        with pytest.raises(ConfigError, match="recommend.k: expected a whole number"):
+            recommend.run(SimpleNamespace(day=DAY, settings=warehouse))
+    finally:
+        monkeypatch.delenv("TAILOR_CONFIG")
+        run_job(warehouse)
 
 
 def test_rerun_gives_the_same_rows(warehouse, first_run):
@@ -291,7 +314,7 @@ def test_a_large_ndcg_drop_falls_back_to_popularity(warehouse, first_run):
             task="recommendation",
             run_date=earlier,
             status="chosen",
-            metrics={"ndcg@10": first_run["ndcg@10"][best] * 2},
+            metrics={"ndcg@10": first_run["ndcg@10"][best] * 2, "ndcg@10_se": 0.001},
         )
     finally:
         con.close()
