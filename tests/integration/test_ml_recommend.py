@@ -365,3 +365,43 @@ def test_recommend_day_without_marts_is_skipped(tmp_path):
     runs = query(s, "select status from ml.model_runs")
     assert runs["status"].tolist() == ["skipped"]
     assert np.isin(["skipped"], runs["status"]).all()
+
+
+def test_a_shop_with_fewer_products_than_k_passes_the_gate(tmp_path):
+    """20 products (the generator's smallest catalog), K = 30: every customer gets what
+    they can still be offered (the products less what they bought), and the ML gate
+    checks exactly that."""
+    from expectations.runner import validate_layer
+
+    data = tmp_path / "data"
+    s = dataclasses.replace(
+        get_settings(),
+        data=data,
+        warehouse=data / "warehouse" / "tailor.duckdb",
+        landing=data / "landing",
+        ground_truth=data / "ground_truth",
+        duckdb_temp=data / "tmp" / "duckdb",
+    )
+    day = START + dt.timedelta(days=2)
+    generate(
+        GeneratorConfig(customers=60, products=20, days=3, start=START, seed=4),
+        s.landing,
+        s.ground_truth,
+    )
+    con = connect(s.warehouse, settings=s)
+    try:
+        ingest.load_range(con, s.landing)
+    finally:
+        con.close()
+    transform.build(day, select=SELECT, settings=s, tests=False)
+    out = run_job(s, RecommendConfig(k=30), day=day)
+    assert out["status"] in ("chosen", "fallback")
+    counts = query(
+        s,
+        "select count(*) as n from ml.recommendations where run_date = ? group by customer_id",
+        [day],
+    )
+    assert len(counts) and counts["n"].max() <= 20
+    report = validate_layer("ml", day, s)
+    checks = [o for o in report.outcomes if o.table == "ml.recommendations"]
+    assert checks and all(o.success for o in checks), [o.describe() for o in checks if not o.success]
