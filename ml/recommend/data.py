@@ -111,12 +111,13 @@ def interaction_matrix(
 
 
 def full_matrix(data: RecData, features: Features | None = None) -> sp.csr_matrix:
-    """All interactions, weighted and decayed to ``as_of`` (the mart's scores when no
-    ``features`` are given)."""
+    """All interactions, weighted by ``features`` and decayed to each customer's latest
+    interaction (as the mart decays them), or the mart's scores decayed to ``as_of``."""
     if features is not None:
-        return interaction_matrix(
-            data.events, (data.n_users, data.n_items), features, data.as_of_days
-        )
+        from ml.recommend.split import last_instants
+
+        reference = last_instants(data.events, data.n_users, data.as_of_days)
+        return interaction_matrix(data.events, (data.n_users, data.n_items), features, reference)
     it = data.interactions
     return sparse_matrix(
         it["user"].to_numpy(),

@@ -25,7 +25,7 @@ class Split:
     """``train``: the events models are fitted on; ``truth``: the held-out products per
     customer (``users x items``, 0/1); ``users``: the customers evaluated (sorted);
     ``reference``: per customer, the instant (float days) their training history is
-    decayed to (their cutoff when split, the end of the data otherwise); ``split_users``:
+    decayed to (their latest training event); ``split_users``:
     how many customers could be split before any sample."""
 
     train: pd.DataFrame
@@ -88,7 +88,6 @@ def customer_split(
     cut_rows = first_held & chosen[users_col]
     cutoff = np.full(n_users, np.inf)
     cutoff[users_col[cut_rows]] = first["t"].to_numpy()[cut_rows]
-    reference[users] = cutoff[users]
     in_truth = chosen[users_col] & (pos >= (n_per_user - held)[users_col])
     truth = sparse_matrix(
         users_col[in_truth], first["item"].to_numpy()[in_truth], np.ones(in_truth.sum()), shape
@@ -104,7 +103,19 @@ def customer_split(
     keep = t < cutoff[ev_users]
     keep[at_cut] = ~np.isin(ev_keys[at_cut], held_keys)
     train = events[keep]
+    reference = last_instants(train, n_users, reference)
     return Split(train, truth, users, reference, split_users)
+
+
+def last_instants(events: pd.DataFrame, n_users: int, default: np.ndarray | float) -> np.ndarray:
+    """Each customer's latest event instant (float days), ``default`` for those without
+    events: what a customer's history is decayed to, so that recency weighs within a
+    history and a customer last seen months ago still teaches the item-item models."""
+    out = np.broadcast_to(np.asarray(default, dtype=np.float64), (n_users,)).copy()
+    if len(events):
+        last = events.groupby("user", sort=False)["t"].max()
+        out[last.index.to_numpy()] = last.to_numpy()
+    return out
 
 
 def _scramble(users: np.ndarray, items: np.ndarray, seed: int) -> np.ndarray:

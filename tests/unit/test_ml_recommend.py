@@ -320,9 +320,13 @@ def test_each_customer_holds_out_their_latest_products_however_long_ago():
     train = set(zip(split.train["user"], split.train["item"], strict=True))
     assert (0, 9) in train and (0, 8) not in train and (0, 4) not in train
     assert {(1, 0), (1, 1), (2, 3)} <= train and (2, 4) not in train
-    # customer 0's history is decayed to their own cutoff, the others' to the end
-    assert split.reference[0] == pytest.approx(days(np.array([AS_OF - dt.timedelta(days=396)]))[0])
-    assert split.reference[1] == data.as_of_days
+
+    # each history is decayed to its own latest training event, however long ago
+    def day(d):
+        return days(np.array([AS_OF - dt.timedelta(days=d)]))[0]
+
+    assert split.reference[0] == pytest.approx(day(396.5))
+    assert split.reference[1] == pytest.approx(day(4))
     # a count instead of a share (one product always trains); min_items lets customer 1 in
     split = _split(data, count=2, min_items=2)
     assert split.users.tolist() == [0, 1, 2]
