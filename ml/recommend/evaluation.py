@@ -144,10 +144,10 @@ class Bench:
         )
         return ids, sources
 
-    def ndcg(self, model: Recommender, popularity: PopularityRecommender) -> float:
-        """Mean NDCG@10 of a fitted model's served lists (what the tuning compares)."""
+    def ndcg(self, model: Recommender, popularity: PopularityRecommender) -> np.ndarray:
+        """Per-customer NDCG@10 of a fitted model's served lists (what the tuning compares)."""
         ids, _ = self.lists(model, popularity, 10)
-        return float(ranking_metrics(self.truth, ids, 10)["ndcg"].mean()) if len(ids) else 0.0
+        return ranking_metrics(self.truth, ids, 10)["ndcg"] if len(ids) else np.zeros(0)
 
 
 def fit(model: Recommender, X: sp.csr_matrix, data: RecData, fitted: dict) -> Recommender:
@@ -198,6 +198,7 @@ def evaluate(
     bench = Bench.make(data, split, tuning.features, config)
     window |= {
         "features": tuning.features.describe(),
+        "feature_tuning": tuning.trials.get("features"),
         "tuning_seconds": round(tuning.seconds, 3),
         "train_pairs": int(bench.X.nnz),
         "holdout_users": len(split.users),

@@ -24,6 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from ml.metrics import bootstrap_mean
 from ml.recommend.config import RecommendConfig
 from ml.recommend.data import Features, RecData, product_texts
 from ml.recommend.evaluation import Bench, base_features, fit, split_for
@@ -41,11 +44,13 @@ class Tuning:
 
 
 def feature_options(config: RecommendConfig, kinds: set[str]) -> list[Features]:
+    """The features tried, the plainest first: no decay with the configured weights; then
+    the configured half-life, and equal weights when the store sends several kinds."""
     base = base_features(config)
     weights = [dict(base.weights)]
     if len(kinds) > 1 and len(set(base.weights.get(k, 1.0) for k in kinds)) > 1:
         weights.append(dict.fromkeys(base.weights, 1.0))
-    half_lives = [base.half_life_days] + ([None] if base.half_life_days else [])
+    half_lives = [None] + ([base.half_life_days] if base.half_life_days else [])
     return [Features(w, h) for w in weights for h in half_lives]
 
 
@@ -80,26 +85,44 @@ def tune(
     if scout == "ease" and data.n_items > config.ease_max_items:
         scout = next((m for m in item_models if m != "ease"), None)
 
-    def score(bench: Bench, name: str, p: Mapping[str, Any], fitted: dict) -> float | None:
+    def per_user(bench: Bench, name: str, p: Mapping[str, Any], fitted: dict) -> np.ndarray | None:
         model = build(name, config, data.n_items, p, params)
         try:
             fit(model, bench.X, data, fitted)
         except CatalogTooLarge:
             return None
-        return _round(bench.ndcg(model, bench.popularity))
+        return bench.ndcg(model, bench.popularity)
 
-    # 1. the features, scored with the first item model's defaults
+    def score(bench: Bench, name: str, p: Mapping[str, Any], fitted: dict) -> float | None:
+        values = per_user(bench, name, p, fitted)
+        return None if values is None else _round(float(values.mean()) if len(values) else 0.0)
+
+    # 1. the features, scored with the first item model's defaults: the plainest unless
+    # another is significantly better (a paired bootstrap over the validation customers);
+    # a temporal holdout favours recency by a little, often within the noise
     options = feature_options(config, data.kinds_present())
     bench = Bench.make(data, inner, features, config)
     fitted: dict[str, Recommender] = {}
     if scout and len(options) > 1:
-        tried, kept = [], []
+        tried, kept, values = [], [], []
         for f in options:
             b = bench if f == features else Bench.make(data, inner, f, config)
             cache: dict[str, Recommender] = {}
-            tried.append({**f.describe(), "ndcg@10": score(b, scout, {}, cache)})
+            v = per_user(b, scout, {}, cache)
+            values.append(v)
+            mean = None if v is None else _round(float(v.mean()) if len(v) else 0.0)
+            tried.append({**f.describe(), "ndcg@10": mean})
             kept.append((b, cache))
         best = _best(tried)
+        if best and values[0] is not None and values[best] is not None:
+            d = bootstrap_mean(
+                values[best] - values[0],
+                resamples=config.bootstrap_resamples,
+                level=config.confidence,
+            )
+            tried[best]["diff_vs_first_ci"] = [round(d["low"], 5), round(d["high"], 5)]
+            if d["low"] <= 0:
+                best = 0
         features = options[best]
         bench, fitted = kept[best]
         trials["features"] = tried
