@@ -393,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=os.environ.get("TAILOR_DATA", "/tmp/recommend_realdata"))
     p.add_argument("--dataset", default="movielens", choices=["movielens", *ADAPTED])
     p.add_argument("--split", default="date", choices=["date", "shuffled"])
+    p.add_argument("--genres", action="store_true", help="genres as product categories")
     p.add_argument(
         "--outside-only", action="store_true", help="only the models outside the pipeline"
     )
