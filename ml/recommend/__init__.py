@@ -1,34 +1,35 @@
-"""Product recommendations: evaluate candidate models on a temporal holdout, serve the best.
+"""Product recommendations: evaluate candidate models on a per-customer temporal split,
+serve the best one that is significantly so.
 
 The nightly job (:func:`run`, a pipeline stage) for logical day D:
 
-1. reads ``marts.user_item_interactions`` (one row per customer and product, score decayed
-   to the customer's last interaction), the interaction events of the holdout window,
-   ``marts.products``, ``marts.customers`` and the customers' segments;
-2. evaluates every candidate model on a **temporal holdout**: models are fitted on the
-   interactions before ``D + 1 - holdout_days`` (decayed to that cutoff) and must find
-   what each customer put in the cart or bought in the holdout days (precision, recall,
-   NDCG, MAP, hit rate @5/@10, catalog coverage, warm and cold customers apart), through
-   the same exclusions, diversity rule and popularity fill the served lists go through;
-3. chooses the model with the best NDCG@10; it falls back to popularity (and says so in
-   ``ml.model_runs``) when that model does not beat popularity, or when its NDCG@10 fell by
-   more than ``max_ndcg_drop`` against its previous run;
-4. refits the served model on all interactions (decayed to the end of D) and writes
-   ``ml.recommendations`` (top K per customer with a reason) and ``ml.similar_items``, in
-   batches of customers so that memory does not grow with the customer count;
-5. records every model's parameters and metrics in ``ml.model_runs`` (``ml.runs``).
+1. reads ``marts.user_item_interactions``, every interaction event up to the end of D,
+   ``marts.products``, ``marts.customers`` and the customers' segments (``data``);
+2. splits per customer: each customer with enough history holds out their latest
+   products (``split``); the hyper-parameters (interaction weights and half-life, EASE's
+   lambda, RP3beta's alpha and beta, item-kNN's neighbours, the hybrid's blend) are
+   chosen on a validation split of the rest (``tuning``);
+3. fits every candidate on the training part and scores the lists it would serve
+   (exclusions, diversity rule, popularity fill: ``rules``) on the held-out part, with
+   bootstrap intervals over customers (``evaluation``);
+4. keeps the model served last night unless another is significantly better (a paired
+   bootstrap), replaces it by popularity only when popularity is significantly better,
+   and falls back to popularity for the night when its NDCG@10 dropped significantly
+   against its previous run (``selection``);
+5. refits the served model on all interactions and writes ``ml.recommendations`` (top K
+   per customer with a reason) and ``ml.similar_items`` in batches of customers
+   (``serving``), and every model's parameters, metrics and intervals to
+   ``ml.model_runs`` (``output``).
 
 Everything the job writes for D is replaced in one transaction, so a rerun of D gives the
-same rows. The configuration lives in :class:`RecommendConfig`.
-
-Interaction weights and the half-life are the dbt project's
-(``tailor__interaction_weight_*``, ``tailor__interaction_half_life_days``), read from
-``dbt_project.yml`` so that the evaluation weighs events exactly as the mart does.
+same rows. The options are :class:`RecommendConfig`'s, set in ``config/tailor.yml``
+(``recommend:``); the interaction weights and half-life default to the dbt project's
+(``tailor__interaction_weight_*``, ``tailor__interaction_half_life_days``).
 
 Modules: ``config`` (:class:`RecommendConfig`), ``models`` (the candidates), ``data``
 (reading the warehouse), ``rules`` (exclusions, diversity, fill), ``evaluation``,
-``selection`` (the served model and its guards), ``serving`` (the lists), ``output`` (the
-tables) and ``job`` (:func:`run`, the pipeline stage).
+``split``, ``tuning``, ``selection`` (the served model and its guards), ``serving`` (the
+lists), ``output`` (the tables) and ``job`` (:func:`run`, the pipeline stage).
 
 ``from ml.recommend import run, RecommendConfig, TASK`` works as before; every public
 name of the submodules is reachable here, imported on first use only, so importing a
