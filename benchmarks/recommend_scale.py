@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in ev.results
         }
         with Phase("fit", results, args.tracemalloc):
-            served = fit_served(data, ev.served, config)
+            served = fit_served(data, ev.served, config, features=ev.features, params=ev.params)
         tmp = tempfile.TemporaryDirectory(prefix="rec_scale_")
         path = args.warehouse or Path(tmp.name) / "scale.duckdb"
         settings = dataclasses.replace(get_settings(), warehouse=path)
