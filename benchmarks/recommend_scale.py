@@ -69,7 +69,7 @@ def peak_rss_mb() -> float:
 
 def synthetic(n_users: int, n_items: int, n_interactions: int, seed: int = 0):
     """A RecData with ``n_interactions`` distinct customer-product pairs (one event each)."""
-    from ml.recommend import KINDS, RecData, RecommendConfig, decay
+    from ml.recommend import KINDS, RecData, RecommendConfig, days, decay
 
     rng = np.random.default_rng(seed)
     cat_size = 100
@@ -118,10 +118,9 @@ def synthetic(n_users: int, n_items: int, n_interactions: int, seed: int = 0):
             "first_at": at,
         }
     )
-    recent = days_ago < config.holdout_days
-    holdout = pd.DataFrame(
-        {"user": user[recent], "item": item[recent], "kind": kind[recent], "at": at[recent]}
-    )
+    events = pd.DataFrame({"user": user, "item": item, "kind": kind, "at": at})
+    events = events.sort_values(["user", "at"], kind="stable").reset_index(drop=True)
+    events["t"] = days(events["at"])
     brands = rng.integers(0, 400, n_items)
     adjectives = np.array(["classic", "smart", "eco", "pro", "soft", "urban", "vintage", "compact"])
     products = pd.DataFrame(
@@ -141,7 +140,7 @@ def synthetic(n_users: int, n_items: int, n_interactions: int, seed: int = 0):
         customer_ids=np.array([f"C{i:07d}" for i in range(n_users)], dtype=object),
         products=products,
         interactions=interactions,
-        holdout=holdout,
+        events=events,
         as_of=AS_OF,
         groups=rng.integers(-1, 8, n_users).astype(np.int32),
         group_names=[f"segment {i}" for i in range(8)],
@@ -332,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "customers": data.n_users,
         "products": data.n_items,
         "interactions": len(data.interactions),
-        "holdout_events": len(data.holdout),
+        "events": len(data.events),
     }
     print(results["data"], flush=True)
     if args.write_marts:
@@ -353,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in ev.results
         }
         with Phase("fit", results, args.tracemalloc):
-            served = fit_served(data, ev.served, config)
+            served = fit_served(data, ev.served, config, features=ev.features, params=ev.params)
         tmp = tempfile.TemporaryDirectory(prefix="rec_scale_")
         path = args.warehouse or Path(tmp.name) / "scale.duckdb"
         settings = dataclasses.replace(get_settings(), warehouse=path)

@@ -226,18 +226,121 @@ def _parse_anomalies(doc: Any, where: str) -> AnomalyConfig:
     )
 
 
+# --------------------------------------------------------------------------- recommend
+
+
+# the candidate models ml.recommend knows (its ``models.FAMILIES``; a test keeps them equal)
+RECOMMEND_MODELS = ("ease", "itemknn", "rp3beta", "content", "history", "hybrid", "als")
+
+
+@dataclass(frozen=True)
+class RecommendOptions:
+    """The ``recommend:`` section, validated: only the options the file sets, by the
+    name of ``ml.recommend.RecommendConfig``'s field; the job's defaults fill the rest."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _optional_integer(doc: Mapping[str, Any], key: str, where: str, *, low: int) -> int | None:
+    return None if doc.get(key) is None else _integer(doc, key, where, 0, low=low)
+
+
+def _fraction(doc: Mapping[str, Any], key: str, where: str, *, high: float) -> float:
+    value = _number(doc, key, where, 0.0)
+    if not 0.0 < value < high:
+        raise ConfigError(
+            f"{where}.{key}: must be between 0 and {high:g} (exclusive), got {value!r}"
+        )
+    return value
+
+
+def _names(doc: Mapping[str, Any], key: str, where: str, known: tuple[str, ...] | None) -> tuple:
+    value = doc.get(key)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where}.{key}: expected a list of names, got {value!r}")
+    for v in value:
+        if known is not None and v not in known:
+            raise ConfigError(f"{where}.{key}: unknown {v!r} (known: {', '.join(known)})")
+    return tuple(value)
+
+
+def _parse_recommend(doc: Any, where: str) -> RecommendOptions:
+    doc = _mapping(doc, where)
+    integers = {  # key -> smallest value
+        "k": 1,
+        "max_per_category": 1,
+        "min_history": 2,
+        "min_holdout_users": 1,
+        "bootstrap_resamples": 100,
+        "similar_items": 1,
+        "candidate_pool": 1,
+        "ease_max_items": 1,
+    }
+    optional_integers = {"holdout_count": 1, "max_eval_users": 1, "retention_days": 0}
+    flags = ("exclude_purchased", "require_personalization_consent", "tune")
+    numbers = ("max_ndcg_drop", "min_lift", "half_life_days")
+    known = {
+        *integers,
+        *optional_integers,
+        *flags,
+        *numbers,
+        "exclude_viewed",
+        "holdout_share",
+        "confidence",
+        "models",
+        "repeat_purchase_categories",
+        "relevant_kinds",
+        "weights",
+    }
+    _unknown(doc, known, where)
+    out: dict[str, Any] = {}
+    for key in doc:
+        if key in integers:
+            out[key] = _integer(doc, key, where, 0, low=integers[key])
+        elif key in optional_integers:
+            out[key] = _optional_integer(doc, key, where, low=optional_integers[key])
+        elif key in flags:
+            out[key] = _flag(doc, key, where, True)
+        elif key in numbers:
+            out[key] = _number(doc, key, where, 0.0)
+        elif key == "exclude_viewed":
+            value = doc[key]
+            if value not in (True, False, "auto"):
+                raise ConfigError(f"{where}.{key}: expected auto, true or false, got {value!r}")
+            out[key] = None if value == "auto" else value
+        elif key in ("holdout_share", "confidence"):
+            out[key] = _fraction(doc, key, where, high=1.0)
+        elif key == "models":
+            out[key] = _names(doc, key, where, RECOMMEND_MODELS)
+        elif key == "relevant_kinds":
+            out[key] = _names(doc, key, where, ("view", "cart", "purchase"))
+        elif key == "repeat_purchase_categories":
+            out[key] = _names(doc, key, where, None) if doc[key] else ()
+        elif key == "weights":
+            given = _mapping(doc[key], f"{where}.weights")
+            _unknown(given, {"view", "cart", "purchase"}, f"{where}.weights")
+            out[key] = {k: _number(given, k, f"{where}.weights", 0.0) for k in given}
+    if out.get("max_ndcg_drop", 0.0) > 1.0:
+        raise ConfigError(f"{where}.max_ndcg_drop: a share of the previous NDCG, at most 1")
+    return RecommendOptions(out)
+
+
 # --------------------------------------------------------------------------- the file
 
 
 @dataclass(frozen=True)
 class TailorConfig:
     anomalies: AnomalyConfig = field(default_factory=AnomalyConfig)
+    recommend: RecommendOptions = field(default_factory=RecommendOptions)
     path: Path | None = None
 
 
 # section name -> parser(document of the section, where) -> the section's dataclass
 SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "anomalies": _parse_anomalies,
+    "recommend": _parse_recommend,
 }
 
 

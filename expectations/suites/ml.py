@@ -95,6 +95,7 @@ class RecommendationRules:
     exclude_repeats: bool = True
     repeat_purchase_categories: tuple[str, ...] = ()
     require_personalization_consent: bool = True
+    exclude_viewed: bool = False  # the run also left out what a customer viewed or carted
 
 
 DEFAULT_RECOMMENDATIONS = RecommendationRules()
@@ -125,6 +126,7 @@ def recommendation_rules(ctx: SuiteContext | None = None) -> RecommendationRules
         exclude_repeats=bool(config.get("exclude_purchased", True)),
         repeat_purchase_categories=tuple(config.get("repeat_purchase_categories") or ()),
         require_personalization_consent=bool(config.get("require_personalization_consent")),
+        exclude_viewed=bool(config.get("exclude_viewed")),
     )
 
 
@@ -297,6 +299,13 @@ def recommendations(ctx: SuiteContext) -> SuitePlan:
     ]
     if rules.exclude_repeats:
         checks.append(no_rows(bought_query(ctx, rules), bought_description(rules)))
+    if rules.exclude_viewed and ctx.exists("marts.user_item_interactions"):
+        checks.append(
+            no_rows(
+                viewed_query(ctx, rules),
+                "no recommended product was already viewed by the customer (exclude_viewed)",
+            )
+        )
     return SuitePlan(query=run_partition("ml.recommendations", ctx), expectations=checks)
 
 
@@ -335,14 +344,22 @@ def recommendation_count_query(ctx: SuiteContext, rules: RecommendationRules) ->
     else:
         offerable_count = "(select count(*) from offerable)"
         bought = "select null::varchar as customer_id, 0 as n where false"
-        if rules.exclude_repeats and ctx.exists("marts.user_item_interactions"):
-            where = ["i.purchase_count > 0"]
-            where += repeat_category_sql("lower(trim(coalesce(o.category_path, '')))", rules)
+        consumed = []
+        if rules.exclude_repeats:
+            consumed.append(
+                " and ".join(
+                    ["i.purchase_count > 0"]
+                    + repeat_category_sql("lower(trim(coalesce(o.category_path, '')))", rules)
+                )
+            )
+        if rules.exclude_viewed:
+            consumed.append(personal_sql(ctx, rules))
+        if consumed and ctx.exists("marts.user_item_interactions"):
             bought = (
                 "select i.customer_id, count(distinct i.product_id) as n "
                 "from marts.user_item_interactions as i "
                 "join offerable as o on o.product_id = i.product_id "
-                f"where {' and '.join(where)} group by i.customer_id"
+                f"where ({') or ('.join(consumed)}) group by i.customer_id"
             )
     offerable = f"offerable as ({offerable_sql(ctx)}), " if ctx.exists("marts.products") else ""
     return f"""
@@ -360,6 +377,30 @@ def recommendation_count_query(ctx: SuiteContext, rules: RecommendationRules) ->
         having count(r.product_id) <> expected.expected
         order by expected.customer_id
         """
+
+
+def personal_sql(ctx: SuiteContext, rules: RecommendationRules) -> str:
+    """Condition that the history of customer ``i.customer_id`` may be used (the viewed
+    products it leaves out are the personal lists' only)."""
+    if rules.require_personalization_consent and "has_personalization_consent" in ctx.columns(
+        "marts.customers"
+    ):
+        return (
+            "exists (select 1 from marts.customers as c where c.customer_id = i.customer_id "
+            "and coalesce(c.has_personalization_consent, false))"
+        )
+    return "true"
+
+
+def viewed_query(ctx: SuiteContext, rules: RecommendationRules) -> str:
+    """Recommended products the customer already viewed or carted, when the run excludes
+    them (a views-only store by default)."""
+    return (
+        "select r.customer_id, r.product_id from {batch} as r "
+        "join marts.user_item_interactions as i "
+        "on i.customer_id = r.customer_id and i.product_id = r.product_id "
+        f"where {personal_sql(ctx, rules)} order by r.customer_id, r.product_id"
+    )
 
 
 def bought_query(ctx: SuiteContext, rules: RecommendationRules) -> str:

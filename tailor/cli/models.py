@@ -69,10 +69,8 @@ def score(day: str | None, horizon_days: int) -> None:
 
 @main.command()
 @click.option("--date", "day", help="Run date (default: the day the features were built as of).")
-@click.option("--k", default=10, show_default=True, help="Recommendations per customer.")
-def recommend(day: str | None, k: int) -> None:
-    """Recommendations (best model by NDCG@10 on a temporal holdout, popularity as the
-    fallback) into ml.recommendations, ml.similar_items and ml.model_runs."""
-    from ml.recommend import RecommendConfig
-
-    _ml_command("recommend", day, RecommendConfig(k=k))
+@click.option("--k", type=int, help="Recommendations per customer (default: config/tailor.yml's).")
+def recommend(day: str | None, k: int | None) -> None:
+    """Recommendations (best model by NDCG@10 on a per-customer temporal holdout, options
+    in config/tailor.yml) into ml.recommendations, ml.similar_items and ml.model_runs."""
+    _ml_command("recommend", day, {"k": k} if k else None)

@@ -131,7 +131,15 @@ def models_section(data: ReportReader, summary: dict[str, Any]) -> str:
                 k: v for k, v in m.items() if _num(v) and not k.startswith(("cold.", "warm."))
             }
             key = [(k, scalars[k]) for k in KEY_METRICS if k in scalars][:6]
-            key_text = ", ".join(f"{k} {fmt(v)}" for k, v in key)
+            key_text = ", ".join(
+                f"{k} {fmt(v)}"
+                + (
+                    f" [{fmt(m[k + '_ci'][0])}, {fmt(m[k + '_ci'][1])}]"
+                    if isinstance(m.get(k + "_ci"), list) and len(m[k + "_ci"]) == 2
+                    else ""
+                )
+                for k, v in key
+            )
             more = ""
             if scalars:
                 more = (

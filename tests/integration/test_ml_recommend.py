@@ -32,7 +32,11 @@ DAYS = 10
 DAY = START + dt.timedelta(days=DAYS - 1)
 SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation marts.ml"
 # K as configured by default: the ML quality gate checks the default K
-CONFIG = RecommendConfig(holdout_days=3, max_per_category=2, min_holdout_users=10)
+CONFIG = RecommendConfig(
+    max_per_category=2,
+    min_holdout_users=10,
+    models=("itemknn", "ease", "rp3beta", "content", "hybrid"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +216,7 @@ def test_model_runs_hold_every_models_metrics(warehouse, first_run):
         "select * from ml.model_runs where task = 'recommendation' and run_date = ?",
         [DAY],
     )
-    assert {"popularity", "itemknn", "ease", "content", "hybrid"} <= set(runs["model"])
+    assert {"popularity", "itemknn", "ease", "rp3beta", "content", "hybrid"} <= set(runs["model"])
     served = runs[runs["status"].isin(["chosen", "fallback"])]
     assert len(served) == 1
     for _, row in runs[
@@ -230,36 +234,61 @@ def test_model_runs_hold_every_models_metrics(warehouse, first_run):
             "cold.ndcg@10",
         ):
             assert key in metrics, (row["model"], key)
+        # the intervals the run report shows
+        low, high = metrics["ndcg@10_ci"]
+        assert low <= metrics["ndcg@10"] <= high
+        assert metrics["precision@10_ci"][0] <= metrics["precision@10"]
     window = json.loads(runs["data_window"].iloc[0])
-    assert window["holdout_days"] == CONFIG.holdout_days
+    assert "per customer" in window["split"]
     assert window["holdout_users"] >= CONFIG.min_holdout_users
+    assert set(window["features"]) == {"weights", "half_life_days"}
+    # the hyper-parameters chosen on validation, and every try, are recorded
+    ease = json.loads(runs.loc[runs["model"] == "ease", "params"].iloc[0])
+    assert ease["l2"] in [t["l2"] for t in ease["tuning"]]
 
 
-def test_the_training_window_matches_the_events(warehouse, first_run):
-    """The training matrix derived from the mart equals the events before the cutoff,
-    decayed to the cutoff, computed directly."""
+def test_the_training_matrix_matches_the_events(warehouse, first_run):
+    """The serving matrix built from the events, with the mart's weights and half-life,
+    is the mart's decayed scores: both decay a customer's history to their latest
+    interaction (the mart's rows are then decayed on to the end of the day: one factor
+    per customer)."""
     con = connect(warehouse.warehouse, settings=warehouse, read_only=True)
     try:
         config = CONFIG.with_dbt_vars(warehouse.dbt_project)
-        data = recommend.load_data(con, DAY, dataclasses.replace(config, holdout_days=DAYS + 5))
-        cutoff = data.as_of - dt.timedelta(days=CONFIG.holdout_days)
-        derived = recommend.train_matrix(data, cutoff, config)
-        direct = recommend.train_matrix(data, data.as_of - dt.timedelta(days=DAYS + 5), config)
-        assert direct.nnz == 0  # nothing before the data starts
-        ev = data.holdout[data.holdout["at"] < cutoff]
-        w = ev["kind"].map({c: config.weights[k] for k, c in recommend.KINDS.items()}).to_numpy()
-        age = (cutoff - ev["at"]).dt.total_seconds().to_numpy() / 86400.0
-        expected = recommend._matrix(
-            ev["user"].to_numpy(),
-            ev["item"].to_numpy(),
-            w * 0.5 ** (age / config.half_life_days),
-            derived.shape,
-        )
-        diff = abs(derived - expected)
-        assert diff.max() < 1e-3 * max(1.0, expected.max())
-        assert derived.nnz == expected.nnz
+        data = recommend.load_data(con, DAY, config)
+        from_events = recommend.full_matrix(data, recommend.base_features(config)).tocsr()
+        from_mart = recommend.full_matrix(data).tocsr()
+        assert from_events.nnz == from_mart.nnz
+        assert (from_events.indices == from_mart.indices).all()
+        ratio = from_events.copy()
+        ratio.data = from_events.data / from_mart.data
+        for u in np.flatnonzero(np.diff(ratio.indptr)):
+            row = ratio.data[ratio.indptr[u] : ratio.indptr[u + 1]]
+            assert row.max() / row.min() - 1 < 1e-3
     finally:
         con.close()
+
+
+def test_the_config_file_sets_the_options_of_the_run(warehouse, first_run, tmp_path, monkeypatch):
+    """`recommend:` in config/tailor.yml takes effect where the pipeline stage and the DAG
+    call the job (no configuration passed), and `tailor recommend --k` overrides it."""
+    path = tmp_path / "tailor.yml"
+    path.write_text("recommend:\n  k: 4\n  min_holdout_users: 10\n  tune: false\n")
+    monkeypatch.setenv("TAILOR_CONFIG", str(path))
+    try:
+        recommend.run(SimpleNamespace(day=DAY, settings=warehouse))
+        sql = "select customer_id, count(*) as n from ml.recommendations where run_date = ? group by 1"
+        assert set(query(warehouse, sql, [DAY])["n"]) == {4}
+        recommend.run(SimpleNamespace(day=DAY, settings=warehouse), {"k": 3})
+        assert set(query(warehouse, sql, [DAY])["n"]) == {3}
+        path.write_text("recommend:\n  k: ten\n")
+        from tailor.config import ConfigError
+
+        with pytest.raises(ConfigError, match="recommend.k: expected a whole number"):
+            recommend.run(SimpleNamespace(day=DAY, settings=warehouse))
+    finally:
+        monkeypatch.delenv("TAILOR_CONFIG")
+        run_job(warehouse)
 
 
 def test_rerun_gives_the_same_rows(warehouse, first_run):
@@ -292,7 +321,7 @@ def test_a_large_ndcg_drop_falls_back_to_popularity(warehouse, first_run):
             task="recommendation",
             run_date=earlier,
             status="chosen",
-            metrics={"ndcg@10": first_run["ndcg@10"][best] * 2},
+            metrics={"ndcg@10": first_run["ndcg@10"][best] * 2, "ndcg@10_se": 0.001},
         )
     finally:
         con.close()
@@ -343,3 +372,45 @@ def test_recommend_day_without_marts_is_skipped(tmp_path):
     runs = query(s, "select status from ml.model_runs")
     assert runs["status"].tolist() == ["skipped"]
     assert np.isin(["skipped"], runs["status"]).all()
+
+
+def test_a_shop_with_fewer_products_than_k_passes_the_gate(tmp_path):
+    """20 products (the generator's smallest catalog), K = 30: every customer gets what
+    they can still be offered (the products less what they bought), and the ML gate
+    checks exactly that."""
+    from expectations.runner import validate_layer
+
+    data = tmp_path / "data"
+    s = dataclasses.replace(
+        get_settings(),
+        data=data,
+        warehouse=data / "warehouse" / "tailor.duckdb",
+        landing=data / "landing",
+        ground_truth=data / "ground_truth",
+        duckdb_temp=data / "tmp" / "duckdb",
+    )
+    day = START + dt.timedelta(days=2)
+    generate(
+        GeneratorConfig(customers=60, products=20, days=3, start=START, seed=4),
+        s.landing,
+        s.ground_truth,
+    )
+    con = connect(s.warehouse, settings=s)
+    try:
+        ingest.load_range(con, s.landing)
+    finally:
+        con.close()
+    transform.build(day, select=SELECT, settings=s, tests=False)
+    out = run_job(s, RecommendConfig(k=30), day=day)
+    assert out["status"] in ("chosen", "fallback")
+    counts = query(
+        s,
+        "select count(*) as n from ml.recommendations where run_date = ? group by customer_id",
+        [day],
+    )
+    assert len(counts) and counts["n"].max() <= 20
+    report = validate_layer("ml", day, s)
+    checks = [o for o in report.outcomes if o.table == "ml.recommendations"]
+    assert checks and all(o.success for o in checks), [
+        o.describe() for o in checks if not o.success
+    ]

@@ -4,6 +4,7 @@ the diversity rule, popularity fill, the temporal split and the model choice."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,28 +13,30 @@ import scipy.sparse as sp
 
 from ml.recommend import (
     KINDS,
+    Bench,
+    Features,
     ModelResult,
     RecData,
     RecommendConfig,
+    base_features,
     category_codes,
     choose,
+    customer_split,
+    days,
     diversify,
     evaluate,
-    exclusions,
-    holdout_truth,
+    interaction_matrix,
     purchase_matrix,
     ranked_lists,
     repeat_purchase_mask,
-    train_matrix,
+    resolve,
 )
 from ml.recommenders import ItemKNNRecommender, PopularityRecommender
 from ml.recommenders.base import contains
 
 pytestmark = pytest.mark.unit
 
-CONFIG = RecommendConfig(
-    weights={"view": 1.0, "cart": 3.0, "purchase": 5.0}, half_life_days=30.0, holdout_days=7
-)
+CONFIG = RecommendConfig(weights={"view": 1.0, "cart": 3.0, "purchase": 5.0}, half_life_days=30.0)
 AS_OF = dt.datetime(2026, 11, 1)
 
 
@@ -146,7 +149,7 @@ def test_a_short_candidate_pool_is_refilled_from_the_whole_catalog():
 
 
 def test_refilling_short_lists_a_few_rows_at_a_time_gives_the_same_lists(monkeypatch):
-    import ml.recommend
+    import ml.recommend.rules
 
     rng = np.random.default_rng(1)
     n_items = 200
@@ -168,7 +171,7 @@ def test_refilling_short_lists_a_few_rows_at_a_time_gives_the_same_lists(monkeyp
         n=8,
     )
     whole = ranked_lists(*args, **kw)
-    monkeypatch.setattr(ml.recommend, "FILL_CELLS", 50)  # one row at a time
+    monkeypatch.setattr(ml.recommend.rules, "FILL_CELLS", 50)  # one row at a time
     assert all(np.array_equal(a, b) for a, b in zip(whole, ranked_lists(*args, **kw), strict=True))
     ids = whole[0]
     assert (ids >= 0).all() and not contains(bought, ids).any()
@@ -242,8 +245,8 @@ def test_cold_users_get_popularity():
 
 
 def _events_and_data(events: pd.DataFrame, n_users: int, n_items: int, active=None) -> RecData:
-    """RecData whose interactions aggregate ``events`` the way marts.user_item_interactions
-    does (score decayed to each customer's last interaction, then on to AS_OF)."""
+    """RecData of ``events``, its interactions aggregated the way
+    marts.user_item_interactions does."""
     h = CONFIG.half_life_days
     w = events["kind"].map({c: CONFIG.weights[k] for k, c in KINDS.items()})
     age = (AS_OF - events["at"]).dt.total_seconds() / 86400.0
@@ -265,13 +268,12 @@ def _events_and_data(events: pd.DataFrame, n_users: int, n_items: int, active=No
             "is_recommendable": np.ones(n_items, bool) if active is None else active,
         }
     )
+    events = events.sort_values(["user", "at", "item"]).reset_index(drop=True)
     return RecData(
         customer_ids=np.array([f"C{u}" for u in range(n_users)], dtype=object),
         products=products,
         interactions=inter,
-        holdout=events[events["at"] >= AS_OF - dt.timedelta(days=CONFIG.holdout_days)].reset_index(
-            drop=True
-        ),
+        events=events.assign(t=days(events["at"])),
         as_of=AS_OF,
         groups=np.full(n_users, -1, np.int32),
         group_names=[],
@@ -287,83 +289,124 @@ def _ev(rows):
     )
 
 
-def test_train_matrix_is_the_history_before_the_cutoff_decayed_to_it():
+def _split(data, **kw):
+    args = dict(share=0.2, count=None, min_items=3, end=data.as_of_days, max_users=None) | kw
+    return customer_split(data.events, (data.n_users, data.n_items), (2, 3), **args)
+
+
+def test_each_customer_holds_out_their_latest_products_however_long_ago():
     events = _ev(
         [
-            (0, 0, "view", 20),
-            (0, 0, "purchase", 2),  # pair spans the cutoff
-            (0, 1, "cart", 3),  # pair only in the holdout
-            (1, 2, "view", 10),
-            (1, 2, "view", 9),  # pair only before
-            (1, 3, "purchase", 8.5),
-            (1, 3, "view", 1),
+            # customer 0, active a year ago: 5 products bought, the latest one held out
+            *[(0, i, "purchase", 400 - i) for i in range(5)],
+            (0, 9, "view", 396.5),  # a view before the cutoff trains
+            (0, 8, "view", 300),  # a view after it is left out
+            # customer 1: 2 products only, too short to split: all of it trains
+            (1, 0, "purchase", 5),
+            (1, 1, "cart", 4),
+            # customer 2: the same product twice counts once, a view is not relevant: 3
+            (2, 0, "purchase", 30),
+            (2, 0, "purchase", 20),
+            (2, 2, "purchase", 10),
+            (2, 3, "view", 9),
+            (2, 4, "cart", 8),
         ]
     )
-    data = _events_and_data(events, 2, 4)
-    cutoff = AS_OF - dt.timedelta(days=7)
-    X = train_matrix(data, cutoff, CONFIG).toarray()
-    h = CONFIG.half_life_days
+    data = _events_and_data(events, 3, 10)
+    split = _split(data)
+    assert split.users.tolist() == [0, 2] and split.split_users == 2
+    assert split.truth.toarray()[0].nonzero()[0].tolist() == [4]
+    assert split.truth.toarray()[2].nonzero()[0].tolist() == [4]
+    train = set(zip(split.train["user"], split.train["item"], strict=True))
+    assert (0, 9) in train and (0, 8) not in train and (0, 4) not in train
+    assert {(1, 0), (1, 1), (2, 3)} <= train and (2, 4) not in train
 
-    def decayed(w, days_before_as_of):
-        return w * 0.5 ** ((days_before_as_of - 7) / h)
+    # each history is decayed to its own latest training event, however long ago
+    def day(d):
+        return days(np.array([AS_OF - dt.timedelta(days=d)]))[0]
 
-    expected = np.zeros((2, 4))
-    expected[0, 0] = decayed(1, 20)
-    expected[1, 2] = decayed(1, 10) + decayed(1, 9)
-    expected[1, 3] = decayed(5, 8.5)
-    np.testing.assert_allclose(X, expected, rtol=1e-5)
+    assert split.reference[0] == pytest.approx(day(396.5))
+    assert split.reference[1] == pytest.approx(day(4))
+    # a count instead of a share (one product always trains); min_items lets customer 1 in
+    split = _split(data, count=2, min_items=2)
+    assert split.users.tolist() == [0, 1, 2]
+    truth = split.truth.toarray()
+    assert [truth[u].nonzero()[0].tolist() for u in range(3)] == [[3, 4], [1], [2, 4]]
 
 
-def test_purchases_before_the_cutoff_and_the_truth():
+def test_products_of_one_instant_are_split_by_position_not_all_held_out():
+    # 10 products ordered the same day: 2 held out, 8 train (none would, cut by time)
+    events = _ev([(0, i, "purchase", 3) for i in range(10)])
+    data = _events_and_data(events, 1, 10)
+    split = _split(data)
+    assert split.truth.nnz == 2
+    assert len(split.train) == 8
+    held = set(split.truth.indices.tolist())
+    assert held.isdisjoint(split.train["item"])
+    assert held != {8, 9}  # not by product order: a fixed pseudo-random one
+
+
+def test_interaction_matrix_weighs_and_decays_to_each_reference():
+    events = _ev([(0, 0, "view", 20), (0, 0, "purchase", 10), (1, 1, "cart", 0)])
+    data = _events_and_data(events, 2, 2)
+    ref = np.array([data.as_of_days - 10, data.as_of_days])
+    X = interaction_matrix(data.events, (2, 2), Features(CONFIG.weights, 30.0), ref).toarray()
+    np.testing.assert_allclose(X, [[1 * 0.5 ** (10 / 30) + 5, 0], [0, 3]], rtol=1e-5)
+    flat = interaction_matrix(data.events, (2, 2), Features(CONFIG.weights, None), ref)
+    np.testing.assert_allclose(flat.toarray(), [[6, 0], [0, 3]])
+
+
+def test_purchases_of_the_training_part_are_excluded_and_not_counted_as_truth():
     events = _ev(
         [
             (0, 0, "purchase", 10),  # bought before: excluded, not counted as truth
-            (0, 0, "purchase", 1),
-            (0, 1, "cart", 2),  # relevant
-            (0, 2, "view", 2),  # a view is not relevant by default
-            (1, 3, "purchase", 1),  # inactive product: not counted
-            (1, 1, "purchase", 3),  # relevant
+            (0, 1, "purchase", 9),
+            (0, 2, "purchase", 8),
+            (0, 0, "purchase", 1),  # bought again at the end: not a new product
+            (0, 3, "cart", 2),  # held out
+            (1, 1, "purchase", 5),
+            (1, 2, "purchase", 4),
+            (1, 4, "purchase", 1),  # inactive product: not counted
         ]
     )
-    active = np.array([True, True, True, False])
-    data = _events_and_data(events, 2, 4, active)
-    cutoff = AS_OF - dt.timedelta(days=7)
-    bought = purchase_matrix(data, before=cutoff)
-    assert bought.toarray().tolist() == [[1, 0, 0, 0], [0, 0, 0, 0]]
-    assert purchase_matrix(data).toarray().tolist() == [[1, 0, 0, 0], [0, 1, 0, 1]]
-    truth = holdout_truth(data, cutoff, exclusions(bought, np.zeros(4, bool)), CONFIG)
-    assert truth.toarray().tolist() == [[0, 1, 0, 0], [0, 1, 0, 0]]
-    # a repeat-purchase category makes the earlier purchase recommendable again
-    repeat = exclusions(bought, np.array([True, False, False, False]))
-    assert holdout_truth(data, cutoff, repeat, CONFIG)[0, 0] == 1
+    active = np.array([True, True, True, True, False])
+    data = _events_and_data(events, 2, 5, active)
+    split = _split(data)
+    assert purchase_matrix(data, split.train).toarray().tolist() == [
+        [1, 1, 1, 0, 0],
+        [0, 1, 1, 0, 0],
+    ]
+    bench = Bench.make(data, split, base_features(CONFIG), resolve(CONFIG, data))
+    assert bench.users.tolist() == [0]
+    assert bench.truth.toarray().tolist() == [[0, 0, 0, 1, 0]]
 
 
 def test_evaluation_finds_planted_structure_and_beats_popularity():
-    # items come in pairs (2j, 2j+1): whoever viewed one carts the other in the holdout;
+    # items come in pairs (2j, 2j+1): whoever viewed one carts the other last;
     # pair 0 is bought by everyone, so popularity alone guesses it
     rng = np.random.default_rng(1)
     rows = []
     n_users, n_pairs = 120, 10
     for u in range(n_users):
         rows.append((u, 0, "purchase", 20))
+        rows.append((u, 1, "purchase", 19))
         j = 1 + u % (n_pairs - 1)
         first, second = 2 * j, 2 * j + 1
-        rows.append((u, first, "view", 15 + rng.random()))
-        rows.append((u, second, "cart", 1 + rng.random()) if u < 60 else (u, second, "view", 14))
+        kind = "cart" if u < 60 else "view"  # the others are too short to be split
+        rows.append((u, first, kind, 15 + rng.random()))
+        rows.append((u, second, kind, 1 + rng.random()))
     data = _events_and_data(_ev(rows), n_users, 2 * n_pairs)
-    config = CONFIG.__class__(**{**CONFIG.__dict__, "models": ("itemknn",), "min_holdout_users": 5})
-    factories = {
-        "popularity": PopularityRecommender,
-        "itemknn": lambda: ItemKNNRecommender(shrink=0.0),
-    }
+    config = replace(CONFIG, models=("itemknn",), min_holdout_users=5, tune=False)
+    factories = {"itemknn": lambda: ItemKNNRecommender(shrink=0.0)}
     ev = evaluate(data, config, factories=factories)
     knn = ev.result("itemknn").metrics
     pop = ev.result("popularity").metrics
     assert ev.served == "itemknn" and not ev.fallback
     assert knn["ndcg@10"] > 0.9
     assert knn["ndcg@10"] > 2 * pop["ndcg@10"]
-    assert ev.data_window["holdout_users"] == 60
-    assert knn["warm.users"] == 60
+    assert ev.data_window["evaluated_users"] == 60
+    lo, hi = knn["ndcg@10_ci"]
+    assert lo <= knn["ndcg@10"] <= hi
 
 
 def test_too_few_holdout_users_serves_popularity():
@@ -376,13 +419,33 @@ def test_too_few_holdout_users_serves_popularity():
 # --------------------------------------------------------------------------- choice
 
 
-def _results(**ndcg):
-    return [
-        ModelResult(
-            name, "baseline" if name == "popularity" else "candidate", metrics={"ndcg@10": v}
+def _results(n=400, seed=0, **ndcg):
+    """Results whose per-customer NDCG@10 are 0/1 draws with the given means."""
+    rng = np.random.default_rng(seed)
+    base = rng.permutation(n) / n  # the means are exactly the given ones
+    out = []
+    for name, v in ndcg.items():
+        per_user = (base < v).astype(float)  # paired: the same customers hit
+        out.append(
+            ModelResult(
+                name,
+                "baseline" if name == "popularity" else "candidate",
+                metrics={"ndcg@10": float(per_user.mean()), "ndcg@10_se": 0.02},
+                per_user={"ndcg@10": per_user},
+            )
         )
-        for name, v in ndcg.items()
-    ]
+    return out
+
+
+def _noisy(n=400, seed=0, **ndcg):
+    """Independent per-customer draws: differences of a few points are noise."""
+    rng = np.random.default_rng(seed)
+    out = _results(n, seed, **ndcg)
+    for r in out:
+        v = ndcg[r.name]
+        r.per_user["ndcg@10"] = (rng.random(n) < v).astype(float)
+        r.metrics["ndcg@10"] = float(r.per_user["ndcg@10"].mean())
+    return out
 
 
 def test_choose_the_best_ndcg():
@@ -393,30 +456,54 @@ def test_choose_the_best_ndcg():
         "itemknn": "candidate",
         "ease": "chosen",
     }
+    assert ev.result("ease").metrics["ndcg@10_diff_vs_popularity_ci"][0] > 0
 
 
-def test_fall_back_when_nothing_beats_popularity():
-    ev = choose(_results(popularity=0.2, itemknn=0.2), RecommendConfig(min_lift=0.05), {})
-    assert ev.served == "popularity"
-    # popularity winning outright is served, and flagged: the run is not personalized
-    ev = choose(_results(popularity=0.3, itemknn=0.2), CONFIG, {})
-    assert (ev.served, ev.best, ev.fallback) == ("popularity", "itemknn", True)
+def test_popularity_replaces_a_model_only_when_significantly_better():
+    # a few points of noise in popularity's favour: the personal model stays
+    results = next(  # a draw in which popularity's point estimate is the better one
+        r
+        for seed in range(50)
+        if (r := _noisy(seed=seed, popularity=0.21, ease=0.20))[0].metrics["ndcg@10"]
+        > r[1].metrics["ndcg@10"]
+    )
+    ev = choose(results, CONFIG, {})
+    assert (ev.served, ev.fallback) == ("ease", False)
+    # popularity far better: served, flagged, with the interval in the message
+    ev = choose(_results(popularity=0.4, ease=0.2), CONFIG, {})
+    assert (ev.served, ev.best, ev.fallback) == ("popularity", "ease", True)
     assert ev.result("popularity").status == "fallback"
-    assert ev.result("itemknn").status == "candidate"
-    assert "does not beat popularity" in ev.message
-    # a tie is not a win
-    ev = choose(_results(popularity=0.2, itemknn=0.2), CONFIG, {})
-    assert (ev.served, ev.fallback) == ("popularity", True)
-    ev = choose(_results(popularity=0.2, itemknn=0.21), RecommendConfig(min_lift=0.1), {})
-    assert (ev.served, ev.fallback) == ("popularity", True)
-    assert ev.result("popularity").status == "fallback"
-    assert "does not beat popularity" in ev.message
+    assert "popularity replaces ease" in ev.message and " to " in ev.message
 
 
-def test_fall_back_when_ndcg_drops_more_than_ten_percent():
-    ev = choose(_results(popularity=0.1, ease=0.25), CONFIG, {"ease": 0.30})
+def test_the_served_model_changes_only_on_a_significant_difference():
+    results = next(  # a draw in which rp3beta's point estimate is the better one
+        r
+        for seed in range(50)
+        if (r := _noisy(seed=seed, popularity=0.1, ease=0.30, rp3beta=0.31))[2].metrics["ndcg@10"]
+        > r[1].metrics["ndcg@10"]
+    )
+    ev = choose(results, CONFIG, {}, incumbent="ease")
+    assert ev.served == "ease" and "within the noise" in ev.message
+    ev = choose(_results(popularity=0.1, ease=0.2, rp3beta=0.3), CONFIG, {}, incumbent="ease")
+    assert ev.served == "rp3beta" and "replaces ease" in ev.message
+    # after a night on popularity, a model must be significantly better to come back
+    ev = choose(_noisy(popularity=0.30, ease=0.31), CONFIG, {}, incumbent="popularity")
+    assert (ev.served, ev.fallback) == ("popularity", True)
+    ev = choose(_results(popularity=0.1, ease=0.3), CONFIG, {}, incumbent="popularity")
+    assert (ev.served, ev.fallback) == ("ease", False)
+
+
+def test_fall_back_only_on_a_significant_drop_against_the_previous_run():
+    results = _results(popularity=0.1, ease=0.25)
+    ev = choose(results, CONFIG, {"ease": {"ndcg@10": 0.30, "ndcg@10_se": 0.01}})
     assert (ev.served, ev.fallback) == ("popularity", True)
     assert "dropped" in ev.message
     assert ev.result("ease").metrics["previous_ndcg@10"] == 0.30
-    ev = choose(_results(popularity=0.1, ease=0.28), CONFIG, {"ease": 0.30})
+    # the same drop with wide intervals (few customers) is noise
+    ev = choose(
+        _results(popularity=0.1, ease=0.25), CONFIG, {"ease": {"ndcg@10": 0.30, "ndcg@10_se": 0.05}}
+    )
+    assert (ev.served, ev.fallback) == ("ease", False)
+    ev = choose(_results(popularity=0.1, ease=0.28), CONFIG, {"ease": 0.30})  # under 10 %
     assert (ev.served, ev.fallback) == ("ease", False)
