@@ -1,4 +1,4 @@
-"""Clean generated nights raise no alarm: a few nights of a small generated data set, run
+"""Clean generated nights raise no alarm: a week of nights of a small generated data set, run
 with ``tailor run``, leave no failed expectation (critical or warning) in
 ``ops.validation_results``, and the Data Docs are readable offline. An alarm that fires on
 clean data every night (churn checked for customers it never scores, a status the staging
@@ -16,7 +16,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 START = dt.date(2026, 10, 1)
-NIGHTS = 3
+NIGHTS = 7  # a week of nights: a warning that fires on some weekday or after a few nights shows
 
 
 @pytest.fixture(scope="module")
