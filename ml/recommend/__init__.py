@@ -27,9 +27,10 @@ same rows. The options are :class:`RecommendConfig`'s, set in ``config/tailor.ym
 (``tailor__interaction_weight_*``, ``tailor__interaction_half_life_days``).
 
 Modules: ``config`` (:class:`RecommendConfig`), ``models`` (the candidates), ``data``
-(reading the warehouse), ``rules`` (exclusions, diversity, fill), ``evaluation``,
-``split``, ``tuning``, ``selection`` (the served model and its guards), ``serving`` (the
-lists), ``output`` (the tables) and ``job`` (:func:`run`, the pipeline stage).
+(reading the warehouse), ``rules`` (exclusions, diversity, fill), ``split``, ``bench`` (a
+split made ready to score models on), ``evaluation``, ``tuning``, ``selection`` (the
+served model and its guards), ``serving`` (the lists), ``output`` (the tables) and
+``job`` (:func:`run`, the pipeline stage).
 
 ``from ml.recommend import run, RecommendConfig, TASK`` works as before; every public
 name of the submodules is reachable here, imported on first use only, so importing a
@@ -43,7 +44,7 @@ from typing import Any
 
 # public name -> the submodule that defines it
 _WHERE = {
-    "Bench": "evaluation",
+    "Bench": "bench",
     "DBT_DEFAULTS": "config",
     "DEFAULTS": "models",
     "Evaluation": "selection",
@@ -68,7 +69,7 @@ _WHERE = {
     "TASK": "config",
     "TUNE_EASE_ITEMS": "models",
     "Tuning": "tuning",
-    "base_features": "evaluation",
+    "base_features": "bench",
     "build": "models",
     "candidate_models": "models",
     "category_codes": "rules",
@@ -84,7 +85,7 @@ _WHERE = {
     "evaluate_day": "job",
     "exclusions": "rules",
     "feature_options": "tuning",
-    "fit": "evaluation",
+    "fit": "bench",
     "fit_served": "serving",
     "full_matrix": "data",
     "grid": "tuning",
@@ -107,11 +108,11 @@ _WHERE = {
     "record_skipped": "output",
     "repeat_purchase_mask": "rules",
     "report": "job",
-    "resolve": "evaluation",
+    "resolve": "bench",
     "run": "job",
     "similar_item_rows": "serving",
     "sparse_matrix": "data",
-    "split_for": "evaluation",
+    "split_for": "bench",
     "table_columns": "data",
     "table_exists": "data",
     "tune": "tuning",

@@ -114,8 +114,6 @@ def full_matrix(data: RecData, features: Features | None = None) -> sp.csr_matri
     """All interactions, weighted by ``features`` and decayed to each customer's latest
     interaction (as the mart decays them), or the mart's scores decayed to ``as_of``."""
     if features is not None:
-        from ml.recommend.split import last_instants
-
         reference = last_instants(data.events, data.n_users, data.as_of_days)
         return interaction_matrix(data.events, (data.n_users, data.n_items), features, reference)
     it = data.interactions
@@ -404,3 +402,14 @@ def product_texts(products: pd.DataFrame) -> list[str]:
         for c in ("title", "description", "category_path", "brand")
     ]
     return [product_text(t, d, c, b) for t, d, c, b in zip(*cols, strict=True)]
+
+
+def last_instants(events: pd.DataFrame, n_users: int, default: np.ndarray | float) -> np.ndarray:
+    """Each customer's latest event instant (float days), ``default`` for those without
+    events: what a customer's history is decayed to, so that recency weighs within a
+    history and a customer last seen months ago still teaches the item-item models."""
+    out = np.broadcast_to(np.asarray(default, dtype=np.float64), (n_users,)).copy()
+    if len(events):
+        last = events.groupby("user", sort=False)["t"].max()
+        out[last.index.to_numpy()] = last.to_numpy()
+    return out

@@ -11,9 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from ml.recommend.bench import base_features, resolve
 from ml.recommend.config import TASK, RecommendConfig
 from ml.recommend.data import RecData, load_data, table_exists
-from ml.recommend.evaluation import base_features, evaluate, resolve
+from ml.recommend.evaluation import evaluate
 from ml.recommend.output import record_skipped, write_run
 from ml.recommend.selection import Evaluation, previous_runs
 from ml.recommend.serving import fit_served

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ml.recommend.data import sparse_matrix
+from ml.recommend.data import last_instants, sparse_matrix
 
 
 @dataclass
@@ -105,17 +105,6 @@ def customer_split(
     train = events[keep]
     reference = last_instants(train, n_users, reference)
     return Split(train, truth, users, reference, split_users)
-
-
-def last_instants(events: pd.DataFrame, n_users: int, default: np.ndarray | float) -> np.ndarray:
-    """Each customer's latest event instant (float days), ``default`` for those without
-    events: what a customer's history is decayed to, so that recency weighs within a
-    history and a customer last seen months ago still teaches the item-item models."""
-    out = np.broadcast_to(np.asarray(default, dtype=np.float64), (n_users,)).copy()
-    if len(events):
-        last = events.groupby("user", sort=False)["t"].max()
-        out[last.index.to_numpy()] = last.to_numpy()
-    return out
 
 
 def _scramble(users: np.ndarray, items: np.ndarray, seed: int) -> np.ndarray:

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from ml.metrics import bootstrap_mean
+from ml.recommend.bench import Bench, base_features, fit, split_for
 from ml.recommend.config import RecommendConfig
 from ml.recommend.data import Features, RecData, product_texts
-from ml.recommend.evaluation import Bench, base_features, fit, split_for
 from ml.recommend.models import DEFAULTS, GRIDS, ITEM_MODELS, LADDERS, TUNE_EASE_ITEMS, build
 from ml.recommend.split import Split
 from ml.recommenders import CatalogTooLarge, Recommender
