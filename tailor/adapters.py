@@ -128,6 +128,7 @@ def _online_retail(
     good = f"(select *, {ORDER_TS} as _ts, try_cast(quantity as integer) * try_cast(unit_price as decimal(18,2)) as _amount from _cand where _reason_code is null)"
     meta = "?, ?, min(_line), ?"
     params = [batch_id, label, loaded_at]
+    # one insert per derived table (orders, customers, products), each its own SQL
     n = _insert_derived(
         con,
         "orders",
@@ -295,6 +296,7 @@ def load_adapter(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> list[
             log_file(con, load, batch_id, started, dt.datetime.now(dt.UTC).replace(tzinfo=None))
             loads.append(load)
         enforce_suppression(con)
+        # one transaction per load, as tailor.ingest.load does (fault point, commit, rollback)
         faults.maybe_fail("load.before_commit")
         con.execute("commit")
     except BaseException:

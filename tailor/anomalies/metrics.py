@@ -67,6 +67,7 @@ OUTPUT_METRICS = tuple(m for m, d in METRICS.items() if d.stage == "output")
 
 Row = tuple[dt.date, str, str, str, float | None, float | None]
 
+# one union arm per (metric, dimension): every source's SQL below has this shape
 _EVENTS_SQL = """
 with e as (
     select

@@ -45,6 +45,7 @@ def _id_columns(manifest: dict[str, Any], schema: list[dict[str, str]]) -> set[s
     return cols | set(manifest.get("key", []))
 
 
+# write-then-rename as privacy.landing.write_atomic does (privacy imports exports, not back)
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.redact-{os.getpid()}.tmp")
     with open(tmp, "wb") as f:

@@ -148,6 +148,7 @@ def load_day(
             loads += load_partition(con, landing, name, day)
         # A re-delivered partition must not bring an erased person back.
         enforce_suppression(con, day)
+        # one transaction per load (tailor.adapters loads a real export the same way)
         faults.maybe_fail("load.before_commit")
         con.execute("commit")
     except BaseException:

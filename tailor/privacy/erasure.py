@@ -252,6 +252,7 @@ def _clean_files(
     ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports else (0, 0)
     land_files, land_records = landing_purged
     other, other_changes = redact_files(s, ident)
+    # one keyword argument per field (a record with many fields, not repeated logic)
     return ErasureResult(
         audit_id=_audit_id(primary, req.request_id, day, trigger),
         subject_hash=primary,

@@ -46,6 +46,7 @@ def read_bytes(path: Path) -> bytes:
     return data
 
 
+# write-then-rename (tailor.exports.redact has its own: exports cannot import privacy)
 def write_atomic(path: Path, data: bytes) -> None:
     if path.name.lower().endswith(".gz"):
         # mtime=0: the same records always give the same bytes (and the same checksum)

@@ -5,6 +5,7 @@
 
 {% set engaged_since = tailor.days_before_run_date(var('tailor__lifecycle_engaged_window_days')) %}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with events as (
 
     select * from {{ ref('int_events_stitched') }}
@@ -21,6 +22,7 @@ sessions as (
 
 ),
 
+-- per-customer event counts; marts/core/sessions.sql counts the same events per session (another grain)
 event_totals as (
 
     select
@@ -94,6 +96,7 @@ timezone_counts as (
 
 ),
 
+-- zero where the left-joined input has no row (the coalesce shape recurs, with other columns)
 final as (
 
     select

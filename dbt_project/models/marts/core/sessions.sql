@@ -188,6 +188,7 @@ first_events as (
 ),
 
 -- (aggregates instead of one ranking window each: a window sorts every event again)
+-- per-session event counts; int_customer_events_aggregated counts the same events per customer (another grain)
 aggregated as (
 
     select
