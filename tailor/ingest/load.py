@@ -3,8 +3,9 @@ day in one transaction (``load_day``), a range of days, and which days are loade
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -132,6 +133,23 @@ def load_partition(
     return loads
 
 
+@contextlib.contextmanager
+def load_transaction(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> Iterator[None]:
+    """One load (a day's partitions, or a real export) in one transaction: what the body
+    writes is committed together, after the erased people who came back are tombstoned
+    again (a re-delivered partition must not bring an erased person back); anything
+    raised rolls it all back."""
+    con.execute("begin transaction")
+    try:
+        yield
+        enforce_suppression(con, day)
+        faults.maybe_fail("load.before_commit")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def load_day(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
@@ -141,19 +159,10 @@ def load_day(
     """Load every source's partition for one logical day in a single transaction."""
     ensure_raw_schema(con)
     wanted = [s for s in LOAD_ORDER if sources is None or s in set(sources)]
-    con.execute("begin transaction")
-    try:
-        loads: list[FileLoad] = []
+    loads: list[FileLoad] = []
+    with load_transaction(con, day):
         for name in wanted:
             loads += load_partition(con, landing, name, day)
-        # A re-delivered partition must not bring an erased person back.
-        enforce_suppression(con, day)
-        # one transaction per load (tailor.adapters loads a real export the same way)
-        faults.maybe_fail("load.before_commit")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return loads
 
 
