@@ -188,7 +188,6 @@ first_events as (
 ),
 
 -- (aggregates instead of one ranking window each: a window sorts every event again)
--- per-session event counts; int_customer_events_aggregated counts the same events per customer (another grain)
 aggregated as (
 
     select
@@ -197,12 +196,10 @@ aggregated as (
         min(event_at) as started_at,
         max(event_at) as ended_at,
         count(*) as event_count,
-        sum(case when event_type = 'page' then 1 else 0 end) as page_views,
-        sum(case when event_name = 'Product Viewed' then 1 else 0 end) as product_views,
-        sum(case when event_name = 'Product Added' then 1 else 0 end) as cart_adds,
-        sum(case when event_name = 'Products Searched' then 1 else 0 end) as searches,
-        sum(case when event_name = 'Checkout Started' then 1 else 0 end) as checkouts_started,
-        sum(case when event_name = 'Order Completed' then 1 else 0 end) as orders_completed,
+        {{ tailor.event_counts([
+            'page_views', 'product_views', 'cart_adds', 'searches', 'checkouts_started',
+            'orders_completed',
+        ]) }},
         sum(case when event_name = 'Order Completed' then coalesce(order_revenue, order_total, price * coalesce(quantity, 1), 0) else 0 end) as revenue,
         min(case when event_name = 'Product Added' then event_at end) as first_cart_add_at,
         max(case when event_name = 'Product Added' then event_at end) as last_cart_add_at,
