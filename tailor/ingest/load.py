@@ -20,7 +20,7 @@ from tailor.ingest.parquet import parse_parquet
 from tailor.ingest.writing import _now, batch_id_for, log_file, write_candidates
 from tailor.privacy.suppression import enforce_suppression
 from tailor.sources import LOAD_ORDER, SOURCES, Source
-from tailor.warehouse import ensure_raw_schema
+from tailor.warehouse import ensure_raw_schema, transaction
 
 PARSERS: dict[str, Callable[[duckdb.DuckDBPyConnection, Path, Source], None]] = {
     "ndjson": parse_ndjson,
@@ -139,15 +139,10 @@ def load_transaction(con: duckdb.DuckDBPyConnection, day: dt.date | None = None)
     writes is committed together, after the erased people who came back are tombstoned
     again (a re-delivered partition must not bring an erased person back); anything
     raised rolls it all back."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         yield
         enforce_suppression(con, day)
         faults.maybe_fail("load.before_commit")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def load_day(
