@@ -121,6 +121,7 @@ def consent_records_sql(day: dt.date, *, quarantine: bool = True) -> str:
             from raw.quarantine
             where source = 'consents' and record is not null
                 and (_dt <= date {by} or _dt is null)"""
+    # the versions and kinds below are int_consents_resolved.sql's, in the same words
     return f"""
         with delivered as ({loaded}{quarantined if quarantine else ""}
         ),

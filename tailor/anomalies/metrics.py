@@ -177,6 +177,7 @@ select run_date, case when granted then 'consent_grants' else 'consent_withdrawa
 from c group by all
 """
 
+# the same union arms as _EVENTS_SQL, per session (metric, dimension) instead of per event
 _SESSIONS_SQL = """
 with s as (
     select
