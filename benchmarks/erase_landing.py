@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--people", default="1,3,8", help="how many people, e.g. 1,3,8")
     args = p.parse_args(argv)
 
+    # each benchmark is a standalone script (python benchmarks/NAME.py): it finds the code to measure itself
     here = Path(__file__).resolve().parent.parent
     home = Path(os.environ.get("TAILOR_HOME", here))  # the code to measure
     sys.path.insert(0, str(home))
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         shutil.rmtree(copy)
         identifiers = sum(len(i.tokens() | i.order_ids) for i in idents[:n])
+        # each benchmark script ends the same way: one line of results, exit status 0
         print(
             f"{n} people ({identifiers} identifiers): {seconds:.1f} s, records removed per "
             f"person {[r for _, r in out]}, load {os.getloadavg()[0]:.2f} (code: {home})",

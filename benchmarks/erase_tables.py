@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1)
     args = p.parse_args(argv)
 
+    # each benchmark is a standalone script (python benchmarks/NAME.py): it finds the code to measure itself
     here = Path(__file__).resolve().parent.parent
     home = Path(os.environ.get("TAILOR_HOME", here))  # the code to measure
     sys.path.insert(0, str(home))
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             con.close()
             copy.unlink(missing_ok=True)
         rows = [sum(t.rows_removed + t.rows_anonymized for t in ts) for ts in touched]
+        # each benchmark script ends the same way: one line of results, exit status 0
         print(
             f"{i + 1}: night of {day}, {len(idents)} requests: {seconds:.1f} s, rows per person "
             f"{rows}, load {os.getloadavg()[0]:.2f} (code: {home})",

@@ -140,6 +140,7 @@ def prepare(
     t = time.perf_counter()
     con = connect(s.warehouse, settings=s)
     try:
+        # load every landing day, as the integration tests load theirs
         for day in ingest.available_days(s.landing):
             ingest.load_day(con, s.landing, day)
     finally:

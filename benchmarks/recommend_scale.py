@@ -305,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-users", type=int, default=50_000)
     p.add_argument("--threads", type=int, default=2, help="BLAS / OpenMP threads")
     p.add_argument("--tracemalloc", action="store_true")
+    # each benchmark script parses its own options (it runs standalone)
     p.add_argument("--warehouse", type=Path, help="scratch DuckDB file (default: a temp file)")
     p.add_argument(
         "--write-marts",

@@ -981,6 +981,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recorded nights and the warehouse they left, run the nights after them",
     )
     p.add_argument("--no-readme", action="store_true", help="do not update benchmarks/README.md")
+    # each benchmark script parses its own options (it runs standalone)
     p.add_argument("--dir", type=Path, help="scratch folder (default <TAILOR_DATA>/bench/<size>)")
     p.add_argument(
         "--render",

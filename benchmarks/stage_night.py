@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default="load,erase", help="comma-separated stage names")
     args = p.parse_args(argv)
 
+    # each benchmark is a standalone script (python benchmarks/NAME.py): it finds the code to measure itself
     here = Path(__file__).resolve().parent.parent
     home = Path(os.environ.get("TAILOR_HOME", here))  # the code to measure
     sys.path.insert(0, str(home))

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tailor.runlog import jsonable
 from tailor.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -200,7 +201,7 @@ class ValidationReport:
 
     def to_json(self) -> str:
         doc = self.summary()
-        doc["outcomes"] = [_jsonable(asdict(o)) for o in self.outcomes]
+        doc["outcomes"] = [jsonable(asdict(o)) for o in self.outcomes]
         doc["warehouse"] = self.warehouse
         doc["started_at"] = self.started_at.isoformat()
         doc["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
@@ -608,11 +609,11 @@ def _outcome(suite: str, table: str, r: Any) -> ExpectationOutcome:
         success=bool(r.success),
         column=column,
         description=config.description,
-        observed_value=_jsonable(res.get("observed_value")),
+        observed_value=jsonable(res.get("observed_value")),
         element_count=res.get("element_count"),
         unexpected_count=unexpected,
         unexpected_percent=res.get("unexpected_percent"),
-        sample=_jsonable(list(sample or [])[:SAMPLE_SIZE]),
+        sample=jsonable(list(sample or [])[:SAMPLE_SIZE]),
         exception=_exception(r.exception_info),
     )
 
@@ -697,12 +698,6 @@ def _write_report_file(report: ValidationReport, settings: Settings) -> Path:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _jsonable(value: Any) -> Any:
-    from expectations.suites.base import jsonable
-
-    return jsonable(value)
 
 
 def _short(value: Any, limit: int = 300) -> str:

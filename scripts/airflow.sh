@@ -20,6 +20,7 @@ if [ "${1:-}" = "--log" ]; then
     LOG="$2"
     shift 2
 fi
+# the same set-up as scripts/airflow_standalone.sh: each script runs on its own
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.venv/bin"
 # Airflow starts its own subprocesses as `airflow ...` from PATH.

@@ -14,6 +14,7 @@
 # Other commands (trigger, backfill, dags test) go through scripts/airflow.sh, which uses
 # the same environment.
 set -euo pipefail
+# the same set-up as scripts/airflow.sh: each script runs on its own
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.venv/bin"
 # airflow standalone starts its components as `airflow ...` from PATH.

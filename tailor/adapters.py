@@ -19,7 +19,6 @@ from pathlib import Path
 
 import duckdb
 
-from tailor import faults
 from tailor.ingest import (
     FileLoad,
     LoadError,
@@ -30,7 +29,7 @@ from tailor.ingest import (
     read_csv_records,
     write_candidates,
 )
-from tailor.privacy.suppression import enforce_suppression
+from tailor.ingest.load import load_transaction
 from tailor.sources import SOURCES
 from tailor.sqlsafe import quote_literal
 from tailor.warehouse import ensure_raw_schema
@@ -128,6 +127,7 @@ def _online_retail(
     good = f"(select *, {ORDER_TS} as _ts, try_cast(quantity as integer) * try_cast(unit_price as decimal(18,2)) as _amount from _cand where _reason_code is null)"
     meta = "?, ?, min(_line), ?"
     params = [batch_id, label, loaded_at]
+    # one insert per derived table (orders, customers, products), each its own SQL
     n = _insert_derived(
         con,
         "orders",
@@ -279,8 +279,7 @@ def load_adapter(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> list[
     checksum = file_checksum(path)
     batch_id = batch_id_for([name, checksum])
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con.execute("begin transaction")
-    try:
+    with load_transaction(con):
         header = read_csv_records(con, path)
         _require_header(path, header, adapter.columns)
         for table in adapter.tables:
@@ -294,10 +293,4 @@ def load_adapter(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> list[
             )
             log_file(con, load, batch_id, started, dt.datetime.now(dt.UTC).replace(tzinfo=None))
             loads.append(load)
-        enforce_suppression(con)
-        faults.maybe_fail("load.before_commit")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return loads

@@ -86,6 +86,7 @@ def record_field_sql(field: str) -> str:
     )
 
 
+# mirrors int_consents_resolved.sql: the rule in Python for the export gate; a test compares both
 def consent_records_sql(day: dt.date, *, quarantine: bool = True) -> str:
     """One row per current version of every consent record delivered by ``day``:
     customer_id, purpose (null: unreadable), kind (grant | withdrawal | unreadable |
@@ -120,6 +121,7 @@ def consent_records_sql(day: dt.date, *, quarantine: bool = True) -> str:
             from raw.quarantine
             where source = 'consents' and record is not null
                 and (_dt <= date {by} or _dt is null)"""
+    # the versions and kinds below are int_consents_resolved.sql's, in the same words
     return f"""
         with delivered as ({loaded}{quarantined if quarantine else ""}
         ),

@@ -415,6 +415,7 @@ def erase_and_publish(
     with working_copy(s, run_id=f"erase-{os.getpid()}") as work:
         con = connect(work.warehouse, settings=work)
         try:
+            # one keyword argument per option (a call with many options, not repeated logic)
             result = erase(
                 con,
                 settings=s,

@@ -85,6 +85,7 @@ JSON_KEYS = (
 )
 TRAITS_KEYS = (*JSON_KEYS, "name", "username", "birthday")
 
+# the rules as data, one ColumnRule per column
 COLUMN_RULES: tuple[ColumnRule, ...] = (
     ColumnRule(
         "email",

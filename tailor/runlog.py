@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -69,10 +71,19 @@ def read_run_log(settings: Settings | None = None) -> list[dict[str, Any]]:
 
 
 def jsonable(value: Any) -> Any:
-    """A stage result as plain JSON types (it is stored as an XCom and shown in the UI)."""
-    if value is None or isinstance(value, bool | int | float | str):
+    """A value as plain JSON types: stage results (stored as XComs, shown in the UI) and
+    the outcomes and sample rows of the expectation suites.
+
+    Dates and times as ISO text, decimals as numbers, non-finite floats as null (JSON has
+    no NaN), paths and anything else as text, dataclasses as objects.
+    """
+    if value is None or isinstance(value, bool | int | str):
         return value
-    if isinstance(value, dt.date | dt.datetime):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
@@ -82,7 +93,7 @@ def jsonable(value: Any) -> Any:
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
-    return repr(value)
+    return str(value)
 
 
 def notify(event: Mapping[str, Any], url: str | None = None, timeout: float = 10.0) -> bool:

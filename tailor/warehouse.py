@@ -136,6 +136,19 @@ def session(
         con.close()
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Everything written in the body commits together; anything raised (an interrupt
+    too) rolls it all back and goes on up."""
+    con.execute("begin transaction")
+    try:
+        yield con
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
 def raw_table_ddl(name: str) -> str:
     source = SOURCES[name]
     cols = dict(source.columns)

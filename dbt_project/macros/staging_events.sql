@@ -23,6 +23,7 @@
     {%- do ctx.update({path: tailor.json_path_value('context_values', context_paths, path)}) -%}
 {%- endfor -%}
 
+-- staging (dbt style): renames and casts its own source; every stg_ model has this shape
 with source as (
 
     select * from {{ source('tracking', 'events') }}

@@ -15,9 +15,7 @@ DuckDB (see :mod:`expectations.duckdb_source`).
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import functools
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +25,8 @@ from great_expectations.core.result_format import ResultFormat
 from great_expectations.expectations.core.unexpected_rows_expectation import (
     UnexpectedRowsExpectation,
 )
+
+from tailor.runlog import jsonable
 
 if TYPE_CHECKING:
     import duckdb
@@ -97,23 +97,6 @@ class ExpectNoUnexpectedRows(UnexpectedRowsExpectation):
                 ]
             }
         return result
-
-
-def jsonable(value: Any) -> Any:
-    """A value as JSON can hold it (dates as ISO text, decimals as numbers)."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return str(value)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
+# the suite vocabulary, imported by name in every suite module
 from expectations.suites.base import (
     CRITICAL,
     WARNING,
@@ -46,6 +47,7 @@ from expectations.suites.base import (
 )
 from tailor.sources import CONSENT_PURPOSES
 
+# the segment names of seeds/rfm_segment_map.csv, listed so the suite checks against a fixed set
 RFM_SEGMENTS = (
     "Champions",
     "Loyal",

@@ -67,6 +67,7 @@ OUTPUT_METRICS = tuple(m for m, d in METRICS.items() if d.stage == "output")
 
 Row = tuple[dt.date, str, str, str, float | None, float | None]
 
+# one union arm per (metric, dimension): every source's SQL below has this shape
 _EVENTS_SQL = """
 with e as (
     select
@@ -176,6 +177,7 @@ select run_date, case when granted then 'consent_grants' else 'consent_withdrawa
 from c group by all
 """
 
+# the same union arms as _EVENTS_SQL, per session (metric, dimension) instead of per event
 _SESSIONS_SQL = """
 with s as (
     select

@@ -436,6 +436,7 @@ def _export(
     if commit_state:
         exported = set(adds) | set(updates) | set(unchanged)
         _record_state(con, dest, day, candidates, adds, updates, removed, holdout, exported)
+    # the same fields go to the export log row and to the result the caller gets
     _log(
         con,
         dest,

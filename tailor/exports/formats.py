@@ -209,6 +209,7 @@ class Format:
 # the run repeats for k = 1, 2, 3, so every price has its ISO 4217 currency after it.
 DEFAULT_RECOMMENDATIONS = 3
 
+# the formats as data, one entry per destination format: each names its own columns
 _FORMAT_TABLE: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "mailchimp_csv": (
         "csv",

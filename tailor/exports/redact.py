@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tailor import csvsafe
 from tailor.exports.files import MANIFEST, manifest_bytes, sha256_bytes
 from tailor.exports.outbox import OUTBOX
+from tailor.files import atomic_write
 from tailor.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,15 +43,6 @@ def _needles(ident: Identity) -> set[str]:
 def _id_columns(manifest: dict[str, Any], schema: list[dict[str, str]]) -> set[str]:
     cols = {c["name"] for c in schema if c.get("source") in ID_SOURCES}
     return cols | set(manifest.get("key", []))
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.redact-{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _redact_csv(data: bytes, id_cols: set[str], needles: set[str]) -> tuple[bytes, int]:
@@ -199,7 +190,7 @@ def redact_folder(folder: Path, ident: Identity) -> tuple[int, int]:
         else:
             new, n = _redact_jsonl(data, id_cols, needles, batches=entry.get("role") == "batches")
         if n:
-            _write(path, new)
+            atomic_write(path, new, tag="redact-")
             if entry.get("role") != "batches":
                 entry["rows"] -= n if dropped is None else dropped
             entry["bytes"] = len(new)
@@ -212,7 +203,7 @@ def redact_folder(folder: Path, ident: Identity) -> tuple[int, int]:
             f["rows"] for f in manifest["files"] if f.get("role") != "api_requests"
         )
         manifest["redacted"] = True
-        _write(folder / MANIFEST, manifest_bytes(manifest))
+        atomic_write(folder / MANIFEST, manifest_bytes(manifest), tag="redact-")
     return files, rows
 
 

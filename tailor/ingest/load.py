@@ -3,8 +3,9 @@ day in one transaction (``load_day``), a range of days, and which days are loade
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,7 @@ from tailor.ingest.parquet import parse_parquet
 from tailor.ingest.writing import _now, batch_id_for, log_file, write_candidates
 from tailor.privacy.suppression import enforce_suppression
 from tailor.sources import LOAD_ORDER, SOURCES, Source
-from tailor.warehouse import ensure_raw_schema
+from tailor.warehouse import ensure_raw_schema, transaction
 
 PARSERS: dict[str, Callable[[duckdb.DuckDBPyConnection, Path, Source], None]] = {
     "ndjson": parse_ndjson,
@@ -132,6 +133,18 @@ def load_partition(
     return loads
 
 
+@contextlib.contextmanager
+def load_transaction(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> Iterator[None]:
+    """One load (a day's partitions, or a real export) in one transaction: what the body
+    writes is committed together, after the erased people who came back are tombstoned
+    again (a re-delivered partition must not bring an erased person back); anything
+    raised rolls it all back."""
+    with transaction(con):
+        yield
+        enforce_suppression(con, day)
+        faults.maybe_fail("load.before_commit")
+
+
 def load_day(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
@@ -141,18 +154,10 @@ def load_day(
     """Load every source's partition for one logical day in a single transaction."""
     ensure_raw_schema(con)
     wanted = [s for s in LOAD_ORDER if sources is None or s in set(sources)]
-    con.execute("begin transaction")
-    try:
-        loads: list[FileLoad] = []
+    loads: list[FileLoad] = []
+    with load_transaction(con, day):
         for name in wanted:
             loads += load_partition(con, landing, name, day)
-        # A re-delivered partition must not bring an erased person back.
-        enforce_suppression(con, day)
-        faults.maybe_fail("load.before_commit")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return loads
 
 

@@ -102,6 +102,7 @@ def blast_radius(
     table -> (rows naming them, rows in the table). One scan of each table for all of
     them."""
     out: list[dict[str, tuple[int, int]]] = [{} for _ in idents]
+    # the table walk of erase_rows_many: this one counts, that one deletes
     if not idents:
         return out
     everyone = merged(idents)
@@ -144,6 +145,7 @@ def erase_rows_many(
     A scan of the event history costs the same for one person or ten, and a night's
     requests used to pay it once each."""
     touched: list[list[TableTouch]] = [[] for _ in idents]
+    # the table walk of blast_radius: that one counts, this one deletes
     if not idents:
         return touched
     everyone = merged(idents)

@@ -34,7 +34,7 @@ from tailor.privacy.requests import (
 )
 from tailor.privacy.suppression import enforce_suppression
 from tailor.settings import Settings, get_settings
-from tailor.warehouse import connect
+from tailor.warehouse import connect, transaction
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +252,7 @@ def _clean_files(
     ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports else (0, 0)
     land_files, land_records = landing_purged
     other, other_changes = redact_files(s, ident)
+    # one keyword argument per field (a record with many fields, not repeated logic)
     return ErasureResult(
         audit_id=_audit_id(primary, req.request_id, day, trigger),
         subject_hash=primary,
@@ -318,8 +319,7 @@ def _erase_in_tables(
     hashes, and one audit row for every request."""
     applied = [r for r in results if r.status == APPLIED]
     key_id = subject_key_id(key)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         per_person = erase_rows_many(con, [r.identity for r in applied])
         for r, touched in zip(applied, per_person, strict=True):
             r.tables = touched
@@ -377,10 +377,6 @@ def _erase_in_tables(
                     json.dumps(r.detail) if r.detail else None,
                 ],
             )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def apply_requests(
@@ -427,13 +423,8 @@ def run(ctx: Any) -> dict[str, Any]:
     try:
         ensure_tables(con)
         clock = time.perf_counter()
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             suppressed = enforce_suppression(con)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
         timings["suppression"] = time.perf_counter() - clock
         # the rows of requests committed by a run that died right after its commit
         leftover = purge_applied_requests(con, ctx.settings.landing)

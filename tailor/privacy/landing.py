@@ -19,6 +19,7 @@ from isal import igzip
 
 from tailor.consent import has_table
 from tailor.erased import Identity, has_column, normalize_sql
+from tailor.files import atomic_write
 from tailor.privacy.matching import (
     SOURCE_IDENTITIES,
     broken_record_matches,
@@ -50,12 +51,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     if path.name.lower().endswith(".gz"):
         # mtime=0: the same records always give the same bytes (and the same checksum)
         data = igzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-    tmp = path.with_name(f".{path.name}.erase-{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, data, tag="erase-")
 
 
 class _Finder:

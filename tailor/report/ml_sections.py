@@ -12,6 +12,7 @@ from tailor.report.charts import PALETTE, bar_chart_svg, heatmap_svg, line_chart
 from tailor.report.gather import RFM_TABLE, ReportReader, _json
 from tailor.report.markup import _num, _pct, esc, fmt, na, table
 
+# the metric names ml.recommend writes, listed here so the report does not import the ML stack
 # metrics shown first (in this order) when a model run has them; the rest go in a fold
 KEY_METRICS = (
     "ndcg@10",

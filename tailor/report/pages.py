@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tailor.files import atomic_write as _atomic_write
 from tailor.report.gather import _run_log_path
 from tailor.report.markup import esc, fmt, na, render_template, status_class, table
 from tailor.report.sections import RUNS_DIR, ReportData, _Builder
@@ -84,14 +85,7 @@ def report_dir(settings: Settings, day: dt.date) -> Path:
 def atomic_write(path: Path, text: str | bytes) -> Path:
     """Write a file so that readers see the old or the new content, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return _atomic_write(path, text)
 
 
 def write_run_report(

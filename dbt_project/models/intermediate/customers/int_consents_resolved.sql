@@ -14,6 +14,7 @@
       until a readable grant arrives in a later delivery.
 #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with loaded as (
 
     select * from {{ ref('stg_crm__consents') }}
@@ -26,6 +27,7 @@ quarantined as (
 
 ),
 
+-- the same columns from both inputs: loaded rows name the flag is_granted, quarantined rows granted
 delivered as (
 
     select
@@ -70,6 +72,7 @@ versions as (
 
 ),
 
+-- mirrored in tailor/consent.py (the export gate's rule in Python); tests/integration/test_consent_dbt.py compares both
 records as (
 
     select

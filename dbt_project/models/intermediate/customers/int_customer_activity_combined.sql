@@ -7,6 +7,7 @@
     is defined once.
 #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with customers as (
 
     select * from {{ ref('int_customers_unioned') }}
@@ -33,6 +34,7 @@ event_stats as (
 
 ),
 
+-- zero where the left-joined input has no row (the coalesce shape recurs, with other columns)
 joined as (
 
     select
@@ -77,6 +79,7 @@ joined as (
         event_stats.preferred_device,
         event_stats.preferred_day_part,
         event_stats.event_timezone
+    -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from customers
     left join crm
         on customers.customer_id = crm.customer_id

@@ -5,6 +5,7 @@
 
 {% set engaged_since = tailor.days_before_run_date(var('tailor__lifecycle_engaged_window_days')) %}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with events as (
 
     select * from {{ ref('int_events_stitched') }}
@@ -29,13 +30,10 @@ event_totals as (
         max(event_at) as last_seen_at,
         count(*) as event_count,
         count(distinct event_date) as active_days,
-        sum(case when event_type = 'page' then 1 else 0 end) as page_views,
-        sum(case when event_name = 'Product Viewed' then 1 else 0 end) as product_views,
-        sum(case when event_name = 'Product Added' then 1 else 0 end) as cart_adds,
-        sum(case when event_name = 'Product Removed' then 1 else 0 end) as cart_removes,
-        sum(case when event_name = 'Products Searched' then 1 else 0 end) as searches,
-        sum(case when event_name = 'Checkout Started' then 1 else 0 end) as checkouts_started,
-        sum(case when event_name = 'Order Completed' then 1 else 0 end) as orders_completed_events,
+        {{ tailor.event_counts([
+            'page_views', 'product_views', 'cart_adds', 'cart_removes', 'searches',
+            'checkouts_started', ['orders_completed', 'orders_completed_events'],
+        ]) }},
         sum(case when event_name = 'Product Viewed' and not is_known_product then 1 else 0 end) as unknown_product_views,
         sum(case when event_type <> 'identify' and day_part = 'evening' then 1 else 0 end) as evening_events,
         sum(case when event_type <> 'identify' then 1 else 0 end) as activity_events
@@ -94,6 +92,7 @@ timezone_counts as (
 
 ),
 
+-- zero where the left-joined input has no row (the coalesce shape recurs, with other columns)
 final as (
 
     select

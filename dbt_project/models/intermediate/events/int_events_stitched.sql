@@ -172,6 +172,7 @@ stitched as (
         coalesce(batch.user_id, merged_links.customer_id) as customer_id,
         batch.product_id is not null and catalog.product_id is not null as is_known_product,
         {{ tailor.to_local_timestamp('batch.event_at', 'batch.timezone') }} as local_event_at
+    -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from batch
     left join merged_links
         on batch.anonymous_id = merged_links.anonymous_id

@@ -4,6 +4,7 @@
     whose CRM record has not arrived yet is a customer already.
 #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with crm_customers as (
 
     select * from {{ ref('stg_crm__customers') }}

@@ -39,6 +39,7 @@ final as (
         catalog.product_id is not null as is_known_product,
         order_items.quantity * order_items.unit_price - order_items.discount as line_amount,
         order_items.arrived_date
+    -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from order_items
     left join non_product_codes
         on order_items.product_id = non_product_codes.stock_code

@@ -13,6 +13,7 @@
       * cancelled or returned with positive merchandise -> the sale did not stand: neither.
 #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with orders as (
 
     select * from {{ ref('int_orders_unioned') }}
@@ -49,6 +50,7 @@ items_per_order as (
 
 ),
 
+-- zero where the left-joined input has no row (the coalesce shape recurs, with other columns)
 amounts as (
 
     select
@@ -67,6 +69,7 @@ amounts as (
                     else 0
                 end
         end as merchandise_amount,
+        -- the later arrival of the order and its items (user_item_events does the same per item line)
         case
             when items_per_order.last_item_arrived_date > orders.arrived_date then items_per_order.last_item_arrived_date
             else orders.arrived_date

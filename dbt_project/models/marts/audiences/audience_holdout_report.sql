@@ -142,6 +142,7 @@ tails as (
 
 ),
 
+-- final: one explicit cast per column, the model's contract (the same shape in every mart)
 final as (
 
     select

@@ -22,6 +22,7 @@
 {%- set hex = "'0123456789abcdef'" -%}
 {%- set recs_model = var('tailor__audience_recommendation_model', none) -%}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with customers as (
 
     select * from {{ ref('customers') }}
@@ -259,6 +260,7 @@ final as (
         top_recommendations.rec_{{ k }}_reason,
         {%- endfor %}
         {{ tailor.run_date_literal() }} as as_of_date
+    -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from bucketed
     inner join customers
         on bucketed.customer_id = customers.customer_id

@@ -5,6 +5,7 @@
     consent per purpose.
 #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with customers as (
 
     select * from {{ ref('int_customers_unioned') }}
@@ -106,6 +107,7 @@ joined as (
         coalesce(consent_pivot.has_personalization_consent, false) as has_personalization_consent,
         coalesce(consent_pivot.has_analytics_consent, false) as has_analytics_consent,
         consent_pivot.consent_updated_at
+    -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from customers
     left join crm
         on customers.customer_id = crm.customer_id
@@ -120,6 +122,7 @@ joined as (
 
 ),
 
+-- final: one explicit cast per column, the model's contract (the same shape in every mart)
 final as (
 
     select

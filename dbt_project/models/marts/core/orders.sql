@@ -6,6 +6,7 @@ with orders as (
 
 ),
 
+-- final: the enriched order's columns in the mart's order (stg_shop__orders lists the same columns)
 final as (
 
     select

@@ -1,5 +1,6 @@
 {# The product catalog as of the run date, one row per product. #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with products as (
 
     select * from {{ ref('stg_shop__products') }}

@@ -9,6 +9,7 @@
     columns that vary). The same list is expectations.suites.marts.BEHAVIOURAL_FEATURES.
 #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with customers as (
 
     select * from {{ ref('customers') }}
@@ -67,6 +68,7 @@ features as (
         coalesce(preferences.distinct_categories, 0) as distinct_categories,
         coalesce(preferences.distinct_brands, 0) as distinct_brands,
         case when customers.has_email_marketing_consent then 1 else 0 end as has_email_marketing_consent
+    -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from customers
     left join activity
         on customers.customer_id = activity.customer_id
@@ -75,6 +77,7 @@ features as (
 
 ),
 
+-- final: one explicit cast per column, the model's contract (the same shape in every mart)
 final as (
 
     select

@@ -39,6 +39,7 @@ refunded as (
 
 ),
 
+-- event -> interaction type; ml/recommend.py INTERACTION_EVENTS_SQL reads these events the same way
 event_signals as (
 
     select
@@ -69,6 +70,7 @@ order_signals as (
         order_items.quantity,
         orders.ordered_at as interacted_at,
         'order' as signal_source,
+        -- the later arrival of the order and the item line (int_orders_enriched does the same per order)
         case
             when order_items.arrived_date > orders.arrived_date then order_items.arrived_date
             else orders.arrived_date

@@ -8,6 +8,7 @@
     ML columns are null.
 #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with customers as (
 
     select * from {{ ref('customers') }}
@@ -107,6 +108,7 @@ select
     top_recommendations.recommended_product_1,
     top_recommendations.recommended_product_2,
     top_recommendations.recommended_product_3
+-- left join each input onto the spine, one row per key (the join shape every model of this grain has)
 from customers
 left join rfm
     on customers.customer_id = rfm.customer_id

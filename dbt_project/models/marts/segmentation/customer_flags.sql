@@ -15,6 +15,7 @@
 {% set flag_since = tailor.days_before_run_date(var('tailor__flag_window_days')) %}
 {% set intent_since = tailor.days_before_run_date(var('tailor__high_intent_window_days')) %}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with customers as (
 
     select * from {{ ref('int_customers_unioned') }}
@@ -71,6 +72,7 @@ last_purchase as (
             else order_stats.last_purchase_at
         end as last_purchase_at,
         last_actions.last_cart_add_at
+    -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from customers
     left join order_stats
         on customers.customer_id = order_stats.customer_id
@@ -165,6 +167,7 @@ final as (
                 between {{ var('tailor__win_back_min_days') }} and {{ var('tailor__win_back_max_days') }}
             as is_win_back_candidate,
         order_stats.last_purchase_at
+    -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from customers
     left join abandoned_carts
         on customers.customer_id = abandoned_carts.customer_id

@@ -41,6 +41,7 @@ staged as (
 
 ),
 
+-- final: one explicit cast per column, the model's contract (the same shape in every mart)
 final as (
 
     select

@@ -17,6 +17,7 @@
     rebuilt from today's data, so --full-refresh does not drop it.
 #}
 
+-- import CTEs, one per ref (dbt style): each model names what it reads
 with lifecycle as (
 
     select * from {{ ref('customer_lifecycle') }}

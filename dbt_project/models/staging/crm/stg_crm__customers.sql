@@ -3,6 +3,7 @@
     rows that arrived on or before the run date.
 #}
 
+-- staging (dbt style): renames and casts its own source; every stg_ model has this shape
 with source as (
 
     select * from {{ source('crm', 'customers') }}
@@ -38,6 +39,7 @@ renamed as (
 
 ),
 
+-- latest version per key: the same dedup in every staging model of a source that re-sends rows
 ranked as (
 
     select

@@ -1,5 +1,6 @@
 {# One row per erasure request; the email is kept only as its matching hash. #}
 
+-- staging (dbt style): renames and casts its own source; every stg_ model has this shape
 with source as (
 
     select * from {{ source('crm', 'erasure_requests') }}
@@ -21,6 +22,7 @@ renamed as (
 
 ),
 
+-- latest version per key: the same dedup in every staging model of a source that re-sends rows
 ranked as (
 
     select

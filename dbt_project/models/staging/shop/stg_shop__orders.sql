@@ -10,6 +10,7 @@
     word is kept in `delivered_status`.
 #}
 
+-- staging (dbt style): renames and casts its own source; every stg_ model has this shape
 with source as (
 
     select * from {{ source('shop', 'orders') }}
@@ -48,6 +49,7 @@ renamed as (
 
 ),
 
+-- latest version per key: the same dedup in every staging model of a source that re-sends rows
 ranked as (
 
     select

@@ -1,5 +1,6 @@
 {# One row per catalog product: the latest version on or before the run date. #}
 
+-- staging (dbt style): renames and casts its own source; every stg_ model has this shape
 with source as (
 
     select * from {{ source('shop', 'products') }}
@@ -27,6 +28,7 @@ renamed as (
 
 ),
 
+-- latest version per key: the same dedup in every staging model of a source that re-sends rows
 ranked as (
 
     select
