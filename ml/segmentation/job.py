@@ -1,0 +1,256 @@
+"""One segmentation run: its settings, the pure ``segment`` and the pipeline stage ``run``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml.compute import limited_threads
+from ml.runs import run_id, to_json, utcnow
+from ml.segmentation.clustering import CustomerSegmenter, compare_alternatives
+from ml.segmentation.features import (
+    DEFAULT_ROLES,
+    ID_COLUMN,
+    ROLE_FILL,
+    FeaturePreprocessor,
+    select_features,
+)
+from ml.segmentation.history import (
+    PreviousRun,
+    assign_segment_ids,
+    load_previous,
+    match_to_previous,
+    segment_moves,
+)
+from ml.segmentation.naming import describe_segment, unique_names
+from ml.segmentation.store import TASK, load_features, record_skipped, top_categories, write_result
+
+
+@dataclass
+class SegmentationConfig:
+    # Fewer than four segments only restates the buyer / browser split that RFM already
+    # gives (silhouette favours that top-level split); more than ten is not actionable.
+    k_range: tuple[int, int] = (4, 10)
+    n_init: int = 10
+    silhouette_sample: int = 5000
+    tolerance: float = 0.02
+    max_match_distance: float = 1.5
+    memory_days: int = 28  # segments seen this recently can get their id back
+    stickiness: float = 0.01  # keep last night's partition if within 1% of the best inertia
+    fit_sample: int | None = 100_000  # choose k on a sample of this many customers
+    min_customers: int = 50
+    roles: tuple[str, ...] = DEFAULT_ROLES
+    compare_alternatives: bool = True
+    random_state: int = 0
+    # ml.customer_segments keeps this many days of history (None: all); profiles and
+    # transitions are small and kept.
+    retention_days: int | None = 35
+    feature_table: str = "marts.customer_features"
+
+
+@dataclass
+class SegmentationResult:
+    run_id: str
+    run_date: dt.date
+    assignments: pd.DataFrame  # customer_id, segment_id, segment_name, distance
+    profiles: pd.DataFrame
+    transitions: pd.DataFrame
+    moves: dict[str, Any]
+    model: CustomerSegmenter
+    alternatives: list[dict[str, Any]]
+    status: str = "chosen"
+
+
+def segment(
+    features: pd.DataFrame,
+    day: dt.date,
+    *,
+    config: SegmentationConfig | None = None,
+    previous: PreviousRun | None = None,
+    currency: str = "",
+) -> SegmentationResult:
+    """Segment one run's customers; pure (no database), so that tests and the benchmark
+    can call it directly. ``features`` has a ``customer_id`` column and numeric features;
+    ``previous`` is the run to keep ids stable against."""
+    with limited_threads():
+        return _segment(features, day, config=config, previous=previous, currency=currency)
+
+
+def _segment(
+    features: pd.DataFrame,
+    day: dt.date,
+    *,
+    config: SegmentationConfig | None = None,
+    previous: PreviousRun | None = None,
+    currency: str = "",
+) -> SegmentationResult:
+    config = config or SegmentationConfig()
+    cols, roles = select_features(features, config.roles)
+    X = features[cols].astype(float)
+    if "frequency" in roles and roles.get("recency") in cols:
+        # recency is the days since the last purchase; for someone who never bought it is
+        # undefined (the feature table puts the days since first seen there), so it is
+        # filled like a missing value: longer ago than anyone's.
+        X.loc[features[roles["frequency"]].to_numpy() <= 0, roles["recency"]] = np.nan
+    fill = {roles[r]: v for r, v in ROLE_FILL.items() if r in roles and roles[r] in cols}
+    previous = previous or PreviousRun()
+    prev_c = previous.centroids
+    preferred_k = previous.k
+    model = CustomerSegmenter(
+        k_range=config.k_range,
+        n_init=config.n_init,
+        silhouette_sample=config.silhouette_sample,
+        tolerance=config.tolerance,
+        preferred_k=preferred_k,
+        preprocessor=FeaturePreprocessor(fill_values=fill),
+        init_centroids=prev_c.loc[sorted(previous.latest_ids)] if previous.latest_ids else None,
+        stickiness=config.stickiness,
+        fit_sample=config.fit_sample,
+        random_state=config.random_state,
+    ).fit(X)
+    k = model.k_
+    centroids = model.centroids_
+    centroids.index = range(k)
+    matches = match_to_previous(
+        prev_c, centroids, model.preprocessor_, max_distance=config.max_match_distance
+    )
+    ids = assign_segment_ids(matches, list(range(k)), previous.next_id)
+    sizes = np.bincount(model.labels_, minlength=k)
+    z = pd.DataFrame(model.cluster_centers_, columns=cols)
+    prev_names = previous.names
+    fresh = [
+        describe_segment(centroids.loc[c], z.loc[c], roles, int(sizes[c]), len(X), currency)
+        for c in range(k)
+    ]
+    fresh_names = unique_names([f[0] for f in fresh], z, roles)
+    names = {}
+    taken = {prev_names[ids[c]] for c in range(k) if ids[c] in prev_names}
+    for c in range(k):
+        if ids[c] in prev_names:
+            names[c] = prev_names[ids[c]]
+        else:
+            n = fresh_names[c]
+            while n in taken:
+                n = f"{n} (new)"
+            taken.add(n)
+            names[c] = n
+    dist = model.kmeans_.transform(model.preprocessor_.transform(X))[
+        np.arange(len(X)), model.labels_
+    ]
+    assignments = pd.DataFrame(
+        {
+            "customer_id": features[ID_COLUMN].astype(str).to_numpy(),
+            "segment_id": [ids[c] for c in model.labels_],
+            "segment_name": [names[c] for c in model.labels_],
+            "distance": dist,
+        }
+    )
+    profiles = pd.DataFrame(
+        {
+            "segment_id": [ids[c] for c in range(k)],
+            "segment_name": [names[c] for c in range(k)],
+            "size": sizes.astype(int),
+            "share": sizes / len(X),
+            "centroid": [
+                to_json({col: round(float(v), 6) for col, v in centroids.loc[c].items()})
+                for c in range(k)
+            ],
+            "description": [fresh[c][1] for c in range(k)],
+            "derived_name": fresh_names,
+            "is_new": [c not in matches for c in range(k)],
+        }
+    ).sort_values("segment_id", ignore_index=True)
+    rid = run_id(TASK, day)
+    if len(previous.assignments):
+        moves, transitions = segment_moves(
+            previous.assignments,
+            assignments.set_index("customer_id")["segment_id"].astype("Int64"),
+        )
+    else:
+        moves = {
+            "customers_in_both_runs": 0,
+            "moved": 0,
+            "moved_share": 0.0,
+            "new_customers": len(assignments),
+            "gone_customers": 0,
+        }
+        transitions = pd.DataFrame(columns=["from_segment_id", "to_segment_id", "customers"])
+    moves["previous_run_id"] = previous.run_id
+    matched = set(matches.values())
+    moves["matched_segments"] = len(matches)
+    moves["new_segments"] = int(k - len(matches))
+    moves["returning_segments"] = len(matched - previous.latest_ids)
+    moves["retired_segments"] = len(previous.latest_ids - matched)
+    alternatives = []
+    if config.compare_alternatives and len(X) >= 20:
+        alternatives = compare_alternatives(
+            model.preprocessor_.transform(X),
+            model.labels_,
+            k,
+            sample=config.silhouette_sample,
+            random_state=config.random_state,
+        )
+    return SegmentationResult(
+        run_id=rid,
+        run_date=day,
+        assignments=assignments,
+        profiles=profiles,
+        transitions=transitions,
+        moves=moves,
+        model=model,
+        alternatives=alternatives,
+    )
+
+
+def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
+    """Pipeline stage: segment the customers as of ``ctx.day`` and write the ml tables.
+
+    Returns a summary for the run log (k, segment sizes, moved customers).
+    """
+    from tailor.warehouse import connect
+
+    config = config or SegmentationConfig()
+    started = utcnow()
+    day: dt.date = ctx.day
+    con = connect(ctx.settings.warehouse, settings=ctx.settings)
+    try:
+        features = load_features(con, config, day)
+        if len(features) < config.min_customers:
+            msg = (
+                f"{len(features)} customers in {config.feature_table}; need {config.min_customers}"
+            )
+            record_skipped(con, day, msg, started)
+            return {"status": "skipped", "message": msg}
+        result = segment(
+            features,
+            day,
+            config=config,
+            previous=load_previous(con, day, config.memory_days),
+            currency=_currency(con),
+        )
+        cats = top_categories(con, result.assignments)
+        write_result(con, result, started_at=started, config=config, top_cats=cats)
+    finally:
+        con.close()
+    return {
+        "status": result.status,
+        "run_id": result.run_id,
+        "k": result.model.k_,
+        "segments": dict(
+            zip(result.profiles["segment_name"], result.profiles["size"].astype(int), strict=True)
+        ),
+        "moved": result.moves["moved"],
+        "moved_share": round(result.moves["moved_share"], 4),
+    }
+
+
+def _currency(con) -> str:
+    try:
+        row = con.execute("select any_value(reporting_currency) from marts.customers").fetchall()[0]
+    except Exception:  # noqa: BLE001 - the column or table may not exist
+        return ""
+    return row[0] or "" if row else ""
