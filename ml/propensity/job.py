@@ -1,36 +1,50 @@
-"""The pipeline stage: every task, scored and written as of the run day."""
+"""The pipeline stage: every task and horizon, scored and written as of the run day."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from ml.propensity.config import TASKS, PropensityConfig
 from ml.propensity.store import write_results
-from ml.propensity.train import train_task
+from ml.propensity.train import TaskResult, train_task
 from ml.runs import utcnow
 
 
-def run(ctx: Any, config: PropensityConfig | None = None) -> dict[str, Any]:
-    """Pipeline stage: train, evaluate and score churn and purchase propensity as of
-    ``ctx.day``; write ``ml.propensity_scores`` and ``ml.model_runs``."""
-    from tailor.warehouse import connect
+def train_horizons(con, day: dt.date, config: PropensityConfig) -> list[TaskResult]:
+    """Every task at every horizon of the run: ``config.only`` when given (a horizon added
+    by hand), else the configured ``horizons``; when none of those could be trained and
+    ``short_history_horizon`` is set, that shorter horizon as well (a young shop still gets
+    scores, and the skipped horizons are reported)."""
+    horizons = config.only or config.horizons
+    results = [train_task(con, day, task, config.at(h)) for h in horizons for task in TASKS]
+    short = config.short_history_horizon
+    if (
+        config.only is None
+        and short is not None
+        and short not in horizons
+        and not any(r.status == "chosen" for r in results)
+    ):
+        results += [train_task(con, day, task, config.at(short)) for task in TASKS]
+    return results
 
-    config = config or PropensityConfig()
-    started = utcnow()
-    con = connect(ctx.settings.warehouse, settings=ctx.settings)
-    try:
-        results = [train_task(con, ctx.day, task, config) for task in TASKS]
-        write_results(con, ctx.day, results, started_at=started, config=config)
-    finally:
-        con.close()
+
+def score_day(con, day: dt.date, config: PropensityConfig, started: dt.datetime) -> dict:
+    """Train, score and write every task and horizon of ``day``; the run-log summary."""
+    results = train_horizons(con, day, config)
+    carried = write_results(con, day, results, started_at=started, config=config)
     out: dict[str, Any] = {}
     for r in results:
+        key = f"{r.task}_{r.horizon_days}d"
         if r.status != "chosen":
-            out[r.task] = {"status": r.status, "message": r.message}
+            out[key] = {"status": r.status, "message": r.message}
+            if (r.task, r.horizon_days) in carried:
+                out[key]["kept_scores_of"] = carried[(r.task, r.horizon_days)]
             continue
         m = r.candidates[r.algorithm]
-        out[r.task] = {
+        out[key] = {
             "status": r.status,
+            "horizon_days": r.horizon_days,
             "algorithm": r.algorithm,
             "auc": round(m["auc"], 4),
             "pr_auc": round(m["pr_auc"], 4),
@@ -39,3 +53,20 @@ def run(ctx: Any, config: PropensityConfig | None = None) -> dict[str, Any]:
             "scored": r.rows.get("scored", 0),
         }
     return out
+
+
+def run(ctx: Any, config: PropensityConfig | None = None) -> dict[str, Any]:
+    """Pipeline stage: train, evaluate and score churn and purchase propensity at every
+    horizon as of ``ctx.day``; write ``ml.propensity_scores`` and ``ml.model_runs``.
+    Without ``config``, the ``propensity`` section of ``config/tailor.yml``."""
+    from tailor.config import load_config
+    from tailor.warehouse import connect
+
+    if config is None:
+        config = PropensityConfig.from_settings(load_config(ctx.settings).propensity)
+    started = utcnow()
+    con = connect(ctx.settings.warehouse, settings=ctx.settings)
+    try:
+        return score_day(con, ctx.day, config, started)
+    finally:
+        con.close()

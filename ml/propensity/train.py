@@ -70,6 +70,7 @@ class TaskResult:
     message: str | None = None
     data_start: dt.datetime | None = None  # the first order or session the run could see
     features: list[str] = field(default_factory=list)  # the feature columns the models used
+    horizon_days: int | None = None  # the N of "in the next N days"
 
 
 def informative_columns(frame: pd.DataFrame) -> list[str]:
@@ -92,7 +93,9 @@ def train_task(con, day: dt.date, task: str, config: PropensityConfig | None = N
     """Backtest the candidates for ``task`` on the time split of ``day``, refit the best
     on the newest labelled cutoffs and score every current customer."""
     with limited_threads():
-        return _train_task(con, day, task, config)
+        res = _train_task(con, day, task, config)
+    res.horizon_days = (config or PropensityConfig()).horizon_days
+    return res
 
 
 def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = None) -> TaskResult:

@@ -45,6 +45,10 @@ _EXPORTS: dict[str, str] = {
     "feature_label": "naming",
     "describe_segment": "naming",
     "unique_names": "naming",
+    "Thresholds": "naming",
+    "ShopFacts": "naming",
+    "describe_segments": "naming",
+    "name_fits": "naming",
     # history
     "PreviousRun": "history",
     "load_previous": "history",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from ml.segmentation.features import (
     ID_COLUMN,
     ROLE_FILL,
     FeaturePreprocessor,
+    resolve_roles,
     select_features,
 )
 from ml.segmentation.history import (
@@ -26,7 +27,7 @@ from ml.segmentation.history import (
     match_to_previous,
     segment_moves,
 )
-from ml.segmentation.naming import describe_segment, unique_names
+from ml.segmentation.naming import Thresholds, describe_segments, name_fits, unique_names
 from ml.segmentation.store import TASK, load_features, record_skipped, top_categories, write_result
 
 
@@ -50,6 +51,25 @@ class SegmentationConfig:
     # transitions are small and kept.
     retention_days: int | None = 35
     feature_table: str = "marts.customer_features"
+    # the absolute thresholds of the segment names (ml.segmentation.naming)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @classmethod
+    def from_settings(cls, section: Any, **overrides: Any) -> SegmentationConfig:
+        """From ``tailor.config.SegmentSettings`` (``load_config(settings).segments``)."""
+        values: dict[str, Any] = {
+            "k_range": (section.k_min, section.k_max),
+            "min_customers": section.min_customers,
+            "retention_days": section.retention_days,
+            "thresholds": Thresholds(
+                new_days=section.new_days,
+                recent_days=section.recent_days,
+                lapsing_days=section.lapsing_days,
+                frequent_orders=section.frequent_orders,
+                high_value_ratio=section.high_value_ratio,
+            ),
+        }
+        return cls(**(values | overrides))
 
 
 @dataclass
@@ -63,6 +83,13 @@ class SegmentationResult:
     model: CustomerSegmenter
     alternatives: list[dict[str, Any]]
     status: str = "chosen"
+    # segments named this run (new, or renamed because the old name no longer fits):
+    # segment_id, segment_name, previous_name, reason
+    naming: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["segment_id", "segment_name", "previous_name", "reason"]
+        )
+    )
 
 
 def segment(
@@ -122,22 +149,44 @@ def _segment(
     sizes = np.bincount(model.labels_, minlength=k)
     z = pd.DataFrame(model.cluster_centers_, columns=cols)
     prev_names = previous.names
-    fresh = [
-        describe_segment(centroids.loc[c], z.loc[c], roles, int(sizes[c]), len(X), currency)
-        for c in range(k)
-    ]
+    fresh = describe_segments(
+        features,
+        model.labels_,
+        k,
+        resolve_roles(list(features.columns)),
+        config.thresholds,
+        currency,
+    )
     fresh_names = unique_names([f[0] for f in fresh], z, roles)
-    names = {}
-    taken = {prev_names[ids[c]] for c in range(k) if ids[c] in prev_names}
+    # a matched segment keeps its name while the name still says what its members show;
+    # when it no longer does, the segment keeps its id and gets today's name
+    kept = {
+        c: prev_names[ids[c]]
+        for c in range(k)
+        if ids[c] in prev_names and name_fits(prev_names[ids[c]], fresh_names[c])
+    }
+    names: dict[int, str] = dict(kept)
+    taken = set(kept.values())
+    naming = []
     for c in range(k):
-        if ids[c] in prev_names:
-            names[c] = prev_names[ids[c]]
-        else:
-            n = fresh_names[c]
-            while n in taken:
-                n = f"{n} (new)"
-            taken.add(n)
-            names[c] = n
+        if c in kept:
+            continue
+        n = fresh_names[c]
+        while n in taken:
+            n = f"{n} (new)"
+        taken.add(n)
+        names[c] = n
+        old = prev_names.get(ids[c])
+        naming.append(
+            {
+                "segment_id": ids[c],
+                "segment_name": n,
+                "previous_name": old,
+                "reason": "new segment"
+                if old is None
+                else f"the profile no longer fits {old!r}: {fresh[c][1]}",
+            }
+        )
     dist = model.kmeans_.transform(model.preprocessor_.transform(X))[
         np.arange(len(X)), model.labels_
     ]
@@ -203,17 +252,23 @@ def _segment(
         moves=moves,
         model=model,
         alternatives=alternatives,
+        naming=pd.DataFrame(
+            naming, columns=["segment_id", "segment_name", "previous_name", "reason"]
+        ),
     )
 
 
 def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
     """Pipeline stage: segment the customers as of ``ctx.day`` and write the ml tables.
 
-    Returns a summary for the run log (k, segment sizes, moved customers).
+    Returns a summary for the run log (k, segment sizes, moved customers, renamed
+    segments). Without ``config``, the ``segments`` section of ``config/tailor.yml``.
     """
+    from tailor.config import load_config
     from tailor.warehouse import connect
 
-    config = config or SegmentationConfig()
+    if config is None:
+        config = SegmentationConfig.from_settings(load_config(ctx.settings).segments)
     started = utcnow()
     day: dt.date = ctx.day
     con = connect(ctx.settings.warehouse, settings=ctx.settings)
@@ -245,6 +300,11 @@ def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
         ),
         "moved": result.moves["moved"],
         "moved_share": round(result.moves["moved_share"], 4),
+        "renamed": {
+            str(r.previous_name): r.segment_name
+            for r in result.naming.itertuples()
+            if pd.notna(r.previous_name)
+        },
     }
 
 

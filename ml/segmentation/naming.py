@@ -1,21 +1,131 @@
-"""Segment names and descriptions, from a segment's centre."""
+"""Segment names and descriptions, from absolute thresholds and only from data that exists.
+
+A segment is named from what its members show, measured in plain units (medians over the
+members; recency and order value over the members who bought), against thresholds that
+mean the same in every shop (``Thresholds``, from ``config/tailor.yml``'s ``segments``
+section):
+
+=====================  ===============================================================
+name                   the members' profile
+=====================  ===============================================================
+Lapsing buyers         most bought; median days since the last order > lapsing_days
+High-value lapsing     the same, median spend >= high_value_ratio x the median buyer's
+New customers          most bought; median days since first seen <= new_days
+One-time buyers        most bought; median orders < 2
+High-value loyal       median spend >= high_value_ratio x the median buyer's and
+                       median orders >= frequent_orders
+High-value customers   median spend >= high_value_ratio x the median buyer's
+Discount-driven        at least half of their orders discounted (mean share >= 0.5)
+Frequent buyers        median orders >= frequent_orders
+Regular buyers         other buyers
+New visitors           most never bought (shop with web events); first seen <= new_days
+Window shoppers        never bought; median sessions >= 3
+Occasional visitors    never bought; fewer sessions
+Non-buying customers   never bought, and the shop has no web events
+=====================  ===============================================================
+
+Traits, only where the shop has web events: ``mobile`` (mean mobile share >= 0.7),
+``desktop`` (<= 0.3), ``evening`` (mean evening share >= 0.5). A shop without orders gets
+no order claim (no buyer names, no order facts); a shop without web events no claim about
+sessions, devices or times of day. Names are recomputed every run; ``job`` keeps a
+segment's name while it still fits and renames it (recorded with the date) when not.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-# --------------------------------------------------------------------------- names
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Absolute thresholds of the names (``segments`` section of ``config/tailor.yml``)."""
+
+    new_days: int = 60
+    recent_days: int = 45
+    lapsing_days: int = 120
+    frequent_orders: float = 4.0
+    high_value_ratio: float = 2.0
+    window_shopper_sessions: float = 3.0
+    discount_share: float = 0.5
+    mobile_share: float = 0.7
+    desktop_share: float = 0.3
+    evening_share: float = 0.5
 
 
-def _fmt(x: float, money: bool = False) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if money:
-        return f"{x:,.0f}"
-    return f"{x:,.1f}" if abs(x) < 100 else f"{x:,.0f}"
+@dataclass(frozen=True)
+class ShopFacts:
+    """What the shop's data can show at all."""
+
+    has_orders: bool  # some customer bought (a frequency column with a value above 0)
+    has_events: bool  # some customer has web sessions
+    median_buyer_spend: float | None  # over the customers who bought
+
+
+def shop_facts(features: pd.DataFrame, roles: Mapping[str, str]) -> ShopFacts:
+    def positive(role: str) -> pd.Series | None:
+        c = roles.get(role)
+        return None if c is None else pd.to_numeric(features[c], errors="coerce").fillna(0) > 0
+
+    bought = positive("frequency")
+    has_orders = bool(bought is not None and bought.any())
+    sessions = positive("sessions")
+    spend = None
+    if has_orders and "monetary" in roles:
+        spend = float(features.loc[bought.to_numpy(), roles["monetary"]].median())
+    return ShopFacts(
+        has_orders=has_orders,
+        has_events=bool(sessions is not None and sessions.any()),
+        median_buyer_spend=spend,
+    )
+
+
+def segment_profile(
+    members: pd.DataFrame, roles: Mapping[str, str], shop: ShopFacts
+) -> dict[str, float]:
+    """The members' profile in plain units: medians (shares: means); order facts only when
+    the shop has orders, session facts only when it has web events."""
+
+    def col(role: str) -> pd.Series | None:
+        c = roles.get(role)
+        return None if c is None else pd.to_numeric(members[c], errors="coerce")
+
+    out: dict[str, float] = {}
+    if shop.has_orders:
+        freq = col("frequency").fillna(0)
+        buyers = (freq > 0).to_numpy()
+        out["buyer_share"] = float(buyers.mean()) if len(buyers) else 0.0
+        out["orders"] = float(freq.median())
+        for role, key in (("monetary", "spend"), ("aov", "order_value")):
+            s = col(role)
+            if s is not None:
+                out[key] = float(s.fillna(0).median())
+        if buyers.any():
+            for role, key, how in (
+                ("recency", "days_since_order", "median"),
+                ("discount_share", "discount_share", "mean"),
+            ):
+                s = col(role)
+                if s is not None and s[buyers].notna().any():
+                    out[key] = float(getattr(s[buyers], how)())
+    tenure = col("tenure")
+    if tenure is not None and tenure.notna().any():
+        out["tenure_days"] = float(tenure.median())
+    if shop.has_events:
+        for role, key, how in (
+            ("sessions", "sessions", "median"),
+            ("views_per_session", "views_per_session", "median"),
+            ("mobile_share", "mobile_share", "mean"),
+            ("evening_share", "evening_share", "mean"),
+        ):
+            s = col(role)
+            if s is not None and s.notna().any():
+                out[key] = float(getattr(s, how)())
+    return out
 
 
 ROLE_LABELS: dict[str, str] = {
@@ -43,101 +153,166 @@ def feature_label(column: str, roles: Mapping[str, str]) -> str:
     return column.replace("_", " ")
 
 
+# --------------------------------------------------------------------------- names
+
+# Why a base name was given, in the thresholds' terms (shown in the description).
+REASONS: dict[str, str] = {
+    "Lapsing buyers": "most bought, but their last order is over {lapsing_days} days old",
+    "High-value lapsing": (
+        "spend at least {high_value_ratio:g} x the median buyer's, but their last order is "
+        "over {lapsing_days} days old"
+    ),
+    "New customers": "most bought, and were first seen at most {new_days} days ago",
+    "One-time buyers": "most bought once",
+    "High-value loyal": (
+        "spend at least {high_value_ratio:g} x the median buyer's over {frequent_orders:g} or "
+        "more orders"
+    ),
+    "High-value customers": "spend at least {high_value_ratio:g} x the median buyer's",
+    "Discount-driven buyers": "at least half of their orders were discounted",
+    "Frequent buyers": "{frequent_orders:g} or more orders",
+    "Regular buyers": "repeat buyers without a stronger trait",
+    "New visitors": "never bought, first seen at most {new_days} days ago",
+    "Window shoppers": "never bought, {window_shopper_sessions:g} or more sessions",
+    "Occasional visitors": "never bought, few sessions",
+    "Non-buying customers": "never bought (the shop has no web events to say more)",
+}
+
+
+def segment_name(profile: Mapping[str, float], shop: ShopFacts, t: Thresholds) -> str:
+    """The name of a segment with this profile (see the module's table)."""
+    g = profile.get
+    tenure = g("tenure_days")
+    new = tenure is not None and tenure <= t.new_days
+    if shop.has_orders and g("buyer_share", 0.0) >= 0.5:
+        ref = shop.median_buyer_spend
+        high = bool(ref) and g("spend", 0.0) >= t.high_value_ratio * ref
+        since = g("days_since_order")
+        orders = g("orders", 0.0)
+        if since is not None and since > t.lapsing_days:
+            base = "High-value lapsing" if high else "Lapsing buyers"
+        elif new:
+            base = "New customers"
+        elif orders < 2:
+            base = "One-time buyers"
+        elif high and orders >= t.frequent_orders:
+            base = "High-value loyal"
+        elif high:
+            base = "High-value customers"
+        elif g("discount_share", 0.0) >= t.discount_share:
+            base = "Discount-driven buyers"
+        elif orders >= t.frequent_orders:
+            base = "Frequent buyers"
+        else:
+            base = "Regular buyers"
+    elif shop.has_events:
+        if new:
+            base = "New visitors"
+        elif g("sessions", 0.0) >= t.window_shopper_sessions:
+            base = "Window shoppers"
+        else:
+            base = "Occasional visitors"
+    else:
+        base = "Non-buying customers"
+    traits = []
+    if shop.has_events:
+        mobile = g("mobile_share")
+        if mobile is not None and mobile >= t.mobile_share:
+            traits.append("mobile")
+        elif mobile is not None and mobile <= t.desktop_share:
+            traits.append("desktop")
+        if g("evening_share", 0.0) >= t.evening_share:
+            traits.append("evening")
+    return base + (f" ({', '.join(traits)})" if traits else "")
+
+
+def _fmt(x: float | None, money: bool = False) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if money:
+        return f"{x:,.0f}"
+    return f"{x:,.1f}" if abs(x) < 100 else f"{x:,.0f}"
+
+
+# The facts a description may state: (profile key, the data that must exist, its text).
+FACTS: list[tuple[str, str, Callable[[float, str], str]]] = [
+    ("buyer_share", "orders", lambda v, m: f"{v:.0%} have bought"),
+    ("orders", "orders", lambda v, m: f"{_fmt(v)} orders"),
+    ("spend", "orders", lambda v, m: f"{_fmt(v, True)}{m} spent"),
+    ("days_since_order", "orders", lambda v, m: f"last order {_fmt(v)} days ago"),
+    ("discount_share", "orders", lambda v, m: f"{v:.0%} of orders discounted"),
+    ("tenure_days", "always", lambda v, m: f"first seen {_fmt(v)} days ago"),
+    ("sessions", "events", lambda v, m: f"{_fmt(v)} sessions"),
+    ("views_per_session", "events", lambda v, m: f"{_fmt(v)} views per session"),
+    ("mobile_share", "events", lambda v, m: f"{v:.0%} of sessions on mobile"),
+    ("evening_share", "events", lambda v, m: f"{v:.0%} in the evening"),
+]
+
+
 def describe_segment(
-    centroid: pd.Series,
-    z: pd.Series,
-    roles: Mapping[str, str],
+    profile: Mapping[str, float],
+    shop: ShopFacts,
+    thresholds: Thresholds,
     size: int,
     total: int,
     currency: str = "",
 ) -> tuple[str, str]:
-    """A short name and a one-paragraph description for one segment.
-
-    ``centroid`` is the centre in original units, ``z`` the same centre in standard units
-    (how far from the average customer, in standard deviations, after the log transform).
-    The name comes from a small set of rules over the roles (buyers or not, recency,
-    tenure, value, frequency, discount use); one trait (mobile, evening, desktop) is added
-    where the segment stands out on it.
-    """
-
-    def val(role: str) -> float | None:
-        c = roles.get(role)
-        return float(centroid[c]) if c is not None and c in centroid.index else None
-
-    def zv(role: str) -> float:
-        c = roles.get(role)
-        return float(z[c]) if c is not None and c in z.index else 0.0
-
-    freq = val("frequency")
-    buyers = freq is None or freq >= 0.5
-    if not buyers:
-        if zv("tenure") < -0.75:
-            base = "New browsers"
-        elif zv("views_per_session") > 0.4 or zv("sessions") > 0.4 or zv("cart_adds") > 0.4:
-            base = "Window shoppers"
-        elif "sessions" in roles:
-            base = "Occasional visitors"
-        else:  # no web data: all we know is that they have not bought (or returned it all)
-            base = "Non-buying customers"
-    elif zv("recency") > 0.75:
-        base = "Lapsing buyers" if zv("monetary") < 0.75 else "High-value lapsing"
-    elif zv("tenure") < -0.75:
-        base = "New customers"
-    elif freq is not None and freq < 1.6 and zv("frequency") < 0.25:
-        base = "One-time buyers"
-    elif zv("monetary") > 0.5 and zv("aov") > 0.25 and zv("discount_share") < 0.5:
-        base = "High-value loyal"
-    elif zv("discount_share") > 0.5:
-        base = "Discount-driven buyers"
-    elif zv("frequency") > 0.5:
-        base = "Frequent buyers"
-    else:
-        base = "Regular buyers"
-
-    traits = []
-    if zv("mobile_share") > 0.75:
-        traits.append("mobile")
-    elif zv("mobile_share") < -0.75:
-        traits.append("desktop")
-    if zv("evening_share") > 0.75:
-        traits.append("evening")
-    name = base + (f" ({', '.join(traits)})" if traits else "")
-
+    """A segment's name and a one-paragraph description: its size, the typical member (only
+    facts the shop's data holds) and why it has its name."""
+    name = segment_name(profile, shop, thresholds)
+    g = profile.get
     share = size / total if total else 0.0
     money = f" {currency}" if currency else ""
-    parts = [f"{size:,} customers ({share:.0%})."]
-    facts = []
-    if freq is not None:
-        facts.append(f"{_fmt(freq)} orders")
-    if val("monetary") is not None:
-        facts.append(f"{_fmt(val('monetary'), True)}{money} spent")
-    if val("aov") is not None and buyers:
-        facts.append(f"average order {_fmt(val('aov'), True)}{money}")
-    if val("recency") is not None and buyers:
-        facts.append(f"last order {_fmt(val('recency'))} days ago")
-    if val("tenure") is not None:
-        facts.append(f"customer for {_fmt(val('tenure'))} days")
-    if val("sessions") is not None:
-        facts.append(f"{_fmt(val('sessions'))} sessions")
-    if val("views_per_session") is not None:
-        facts.append(f"{_fmt(val('views_per_session'))} views per session")
-    if val("discount_share") is not None and buyers:
-        facts.append(f"{val('discount_share'):.0%} of orders discounted")
-    if val("mobile_share") is not None:
-        facts.append(f"{val('mobile_share'):.0%} mobile")
-    if val("evening_share") is not None:
-        facts.append(f"{val('evening_share'):.0%} in the evening")
-    if facts:
-        parts.append("Typical customer: " + ", ".join(facts) + ".")
-    standout = z.abs().sort_values(ascending=False).head(3)
-    notes = [
-        f"{'higher' if z[c] > 0 else 'lower'} {feature_label(c, roles)} ({z[c]:+.1f} sd)"
-        for c in standout.index
-        if abs(z[c]) >= 0.5
+    shown = {"orders": shop.has_orders, "always": True, "events": shop.has_events}
+    facts = [
+        text(value, money)
+        for key, data, text in FACTS
+        if shown[data] and (value := g(key)) is not None
     ]
-    if notes:
-        parts.append("Compared with the average customer: " + "; ".join(notes) + ".")
+    parts = [f"{size:,} customers ({share:.0%})."]
+    if facts:
+        parts.append("Typical member (medians): " + ", ".join(facts) + ".")
+    base = name.split(" (")[0]
+    reason = REASONS.get(base)
+    if reason:
+        parts.append(f"{base}: {reason.format(**vars(thresholds))}.")
     return name, " ".join(parts)
+
+
+def describe_segments(
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    k: int,
+    roles: Mapping[str, str],
+    thresholds: Thresholds,
+    currency: str = "",
+) -> list[tuple[str, str]]:
+    """Name and describe each of the ``k`` clusters from its members' rows of ``features``
+    (every feature column, varying or not: a column of zeros still says "never bought")."""
+    shop = shop_facts(features, roles)
+    labels = np.asarray(labels)
+    out = []
+    for c in range(k):
+        members = features.loc[labels == c]
+        profile = segment_profile(members, roles, shop)
+        out.append(
+            describe_segment(profile, shop, thresholds, len(members), len(features), currency)
+        )
+    return out
+
+
+def name_fits(previous: str, derived: str) -> bool:
+    """Whether a segment's previous name still says what today's profile says: the same
+    name once the marks that only tell same-named segments apart (", higher sessions",
+    " #2", " (new)") are set aside."""
+    return _claims(previous) == _claims(derived)
+
+
+def _claims(name: str) -> str:
+    name = name.split(", higher ")[0].split(", lower ")[0].split(" #")[0]
+    while name.endswith(" (new)"):
+        name = name[: -len(" (new)")]
+    return name
 
 
 def unique_names(

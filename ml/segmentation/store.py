@@ -58,6 +58,18 @@ create table if not exists ml.segment_transitions (
 """
 
 
+SEGMENT_NAMES_DDL = """
+create table if not exists ml.segment_names (
+    segment_id integer not null,
+    segment_name varchar not null,   -- the name given on named_on
+    previous_name varchar,           -- null: a new segment
+    reason varchar not null,         -- 'new segment' or why the old name no longer fits
+    named_on date not null,          -- the run date the name was given
+    run_id varchar not null
+)
+"""
+
+
 def ensure_tables(con) -> None:
     from ml.runs import ensure_model_runs
 
@@ -65,6 +77,7 @@ def ensure_tables(con) -> None:
     con.execute(CUSTOMER_SEGMENTS_DDL)
     con.execute(SEGMENT_PROFILES_DDL)
     con.execute(SEGMENT_TRANSITIONS_DDL)
+    con.execute(SEGMENT_NAMES_DDL)
 
 
 def load_features(con, config: SegmentationConfig, day: dt.date) -> pd.DataFrame:
@@ -140,6 +153,13 @@ def write_result(
     try:
         for table in ("customer_segments", "segment_profiles", "segment_transitions"):
             con.execute(f"delete from ml.{table} where run_date = ?", [day])
+        con.execute("delete from ml.segment_names where named_on = ?", [day])
+        if len(result.naming):
+            con.register("_names", result.naming.assign(named_on=day, run_id=rid))
+            con.execute(
+                "insert into ml.segment_names select segment_id, segment_name, previous_name, "
+                "reason, named_on, run_id from _names"
+            )
         con.execute("delete from ml.model_runs where run_id = ?", [rid])
         if config.retention_days is not None:
             con.execute(
@@ -227,7 +247,7 @@ def write_result(
         con.execute("rollback")
         raise
     finally:
-        for view in ("_seg", "_prof", "_trans"):
+        for view in ("_seg", "_prof", "_trans", "_names"):
             with contextlib.suppress(Exception):  # not registered
                 con.unregister(view)
 

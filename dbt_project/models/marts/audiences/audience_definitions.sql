@@ -6,6 +6,9 @@
       lifecycle_<stage>                   lifecycle stage, e.g. lifecycle_at_risk
       ml_segment_<id>                     ML segment of the latest segmentation run
       propensity_<model>_decile_<d>       propensity decile of a model (1 = highest-scoring tenth)
+                                          at its primary horizon
+      propensity_<model>_<N>d_decile_<d>  the same at the horizon of N days (every horizon
+                                          scored: config/tailor.yml, propensity.horizons)
       trigger_cart_abandoners             a cart abandoned (no purchase within
                                           tailor__cart_abandonment_hours) in the flag window
       trigger_browse_abandoners           viewed products without adding to cart
@@ -58,7 +61,10 @@ ml_segments as (
 propensity_models as (
 
     {% if propensity_rel is not none %}
-    select distinct model
+    select distinct
+        model,
+        {% if 'horizon_days' in propensity_cols %}cast(horizon_days as {{ dbt.type_int() }}){% else %}cast(null as {{ dbt.type_int() }}){% endif %} as horizon_days,
+        {% if 'is_primary' in propensity_cols %}coalesce(is_primary, true){% else %}true{% endif %} as is_primary
     from {{ propensity_source }}
     {% if 'run_date' in propensity_cols %}
     where run_date = (
@@ -67,7 +73,10 @@ propensity_models as (
     )
     {% endif %}
     {% else %}
-    select cast(null as {{ dbt.type_string() }}) as model
+    select
+        cast(null as {{ dbt.type_string() }}) as model,
+        cast(null as {{ dbt.type_int() }}) as horizon_days,
+        true as is_primary
     where 1 = 0
     {% endif %}
 
@@ -123,8 +132,19 @@ definitions as (
         'Propensity: ' || model || ' decile ' || cast(decile as {{ dbt.type_string() }}),
         'propensity_decile',
         model || ':' || cast(decile as {{ dbt.type_string() }}),
-        'Customers in decile ' || cast(decile as {{ dbt.type_string() }}) || ' (1 = highest-scoring tenth) of the ' || model || ' propensity score.'
-    from propensity_models
+        'Customers in decile ' || cast(decile as {{ dbt.type_string() }}) || ' (1 = highest-scoring tenth) of the ' || model || ' propensity score'
+        || coalesce(' (primary horizon: the next ' || cast(horizon_days as {{ dbt.type_string() }}) || ' days)', '') || '.'
+    from (select distinct model, horizon_days from propensity_models where is_primary) as primary_models
+    cross join deciles
+
+    union all
+    select
+        'propensity_' || {{ slug | replace('{x}', 'model') }} || '_' || cast(horizon_days as {{ dbt.type_string() }}) || 'd_decile_' || cast(decile as {{ dbt.type_string() }}),
+        'Propensity: ' || model || ' in ' || cast(horizon_days as {{ dbt.type_string() }}) || ' days, decile ' || cast(decile as {{ dbt.type_string() }}),
+        'propensity_decile',
+        model || ':' || cast(horizon_days as {{ dbt.type_string() }}) || 'd:' || cast(decile as {{ dbt.type_string() }}),
+        'Customers in decile ' || cast(decile as {{ dbt.type_string() }}) || ' (1 = highest-scoring tenth) of the ' || model || ' propensity score over the next ' || cast(horizon_days as {{ dbt.type_string() }}) || ' days.'
+    from (select distinct model, horizon_days from propensity_models where horizon_days is not null) as horizon_models
     cross join deciles
 
     {% for trigger, name, text in [

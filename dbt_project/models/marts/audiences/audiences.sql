@@ -99,7 +99,9 @@ propensity as (
         customer_id,
         model,
         cast(score as {{ tailor.type_double() }}) as score,
-        cast(decile as {{ dbt.type_int() }}) as decile
+        cast(decile as {{ dbt.type_int() }}) as decile,
+        {% if 'horizon_days' in propensity_cols %}cast(horizon_days as {{ dbt.type_int() }}){% else %}cast(null as {{ dbt.type_int() }}){% endif %} as horizon_days,
+        {% if 'is_primary' in propensity_cols %}coalesce(is_primary, true){% else %}true{% endif %} as is_primary
     from {{ propensity_source }}
     {% if 'run_date' in propensity_cols %}
     where run_date = (
@@ -112,7 +114,9 @@ propensity as (
         cast(null as {{ dbt.type_string() }}) as customer_id,
         cast(null as {{ dbt.type_string() }}) as model,
         cast(null as {{ tailor.type_double() }}) as score,
-        cast(null as {{ dbt.type_int() }}) as decile
+        cast(null as {{ dbt.type_int() }}) as decile,
+        cast(null as {{ dbt.type_int() }}) as horizon_days,
+        true as is_primary
     where 1 = 0
     {% endif %}
 
@@ -240,7 +244,15 @@ memberships as (
         customer_id,
         score
     from propensity
-    where decile is not null
+    where decile is not null and is_primary
+
+    union all
+    select
+        'propensity_' || {{ slug | replace('{x}', 'model') }} || '_' || cast(horizon_days as {{ dbt.type_string() }}) || 'd_decile_' || cast(decile as {{ dbt.type_string() }}),
+        customer_id,
+        score
+    from propensity
+    where decile is not null and horizon_days is not null
 
     {% for trigger, flag in [
         ('cart_abandoners', 'is_cart_abandoner'),

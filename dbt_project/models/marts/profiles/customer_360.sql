@@ -48,7 +48,8 @@ ml_segments as (
 propensity as (
 
     {{ tailor.ml_latest(source('ml_outputs', 'propensity_scores'),
-        [['customer_id', 'string'], ['model', 'string'], ['score', 'double'], ['decile', 'int']]) }}
+        [['customer_id', 'string'], ['model', 'string'], ['score', 'double'], ['decile', 'int'],
+         ['is_primary', 'int']]) }}
 
 ),
 
@@ -68,6 +69,8 @@ scores as (
         max(case when model = 'purchase' then score end) as purchase_score,
         max(case when model = 'purchase' then decile end) as purchase_decile
     from propensity
+    -- the primary horizon (the first of config/tailor.yml's propensity.horizons)
+    where coalesce(is_primary, 1) = 1
     group by customer_id
 
 ),
