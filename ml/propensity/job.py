@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 from ml.propensity.config import TASKS, PropensityConfig
-from ml.propensity.store import write_results
+from ml.propensity.store import horizon_run_id, write_results
 from ml.propensity.train import TaskResult, train_task
-from ml.runs import utcnow
+from ml.propensity.value import customer_value, write_value
+from ml.runs import record_model_run, utcnow
 
 
 def train_horizons(con, day: dt.date, config: PropensityConfig) -> list[TaskResult]:
@@ -33,7 +34,47 @@ def score_day(con, day: dt.date, config: PropensityConfig, started: dt.datetime)
     """Train, score and write every task and horizon of ``day``; the run-log summary."""
     results = train_horizons(con, day, config)
     carried = write_results(con, day, results, started_at=started, config=config)
+    values = [customer_value(con, r, config) for r in results if r.task == "purchase"]
+    con.execute("begin transaction")
+    try:
+        write_value(con, day, values, lambda h: horizon_run_id("value", day, h))
+        for v in values:
+            rid = horizon_run_id("value", day, v.horizon_days)
+            con.execute("delete from ml.model_runs where run_id = ?", [rid])
+            record_model_run(
+                con,
+                run_id=rid,
+                model=v.model or "value",
+                task="value",
+                run_date=day,
+                status="chosen" if v.status == "chosen" else "skipped",
+                params={"horizon_days": v.horizon_days, "value_model": config.value_model},
+                metrics=v.metrics,
+                message=v.message,
+                data_window={"horizon_days": v.horizon_days},
+                started_at=started,
+                finished_at=utcnow(),
+                replace=False,
+            )
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
     out: dict[str, Any] = {}
+    for v in values:
+        key = f"value_{v.horizon_days}d"
+        if v.status != "chosen":
+            out[key] = {"status": v.status, "message": v.message}
+            continue
+        cand = v.metrics["candidates"].get(v.model, {})
+        out[key] = {
+            "status": v.status,
+            "model": v.model,
+            "auc": round(cand["auc"], 4) if cand else None,
+            "customers": len(v.frame),
+            "expected_purchases": round(float(v.frame["expected_purchases"].sum()), 1),
+            "expected_value": round(float(v.frame["expected_value"].sum()), 2),
+        }
     for r in results:
         key = f"{r.task}_{r.horizon_days}d"
         if r.status != "chosen":

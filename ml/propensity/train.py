@@ -71,6 +71,8 @@ class TaskResult:
     data_start: dt.datetime | None = None  # the first order or session the run could see
     features: list[str] = field(default_factory=list)  # the feature columns the models used
     horizon_days: int | None = None  # the N of "in the next N days"
+    # the chosen model's scores on the validation cutoff: customer_id, y, score
+    validation: pd.DataFrame | None = None
 
 
 def informative_columns(frame: pd.DataFrame) -> list[str]:
@@ -144,11 +146,13 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
     rec = cols.index("recency_days")
     base = RecencyBaseline(column=rec).fit(Xt, yt)
     candidates["recency_baseline"] = evaluate(yv, base.predict_proba(Xv)[:, 1])
+    predicted: dict[str, np.ndarray] = {}
     for name in CANDIDATES:
         model = fit_calibrated(
             make_model(name, config), Xt, yt, groups, folds=config.calibration_folds
         )
-        candidates[name] = evaluate(yv, model.predict_proba(Xv)[:, 1])
+        predicted[name] = model.predict_proba(Xv)[:, 1]
+        candidates[name] = evaluate(yv, predicted[name])
     best = max(CANDIDATES, key=lambda m: (round(candidates[m]["auc"], 4), -candidates[m]["brier"]))
     candidates[best]["beats_recency_baseline"] = bool(
         candidates[best]["auc"] > candidates["recency_baseline"]["auc"]
@@ -193,4 +197,7 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
         rows=rows,
         data_start=first,
         features=cols,
+        validation=pd.DataFrame(
+            {"customer_id": valid["customer_id"].astype(str), "y": yv, "score": predicted[best]}
+        ),
     )

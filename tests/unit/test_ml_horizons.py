@@ -47,6 +47,8 @@ def test_two_horizons_side_by_side_and_one_added_by_hand(con):
         "purchase_7d": "chosen",
         "churn_14d": "chosen",
         "purchase_14d": "chosen",
+        "value_7d": "chosen",
+        "value_14d": "chosen",
     }
     first = scored(con, RUN_DAY)
     assert set(first) == {("churn", 7), ("purchase", 7), ("churn", 14), ("purchase", 14)}
@@ -124,4 +126,6 @@ def test_a_young_shop_is_scored_at_the_short_horizon_and_the_long_ones_reported(
         f"churn:{day}:90d",
         f"purchase:{day}:30d",
         f"purchase:{day}:90d",
+        f"value:{day}:30d",
+        f"value:{day}:90d",
     ]

@@ -83,19 +83,21 @@ def claims_hold(name: str, members: pd.DataFrame, everyone: pd.DataFrame) -> lis
     buyers = everyone.loc[everyone["frequency"] > 0]
     if name.startswith(BUYER_NAMES) and bought.mean() < 0.5:
         wrong.append("named for buyers, most never bought")
-    if name.startswith(("New", "New visitors")):
-        if members["days_since_first_seen"].median() > T.new_days:
-            wrong.append("new, but joined long ago")
-    if "lapsing" in name.lower():
-        if members.loc[bought, "recency_days"].median() <= T.lapsing_days:
-            wrong.append("lapsing, but bought lately")
+    joined = members["days_since_first_seen"].median()
+    if name.startswith("New") and joined > T.new_days:
+        wrong.append("new, but joined long ago")
+    since = members.loc[bought, "recency_days"].median()
+    if "lapsing" in name.lower() and since <= T.lapsing_days:
+        wrong.append("lapsing, but bought lately")
     if name.startswith("One-time") and members["frequency"].median() >= 2:
         wrong.append("one-time, but bought repeatedly")
-    if ("loyal" in name or "Frequent" in name) and members["frequency"].median() < T.frequent_orders:
+    if ("loyal" in name or "Frequent" in name) and members[
+        "frequency"
+    ].median() < T.frequent_orders:
         wrong.append("frequent, but few orders")
-    if "High-value" in name:
-        if members["monetary"].median() < T.high_value_ratio * buyers["monetary"].median():
-            wrong.append("high-value, but spends like the others")
+    spend = members["monetary"].median()
+    if "High-value" in name and spend < T.high_value_ratio * buyers["monetary"].median():
+        wrong.append("high-value, but spends like the others")
     if "(mobile" in name and members["mobile_share"].mean() < T.mobile_share:
         wrong.append("mobile, but not on mobile")
     return wrong
