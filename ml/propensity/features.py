@@ -13,7 +13,14 @@ from ml.propensity.config import TASKS, PropensityConfig
 
 # An order "stood" at cutoff c if it was placed before c and is a purchase today, or was
 # changed (cancelled, returned) only at or after c.
-_STOOD = "(o.is_purchase or coalesce(o.updated_at, o.ordered_at) >= $cutoff)"
+# A $0 order (a free sample, a fully discounted basket) that was completed is a purchase:
+# the customer bought; it adds nothing to their spend. Credit notes (negative amounts) are
+# not purchases. Several orders on one day are one purchase day (the purchase_days_*
+# features, the BG/NBD counts and the expected purchases count days, not orders).
+_STOOD = (
+    "(o.is_purchase or (o.status = 'completed' and coalesce(o.merchandise_amount, o.total, 0) = 0)"
+    " or coalesce(o.updated_at, o.ordered_at) >= $cutoff)"
+)
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "recency_days",
@@ -27,6 +34,12 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "revenue_30d",
     "average_order_value",
     "discount_share",
+    "purchase_days_total",
+    "purchase_days_90d",
+    "purchase_days_trend",
+    "mean_days_between_purchases",
+    "overdue_ratio",
+    "revenue_90d",
     "sessions_total",
     "sessions_7d",
     "sessions_14d",
@@ -58,7 +71,7 @@ with orders as (
     from {c.orders_table} as o
     where o.customer_id is not null
         and o.ordered_at < $cutoff
-        and coalesce(o.merchandise_amount, o.total, 0) > 0
+        and coalesce(o.merchandise_amount, o.total, 0) >= 0
         and {_STOOD}
 ),
 sessions as (
@@ -86,7 +99,14 @@ order_stats as (
         count(*) filter (where ordered_at >= $cutoff - interval 30 day) as orders_30d,
         sum(amount) as revenue_total,
         coalesce(sum(amount) filter (where ordered_at >= $cutoff - interval 30 day), 0) as revenue_30d,
-        avg(case when has_discount then 1.0 else 0.0 end) as discount_share
+        avg(case when has_discount then 1.0 else 0.0 end) as discount_share,
+        count(distinct cast(ordered_at as date)) as purchase_days_total,
+        count(distinct cast(ordered_at as date)) filter (
+            where ordered_at >= $cutoff - interval 90 day) as purchase_days_90d,
+        count(distinct cast(ordered_at as date)) filter (
+            where ordered_at >= $cutoff - interval 180 day
+                and ordered_at < $cutoff - interval 90 day) as purchase_days_prior_90d,
+        coalesce(sum(amount) filter (where ordered_at >= $cutoff - interval 90 day), 0) as revenue_90d
     from orders
     group by customer_id
 ),
@@ -132,6 +152,17 @@ select
     coalesce(os.revenue_30d, 0) as revenue_30d,
     os.revenue_total / os.orders_total as average_order_value,
     os.discount_share,
+    coalesce(os.purchase_days_total, 0) as purchase_days_total,
+    coalesce(os.purchase_days_90d, 0) as purchase_days_90d,
+    coalesce(os.purchase_days_90d, 0) - coalesce(os.purchase_days_prior_90d, 0) as purchase_days_trend,
+    case when os.purchase_days_total > 1 then
+        date_diff('second', os.first_order_at, os.last_order_at) / 86400.0
+        / (os.purchase_days_total - 1) end as mean_days_between_purchases,
+    case when os.purchase_days_total > 1
+        and date_diff('second', os.first_order_at, os.last_order_at) > 0 then
+        date_diff('second', os.last_order_at, $cutoff) * (os.purchase_days_total - 1)
+        / date_diff('second', os.first_order_at, os.last_order_at) end as overdue_ratio,
+    coalesce(os.revenue_90d, 0) as revenue_90d,
     coalesce(ss.sessions_total, 0) as sessions_total,
     coalesce(ss.sessions_7d, 0) as sessions_7d,
     coalesce(ss.sessions_14d, 0) as sessions_14d,
@@ -150,7 +181,7 @@ order by cu.customer_id
 
 def label_sql(config: PropensityConfig | None = None) -> str:
     """Customers with an order in ``[$cutoff, $label_end)`` (placed, not a credit note;
-    cancelled orders do not count)."""
+    cancelled orders do not count; a $0 order does)."""
     c = config or PropensityConfig()
     return f"""
 select distinct customer_id
@@ -158,7 +189,7 @@ from {c.orders_table}
 where customer_id is not null
     and ordered_at >= $cutoff
     and ordered_at < $label_end
-    and coalesce(merchandise_amount, total, 0) > 0
+    and coalesce(merchandise_amount, total, 0) >= 0
     and status <> 'cancelled'
 """
 

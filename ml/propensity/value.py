@@ -76,7 +76,7 @@ def purchase_days(
         where o.customer_id is not null
             and o.ordered_at < $end
             and ($start is null or o.ordered_at >= $start)
-            and coalesce(o.merchandise_amount, o.total, 0) > 0
+            and coalesce(o.merchandise_amount, o.total, 0) >= 0
             and {cond}
         group by all
         """,
