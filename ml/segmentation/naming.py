@@ -12,6 +12,7 @@ Lapsing buyers         most bought; median days since the last order > lapsing_d
 High-value lapsing     the same, median spend >= high_value_ratio x the median buyer's
 New customers          most bought; median days since first seen <= new_days
 One-time buyers        most bought; median orders < 2
+Recent one-time b.     the same, median days since the last order <= recent_days
 High-value loyal       median spend >= high_value_ratio x the median buyer's and
                        median orders >= frequent_orders
 High-value customers   median spend >= high_value_ratio x the median buyer's
@@ -164,6 +165,7 @@ REASONS: dict[str, str] = {
     ),
     "New customers": "most bought, and were first seen at most {new_days} days ago",
     "One-time buyers": "most bought once",
+    "Recent one-time buyers": "most bought once, at most {recent_days} days ago",
     "High-value loyal": (
         "spend at least {high_value_ratio:g} x the median buyer's over {frequent_orders:g} or "
         "more orders"
@@ -194,7 +196,8 @@ def segment_name(profile: Mapping[str, float], shop: ShopFacts, t: Thresholds) -
         elif new:
             base = "New customers"
         elif orders < 2:
-            base = "One-time buyers"
+            recent = since is not None and since <= t.recent_days
+            base = "Recent one-time buyers" if recent else "One-time buyers"
         elif high and orders >= t.frequent_orders:
             base = "High-value loyal"
         elif high:

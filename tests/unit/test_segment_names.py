@@ -21,6 +21,7 @@ BUYER_NAMES = (
     "High-value lapsing",
     "New customers",
     "One-time buyers",
+    "Recent one-time buyers",
     "High-value loyal",
     "High-value customers",
     "Discount-driven buyers",
@@ -89,7 +90,9 @@ def claims_hold(name: str, members: pd.DataFrame, everyone: pd.DataFrame) -> lis
     since = members.loc[bought, "recency_days"].median()
     if "lapsing" in name.lower() and since <= T.lapsing_days:
         wrong.append("lapsing, but bought lately")
-    if name.startswith("One-time") and members["frequency"].median() >= 2:
+    if name.startswith("Recent") and since > T.recent_days:
+        wrong.append("recent, but bought long ago")
+    if "one-time" in name.lower() and members["frequency"].median() >= 2:
         wrong.append("one-time, but bought repeatedly")
     if ("loyal" in name or "Frequent" in name) and members[
         "frequency"
