@@ -23,7 +23,7 @@ from tests.store_shapes import (
 pytestmark = pytest.mark.integration
 
 START = dt.date(2026, 10, 1)
-DAYS = [START + dt.timedelta(days=i) for i in range(21)]
+DAYS = [START + dt.timedelta(days=i) for i in range(14)]
 PRODUCTS = ["SKU-001"]
 
 
@@ -33,9 +33,9 @@ def test_tailor_run_completes_on_an_orders_only_shop_with_one_product(tmp_path, 
     from tailor.settings import get_settings
 
     s = get_settings()
-    people = customer_ids(80)
+    people = customer_ids(60)
     write_catalog(s.landing, DAYS[0], PRODUCTS)
-    write_customers(s.landing, DAYS[0], people, set(people[:60]))
+    write_customers(s.landing, DAYS[0], people, set(people[:45]))
     for day in DAYS:
         activity = day_activity(day, people, product_ids(), start=DAYS[0])
         for a in activity:  # every order is of the one product
