@@ -29,10 +29,37 @@ def stage_segment(
     return segmentation.run(ctx, config)
 
 
+def segmentation_config(
+    settings: Any, k_min: int | None = None, k_max: int | None = None
+) -> segmentation.SegmentationConfig:
+    """The segments settings of ``config/tailor.yml``, with the k range overridden where
+    given (``tailor segment --k-min/--k-max``)."""
+    from tailor.config import ConfigError, load_config
+
+    section = load_config(settings).segments
+    lo, hi = k_min or section.k_min, k_max or section.k_max
+    if hi < lo:
+        raise ConfigError(f"the largest k ({hi}) is below the smallest ({lo})")
+    return segmentation.SegmentationConfig.from_settings(section, k_range=(lo, hi))
+
+
 def stage_score(ctx: Any, config: propensity.PropensityConfig | None = None) -> dict[str, Any]:
-    """Churn and purchase propensity as of ``ctx.day``: ml.propensity_scores,
-    ml.model_runs."""
+    """Churn and purchase propensity as of ``ctx.day``, at every configured horizon:
+    ml.propensity_scores, ml.model_runs."""
     return propensity.run(ctx, config)
+
+
+def propensity_config(
+    settings: Any, horizon_days: int | None = None
+) -> propensity.PropensityConfig:
+    """The propensity settings of ``config/tailor.yml``; with ``horizon_days``, a run that
+    scores that horizon only, added beside the configured ones (``tailor score
+    --horizon-days``)."""
+    from tailor.config import load_config
+
+    return propensity.PropensityConfig.from_settings(
+        load_config(settings).propensity, only=(horizon_days,) if horizon_days else None
+    )
 
 
 ML_STAGES = [("segment", stage_segment), ("score", stage_score)]
@@ -59,14 +86,15 @@ def segment_report(con, day: dt.date) -> pd.DataFrame:
 
 
 def score_report(con, day: dt.date) -> pd.DataFrame:
-    """One row per task and model of the propensity run for ``day``: status, AUC, PR-AUC,
-    Brier, calibration error, top-decile lift (validation cutoff)."""
+    """One row per task, horizon and model of the propensity run for ``day``: status, AUC,
+    PR-AUC, Brier, calibration error, top-decile lift (validation cutoff)."""
     runs = con.execute(
         """
-        select task, model, status, metrics::varchar as metrics, message
+        select task, model, status, metrics::varchar as metrics, message,
+            try_cast(data_window->>'horizon_days' as integer) as horizon_days
         from ml.model_runs
         where run_date = ? and task in ('churn', 'purchase')
-        order by task, status = 'chosen' desc, model
+        order by task, horizon_days, status = 'chosen' desc, model
         """,
         [day],
     ).df()
@@ -76,6 +104,7 @@ def score_report(con, day: dt.date) -> pd.DataFrame:
         rows.append(
             {
                 "task": r.task,
+                "horizon_days": r.horizon_days,
                 "model": r.model,
                 "status": r.status,
                 "auc": m.get("auc"),

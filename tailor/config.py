@@ -241,10 +241,6 @@ class RecommendOptions:
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _optional_integer(doc: Mapping[str, Any], key: str, where: str, *, low: int) -> int | None:
-    return None if doc.get(key) is None else _integer(doc, key, where, 0, low=low)
-
-
 def _fraction(doc: Mapping[str, Any], key: str, where: str, *, high: float) -> float:
     value = _number(doc, key, where, 0.0)
     if not 0.0 < value < high:
@@ -300,7 +296,7 @@ def _parse_recommend(doc: Any, where: str) -> RecommendOptions:
         if key in integers:
             out[key] = _integer(doc, key, where, 0, low=integers[key])
         elif key in optional_integers:
-            out[key] = _optional_integer(doc, key, where, low=optional_integers[key])
+            out[key] = _optional_integer(doc, key, where, None, low=optional_integers[key])
         elif key in flags:
             out[key] = _flag(doc, key, where, True)
         elif key in numbers:
@@ -327,6 +323,129 @@ def _parse_recommend(doc: Any, where: str) -> RecommendOptions:
     return RecommendOptions(out)
 
 
+# --------------------------------------------------------------------------- propensity
+
+VALUE_MODELS = ("auto", "classifier", "bgnbd")
+
+
+@dataclass(frozen=True)
+class PropensitySettings:
+    """The propensity and customer-value job (``ml.propensity``, ``ml.value``).
+
+    ``horizons``: the N of "buys / churns in the next N days", each scored side by side in
+    ``ml.propensity_scores`` (the first is the primary one: customer_360's scores and the
+    ``propensity_<model>_decile_<d>`` audiences). ``short_history_horizon``: while the
+    history is too short for every configured horizon, this shorter one is scored instead
+    (None: nothing is scored until then). ``value_model``: how ``ml.customer_value``'s
+    purchase probability is chosen (``auto``: the classifier, BG/NBD or their blend,
+    whichever scores best on the validation cutoff).
+    """
+
+    horizons: tuple[int, ...] = (30, 90)
+    short_history_horizon: int | None = 7
+    train_cutoffs: int = 2
+    stride_days: int = 7
+    min_history_days: int = 7
+    min_rows: int = 200
+    min_positives: int = 20
+    retention_days: int | None = 35
+    value_model: str = "auto"
+
+
+def _optional_integer(
+    doc: Mapping[str, Any], key: str, where: str, default: int | None, *, low: int
+) -> int | None:
+    if doc.get(key, default) is None:
+        return None
+    return _integer(doc, key, where, default if default is not None else low, low=low)
+
+
+def _horizons(doc: Mapping[str, Any], where: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = doc.get("horizons", list(default))
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}.horizons: expected a list of days, e.g. [30, 90]")
+    out: list[int] = []
+    for i, h in enumerate(value):
+        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= 730:
+            raise ConfigError(
+                f"{where}.horizons: item {i + 1} must be whole days in 1..730, got {h!r}"
+            )
+        if h in out:
+            raise ConfigError(f"{where}.horizons: {h} is listed twice")
+        out.append(h)
+    return tuple(out)
+
+
+def _parse_propensity(doc: Any, where: str) -> PropensitySettings:
+    doc = _mapping(doc, where)
+    _unknown(doc, {f.name for f in dataclasses.fields(PropensitySettings)}, where)
+    d = PropensitySettings()
+    value_model = doc.get("value_model", d.value_model)
+    if value_model not in VALUE_MODELS:
+        raise ConfigError(f"{where}.value_model: expected one of {', '.join(VALUE_MODELS)}")
+    return PropensitySettings(
+        horizons=_horizons(doc, where, d.horizons),
+        short_history_horizon=_optional_integer(
+            doc, "short_history_horizon", where, d.short_history_horizon, low=1
+        ),
+        train_cutoffs=_integer(doc, "train_cutoffs", where, d.train_cutoffs, low=1),
+        stride_days=_integer(doc, "stride_days", where, d.stride_days, low=1),
+        min_history_days=_integer(doc, "min_history_days", where, d.min_history_days, low=0),
+        min_rows=_integer(doc, "min_rows", where, d.min_rows, low=10),
+        min_positives=_integer(doc, "min_positives", where, d.min_positives, low=1),
+        retention_days=_optional_integer(doc, "retention_days", where, d.retention_days, low=1),
+        value_model=value_model,
+    )
+
+
+# --------------------------------------------------------------------------- segments
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    """The segmentation job (``ml.segmentation``) and the absolute thresholds its segment
+    names rest on (``ml.segmentation.naming``): a customer is *new* for ``new_days`` after
+    their first order or visit, an order is *recent* within ``recent_days``, a buyer is
+    *lapsing* after ``lapsing_days`` without an order, *frequent* from ``frequent_orders``
+    orders, and *high-value* from ``high_value_ratio`` times the median buyer's spend."""
+
+    k_min: int = 4
+    k_max: int = 10
+    min_customers: int = 50
+    retention_days: int | None = 35
+    new_days: int = 60
+    recent_days: int = 45
+    lapsing_days: int = 120
+    frequent_orders: float = 4.0
+    high_value_ratio: float = 2.0
+
+
+def _parse_segments(doc: Any, where: str) -> SegmentSettings:
+    doc = _mapping(doc, where)
+    _unknown(doc, {f.name for f in dataclasses.fields(SegmentSettings)}, where)
+    d = SegmentSettings()
+    out = SegmentSettings(
+        k_min=_integer(doc, "k_min", where, d.k_min, low=2),
+        k_max=_integer(doc, "k_max", where, d.k_max, low=2),
+        min_customers=_integer(doc, "min_customers", where, d.min_customers, low=3),
+        retention_days=_optional_integer(doc, "retention_days", where, d.retention_days, low=1),
+        new_days=_integer(doc, "new_days", where, d.new_days, low=1),
+        recent_days=_integer(doc, "recent_days", where, d.recent_days, low=1),
+        lapsing_days=_integer(doc, "lapsing_days", where, d.lapsing_days, low=1),
+        frequent_orders=_number(doc, "frequent_orders", where, d.frequent_orders, low=1.0),
+        high_value_ratio=_number(doc, "high_value_ratio", where, d.high_value_ratio, low=1.0),
+    )
+    if out.k_max < out.k_min:
+        raise ConfigError(f"{where}.k_max: must be at least k_min ({out.k_min})")
+    if out.lapsing_days <= out.recent_days:
+        raise ConfigError(
+            f"{where}.lapsing_days: must be more than recent_days ({out.recent_days})"
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- the file
 
 
@@ -334,6 +453,8 @@ def _parse_recommend(doc: Any, where: str) -> RecommendOptions:
 class TailorConfig:
     anomalies: AnomalyConfig = field(default_factory=AnomalyConfig)
     recommend: RecommendOptions = field(default_factory=RecommendOptions)
+    propensity: PropensitySettings = field(default_factory=PropensitySettings)
+    segments: SegmentSettings = field(default_factory=SegmentSettings)
     path: Path | None = None
 
 
@@ -341,6 +462,8 @@ class TailorConfig:
 SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "anomalies": _parse_anomalies,
     "recommend": _parse_recommend,
+    "propensity": _parse_propensity,
+    "segments": _parse_segments,
 }
 
 

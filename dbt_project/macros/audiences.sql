@@ -7,7 +7,8 @@
       rfm_segment          rfm_<slug of the segment>
       lifecycle_stage      lifecycle_<stage>
       ml_segment           ml_segment_<segment id>
-      propensity_decile    propensity_<slug of the model>_decile_<decile>
+      propensity_decile    propensity_<slug of the model>_decile_<decile> (the primary
+                           horizon), or with a horizon: propensity_<slug>_<N>d_decile_<decile>
       behavioural_trigger  trigger_<trigger>
     The slug is lower-case with spaces, dashes and slashes as underscores, '&' as 'and' and
     apostrophes dropped.
@@ -20,7 +21,7 @@
     lower(replace(replace(replace(replace(replace({{ value }}, '''', ''), ' ', '_'), '-', '_'), '/', '_'), '&', 'and'))
 {%- endmacro %}
 
-{% macro audience_id(kind, value, decile=none) -%}
+{% macro audience_id(kind, value, decile=none, horizon=none) -%}
     {%- if kind == 'rfm_segment' -%}
         'rfm_' || {{ tailor.audience_slug(value) }}
     {%- elif kind == 'lifecycle_stage' -%}
@@ -28,7 +29,9 @@
     {%- elif kind == 'ml_segment' -%}
         'ml_segment_' || cast({{ value }} as {{ dbt.type_string() }})
     {%- elif kind == 'propensity_decile' -%}
-        'propensity_' || {{ tailor.audience_slug(value) }} || '_decile_' || cast({{ decile }} as {{ dbt.type_string() }})
+        'propensity_' || {{ tailor.audience_slug(value) }}
+        {%- if horizon is not none %} || '_' || cast({{ horizon }} as {{ dbt.type_string() }}) || 'd'{% endif %}
+        || '_decile_' || cast({{ decile }} as {{ dbt.type_string() }})
     {%- elif kind == 'behavioural_trigger' -%}
         'trigger_' || {{ value }}
     {%- else -%}

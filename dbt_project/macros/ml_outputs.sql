@@ -30,6 +30,7 @@
 {% macro ml_type(typ) -%}
     {%- if typ == 'int' -%}{{ dbt.type_int() }}
     {%- elif typ == 'double' -%}{{ tailor.type_double() }}
+    {%- elif typ == 'boolean' -%}{{ dbt.type_boolean() }}
     {%- else -%}{{ dbt.type_string() }}
     {%- endif -%}
 {%- endmacro %}

@@ -8,7 +8,7 @@ every eligible customer has a segment    customers of marts.customer_features   
                                          missing from the day's segments
 one segment per customer, named          customer_id unique; segment id and name   critical
 propensity scores in [0, 1]              score not null, 0 <= score <= 1;          critical
-                                         one row per (customer, model)
+                                         one row per (customer, model, horizon)
 score deciles in 1..10                                                             warning
 every eligible customer scored           per model, the population the model       warning
                                          scores (``ml.propensity``: purchase every
@@ -146,6 +146,19 @@ def skipped_run(ctx: SuiteContext, task: str) -> str | None:
     return (rows[0][0] or "skipped") if rows else None
 
 
+def _any_chosen(ctx: SuiteContext, tasks: tuple[str, ...]) -> bool:
+    """Whether a run of any of ``tasks`` chose a model on the run date."""
+    if not ctx.exists("ml.model_runs"):
+        return False
+    marks = ", ".join("?" for _ in tasks)
+    rows = ctx.con.execute(
+        f"select count(*) from ml.model_runs where task in ({marks}) and run_date = ? "
+        "and status = 'chosen'",
+        [*tasks, ctx.run_date],
+    ).fetchall()
+    return bool(rows[0][0])
+
+
 def customer_segments(ctx: SuiteContext) -> SuitePlan:
     # A run the job skipped on purpose (fewer customers than it needs) leaves customers
     # without a segment: recorded as a warning, not a reason to stop the night.
@@ -213,9 +226,14 @@ def propensity_scores(ctx: SuiteContext) -> SuitePlan:
     score = (
         ctx.first_column("ml.propensity_scores", ("score", "probability", "propensity")) or "score"
     )
-    per = f"(customer_id, {model})" if model else "customer_id"
+    # one score per customer, model and horizon (horizons are scored side by side)
+    horizon = "horizon_days" if "horizon_days" in ctx.columns("ml.propensity_scores") else None
+    keys = ", ".join(k for k in ("customer_id", model, horizon) if k)
+    per = f"({keys})" if model else "customer_id"
     skipped = [skipped_run(ctx, task) for task in PROPENSITY_TASKS]
-    all_skipped = all(skipped)
+    # a horizon too long for the history is skipped while another is scored: only when no
+    # task and horizon was scored may the day have no scores
+    all_skipped = all(skipped) and not _any_chosen(ctx, PROPENSITY_TASKS)
     checks = [
         gxe.ExpectTableRowCountToBeBetween(
             min_value=0 if all_skipped else 1,
@@ -234,8 +252,8 @@ def propensity_scores(ctx: SuiteContext) -> SuitePlan:
         checks += [
             not_null(model),
             no_rows(
-                f"select customer_id, {model}, count(*) as scores from {{batch}} "
-                f"group by customer_id, {model} having count(*) > 1 order by customer_id",
+                f"select {keys}, count(*) as scores from {{batch}} "
+                f"group by {keys} having count(*) > 1 order by customer_id",
                 f"one score per {per}",
             ),
             no_rows(

@@ -48,23 +48,27 @@ def _ml_command(stage_name: str, day: str | None, config) -> None:
 
 @main.command()
 @click.option("--date", "day", help="Run date (default: the day the features were built as of).")
-@click.option("--k-min", default=4, show_default=True, help="Smallest number of segments tried.")
-@click.option("--k-max", default=10, show_default=True, help="Largest number of segments tried.")
-def segment(day: str | None, k_min: int, k_max: int) -> None:
+@click.option("--k-min", type=click.IntRange(2), help="Fewest segments tried (default: config).")
+@click.option("--k-max", type=click.IntRange(2), help="Most segments tried (default: config).")
+def segment(day: str | None, k_min: int | None, k_max: int | None) -> None:
     """Segment customers (K-Means with stable ids) into ml.customer_segments."""
-    from ml.segmentation import SegmentationConfig
+    from ml.pipeline import segmentation_config
 
-    _ml_command("segment", day, SegmentationConfig(k_range=(k_min, k_max)))
+    _ml_command("segment", day, segmentation_config(get_settings(), k_min, k_max))
 
 
 @main.command()
 @click.option("--date", "day", help="Run date (default: the day the features were built as of).")
-@click.option("--horizon-days", default=7, show_default=True, help="Days ahead the models predict.")
-def score(day: str | None, horizon_days: int) -> None:
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(1, 730),
+    help="Score this horizon, added beside the others (default: config/tailor.yml's horizons).",
+)
+def score(day: str | None, horizon_days: int | None) -> None:
     """Churn and purchase propensity scores into ml.propensity_scores."""
-    from ml.propensity import PropensityConfig
+    from ml.pipeline import propensity_config
 
-    _ml_command("score", day, PropensityConfig(horizon_days=horizon_days))
+    _ml_command("score", day, propensity_config(get_settings(), horizon_days))
 
 
 @main.command()

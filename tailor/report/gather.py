@@ -409,9 +409,11 @@ class ReportReader:
         return _rows(
             self.con,
             """
-            select task, model, status, metrics, message, params
+            select
+                task || coalesce(' ' || (data_window->>'horizon_days') || 'd', '') as task,
+                model, status, metrics, message, params
             from ml.model_runs where run_date = ?
-            order by task, case status when 'chosen' then 0 when 'baseline' then 1 else 2 end,
+            order by 1, case status when 'chosen' then 0 when 'baseline' then 1 else 2 end,
                      model
             """,
             [self.day],

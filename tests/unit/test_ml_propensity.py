@@ -34,6 +34,25 @@ DAYS = 42
 RUN_DAY = (START + dt.timedelta(days=DAYS - 1)).date()
 
 
+SESSION_COLUMNS = [
+    "customer_id",
+    "started_at",
+    "page_views",
+    "product_views",
+    "cart_adds",
+    "device_type",
+    "start_day_part",
+]
+
+
+def write_marts(con, **frames: pd.DataFrame) -> None:
+    con.execute("create schema if not exists marts")
+    for name, frame in frames.items():
+        con.register("_frame", frame)
+        con.execute(f"create or replace table marts.{name} as select * from _frame")
+        con.unregister("_frame")
+
+
 def build_marts(con, n_customers: int = 600, seed: int = 0) -> pd.DataFrame:
     """marts.orders / sessions / customers with the columns the propensity SQL reads.
 
@@ -91,18 +110,7 @@ def build_marts(con, n_customers: int = 600, seed: int = 0) -> pd.DataFrame:
     o["total"] = o["merchandise_amount"]
     o["merchandise_amount_reporting"] = o["merchandise_amount"]
     o["is_purchase"] = o["status"] == "completed"
-    s = pd.DataFrame(
-        sessions,
-        columns=[
-            "customer_id",
-            "started_at",
-            "page_views",
-            "product_views",
-            "cart_adds",
-            "device_type",
-            "start_day_part",
-        ],
-    )
+    s = pd.DataFrame(sessions, columns=SESSION_COLUMNS)
     s["is_converted"] = False
     c = pd.DataFrame(
         {
@@ -112,10 +120,7 @@ def build_marts(con, n_customers: int = 600, seed: int = 0) -> pd.DataFrame:
             ],
         }
     )
-    for name, frame in (("orders", o), ("sessions", s), ("customers", c)):
-        con.register("_frame", frame)
-        con.execute(f"create or replace table marts.{name} as select * from _frame")
-        con.unregister("_frame")
+    write_marts(con, orders=o, sessions=s, customers=c)
     return o
 
 
@@ -282,3 +287,38 @@ def test_too_little_history_is_skipped_not_failed(con):
     res = train_task(con, (START + dt.timedelta(days=5)).date(), "churn", PropensityConfig())
     assert res.status == "skipped"
     assert "history" in res.message
+
+
+def test_zero_value_orders_are_purchases_and_same_day_orders_one_purchase_day(con):
+    """A completed $0 order (a free sample, a fully discounted basket) is a purchase that
+    adds no spend; three orders on one day are one purchase day; a credit note is no
+    purchase."""
+    day = dt.datetime(2026, 9, 10, 10)
+    rows = [  # order, customer, placed, status, amount
+        ("Z1", "zero", day, "completed", 0.0),
+        ("S1", "same_day", day, "completed", 20.0),
+        ("S2", "same_day", day + dt.timedelta(hours=2), "completed", 30.0),
+        ("S3", "same_day", day + dt.timedelta(hours=5), "completed", 10.0),
+        ("C1", "credit", day, "completed", -15.0),
+    ]
+    o = pd.DataFrame(
+        rows, columns=["order_id", "customer_id", "ordered_at", "status", "merchandise_amount"]
+    )
+    o = o.assign(
+        updated_at=o["ordered_at"],
+        total=o["merchandise_amount"],
+        merchandise_amount_reporting=o["merchandise_amount"],
+        has_discount=False,
+        is_purchase=o["merchandise_amount"] > 0,  # as the marts define it
+    )
+    c = pd.DataFrame({"customer_id": ["zero", "same_day", "credit"], "created_at": [day] * 3})
+    s = pd.DataFrame(columns=[*SESSION_COLUMNS, "is_converted"])
+    write_marts(con, orders=o, sessions=s, customers=c)
+    con.execute("alter table marts.sessions alter started_at type timestamp")
+    feats = features_at(con, dt.datetime(2026, 9, 20)).set_index("customer_id")
+    assert feats.loc["zero", "orders_total"] == 1  # bought, for nothing
+    assert feats.loc["zero", "revenue_total"] == 0
+    assert feats.loc["same_day", ["orders_total", "purchase_days_total"]].tolist() == [3, 1]
+    assert feats.loc["credit", "orders_total"] == 0
+    # the label window counts a $0 order as a purchase, a credit note not
+    assert labels_at(con, dt.datetime(2026, 9, 10), 7) == {"zero", "same_day"}

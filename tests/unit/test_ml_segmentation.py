@@ -15,6 +15,8 @@ from ml.segmentation import (
     FeaturePreprocessor,
     PreviousRun,
     SegmentationConfig,
+    ShopFacts,
+    Thresholds,
     assign_segment_ids,
     choose_k,
     compare_alternatives,
@@ -155,7 +157,7 @@ def test_personas_are_recovered_and_named():
     assert by_type.loc[2].mode()[0].startswith("Window shoppers")  # never bought, many sessions
     assert by_type.loc[0].mode()[0].startswith("High-value loyal")
     assert by_type.loc[1].mode()[0].startswith("Discount-driven")
-    assert by_type.loc[3].mode()[0].startswith("One-time buyers")
+    assert by_type.loc[3].mode()[0].startswith("Recent one-time buyers")  # 0-10 days ago
     assert (res.assignments["distance"] >= 0).all()
     assert res.profiles["size"].sum() == len(df)
     centroid = json.loads(res.profiles["centroid"].iloc[0])
@@ -233,24 +235,21 @@ def test_segment_moves_counts_movers_newcomers_and_leavers():
     assert t == {(1, 1): 1, (1, 2): 1, (2, 2): 1, (2, None): 1, (None, 1): 1}
 
 
-def test_describe_segment_reads_the_centroid():
-    roles = {
-        "frequency": "frequency",
-        "monetary": "monetary",
-        "recency": "recency_days",
-        "discount_share": "discount_share",
-    }
-    centroid = pd.Series(
-        {"frequency": 2.0, "monetary": 150.0, "recency_days": 25.0, "discount_share": 0.1}
-    )
-    z = pd.Series(
-        {"frequency": -0.2, "monetary": -0.3, "recency_days": 1.6, "discount_share": -0.2}
-    )
-    name, text = describe_segment(centroid, z, roles, size=250, total=1000, currency="EUR")
-    assert name == "Lapsing buyers"
+def test_describe_segment_uses_absolute_thresholds():
+    shop = ShopFacts(has_orders=True, has_events=False, median_buyer_spend=100.0)
+    t = Thresholds(lapsing_days=120)
+    profile = {"buyer_share": 1.0, "orders": 2.0, "spend": 150.0, "days_since_order": 25.0}
+    # 25 days since the last order is not lapsing, however far above the others' it is
+    name, text = describe_segment(profile, shop, t, size=250, total=1000, currency="EUR")
+    assert name == "Regular buyers"
     assert "250 customers (25%)" in text
     assert "last order 25.0 days ago" in text
     assert "150 EUR spent" in text
+    name, text = describe_segment(
+        profile | {"days_since_order": 150.0}, shop, t, size=250, total=1000
+    )
+    assert name == "Lapsing buyers"
+    assert "over 120 days old" in text
 
 
 def test_nightly_runs_write_stable_ids_and_reruns_replace_their_rows(tailor_env):

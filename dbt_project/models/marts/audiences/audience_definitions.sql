@@ -7,6 +7,9 @@
       lifecycle_<stage>                   lifecycle stage, e.g. lifecycle_at_risk
       ml_segment_<id>                     ML segment of the latest segmentation run
       propensity_<model>_decile_<d>       propensity decile of a model (1 = highest-scoring tenth)
+                                          at its primary horizon
+      propensity_<model>_<N>d_decile_<d>  the same at the horizon of N days (every horizon
+                                          scored: config/tailor.yml, propensity.horizons)
       trigger_cart_abandoners             a cart abandoned (no purchase within
                                           tailor__cart_abandonment_hours) in the flag window
       trigger_browse_abandoners           viewed products without adding to cart
@@ -39,9 +42,10 @@ ml_segments as (
 
 propensity_models as (
 
-    select distinct model
+    select distinct model, horizon_days, coalesce(is_primary, true) as is_primary
     from (
-        {{ tailor.ml_latest(source('ml_outputs', 'propensity_scores'), [['model', 'string']]) }}
+        {{ tailor.ml_latest(source('ml_outputs', 'propensity_scores'),
+            [['model', 'string'], ['horizon_days', 'int'], ['is_primary', 'boolean']]) }}
     ) as latest
 
 ),
@@ -96,8 +100,19 @@ definitions as (
         'Propensity: ' || model || ' decile ' || cast(decile as {{ dbt.type_string() }}),
         'propensity_decile',
         model || ':' || cast(decile as {{ dbt.type_string() }}),
-        'Customers in decile ' || cast(decile as {{ dbt.type_string() }}) || ' (1 = highest-scoring tenth) of the ' || model || ' propensity score.'
-    from propensity_models
+        'Customers in decile ' || cast(decile as {{ dbt.type_string() }}) || ' (1 = highest-scoring tenth) of the ' || model || ' propensity score'
+        || coalesce(' (primary horizon: the next ' || cast(horizon_days as {{ dbt.type_string() }}) || ' days)', '') || '.'
+    from (select distinct model, horizon_days from propensity_models where is_primary) as primary_models
+    cross join deciles
+
+    union all
+    select
+        {{ tailor.audience_id('propensity_decile', 'model', 'decile', 'horizon_days') }},
+        'Propensity: ' || model || ' in ' || cast(horizon_days as {{ dbt.type_string() }}) || ' days, decile ' || cast(decile as {{ dbt.type_string() }}),
+        'propensity_decile',
+        model || ':' || cast(horizon_days as {{ dbt.type_string() }}) || 'd:' || cast(decile as {{ dbt.type_string() }}),
+        'Customers in decile ' || cast(decile as {{ dbt.type_string() }}) || ' (1 = highest-scoring tenth) of the ' || model || ' propensity score over the next ' || cast(horizon_days as {{ dbt.type_string() }}) || ' days.'
+    from (select distinct model, horizon_days from propensity_models where horizon_days is not null) as horizon_models
     cross join deciles
 
     {% for trigger in tailor.audience_triggers() %}

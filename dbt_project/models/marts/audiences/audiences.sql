@@ -68,8 +68,12 @@ ml_segments as (
 
 propensity as (
 
-    {{ tailor.ml_latest(source('ml_outputs', 'propensity_scores'),
-        [['customer_id', 'string'], ['model', 'string'], ['score', 'double'], ['decile', 'int']]) }}
+    select customer_id, model, score, decile, horizon_days, coalesce(is_primary, true) as is_primary
+    from (
+        {{ tailor.ml_latest(source('ml_outputs', 'propensity_scores'),
+            [['customer_id', 'string'], ['model', 'string'], ['score', 'double'], ['decile', 'int'],
+             ['horizon_days', 'int'], ['is_primary', 'boolean']]) }}
+    ) as latest
 
 ),
 
@@ -180,7 +184,15 @@ memberships as (
         customer_id,
         score
     from propensity
-    where decile is not null
+    where decile is not null and is_primary
+
+    union all
+    select
+        {{ tailor.audience_id('propensity_decile', 'model', 'decile', 'horizon_days') }},
+        customer_id,
+        score
+    from propensity
+    where decile is not null and horizon_days is not null
 
     {% for trigger in tailor.audience_triggers() %}
     union all

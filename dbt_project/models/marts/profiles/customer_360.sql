@@ -2,7 +2,8 @@
     One row per customer with what Tailor knows about them as of the run date: the unified
     profile (customers: identity, demographics, behaviour, consent), the RFM segment, the
     lifecycle stage, the behavioural flags, the ML segment, the churn and purchase
-    propensity, and the top three recommended products.
+    propensity, the expected purchases and value (both at the primary horizon), and the
+    top three recommended products.
 
     Built after the ML jobs (the nightly `dbt_audiences` stage); before the first ML run the
     ML columns are null.
@@ -49,7 +50,16 @@ ml_segments as (
 propensity as (
 
     {{ tailor.ml_latest(source('ml_outputs', 'propensity_scores'),
-        [['customer_id', 'string'], ['model', 'string'], ['score', 'double'], ['decile', 'int']]) }}
+        [['customer_id', 'string'], ['model', 'string'], ['score', 'double'], ['decile', 'int'],
+         ['is_primary', 'int']]) }}
+
+),
+
+customer_value as (
+
+    {{ tailor.ml_latest(source('ml_outputs', 'customer_value'),
+        [['customer_id', 'string'], ['expected_purchases', 'double'], ['expected_value', 'double'],
+         ['is_primary', 'int']]) }}
 
 ),
 
@@ -69,6 +79,8 @@ scores as (
         max(case when model = 'purchase' then score end) as purchase_score,
         max(case when model = 'purchase' then decile end) as purchase_decile
     from propensity
+    -- the primary horizon (the first of config/tailor.yml's propensity.horizons)
+    where coalesce(is_primary, 1) = 1
     group by customer_id
 
 ),
@@ -105,6 +117,8 @@ select
     scores.churn_decile,
     scores.purchase_score,
     scores.purchase_decile,
+    customer_value.expected_purchases,
+    customer_value.expected_value,
     top_recommendations.recommended_product_1,
     top_recommendations.recommended_product_2,
     top_recommendations.recommended_product_3
@@ -120,5 +134,8 @@ left join ml_segments
     on customers.customer_id = ml_segments.customer_id
 left join scores
     on customers.customer_id = scores.customer_id
+left join customer_value
+    on customers.customer_id = customer_value.customer_id
+    and coalesce(customer_value.is_primary, 1) = 1
 left join top_recommendations
     on customers.customer_id = top_recommendations.customer_id

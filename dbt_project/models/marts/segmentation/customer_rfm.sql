@@ -7,11 +7,24 @@
       credit notes do not count);
     * monetary: net merchandise revenue in the reporting currency (credit notes such as
       Online Retail cancellations reduce it).
-    Scores are quintiles of the percent rank, (rank - 1) / (n - 1), computed in integers
-    so a boundary value never lands in the wrong quintile (5 = most recent / most
-    frequent / highest spend). Tied values always share a score, so the result does not
-    depend on row order.
-    The segment comes from R and FM = round((F + M) / 2).
+
+    Scores are real quintiles: each customer's position in one strict order, as a percent
+    rank (position - 1) / (n - 1), bucketed 1 + floor(5 * percent rank) (5 = most recent /
+    most frequent / highest spend), so each score holds a fifth of the customers (to one
+    customer) even when most customers share a value (a shop where most people bought
+    once). Ties in the measured value are broken by the other measures, never by chance:
+      R: days since the last purchase, then the exact time of it, then F, then M;
+      F: purchases, then spend, then recency;
+      M: spend, then purchases, then recency;
+    and the customer id last, so the result does not depend on row order.
+
+    The segment comes from R and FM = round((F + M) / 2), with the scores capped by the
+    calendar so that a name holds in absolute terms too: a customer whose last purchase
+    is more than tailor__rfm_recent_days (90) days old scores at most R = 3 for the segment
+    (never "Promising", "New" or "Champions"), more than tailor__rfm_lapsed_days (180) days
+    at most R = 2; a customer with a single purchase at most FM = 2 (never named for
+    buying often). r_score, f_score, m_score, fm_score and rfm_code are the uncapped
+    quintile scores.
 #}
 
 with customer_orders as (
@@ -43,9 +56,15 @@ ranked as (
 
     select
         *,
-        rank() over (order by recency_days desc) as recency_rank,
-        rank() over (order by frequency) as frequency_rank,
-        rank() over (order by monetary) as monetary_rank,
+        row_number() over (
+            order by recency_days desc, last_purchase_at, frequency, monetary, customer_id
+        ) as recency_rank,
+        row_number() over (
+            order by frequency, monetary, recency_days desc, customer_id
+        ) as frequency_rank,
+        row_number() over (
+            order by monetary, frequency, recency_days desc, customer_id
+        ) as monetary_rank,
         count(*) over () as customer_count
     from measured
 
@@ -71,6 +90,21 @@ combined as (
 
 ),
 
+calendar as (
+
+    -- the scores the segment is named from: capped by how long ago and how often
+    select
+        *,
+        case
+            when recency_days > {{ var('tailor__rfm_lapsed_days', 180) | int }} then least(r_score, 2)
+            when recency_days > {{ var('tailor__rfm_recent_days', 90) | int }} then least(r_score, 3)
+            else r_score
+        end as segment_r_score,
+        case when frequency <= 1 then least(fm_score, 2) else fm_score end as segment_fm_score
+    from combined
+
+),
+
 final as (
 
     select
@@ -93,10 +127,10 @@ final as (
         ) as rfm_code,
         cast(segment_map.segment as {{ dbt.type_string() }}) as rfm_segment,
         cast('{{ var("tailor__reporting_currency") }}' as {{ dbt.type_string() }}) as reporting_currency
-    from combined
+    from calendar as combined
     left join segment_map
-        on combined.r_score = segment_map.r_score
-        and combined.fm_score = segment_map.fm_score
+        on combined.segment_r_score = segment_map.r_score
+        and combined.segment_fm_score = segment_map.fm_score
 
 )
 
