@@ -4,6 +4,7 @@ bootstrap intervals over customers; the hyper-parameters come from the tuning fi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,6 +21,8 @@ from ml.recommend.data import (
 from ml.recommend.models import build, known_models
 from ml.recommend.selection import Evaluation, ModelResult, choose
 from ml.recommenders import CatalogTooLarge, PopularityRecommender, Recommender
+
+_log = logging.getLogger(__name__)
 
 # metrics that get a bootstrap interval (and per-customer values for the tests)
 INTERVAL_METRICS = ("ndcg@10", "precision@10", "recall@10")
@@ -63,7 +66,13 @@ def evaluate(
         window["holdout_users"] = window["evaluated_users"] = len(split.users)
         return Evaluation(results, None, "popularity", True, f"no evaluation: {msg}", window)
     known = known_models()
-    tuning = tune(data, split, config, log=log) if config.tune else Tuning(features, {}, {}, 0.0)
+    tuning = Tuning(features, {}, {}, 0.0)
+    if config.tune:
+        try:
+            tuning = tune(data, split, config, log=log)
+        except Exception as exc:  # the defaults then: tuning must not stop the night
+            window["tuning_error"] = str(exc)
+            (log or _log.warning)(f"tuning failed, the models keep their defaults: {exc}")
     bench = Bench.make(data, split, tuning.features, config)
     window |= {
         "features": tuning.features.describe(),

@@ -95,9 +95,8 @@ def evaluate_day(
     models: Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[Evaluation, RecData]:
-    """The evaluation of ``day`` without writing anything (``tailor recommend
-    --evaluate-only``, ``benchmarks/recommend_quality.py``). ``models``: candidates to
-    compare (default: the configured ones)."""
+    """The evaluation of ``day`` without writing anything (``benchmarks/recommend_quality.py``).
+    ``models``: candidates to compare (default: the configured ones)."""
     config = (config or RecommendConfig()).with_dbt_vars(dbt_project)
     if models is not None:
         config = replace(config, models=tuple(m for m in models if m != "popularity"))

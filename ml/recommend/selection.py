@@ -196,6 +196,9 @@ def previous_runs(con: Any, day: dt.date) -> tuple[dict[str, dict[str, float]], 
         from ml.model_runs
         where task = ? and run_date < ?
             and json_extract_string(metrics, '$."ndcg@10"') is not null
+            -- runs scored on the per-customer split only (they carry a standard error): a
+            -- score from the earlier, global-window evaluation is on another scale
+            and json_extract_string(metrics, '$."ndcg@10_se"') is not null
         qualify row_number() over (partition by model order by run_date desc) = 1
         """,
         [TASK, day],

@@ -19,6 +19,7 @@ earlier (default-first) value. The choice and every try are recorded with the mo
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from ml.recommend.data import Features, RecData, product_texts
 from ml.recommend.models import DEFAULTS, GRIDS, ITEM_MODELS, LADDERS, TUNE_EASE_ITEMS, build
 from ml.recommend.split import Split
 from ml.recommenders import CatalogTooLarge, Recommender
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,12 +89,15 @@ def tune(
         scout = next((m for m in item_models if m != "ease"), None)
 
     def per_user(bench: Bench, name: str, p: Mapping[str, Any], fitted: dict) -> np.ndarray | None:
-        model = build(name, config, data.n_items, p, params)
         try:
+            model = build(name, config, data.n_items, p, params)
             fit(model, bench.X, data, fitted)
+            return bench.ndcg(model, bench.popularity)
         except CatalogTooLarge:
             return None
-        return bench.ndcg(model, bench.popularity)
+        except Exception as exc:  # a trial that fails is skipped, as a failing candidate is
+            (log or _log.warning)(f"tuning: {name} {dict(p)} failed: {exc}")
+            return None
 
     def score(bench: Bench, name: str, p: Mapping[str, Any], fitted: dict) -> float | None:
         values = per_user(bench, name, p, fitted)

@@ -73,8 +73,12 @@ def score(day: str | None, horizon_days: int | None) -> None:
 
 @main.command()
 @click.option("--date", "day", help="Run date (default: the day the features were built as of).")
-@click.option("--k", type=int, help="Recommendations per customer (default: config/tailor.yml's).")
+@click.option(
+    "--k",
+    type=click.IntRange(min=1),
+    help="Recommendations per customer (default: config/tailor.yml's).",
+)
 def recommend(day: str | None, k: int | None) -> None:
     """Recommendations (best model by NDCG@10 on a per-customer temporal holdout, options
     in config/tailor.yml) into ml.recommendations, ml.similar_items and ml.model_runs."""
-    _ml_command("recommend", day, {"k": k} if k else None)
+    _ml_command("recommend", day, {"k": k} if k is not None else None)

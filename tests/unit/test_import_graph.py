@@ -5,7 +5,12 @@ Every module of ``tailor/``, ``ml/``, ``expectations/`` and ``dags/`` is read wi
 imports are resolved. A package's modules count one by one; a module importing the
 ``__init__`` of its own package (or of a package above it) is not an edge.
 
-The layers, lowest first (a module belongs to the longest prefix listed):
+A package whose ``__init__`` loads its names lazily from a map (``_WHERE`` or ``_EXPORTS``:
+name -> submodule, read with ``importlib`` on first use) is seen through: ``from ml.recommend
+import run`` is an edge to the submodule that defines ``run``.
+
+The layers, lowest first (a module belongs to the longest prefix listed; the root package
+``tailor`` itself is low, its modules are placed one by one):
 
 0. low modules that anything may use: settings, configuration, quoting, the warehouse
    connection, consent, who is erased, the run log, a run's working copy on disk, ...
@@ -29,7 +34,6 @@ pytestmark = pytest.mark.unit
 ROOTS = ("tailor", "ml", "expectations", "dags")
 LAYERS: dict[int, tuple[str, ...]] = {
     0: (
-        "tailor",
         "tailor.settings",
         "tailor.config",
         "tailor.sources",
@@ -44,6 +48,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "tailor.descriptions",
         "tailor.quiet",
         "tailor.incidents",
+        "tailor.files",
     ),
     1: (
         "tailor.ingest",
@@ -56,7 +61,6 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "tailor.publish",
         "tailor.report",
         "tailor.synthetic",
-        "tailor.generate",
         "tailor.adapters",
         "tailor.check",
         "tailor.shared_devices",
@@ -86,6 +90,18 @@ def _known(name: str, modules: dict[str, Path]) -> str | None:
     return name or None
 
 
+LAZY_MAPS = ("_WHERE", "_EXPORTS")
+
+
+def lazy_map(path: Path) -> dict[str, str]:
+    """A package ``__init__``'s map of lazily loaded names to their submodules."""
+    for node in ast.parse(path.read_text(), str(path)).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and target.id in LAZY_MAPS and node.value is not None:
+            return ast.literal_eval(node.value)
+    return {}
+
+
 def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The project modules ``name`` imports, anywhere in the file."""
     is_package = path.name == "__init__.py"
@@ -108,6 +124,11 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             if target.split(".")[0] not in ROOTS:
                 continue
             known = _known(target, modules)
+            if known and modules[known].name == "__init__.py":
+                attribute = target[len(known) + 1 :].split(".")[0]
+                submodule = lazy_map(modules[known]).get(attribute)
+                if submodule and f"{known}.{submodule}" in modules:
+                    known = f"{known}.{submodule}"
             # a module may use its own package's (or an enclosing package's) __init__
             if known and known != name and not name.startswith(known + "."):
                 found.add(known)
@@ -156,6 +177,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def layer_of(name: str) -> int | None:
+    if name == "tailor":
+        return 0
     best: tuple[int, int] | None = None  # (prefix length, layer)
     for layer, prefixes in LAYERS.items():
         for prefix in prefixes:
@@ -224,3 +247,17 @@ def test_the_walker_sees_imports_in_functions_and_relative_ones(tmp_path):
     assert upward_imports({"tailor.settings": graph["tailor.settings"]}) == [
         "tailor.settings (layer 0) imports tailor.pipeline (layer 2)"
     ]
+
+
+def test_the_walker_sees_through_lazy_package_maps(tmp_path):
+    """``from ml.rec import load``, where ``ml/rec/__init__`` loads ``load`` from
+    ``ml.rec.data`` on first use, is an edge to ``ml.rec.data``: a cycle through it shows."""
+    rec = tmp_path / "ml" / "rec"
+    rec.mkdir(parents=True)
+    (tmp_path / "ml" / "__init__.py").write_text("")
+    (rec / "__init__.py").write_text('_WHERE = {"load": "data"}\n')
+    (rec / "data.py").write_text("from ml import seg\ndef load():\n    pass\n")
+    (tmp_path / "ml" / "seg.py").write_text("def f():\n    from ml.rec import load\n")
+    graph = import_graph(tmp_path)
+    assert graph["ml.seg"] == {"ml.rec.data"}
+    assert cycles(graph) == [["ml.rec.data", "ml.seg"]]

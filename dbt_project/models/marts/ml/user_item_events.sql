@@ -39,7 +39,7 @@ refunded as (
 
 ),
 
--- event -> interaction type; ml/recommend.py INTERACTION_EVENTS_SQL reads these events the same way
+-- event -> interaction type; ml/recommend/data.py INTERACTION_EVENTS_SQL reads these events the same way
 event_signals as (
 
     select
