@@ -409,6 +409,28 @@ def test_evaluation_finds_planted_structure_and_beats_popularity():
     assert lo <= knn["ndcg@10"] <= hi
 
 
+def test_a_model_that_fails_while_tuning_does_not_stop_the_night(monkeypatch):
+    """One candidate that cannot be fitted (a numerical error, a bug) is marked failed, as in
+    the evaluation; the tuning skips its trials instead of failing the whole night."""
+    from ml.recommenders import rp3beta
+
+    def broken(self, *args, **kwargs):
+        raise FloatingPointError("overflow in the random walk")
+
+    monkeypatch.setattr(rp3beta.RP3betaRecommender, "fit", broken)
+    rng = np.random.default_rng(1)
+    rows = []
+    for u in range(120):
+        j = 1 + u % 9
+        rows += [(u, 0, "purchase", 20), (u, 1, "purchase", 19)]
+        rows += [(u, 2 * j, "cart", 15 + rng.random()), (u, 2 * j + 1, "cart", 1 + rng.random())]
+    data = _events_and_data(_ev(rows), 120, 20)
+    config = replace(CONFIG, models=("ease", "rp3beta"), min_holdout_users=5, tune=True)
+    ev = evaluate(data, config)
+    assert ev.result("rp3beta").status == "failed"
+    assert ev.served in ("ease", "popularity")
+
+
 def test_too_few_holdout_users_serves_popularity():
     data = _events_and_data(_ev([(0, 0, "view", 20), (0, 1, "cart", 1)]), 1, 2)
     ev = evaluate(data, CONFIG)
