@@ -175,13 +175,14 @@ def models_section(data: ReportReader, summary: dict[str, Any]) -> str:
     if not hist:
         out.append(na("not available: no recommendation runs with NDCG@10 yet"))
         return "".join(out)
-    series: dict[str, list[tuple[dt.date, float]]] = {"served (chosen)": []}
+    # what each night served: the chosen model, or popularity when the run fell back to it
+    series: dict[str, list[tuple[dt.date, float]]] = {"served": []}
     for day, model, status, v in hist:
-        if status == "chosen":
-            series["served (chosen)"].append((day, v))
+        if status in ("chosen", "fallback"):
+            series["served"].append((day, v))
         series.setdefault(model, []).append((day, v))
-    if not series["served (chosen)"]:
-        del series["served (chosen)"]
+    if not series["served"]:
+        del series["served"]
     # the served model first, then the models with the most runs, at most 8 lines
     names = list(series)[:1] + sorted(list(series)[1:], key=lambda k: -len(series[k]))
     series = {k: series[k] for k in names[: len(PALETTE)]}

@@ -601,7 +601,9 @@ def test_lifecycle_and_features_cover_every_customer(full):
                 where recency_days is null or monetary is null or sessions is null or mobile_share is null)
     """,
     )[0]
-    assert customers == lifecycle == features == flags and customers >= 150 and nulls == 0
+    # customers sign up over a data set's first 30 days: by the last day of a short one,
+    # most of the 150 generated have (the rest are not in the CRM yet)
+    assert customers == lifecycle == features == flags and customers >= 100 and nulls == 0
     stages = dict(
         rows(full, "select lifecycle_stage, count(*) from marts.customer_lifecycle group by 1")
     )

@@ -264,14 +264,18 @@ def test_report_draws_the_plots(run, tmp_path):
     before = DAY - dt.timedelta(days=1)
     con = connect(db, settings=s)
     try:
-        # an earlier recommendation run, so NDCG@10 has a line over two runs
+        # an earlier recommendation run, so NDCG@10 has a line over two runs; and the day's
+        # own score (a one-day shop has too little history for the per-customer holdout:
+        # its run serves popularity without a score)
         con.execute(
             """
             insert into ml.model_runs (run_id, model, task, run_date, status, metrics, started_at)
             values ('recommendation:x', 'popularity', 'recommendation', ?, 'chosen',
-                    '{"ndcg@10": 0.05}', now())
+                    '{"ndcg@10": 0.05}', now()),
+                   ('recommendation:y', 'ease', 'recommendation', ?, 'chosen',
+                    '{"ndcg@10": 0.07}', now())
             """,
-            [before],
+            [before, DAY],
         )
     finally:
         con.close()
