@@ -36,8 +36,7 @@ the package itself and loaded from their submodule on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ml.lazy import lazy_names
 
 _EXPORTS: dict[str, str] = {
     "TASKS": "config",
@@ -73,15 +72,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS)

@@ -39,8 +39,7 @@ low submodule (``ml.recommend.config``) does not pull in the others.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ml.lazy import lazy_names
 
 # public name -> the submodule that defines it
 _WHERE = {
@@ -121,9 +120,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)
