@@ -341,6 +341,7 @@ class PropensitySettings:
     whichever scores best on the validation cutoff).
     """
 
+    # plain defaults, one frozen dataclass per section (the parser below reads each key)
     horizons: tuple[int, ...] = (30, 90)
     short_history_horizon: int | None = 7
     train_cutoffs: int = 2
@@ -411,6 +412,7 @@ class SegmentSettings:
     *lapsing* after ``lapsing_days`` without an order, *frequent* from ``frequent_orders``
     orders, and *high-value* from ``high_value_ratio`` times the median buyer's spend."""
 
+    # plain defaults, one frozen dataclass per section (the parser below reads each key)
     k_min: int = 4
     k_max: int = 10
     min_customers: int = 50

@@ -58,6 +58,7 @@ from typing import Any
 import duckdb
 import great_expectations.expectations as gxe
 
+# the suites' shared vocabulary, imported by name in each suite module
 from expectations.suites.base import (
     CRITICAL,
     WARNING,

@@ -70,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "run": "job",
 }
 
+# names loaded on first use (ml/lazy.py), as in every ML package
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_names(__name__, _EXPORTS)

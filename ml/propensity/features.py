@@ -88,6 +88,7 @@ sessions as (
     where s.customer_id is not null
         and s.started_at < $cutoff
 ),
+-- counts per window, the same shape for orders and sessions (one scan of each, as of the cutoff)
 order_stats as (
     select
         customer_id,
@@ -162,6 +163,7 @@ select
         and date_diff('second', os.first_order_at, os.last_order_at) > 0 then
         date_diff('second', os.last_order_at, $cutoff) * (os.purchase_days_total - 1)
         / date_diff('second', os.first_order_at, os.last_order_at) end as overdue_ratio,
+    -- zero where a customer has no order or session in the window (as in the dbt activity model)
     coalesce(os.revenue_90d, 0) as revenue_90d,
     coalesce(ss.sessions_total, 0) as sessions_total,
     coalesce(ss.sessions_7d, 0) as sessions_7d,

@@ -190,6 +190,7 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
     return TaskResult(
         task,
         "chosen",
+        # a result built field by field (keyword arguments, like the segmentation's)
         algorithm=best,
         scores=scores,
         candidates=candidates,

@@ -118,6 +118,7 @@ _WHERE = {
     "write_run": "output",
 }
 
+# names loaded on first use (ml/lazy.py), as in every ML package
 __all__ = sorted(_WHERE)
 
 __getattr__, __dir__ = lazy_names(__name__, _WHERE)

@@ -117,6 +117,7 @@ class RecommendConfig:
     holdout_share: float = 0.2
     holdout_count: int | None = None
     min_history: int = 3
+    # the job's options; tailor.config.RecommendOptions carries the user-set ones (a test checks they agree)
     relevant_kinds: tuple[str, ...] | None = None
     eval_ks: tuple[int, ...] = (5, 10)
     candidate_pool: int = 50

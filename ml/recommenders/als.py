@@ -48,6 +48,7 @@ class ALSRecommender(Recommender):
         weighting: str = "log",
         random_state: int = 0,
     ):
+        # scikit-learn style: constructor arguments stored as they are
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha

@@ -148,6 +148,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         fit_sample: int | None = 100_000,
         random_state: int = 0,
     ):
+        # scikit-learn style: constructor arguments stored as they are
         self.k_range = k_range
         self.n_init = n_init
         self.silhouette_sample = silhouette_sample

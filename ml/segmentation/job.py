@@ -45,6 +45,7 @@ def segment(
         return _segment(features, day, config=config, previous=previous, currency=currency)
 
 
+# the signature of segment(), which runs this under limited_threads
 def _segment(
     features: pd.DataFrame,
     day: dt.date,
