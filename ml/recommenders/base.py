@@ -17,7 +17,8 @@ Subclasses implement ``fit`` and ``_score(user_items_batch, groups_batch)`` (a d
 or a sparse matrix of scores for the batch); item-to-item models also set
 ``item_weights_`` (a sparse or dense ``(items, items)`` matrix, row = the item a user
 interacted with, column = the item it points to), which gives ``similar_items`` and
-``explain`` for free.
+``explain`` for free; a model without them gives ``similar_items`` by overriding
+``_similarity_rows`` (ALS: the cosine of its factors) or ``_similar`` (popularity).
 """
 
 from __future__ import annotations
