@@ -147,6 +147,7 @@ def record_skipped(
         for table in clear:
             con.execute(f"delete from {table} where run_date = ?", [run_date])
         con.execute("delete from ml.model_runs where run_id = ?", [rid])
+        # one keyword argument per field (a record with many fields, not repeated logic)
         record_model_run(
             con,
             run_id=rid,

@@ -4,7 +4,9 @@
   customers and products those lines describe. Every line is loaded or quarantined, so the
   541,909 lines reconcile exactly.
 * REES46 clickstream: one CSV line per event -> ``raw.events`` in Segment shape
-  (view -> Product Viewed, cart -> Product Added, purchase -> Order Completed).
+  (view -> Product Viewed, cart -> Product Added, purchase -> Order Completed), plus the
+  catalog those events describe (``raw.products``: the export has no catalog file, and a
+  store that sends only events should still get recommendations).
 
 An adapter's rows carry ``_source_file = '<adapter>/<file name>'``; loading the same file
 again replaces exactly those rows, in one transaction.
@@ -212,7 +214,13 @@ def _rees46(con: duckdb.DuckDBPyConnection, batch_id: str, label: str, loaded_at
             null::json as traits,
             null::json as context,
             null::json as extra,
-            {ts}::date as _day
+            {ts}::date as _day,
+            {ts} as _ts,
+            nullif(trim(product_id), '') as _product_id,
+            try_cast(price as decimal(18,2)) as _price,
+            nullif(trim(brand), '') as _brand,
+            nullif(trim(category_code), '') as _category_code,
+            nullif(trim(category_id), '') as _category_id
         from _lines
         """
     )
@@ -226,7 +234,42 @@ def _rees46(con: duckdb.DuckDBPyConnection, batch_id: str, label: str, loaded_at
         loaded_at=loaded_at,
         day_expr="_day",
     )
-    return [("events", read, loaded, quarantined)]
+    out = [("events", read, loaded, quarantined)]
+    # The catalog, one row per product of the loaded events (a quarantined event, e.g. one
+    # priced 0, describes no product): its latest price, brand and category as of its
+    # latest event. The export has no title, so the title is brand, category and id.
+    latest = "row(_ts, _line)"
+    n = _insert_derived(
+        con,
+        "products",
+        f"""
+        select _product_id, concat_ws(' ', brand, category_name, '#' || _product_id),
+               null, category_path, brand, price, 'USD', true,
+               strftime(first_ts, '%Y-%m-%dT%H:%M:%SZ'), strftime(last_ts, '%Y-%m-%dT%H:%M:%SZ'),
+               null, first_ts::date, ?, ?, first_line, ?
+        from (
+            select _product_id,
+                   arg_max(_brand, {latest}) filter (where _brand is not null) as brand,
+                   -- "appliances.environment.water_heater" -> "appliances > environment >
+                   -- water_heater", the catalog's path; the bare category id where no code
+                   arg_max(coalesce(replace(_category_code, '.', ' > '), _category_id), {latest})
+                       filter (where coalesce(_category_code, _category_id) is not null)
+                       as category_path,
+                   replace(regexp_extract(arg_max(_category_code, {latest})
+                       filter (where _category_code is not null), '[^.]*$'), '_', ' ')
+                       as category_name,
+                   arg_max(_price, {latest}) filter (where _price > 0) as price,
+                   min(_ts) as first_ts, max(_ts) as last_ts, min(_line) as first_line
+            from _cand
+            where _reason_code is null and _product_id is not null
+            group by _product_id
+        )
+        where price is not null
+        """,
+        [batch_id, label, loaded_at],
+    )
+    out.append(("products", n, n, 0))
+    return out
 
 
 ADAPTERS: dict[str, Adapter] = {
@@ -249,7 +292,7 @@ ADAPTERS: dict[str, Adapter] = {
     "rees46": Adapter(
         name="rees46",
         default_file="rees46-sample/events_2019-10-01_head.csv.gz",
-        tables=("events",),
+        tables=("events", "products"),
         columns=(
             "event_time",
             "event_type",

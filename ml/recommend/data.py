@@ -183,6 +183,7 @@ def table_columns(con: Any, table: str) -> set[str]:
     return {r[0].lower() for r in rows}
 
 
+# marts.user_item_events' selection again, for a warehouse built before that model existed
 INTERACTION_EVENTS_SQL = """
 -- The interaction events of marts.user_item_interactions, one row per event
 -- (the mart's event_signals and order_signals).

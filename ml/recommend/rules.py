@@ -168,6 +168,7 @@ def ranked_lists(
 FILL_CELLS = 1 << 23
 
 
+# ranked_lists' parameters again, plus the widths: it passes its own through to this one
 def _ranked_lists(
     model: Recommender,
     popularity: PopularityRecommender,

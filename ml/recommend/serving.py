@@ -3,6 +3,7 @@ of customers)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -111,8 +112,15 @@ def recommendation_batches(
     bought = excluded  # what the global list leaves out (it uses no other history)
     if config.exclude_viewed:  # every product in the mart's history, not only its events
         excluded = (excluded + kinds.astype(bool)).astype(np.float32).tocsr()
-    categories = category_codes(data.products, config.diversity_column)
-    allowed = data.allowed
+    # the lists of both kinds of customers: the same rules, catalog and length
+    lists = functools.partial(
+        ranked_lists,
+        allowed=data.allowed,
+        categories=category_codes(data.products, config.diversity_column),
+        groups=None,
+        config=config,
+        n=config.k,
+    )
     users = np.flatnonzero(data.servable)
     model_name = served.model.name
     for start in range(0, len(users), config.batch_size):
@@ -127,16 +135,8 @@ def recommendation_batches(
         if personal.any():
             up = u[personal]
             hist = X[up]
-            p_ids, p_scores, p_src = ranked_lists(
-                served.model,
-                served.popularity,
-                hist,
-                exclude=excluded[up],
-                allowed=allowed,
-                categories=categories,
-                groups=data.groups[up],
-                config=config,
-                n=config.k,
+            p_ids, p_scores, p_src = lists(
+                served.model, served.popularity, hist, exclude=excluded[up], groups=data.groups[up]
             )
             ids[personal], scores[personal], sources[personal] = p_ids, p_scores, p_src
             if served.model.explains:
@@ -147,16 +147,8 @@ def recommendation_batches(
             # history or segment; bought products are still left out
             ua = u[~personal]
             anon = sp.csr_matrix((len(ua), data.n_items), dtype=np.float32)
-            g_ids, g_scores, g_src = ranked_lists(
-                served.global_popularity,
-                served.global_popularity,
-                anon,
-                exclude=bought[ua],
-                allowed=allowed,
-                categories=categories,
-                groups=None,
-                config=config,
-                n=config.k,
+            g_ids, g_scores, g_src = lists(
+                served.global_popularity, served.global_popularity, anon, exclude=bought[ua]
             )
             ids[~personal], scores[~personal], sources[~personal] = g_ids, g_scores, g_src
         valid = ids >= 0

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ml.recommenders.base import Recommender, batch_rows
+from ml.recommenders.base import Recommender
 from ml.recommenders.itemknn import weigh
 
 
@@ -48,7 +48,7 @@ class ALSRecommender(Recommender):
         weighting: str = "log",
         random_state: int = 0,
     ):
-        # scikit-learn style: constructor arguments stored as they are
+        # one attribute per parameter, as named (get_params and repr read them back)
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -69,6 +69,9 @@ class ALSRecommender(Recommender):
         )
         self.model_.fit(X, show_progress=False)
         self.item_factors_ = np.asarray(self.model_.item_factors, dtype=np.float32)
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        norms[norms == 0] = 1.0
+        self.unit_factors_ = self.item_factors_ / norms[:, None]
         self.n_items_ = X.shape[1]
         return self
 
@@ -77,32 +80,6 @@ class ALSRecommender(Recommender):
         U = self.model_.recalculate_user(np.arange(X.shape[0]), X)
         return np.asarray(U, dtype=np.float32) @ self.item_factors_.T
 
-    def similar_items(
-        self,
-        items: np.ndarray | None = None,
-        n: int = 10,
-        *,
-        allowed_items: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _similarity_rows(self, block: np.ndarray) -> np.ndarray:
         """Cosine of the item factors."""
-        from ml.recommenders.base import _top
-
-        self._check_fitted()
-        items = np.arange(self.n_items_) if items is None else np.asarray(items)
-        V = self.item_factors_
-        norms = np.linalg.norm(V, axis=1)
-        norms[norms == 0] = 1.0
-        Vn = V / norms[:, None]
-        bs = batch_rows(len(items), self.n_items_)
-        ids = np.full((len(items), n), -1, dtype=np.int32)
-        scores = np.full((len(items), n), -np.inf, dtype=np.float32)
-        for start in range(0, len(items), bs):
-            block = items[start : start + bs]
-            own = sp.csr_matrix(
-                (np.ones(len(block), np.float32), (np.arange(len(block)), block)),
-                shape=(len(block), self.n_items_),
-            )
-            ids[start : start + bs], scores[start : start + bs] = _top(
-                Vn[block] @ Vn.T, n, own, allowed_items
-            )
-        return ids, scores
+        return self.unit_factors_[block] @ self.unit_factors_.T

@@ -17,7 +17,8 @@ Subclasses implement ``fit`` and ``_score(user_items_batch, groups_batch)`` (a d
 or a sparse matrix of scores for the batch); item-to-item models also set
 ``item_weights_`` (a sparse or dense ``(items, items)`` matrix, row = the item a user
 interacted with, column = the item it points to), which gives ``similar_items`` and
-``explain`` for free.
+``explain`` for free; a model without them gives ``similar_items`` by overriding
+``_similarity_rows`` (ALS: the cosine of its factors) or ``_similar`` (popularity).
 """
 
 from __future__ import annotations
@@ -306,9 +307,7 @@ class Recommender:
                 # history gets no candidates from it (the caller falls back)
                 s = np.array(s, dtype=np.float32, copy=True)
                 s[np.diff(Xb.indptr) == 0] = -np.inf
-            drop = Xb if filter_seen else None
-            if ex is not None:
-                drop = ex[start:stop] if drop is None else (drop + ex[start:stop]).tocsr()
+            drop = left_out(X, ex, start, stop, filter_seen=filter_seen)
             ids[start:stop], scores[start:stop] = _top(s, n, drop, allowed_items)
         return ids, scores
 
@@ -319,35 +318,44 @@ class Recommender:
         *,
         allowed_items: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` most similar items to each of ``items`` (default: all), itself excluded."""
+        """The ``n`` most similar items to each of ``items`` (default: all), itself excluded
+        (:meth:`_similar`)."""
         self._check_fitted()
         items = np.arange(self.n_items_) if items is None else np.asarray(items)
-        W = self.item_weights_
-        if W is None:
-            raise NotImplementedError(f"{type(self).__name__} has no item-item weights")
+        return self._similar(items, n, allowed_items)
+
+    def _similar(
+        self, items: np.ndarray, n: int, allowed_items: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`similar_items` in blocks of items, each scored by :meth:`_similarity_rows`."""
         bs = batch_rows(len(items), self.n_items_)
         ids = np.full((len(items), n), -1, dtype=np.int32)
         scores = np.full((len(items), n), -np.inf, dtype=np.float32)
         for start in range(0, len(items), bs):
             block = items[start : start + bs]
-            rows = W[block]
-            rows = (
-                rows.astype(np.float32) if sp.issparse(rows) else np.array(rows, dtype=np.float32)
-            )
             own = sp.csr_matrix(
                 (np.ones(len(block), dtype=np.float32), (np.arange(len(block)), block)),
                 shape=(len(block), self.n_items_),
             )
-            if not sp.issparse(rows):
-                rows[rows <= 0] = -np.inf  # only positive evidence makes items similar
-            else:
-                rows = sp.csr_matrix(rows)
-                rows.data[rows.data <= 0] = 0
-                rows.eliminate_zeros()
             ids[start : start + len(block)], scores[start : start + len(block)] = _top(
-                rows, n, own, allowed_items
+                self._similarity_rows(block), n, own, allowed_items
             )
         return ids, scores
+
+    def _similarity_rows(self, block: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        """How similar every item is to each item of ``block``: the item-item weights, of
+        which only positive evidence makes items similar."""
+        if self.item_weights_ is None:
+            raise NotImplementedError(f"{type(self).__name__} has no item-item weights")
+        rows = self.item_weights_[block]
+        rows = rows.astype(np.float32) if sp.issparse(rows) else np.array(rows, dtype=np.float32)
+        if not sp.issparse(rows):
+            rows[rows <= 0] = -np.inf
+        else:
+            rows = sp.csr_matrix(rows)
+            rows.data[rows.data <= 0] = 0
+            rows.eliminate_zeros()
+        return rows
 
     def explain(
         self, user_items: sp.spmatrix, rec_ids: np.ndarray
@@ -391,6 +399,22 @@ class Recommender:
         anchors[u[best], slot[best]] = j[best]
         contrib[u[best], slot[best]] = c[best]
         return anchors, contrib
+
+
+def left_out(
+    history: sp.csr_matrix,
+    exclude: sp.csr_matrix | None,
+    start: int,
+    stop: int,
+    *,
+    filter_seen: bool,
+) -> sp.csr_matrix | None:
+    """The items rows ``start:stop`` may not be recommended: their history (when
+    ``filter_seen``) and ``exclude``'s rows; None when neither applies."""
+    drop = history[start:stop] if filter_seen else None
+    if exclude is not None:
+        drop = exclude[start:stop] if drop is None else (drop + exclude[start:stop]).tocsr()
+    return drop
 
 
 def _top(

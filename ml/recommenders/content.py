@@ -82,6 +82,7 @@ class ContentRecommender(Recommender):
         max_df: int | None = None,
         weighting: str = "log",
     ):
+        # one attribute per parameter, as named (get_params and repr read them back)
         self.neighbours = neighbours
         self.max_features = max_features
         self.min_df = min_df

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -60,35 +60,19 @@ class HybridRecommender(Recommender):
                 fitted[repr(model)] = model
         self.n_items_ = self.components[0][0].n_items_
         self.sparse_scores = all(model.sparse_scores for model, _ in self.components)
-        blend = None
-        for model, weight in self.components:
-            W = model.item_weights_
-            if W is None:
-                continue
-            part = normalize_rows(W)
-            part = part * weight
-            if blend is None:
-                blend = part
-            elif sp.issparse(blend) and sp.issparse(part):
-                blend = (blend + part).tocsr()
-            else:
-                blend = _dense(blend) + _dense(part)
-        self.item_weights_ = blend
+        self.item_weights_ = _weighted_sum(
+            (model.item_weights_, weight)
+            for model, weight in self.components
+            if model.item_weights_ is not None
+        )
         return self
 
     def _score(
         self, user_items: sp.csr_matrix, groups: np.ndarray | None
     ) -> np.ndarray | sp.csr_matrix:
-        total: np.ndarray | sp.csr_matrix | None = None
-        for model, weight in self.components:
-            part = normalize_rows(model._score(user_items, groups)) * weight
-            if total is None:
-                total = part
-            elif sp.issparse(total) and sp.issparse(part):
-                total = (total + part).tocsr()
-            else:
-                total = _dense(total) + _dense(part)
-        return total
+        return _weighted_sum(
+            (model._score(user_items, groups), weight) for model, weight in self.components
+        )
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -96,6 +80,23 @@ class HybridRecommender(Recommender):
                 {"model": m.name, "weight": w, **m.get_params()} for m, w in self.components
             ]
         }
+
+
+def _weighted_sum(
+    parts: Iterable[tuple[np.ndarray | sp.spmatrix, float]],
+) -> np.ndarray | sp.csr_matrix | None:
+    """The sum of the row-normalized parts times their weights: sparse while every part
+    is, dense otherwise; None when there is no part."""
+    total: np.ndarray | sp.csr_matrix | None = None
+    for scores, weight in parts:
+        part = normalize_rows(scores) * weight
+        if total is None:
+            total = part
+        elif sp.issparse(total) and sp.issparse(part):
+            total = (total + part).tocsr()
+        else:
+            total = _dense(total) + _dense(part)
+    return total
 
 
 def _dense(m: np.ndarray | sp.spmatrix) -> np.ndarray:

@@ -105,6 +105,7 @@ class ItemKNNRecommender(Recommender):
         shrink: float = 10.0,
         weighting: str = "log",
     ):
+        # one attribute per parameter, as named (get_params and repr read them back)
         self.neighbours = neighbours
         self.similarity = similarity
         self.shrink = shrink

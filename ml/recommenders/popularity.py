@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ml.recommenders.base import Recommender, as_csr, batch_rows, compact, contains
+from ml.recommenders.base import Recommender, as_csr, batch_rows, compact, contains, left_out
 
 
 class PopularityRecommender(Recommender):
@@ -79,6 +79,7 @@ class PopularityRecommender(Recommender):
             else np.empty((0, self.n_items_))
         )
 
+    # Recommender.recommend's parameters: it overrides that method, faster for one ranking
     def recommend(
         self,
         user_items: sp.spmatrix,
@@ -111,9 +112,7 @@ class PopularityRecommender(Recommender):
         scores = np.full((n_users, n), -np.inf, dtype=np.float32)
         for start in range(0, n_users, bs):
             stop = min(start + bs, n_users)
-            drop = X[start:stop] if filter_seen else None
-            if ex is not None:
-                drop = ex[start:stop] if drop is None else (drop + ex[start:stop]).tocsr()
+            drop = left_out(X, ex, start, stop, filter_seen=filter_seen)
             width = n + (int(np.diff(drop.indptr).max()) if drop is not None and drop.nnz else 0)
             gb = groups[start:stop]
             cand = np.full((stop - start, width), -1, dtype=np.int32)
@@ -128,16 +127,10 @@ class PopularityRecommender(Recommender):
             ids[start:stop], scores[start:stop] = compact(cand, cand_s, keep, n)
         return ids, scores
 
-    def similar_items(
-        self,
-        items: np.ndarray | None = None,
-        n: int = 10,
-        *,
-        allowed_items: np.ndarray | None = None,
+    def _similar(
+        self, items: np.ndarray, n: int, allowed_items: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Popularity knows nothing about items: the most popular other items."""
-        self._check_fitted()
-        items = np.arange(self.n_items_) if items is None else np.asarray(items)
         own = sp.csr_matrix(
             (np.ones(len(items)), (np.arange(len(items)), items)), shape=(len(items), self.n_items_)
         )

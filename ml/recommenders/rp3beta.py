@@ -54,6 +54,7 @@ class RP3betaRecommender(Recommender):
         neighbours: int = 100,
         weighting: str = "binary",
     ):
+        # one attribute per parameter, as named (get_params and repr read them back)
         self.alpha = alpha
         self.beta = beta
         self.neighbours = neighbours

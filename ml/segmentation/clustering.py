@@ -148,7 +148,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         fit_sample: int | None = 100_000,
         random_state: int = 0,
     ):
-        # scikit-learn style: constructor arguments stored as they are
+        # one attribute per parameter, as named (scikit-learn style: get_params reads them back)
         self.k_range = k_range
         self.n_init = n_init
         self.silhouette_sample = silhouette_sample

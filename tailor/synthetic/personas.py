@@ -30,6 +30,7 @@ class _Persona:
     age: tuple[float, float]  # mean, sd
 
 
+# a table, one persona a row in _Persona's field order (data: the rows share a shape)
 _PERSONA_PARAMS: tuple[_Persona, ...] = (
     # loyal_high_spender: frequent, big expensive baskets, desktop, office hours
     _Persona(

@@ -14,6 +14,7 @@ from tailor.synthetic.config import GeneratorConfig
 from tailor.synthetic.personas import _PERSONA_PARAMS
 
 # language: (female first names, male first names, last names)
+# (data, not logic: the lists share their shape, one name a line as formatted)
 _NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "de": (
         (

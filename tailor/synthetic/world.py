@@ -189,33 +189,13 @@ def _plan_world(config: GeneratorConfig) -> tuple[_World, _People]:
             e = ".".join(p.capitalize() for p in local.split(".")) + "@" + dom
         email_typed.append(e)
 
+    # one keyword argument per field (a record with many fields, not repeated logic)
     world = _World(
         config=config,
         day0=(config.start - dt.date(1970, 1, 1)).days,
         window_start_ms=start_ms,
         window_end_ms=end_ms,
-        prod_ids=cat["prod_ids"],
-        prod_sku=cat["prod_sku"],
-        prod_title=cat["prod_title"],
-        prod_desc=cat["prod_desc"],
-        prod_path=cat["prod_path"],
-        prod_brand_name=cat["prod_brand_name"],
-        prod_slug=cat["prod_slug"],
-        prod_queries=cat["prod_queries"],
-        prod_cat=cat["prod_cat"],
-        prod_leaf=cat["prod_leaf"],
-        prod_brand=cat["prod_brand"],
-        prod_pop=cat["prod_pop"],
-        prod_price=cat["prod_price"],
-        prod_created_day=cat["prod_created_day"],
-        prod_created_ms=cat["prod_created_ms"],
-        prod_listed=cat["prod_listed"],
-        prod_active_until=cat["prod_active_until"],
-        leaf_median=cat["leaf_median"],
-        leaf_path=cat["leaf_path"],
-        leaf_slug=cat["leaf_slug"],
-        cat_mass=cat["cat_mass"],
-        catalog_changes=cat["catalog_changes"],
+        **{k: v for k, v in cat.items() if k != "brand_cat"},  # the catalog's fields
         n_customers=n_c,
         persona=persona,
         country=country,

@@ -74,7 +74,7 @@ def test_rees46_events_map_to_segment_shape(tailor_env):
     path = require_dataset("rees46-sample/events_2019-10-01_head.csv.gz")
     con = connect(settings=tailor_env)
     try:
-        (load,) = load_adapter(con, "rees46", path)
+        load = load_adapter(con, "rees46", path)[0]  # the events (the catalog comes next)
         assert load.rows_read == 17_434
         assert load.rows_loaded + load.rows_quarantined == 17_434
         events = dict(con.execute("select event, count(*) from raw.events group by 1").fetchall())
