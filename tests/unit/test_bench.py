@@ -6,17 +6,10 @@ import datetime as dt
 
 import pytest
 
-from benchmarks.run import (
-    last_line,
-    parse_events,
-    render_markdown,
-    replace_block,
-    resume_point,
-    scaled_config,
-    size_label,
-    stage_summary,
-    summarize,
-)
+from benchmarks.run import last_line
+from benchmarks.scale.nights import resume_point
+from benchmarks.scale.report import render_markdown, replace_block, stage_summary, summarize
+from benchmarks.scale.sizes import parse_events, scaled_config, size_label
 
 pytestmark = pytest.mark.unit
 

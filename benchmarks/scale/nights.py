@@ -1,0 +1,225 @@
+"""The timed nights: the pipeline phase (every night in order, each in its own process, with
+its stages timed and its memory sampled), a night inside its process, the fixed per-night
+cost on a tiny data set, and where an interrupted pipeline phase resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.scale.measure import RssSampler, children_peak_rss_mb, load_average, peak_rss_mb
+from benchmarks.scale.sizes import SEED, START
+
+# the repository: where the night processes run ``python -m benchmarks.run``
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_settings(root: Path):
+    """The settings of the measured nights: the run's own landing zone (see phase_pipeline)."""
+    from tailor.settings import get_settings
+
+    return dataclasses.replace(get_settings(), landing=root / "run-landing")
+
+
+def resume_point(nights: list[dict], last_loaded: dt.date | None) -> int:
+    """How many recorded nights a resumed pipeline phase keeps: all of them, provided the
+    warehouse is the one the last of them committed (its latest loaded day is that night's
+    day). Anything else (a night committed but not recorded, a warehouse from another run)
+    would make the numbers that follow belong to no run, so it is refused."""
+    if not nights:
+        raise ValueError("nothing to resume: no night of an earlier run is recorded")
+    numbers = [n["night"] for n in nights]
+    if numbers != list(range(1, len(nights) + 1)):
+        raise ValueError(f"the recorded nights are not 1..{len(nights)} in order: {numbers}")
+    last = nights[-1]
+    if last_loaded is None or last_loaded.isoformat() != last["day"]:
+        raise ValueError(
+            f"the warehouse does not hold what night {last['night']} ({last['day']}) left: "
+            f"its latest loaded day is {last_loaded}; run without --resume"
+        )
+    return len(nights)
+
+
+def phase_pipeline(
+    root: Path, cfg: dict, run_days: int, out_lines: Path, resume: bool = False
+) -> dict:
+    """Every night in order on a fresh warehouse, each night in its own process (as the
+    nightly schedule runs it: one ``tailor run`` a night, or one process per Airflow task),
+    so a night's peak memory is its own and no state carries over in memory; one JSON line
+    per night to ``out_lines`` as it finishes (so a crash keeps the nights before it).
+
+    ``resume``: keep the nights ``out_lines`` holds and the warehouse, landing zone and
+    exports they left (an interrupted run), and run the nights after them."""
+    import duckdb
+
+    from tailor.publish import publish_snapshot
+    from tailor.settings import get_settings
+
+    s = get_settings()
+    nights: list[dict] = []
+    if resume:
+        nights = [json.loads(x) for x in out_lines.read_text().splitlines() if x.strip()]
+        con = duckdb.connect(str(s.warehouse), read_only=True)
+        try:
+            (last_loaded,) = con.execute("select max(_dt) from raw.load_log").fetchone()
+        finally:
+            con.close()
+        done = resume_point(nights, last_loaded)
+    else:
+        done = 0
+        for p in (s.warehouse, s.snapshot):
+            p.unlink(missing_ok=True)
+            Path(str(p) + ".wal").unlink(missing_ok=True)
+        for sub in ("dbt", "exports", "reports", "tmp"):
+            shutil.rmtree(root / sub, ignore_errors=True)
+    # The nights read hard links of the generated files: applying an erasure request
+    # purges the person's records from the landing zone (a new file renamed over the old
+    # name), which would leave the next run on the same data set without its erasures.
+    # A partition appears when its night comes (dt=D is delivered by night D), as in
+    # production, where the landing zone holds no future days: an erasure purges the
+    # files delivered so far.
+    generated = s.landing
+    run_landing = _run_settings(root).landing
+    if not resume:
+        shutil.rmtree(run_landing, ignore_errors=True)
+        shutil.copytree(
+            generated,
+            run_landing,
+            copy_function=os.link,
+            ignore=lambda folder, names: [n for n in names if n.startswith("dt=")],
+        )
+    start = dt.date.fromisoformat(cfg["start"])
+    with out_lines.open("a" if resume else "w") as out:
+        for i in range(done, run_days):
+            day = start + dt.timedelta(days=i)
+            for part in sorted(generated.glob(f"*/dt={day.isoformat()}")):
+                target = run_landing / part.relative_to(generated)
+                if target.exists():
+                    # delivered before the interruption (and maybe purged since): as is
+                    continue
+                shutil.copytree(part, target, copy_function=os.link)
+            night = _night_process(root, i + 1, day)
+            process_wall = night["process_wall_seconds"]
+            nights.append(night)
+            out.write(json.dumps(night, default=str) + "\n")
+            out.flush()
+            print(
+                f"night {i + 1}/{run_days} {day}: {night['wall_seconds']:.1f} s "
+                f"(process {process_wall:.1f} s), {night['events']:,} events, "
+                f"rss {night['peak_rss_mb']:.0f} MB, load {night['load_average']}",
+                file=sys.__stderr__,
+                flush=True,
+            )
+    t = time.perf_counter()
+    publish_snapshot(s)
+    publish_seconds = time.perf_counter() - t
+    return {
+        "nights": nights,
+        **({"resumed_after_night": done} if resume else {}),
+        "publish_seconds": publish_seconds,
+        "peak_rss_mb": max([n["peak_rss_mb"] for n in nights] + [peak_rss_mb()]),
+        "children_peak_rss_mb": children_peak_rss_mb(),
+    }
+
+
+def _night_process(root: Path, night_no: int, day: dt.date) -> dict:
+    """Run night ``night_no``, for ``day`` (:func:`phase_night`), in a new process; its
+    result with the process's wall time, start-up included."""
+    result = root / f"night-{night_no}.json"
+    result.unlink(missing_ok=True)
+    t = time.perf_counter()
+    cmd = [sys.executable, "-m", "benchmarks.run", "--phase", "night", "--root", str(root)]
+    cmd += ["--night", str(night_no), "--day", day.isoformat()]
+    proc = subprocess.run(cmd, cwd=REPO)
+    process_wall = time.perf_counter() - t
+    if proc.returncode != 0 or not result.exists():
+        raise RuntimeError(f"night {night_no} failed: exit code {proc.returncode}")
+    night = json.loads(result.read_text())
+    result.unlink()
+    night["process_wall_seconds"] = process_wall
+    night["load_average"] = load_average()
+    return night
+
+
+def phase_night(root: Path, night_no: int, day: dt.date) -> dict:
+    """One night of phase_pipeline, inside its own process: ``run_day`` on the warehouse the
+    nights before left, with the peak memory sampled per stage."""
+    import duckdb
+
+    from tailor.pipeline import run_day
+
+    s = _run_settings(root)
+    with RssSampler() as sampler:
+        sampler.switch("working_copy")
+        t = time.perf_counter()
+
+        def on_stage(name: str, ctx) -> None:
+            sampler.switch(name)
+
+        ctx = run_day(day, s, publish=False, report=False, on_stage=on_stage)
+        wall = time.perf_counter() - t
+        sampler.switch("between")
+    con = duckdb.connect(str(s.warehouse), read_only=True)
+    try:
+        by_source = dict(
+            con.execute(
+                "select source, sum(rows_read) from raw.load_log where _dt = ? group by source",
+                [day],
+            ).fetchall()
+        )
+        history = con.execute("select count(*) from raw.events").fetchone()[0]
+    finally:
+        con.close()
+    rows = int(sum(by_source.values()))
+    stages = {
+        name: {"seconds": secs, "rows": rows, "peak_rss_mb": sampler.peaks.get(name)}
+        for name, secs in ctx.timings.items()
+    }
+    return {
+        "night": night_no,
+        "day": day.isoformat(),
+        "events": int(by_source.get("events", 0)),
+        "rows": rows,
+        "rows_by_source": {k: int(v) for k, v in by_source.items()},
+        "raw_events_history": int(history),
+        "wall_seconds": wall,
+        "working_copy_seconds": wall - sum(ctx.timings.values()),
+        "working_copy_peak_rss_mb": sampler.peaks.get("working_copy"),
+        "warehouse_mb": s.warehouse.stat().st_size / 2**20,
+        "stages": stages,
+        "dbt_slowest": (ctx.results.get("dbt_build") or {}).get("slowest"),
+        # what the night's erasures cost, part by part (landing purge, tables, compaction)
+        "erase": ctx.results.get("erase"),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def phase_fixed(root: Path) -> dict:
+    """The per-night fixed cost: the second of two nights on 300 customers (about 3k rows;
+    fewer customers leave segmentation without enough data and the ML gate fails), each
+    night in its own process as in the pipeline phase."""
+    from tailor.settings import get_settings
+    from tailor.synthetic.config import GeneratorConfig
+    from tailor.synthetic.driver import generate
+
+    s = get_settings()
+    cfg = {"customers": 300, "products": 200, "days": 2, "start": START, "seed": SEED}
+    generate(GeneratorConfig(**cfg), s.landing, s.ground_truth)
+    s.warehouse.unlink(missing_ok=True)
+    for sub in ("dbt", "run-landing"):
+        shutil.rmtree(root / sub, ignore_errors=True)
+    shutil.copytree(s.landing, _run_settings(root).landing, copy_function=os.link)
+    nights = [_night_process(root, n, START + dt.timedelta(days=n - 1)) for n in (1, 2)]
+    return {
+        "night_seconds": nights[-1]["process_wall_seconds"],
+        "first_night_seconds": nights[0]["process_wall_seconds"],
+        "stages": {k: v["seconds"] for k, v in nights[-1]["stages"].items()},
+        "peak_rss_mb": max(n["peak_rss_mb"] for n in nights),
+    }
