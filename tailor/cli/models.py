@@ -65,7 +65,8 @@ def segment(day: str | None, k_min: int | None, k_max: int | None) -> None:
     help="Score this horizon, added beside the others (default: config/tailor.yml's horizons).",
 )
 def score(day: str | None, horizon_days: int | None) -> None:
-    """Churn and purchase propensity scores into ml.propensity_scores."""
+    """Churn and purchase propensity at every configured horizon into ml.propensity_scores,
+    expected purchases and value into ml.customer_value."""
     from ml.pipeline import propensity_config
 
     _ml_command("score", day, propensity_config(get_settings(), horizon_days))

@@ -39,10 +39,9 @@ CONFIG = RecommendConfig(
 )
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    root = tmp_path_factory.mktemp("recommend")
-    data = root / "data"
+def _shop(data, config: GeneratorConfig, day: dt.date, **settings):
+    """Settings of a data folder holding a generated shop, loaded and built up to ``day``'s
+    ML inputs (no dbt tests)."""
     s = dataclasses.replace(
         get_settings(),
         data=data,
@@ -50,27 +49,25 @@ def warehouse(tmp_path_factory):
         landing=data / "landing",
         ground_truth=data / "ground_truth",
         duckdb_temp=data / "tmp" / "duckdb",
-        duckdb_memory_limit="2GB",
+        **settings,
     )
-    generate(
-        GeneratorConfig(
-            customers=500,
-            products=150,
-            days=DAYS,
-            start=START,
-            seed=11,
-            dirt=DirtConfig().scaled(0),
-        ),
-        s.landing,
-        s.ground_truth,
-    )
+    generate(config, s.landing, s.ground_truth)
     con = connect(s.warehouse, settings=s)
     try:
         ingest.load_range(con, s.landing)
     finally:
         con.close()
-    transform.build(DAY, select=SELECT, settings=s, tests=False)
+    transform.build(day, select=SELECT, settings=s, tests=False)
     return s
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    config = GeneratorConfig(
+        customers=500, products=150, days=DAYS, start=START, seed=11, dirt=DirtConfig().scaled(0)
+    )
+    root = tmp_path_factory.mktemp("recommend")
+    return _shop(root / "data", config, DAY, duckdb_memory_limit="2GB")
 
 
 def run_job(settings, config=CONFIG, day=DAY):
@@ -380,27 +377,9 @@ def test_a_shop_with_fewer_products_than_k_passes_the_gate(tmp_path):
     checks exactly that."""
     from expectations.runner import validate_layer
 
-    data = tmp_path / "data"
-    s = dataclasses.replace(
-        get_settings(),
-        data=data,
-        warehouse=data / "warehouse" / "tailor.duckdb",
-        landing=data / "landing",
-        ground_truth=data / "ground_truth",
-        duckdb_temp=data / "tmp" / "duckdb",
-    )
     day = START + dt.timedelta(days=2)
-    generate(
-        GeneratorConfig(customers=60, products=20, days=3, start=START, seed=4),
-        s.landing,
-        s.ground_truth,
-    )
-    con = connect(s.warehouse, settings=s)
-    try:
-        ingest.load_range(con, s.landing)
-    finally:
-        con.close()
-    transform.build(day, select=SELECT, settings=s, tests=False)
+    config = GeneratorConfig(customers=60, products=20, days=3, start=START, seed=4)
+    s = _shop(tmp_path / "data", config, day)
     out = run_job(s, RecommendConfig(k=30), day=day)
     assert out["status"] in ("chosen", "fallback")
     counts = query(

@@ -88,3 +88,23 @@ def test_the_events_give_one_catalog_row_per_product_they_load(tailor_env, tmp_p
         assert con.execute("select count(*) from raw.products").fetchone() == (2,)
     finally:
         con.close()
+
+
+def test_a_hostile_brand_is_kept_as_text(tailor_env, tmp_path):
+    """A brand is the shop's text: quotes, markup and a spreadsheet formula reach the
+    catalog title as they were delivered, never as SQL (the catalog is built in SQL from
+    the raw events)."""
+    brand = 'O\'Brien"; drop table raw.events; -- <script>alert(1)</script> =HYPERLINK("x")'
+    field = '"' + brand.replace('"', '""') + '"'  # CSV quoting, as the export writes it
+    path = tmp_path / "events_2019-10-01.csv.gz"
+    line = f"2019-10-01 08:00:00 UTC,view,700,2053013554658804075,kids.toys,{field},9.99,501,s-1"
+    path.write_bytes(gzip.compress(f"{HEADER}\n{line}\n".encode()))
+    con = connect(settings=tailor_env)
+    try:
+        load_adapter(con, "rees46", path)
+        assert con.execute("select brand, title from raw.products").fetchall() == [
+            (brand, f"{brand} toys #700")
+        ]
+        assert con.execute("select count(*) from raw.events").fetchone() == (1,)
+    finally:
+        con.close()
