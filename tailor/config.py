@@ -448,6 +448,42 @@ def _parse_segments(doc: Any, where: str) -> SegmentSettings:
     return out
 
 
+# --------------------------------------------------------------------------- erasure
+
+
+@dataclass(frozen=True)
+class ErasureSettings:
+    """When the physical part of an erasure runs (``tailor.privacy.physical``). The person
+    leaves every table, export and the snapshot the night a request arrives; the files
+    that can still hold their bytes (landing files, local export copies, reports and logs,
+    free blocks of the warehouse file) are cleaned for every pending request together, by
+    the night before the oldest request's ``physical_deadline_days`` run out. Landing
+    partitions loaded more than ``landing_retention_days`` days before the night are
+    deleted by it (None: kept for ever), which bounds what that pass searches."""
+
+    physical_deadline_days: int = 7
+    landing_retention_days: int | None = 90
+
+
+def _parse_erasure(doc: Any, where: str) -> ErasureSettings:
+    doc = _mapping(doc, where)
+    _unknown(doc, {f.name for f in dataclasses.fields(ErasureSettings)}, where)
+    d = ErasureSettings()
+    out = ErasureSettings(
+        physical_deadline_days=_integer(
+            doc, "physical_deadline_days", where, d.physical_deadline_days, low=1
+        ),
+        landing_retention_days=_optional_integer(
+            doc, "landing_retention_days", where, d.landing_retention_days, low=1
+        ),
+    )
+    if out.physical_deadline_days > 30:
+        raise ConfigError(
+            f"{where}.physical_deadline_days: must be at most 30 (the legal limit is a month)"
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- the file
 
 
@@ -457,6 +493,7 @@ class TailorConfig:
     recommend: RecommendOptions = field(default_factory=RecommendOptions)
     propensity: PropensitySettings = field(default_factory=PropensitySettings)
     segments: SegmentSettings = field(default_factory=SegmentSettings)
+    erasure: ErasureSettings = field(default_factory=ErasureSettings)
     path: Path | None = None
 
 
@@ -466,6 +503,7 @@ SECTIONS: dict[str, Callable[[Any, str], Any]] = {
     "recommend": _parse_recommend,
     "propensity": _parse_propensity,
     "segments": _parse_segments,
+    "erasure": _parse_erasure,
 }
 
 

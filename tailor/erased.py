@@ -224,9 +224,13 @@ create table if not exists ops.erasure_audit (
     destinations_notified json not null, -- destinations that get a remove in their next export
     snapshot varchar not null,        -- republished | at_next_publish
     status varchar default 'applied', -- applied | held_for_review | unknown_subject | invalid_request
-    detail json                       -- why not applied: reason, or rows per table and the limits
+    detail json,                      -- why not applied: reason, or rows per table and the limits
+    physical_due_on date,             -- files and warehouse file clean by then (tailor.privacy.pending)
+    physically_erased_on date         -- logical day the last byte went (landing, files, free blocks)
 )
 """
+# columns added since the table was first created: (name, type)
+AUDIT_ADDED = (("physical_due_on", "date"), ("physically_erased_on", "date"))
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -240,6 +244,9 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(ERASED_SUBJECTS_DDL)
     con.execute(ERASURE_AUDIT_DDL)
+    for column, typ in AUDIT_ADDED:
+        if not has_column(con, "ops", "erasure_audit", column):
+            con.execute(f"alter table ops.erasure_audit add column {column} {typ}")
     key = subject_key(con)
     con.execute(LEGACY_ERASED_DDL)
     if legacy_subjects or legacy_audit:

@@ -7,7 +7,8 @@ failure at any step leaves the warehouse (and the published snapshot) as they we
 Where a run's copy lives on disk, and clearing what dead runs left, is ``tailor.runs``.
 
 ``tailor erase`` works the same way (:func:`erase_and_publish`): the erasure on a working
-copy, the copy compacted and swapped in, the snapshot republished.
+copy, the copy compacted and swapped in, the snapshot republished; ``tailor erase
+--flush`` (:func:`flush_and_publish`) runs the pending erasures' physical part.
 """
 
 from __future__ import annotations
@@ -166,19 +167,12 @@ def stage_validate_ml(ctx: RunContext) -> object:
 
 
 def stage_erase(ctx: RunContext) -> object:
-    """Apply the erasure requests that arrived by the day, and keep erased people out of
-    the partitions just loaded."""
-    from tailor.privacy import erasure
-    from tailor.privacy.compaction import compact_database
+    """Apply the erasure requests that arrived by the day to every table, and keep erased
+    people out of the partitions just loaded; delete landing partitions past retention;
+    run the pending erasures' physical part (files, compaction) when the oldest is due."""
+    from tailor.privacy import erasure, physical
 
-    out = erasure.run(ctx)
-    if out["requests_applied"]:
-        # deleted rows can linger in free blocks of the file: rewrite it without them
-        started = time.perf_counter()
-        compact_database(ctx.settings.warehouse, ctx.settings)
-        out["compacted"] = True
-        out["seconds"]["compact"] = round(time.perf_counter() - started, 2)
-    return out
+    return {**erasure.run(ctx), **physical.run_night(ctx)}
 
 
 def stage_anomalies(ctx: RunContext) -> object:
@@ -394,22 +388,27 @@ def erase_and_publish(
     customer_id: str | None = None,
     email: str | None = None,
     day: dt.date | None = None,
-    purge_landing_files: bool = True,
+    defer: bool = False,
     redact_exports: bool = True,
     force: bool = False,
 ) -> ErasureResult:
-    """``tailor erase``: erase on a private copy of the warehouse, rewrite it compactly (no
-    deleted row left in free blocks), swap it in, republish the analyst snapshot. Must not
-    run while a nightly run writes the warehouse.
+    """``tailor erase``: erase on a private copy of the warehouse, clean the files of this
+    person and of every erasure pending (``tailor.privacy.physical``), rewrite it
+    compactly (no deleted row left in free blocks), swap it in, republish the analyst
+    snapshot. With ``defer`` the files and the compaction wait for the batched pass, as a
+    nightly request's do. Must not run while a nightly run writes the warehouse.
 
     A request that is not applied (invalid, unknown, held for review) is recorded in
     ``ops.erasure_audit`` and raises :class:`ErasureNotApplied`; nothing else changes."""
-    from tailor.privacy.compaction import compact_database
+    from tailor.config import load_config
     from tailor.privacy.erasure import APPLIED, ErasureNotApplied, erase
+    from tailor.privacy.physical import run_pass
     from tailor.publish import publish_snapshot
     from tailor.warehouse import connect
 
     s = settings or get_settings()
+    day = day or dt.date.today()
+    deadline = load_config(s).erasure.physical_deadline_days if defer else None
     if not s.warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {s.warehouse}")
     with working_copy(s, run_id=f"erase-{os.getpid()}") as work:
@@ -422,19 +421,36 @@ def erase_and_publish(
                 customer_id=customer_id,
                 email=email,
                 day=day,
-                purge_landing_files=purge_landing_files,
                 redact_exports=redact_exports,
                 snapshot="republished",
                 force=force,
+                defer_days=deadline,
             )
         finally:
             con.close()
-        if result.status == APPLIED:
-            compact_database(work.warehouse, work)
+        if result.status == APPLIED and not defer:
+            run_pass(work, day, compact=True)
     if result.status != APPLIED:
         raise ErasureNotApplied(result)
     publish_snapshot(s)
     return result
+
+
+def flush_and_publish(settings: Settings | None = None, day: dt.date | None = None) -> dict:
+    """``tailor erase --flush``: the physical part of every pending erasure now (files,
+    then the warehouse file compacted) on a private copy, swapped in; the snapshot
+    republished. Must not run while a nightly run writes the warehouse."""
+    from tailor.privacy.physical import run_pass
+    from tailor.publish import publish_snapshot
+
+    s = settings or get_settings()
+    if not s.warehouse.exists():
+        raise FileNotFoundError(f"no warehouse at {s.warehouse}")
+    with working_copy(s, run_id=f"erase-{os.getpid()}") as work:
+        out = run_pass(work, day or dt.date.today())
+    if out["requests"]:
+        publish_snapshot(s)
+    return out
 
 
 def run_range(

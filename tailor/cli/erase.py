@@ -16,10 +16,21 @@ from tailor.settings import get_settings
 @click.option("--customer-id", help="The person's customer id.")
 @click.option("--date", "day", help="The day the erasure counts as (default: today).")
 @click.option(
+    "--defer",
     "--keep-landing",
+    "defer",
     is_flag=True,
-    help="Leave the delivered landing files as they are (suppression still keeps the "
-    "person out of every reload).",
+    help="Erase from every table, export and the snapshot now; leave the files (landing, "
+    "export copies, reports and logs) and the compaction of the warehouse file to the "
+    "batched pass, due within erasure.physical_deadline_days (config/tailor.yml), as for "
+    "a nightly request.",
+)
+@click.option(
+    "--flush",
+    is_flag=True,
+    help="Run the physical part of every pending erasure now (landing files, export "
+    "copies, reports and logs, then the warehouse file compacted), and republish the "
+    "snapshot. Takes no --email or --customer-id.",
 )
 @click.option(
     "--force",
@@ -28,23 +39,39 @@ from tailor.settings import get_settings
     "TAILOR_ERASURE_MAX_SHARE), after reviewing a request held for review.",
 )
 def erase(
-    email: str | None, customer_id: str | None, day: str | None, keep_landing: bool, force: bool
+    email: str | None,
+    customer_id: str | None,
+    day: str | None,
+    defer: bool,
+    flush: bool,
+    force: bool,
 ) -> None:
     """Erase a person (the right to be forgotten) from every table, the landing zone, the
     local export copies and the published snapshot; queue a remove for every destination
-    that holds them; write an audit record (ops.erasure_audit). Do not run it while a
-    nightly run is writing the warehouse.
+    that holds them; write an audit record (ops.erasure_audit). The files of every erasure
+    still pending (nightly requests wait, batched, until their deadline) are cleaned in
+    the same pass. Do not run it while a nightly run is writing the warehouse.
 
     An email must be an email address and a customer id must be known to the warehouse;
     a request that would touch more rows than the limits allow is held for review. Such
     requests are recorded in ops.erasure_audit and change nothing else."""
     from tailor.erased import PrivacyKeyError
-    from tailor.pipeline import erase_and_publish
+    from tailor.pipeline import erase_and_publish, flush_and_publish
     from tailor.privacy.erasure import ErasureNotApplied
 
-    if bool(email) == bool(customer_id):
-        raise click.UsageError("give exactly one of --email or --customer-id")
     s = get_settings()
+    if flush:
+        if email or customer_id or defer:
+            raise click.UsageError("--flush takes no --email, --customer-id or --defer")
+        try:
+            with console.status("erasing the pending erasures' files"):
+                done = flush_and_publish(s, _date(day))
+        except (FileNotFoundError, PrivacyKeyError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        out.print_json(json.dumps(done))
+        return
+    if bool(email) == bool(customer_id):
+        raise click.UsageError("give exactly one of --email or --customer-id (or --flush)")
     try:
         with console.status("erasing"):
             result = erase_and_publish(
@@ -52,7 +79,7 @@ def erase(
                 customer_id=customer_id,
                 email=email,
                 day=_date(day),
-                purge_landing_files=not keep_landing,
+                defer=defer,
                 force=force,
             )
     except ErasureNotApplied as exc:
@@ -75,6 +102,10 @@ def erase(
                 "export_rows_redacted": result.export_rows,
                 "other_files_redacted": result.other_files,
                 "destinations_notified": result.destinations_notified,
+                "physical_due_on": str(result.physical_due_on),
+                "physically_erased_on": (
+                    str(result.physically_erased_on) if result.physically_erased_on else None
+                ),
             }
         )
     )

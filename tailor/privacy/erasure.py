@@ -3,7 +3,13 @@
 nightly erase stage). Each request is checked and sized first
 (:mod:`tailor.privacy.requests`); then the files are cleaned (landing zone, local export
 copies, other files) and the warehouse last, in one transaction, with one
-``ops.erasure_audit`` row per request whatever its status."""
+``ops.erasure_audit`` row per request whatever its status.
+
+With ``defer_days`` (the nightly requests) only the warehouse part runs at once: the
+person leaves every table (and so every export and the snapshot) that night, a remove is
+queued for each destination, and the files' part waits in ``private.erasure_pending``
+(:mod:`tailor.privacy.pending`) for the batched pass (:mod:`tailor.privacy.physical`)
+due ``defer_days`` after the request."""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import duckdb
 from tailor import shared_devices
 from tailor.erased import Identity, ensure_tables, subject_hash, subject_key, subject_key_id
 from tailor.exports import outbox, redact
+from tailor.privacy import pending
 from tailor.privacy.erase_tables import TableTouch, blast_radius, erase_rows_many
 from tailor.privacy.files import redact_files
 from tailor.privacy.identity import resolve_identity
@@ -62,6 +69,9 @@ class ErasureResult:
     requested_at: dt.datetime | None = None
     status: str = APPLIED  # applied | held_for_review | unknown_subject | invalid_request
     detail: dict[str, Any] = field(default_factory=dict)
+    # the files and the warehouse file: due by, done on (None: not yet, or not applied)
+    physical_due_on: dt.date | None = None
+    physically_erased_on: dt.date | None = None
 
     @property
     def rows_removed(self) -> int:
@@ -136,9 +146,11 @@ def erase(
     redact_exports: bool = True,
     snapshot: str = "at_next_publish",
     force: bool = False,
+    defer_days: int | None = None,
 ) -> ErasureResult:
     """Erase one person from the warehouse open on ``con`` (and from the landing zone and the
     local export copies under ``settings``). Idempotent: erasing again finds nothing more.
+    With ``defer_days``, the files wait for the batched physical pass (module docstring).
 
     The request is checked first (:func:`check_request`) and its blast radius counted
     (:func:`blast_radius`); a request that is invalid, names nobody, or (unless ``force``)
@@ -158,6 +170,7 @@ def erase(
         purge_landing_files=purge_landing_files,
         redact_exports=redact_exports,
         snapshot=snapshot,
+        defer_days=defer_days,
     )[0]
 
 
@@ -174,10 +187,11 @@ def _process(
     snapshot: str = "at_next_publish",
     skip_sources: Iterable[str] = (),
     timings: dict[str, float] | None = None,
+    defer_days: int | None = None,
 ) -> list[ErasureResult]:
-    """Check, size and apply requests together: one pass over the landing zone and one
-    transaction with one scan of each table for those that may apply, one audit row per
-    request whatever its status."""
+    """Check, size and apply requests together: one pass over the landing zone (unless
+    ``defer_days`` queues it) and one transaction with one scan of each table for those
+    that may apply, one audit row per request whatever its status."""
     timings = {} if timings is None else timings
     ensure_tables(con)
     key = subject_key(con)
@@ -211,7 +225,8 @@ def _process(
     timings["blast_radius"] = time.perf_counter() - clock
     clock = time.perf_counter()
     idents = [ident for _, ident in go]
-    if purge_landing_files:
+    at_once = defer_days is None
+    if purge_landing_files and at_once:
         purged = purge_landing_many(s.landing, idents, skip_sources=skip_sources)
     else:
         purged = [(0, 0)] * len(idents)
@@ -220,12 +235,12 @@ def _process(
     for (i, ident), landing in zip(go, purged, strict=True):
         req = requests[i]
         results[i] = _clean_files(
-            con, s, ident, key, day, trigger, req, landing, redact_exports, forced=force
+            con, s, ident, key, day, trigger, req, landing, redact_exports, at_once, forced=force
         )
     timings["exports_and_files"] = time.perf_counter() - clock
     clock = time.perf_counter()
     done = [r for r in results if r is not None]
-    _erase_in_tables(con, done, day, trigger, snapshot, key)
+    _erase_in_tables(con, done, day, trigger, snapshot, key, defer_days)
     timings["tables"] = time.perf_counter() - clock
     return done
 
@@ -240,18 +255,20 @@ def _clean_files(
     req: ErasureRequest,
     landing_purged: tuple[int, int],
     redact_exports: bool,
+    files: bool,
     *,
     forced: bool = False,
 ) -> ErasureResult:
     """Everything outside the warehouse's tables, for one person: queue a remove for every
-    destination that holds them, then clean the local export copies and the other files
-    (the landing zone is purged by the caller). The result's tables are filled in by
+    destination that holds them, then, with ``files``, clean the local export copies and
+    the other files (the landing zone is purged by the caller; without ``files`` all of
+    them wait for the physical pass). The result's tables are filled in by
     :func:`_erase_in_tables`."""
     primary = ident.primary_hash(key)
     notified = outbox.queue_erasure(con, s, ident, day, primary)
-    ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports else (0, 0)
+    ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports and files else (0, 0)
     land_files, land_records = landing_purged
-    other, other_changes = redact_files(s, ident)
+    other, other_changes = redact_files(s, ident) if files else (0, 0)
     # one keyword argument per field (a record with many fields, not repeated logic)
     return ErasureResult(
         audit_id=_audit_id(primary, req.request_id, day, trigger),
@@ -303,6 +320,8 @@ AUDIT_COLUMNS = (
     "snapshot",
     "status",
     "detail",
+    "physical_due_on",
+    "physically_erased_on",
 )
 
 
@@ -313,16 +332,25 @@ def _erase_in_tables(
     trigger: str,
     snapshot: str,
     key: bytes,
+    defer_days: int | None = None,
 ) -> None:
     """The warehouse's part for these requests, in one transaction: the applied people's
     rows (one scan of each table for all of them; each result gets its tables) and subject
-    hashes, and one audit row for every request."""
+    hashes, their physical part queued (``defer_days``) or recorded as done, and one audit
+    row for every request."""
     applied = [r for r in results if r.status == APPLIED]
     key_id = subject_key_id(key)
     with transaction(con):
         per_person = erase_rows_many(con, [r.identity for r in applied])
         for r, touched in zip(applied, per_person, strict=True):
             r.tables = touched
+            if defer_days is None:
+                r.physical_due_on = r.physically_erased_on = day
+            else:
+                received = pending.received_on(r.requested_at, day)
+                r.physical_due_on = pending.record(
+                    con, r.audit_id, r.identity, received, defer_days
+                )
             if r.identity.shared:
                 n = shared_devices.erase_sessions(con, r.identity.shared)
                 if n:
@@ -375,6 +403,8 @@ def _erase_in_tables(
                     snapshot,
                     r.status,
                     json.dumps(r.detail) if r.detail else None,
+                    r.physical_due_on,
+                    r.physically_erased_on,
                 ],
             )
 
@@ -384,9 +414,11 @@ def apply_requests(
     day: dt.date,
     settings: Settings | None = None,
     timings: dict[str, float] | None = None,
+    defer_days: int | None = None,
 ) -> list[ErasureResult]:
-    """Apply the erasure requests pending by ``day``: one pass over the landing zone and
-    one transaction with one scan of each table for all of them (each pass costs the same
+    """Apply the erasure requests pending by ``day``: one pass over the landing zone (or,
+    with ``defer_days``, none: the files wait for the batched physical pass) and one
+    transaction with one scan of each table for all of them (each pass costs the same
     whatever the number of people), one audit row per request, applied or not (see
     :func:`check_request`, :func:`blast_radius`). ``timings`` gets the seconds of each
     part."""
@@ -406,6 +438,7 @@ def apply_requests(
         "erasure_requests",
         skip_sources={REQUESTS_SOURCE},
         timings=timings,
+        defer_days=defer_days,
     )
     for r in results:
         if r.status != APPLIED:
@@ -415,9 +448,15 @@ def apply_requests(
 
 def run(ctx: Any) -> dict[str, Any]:
     """Pipeline stage (right after the load, before dbt): apply the erasure requests that
-    arrived by ``ctx.day`` and re-suppress erased subjects in raw partitions that were
-    reloaded. The snapshot is republished by the run's publish step. A request that is not
-    applied is reported here (and logged); the night goes on."""
+    arrived by ``ctx.day`` to the warehouse and re-suppress erased subjects in raw
+    partitions that were reloaded; the files' part of each request is queued, due
+    ``erasure.physical_deadline_days`` (config/tailor.yml) after it
+    (:mod:`tailor.privacy.physical` runs it). The snapshot is republished by the run's
+    publish step. A request that is not applied is reported here (and logged); the night
+    goes on."""
+    from tailor.config import load_config
+
+    deadline = load_config(ctx.settings).erasure.physical_deadline_days
     timings: dict[str, float] = {}
     con = connect(ctx.settings.warehouse, settings=ctx.settings)
     try:
@@ -428,7 +467,7 @@ def run(ctx: Any) -> dict[str, Any]:
         timings["suppression"] = time.perf_counter() - clock
         # the rows of requests committed by a run that died right after its commit
         leftover = purge_applied_requests(con, ctx.settings.landing)
-        results = apply_requests(con, ctx.day, ctx.settings, timings)
+        results = apply_requests(con, ctx.day, ctx.settings, timings, defer_days=deadline)
     finally:
         con.close()
     applied = [r for r in results if r.status == APPLIED]
@@ -441,5 +480,6 @@ def run(ctx: Any) -> dict[str, Any]:
         "rows_anonymized": sum(r.rows_anonymized for r in applied),
         "resuppressed": suppressed,
         "applied_request_rows_purged": leftover,
+        "physical_due_on": sorted({str(r.physical_due_on) for r in applied}),
         "seconds": {k: round(v, 2) for k, v in timings.items()},
     }

@@ -22,8 +22,8 @@ import pytest
 
 from tailor import erased, exports, ingest
 from tailor.exports import load_config
-from tailor.pipeline import RunContext, erase_and_publish, working_copy
-from tailor.privacy import erasure
+from tailor.pipeline import RunContext, erase_and_publish, stage_erase, working_copy
+from tailor.privacy import erasure, physical
 from tailor.privacy.identity import resolve_identity
 from tailor.privacy.landing import purge_committed_requests
 from tailor.privacy.requests import pending_requests
@@ -312,11 +312,16 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
     # Nothing of her is queryable: warehouse (tables and views) and published snapshot.
     assert _traces(s.warehouse) == []
     assert _traces(s.snapshot) == []
-    # ... nor left in the landing zone, but for the request itself, which stays until the
-    # erasure is committed (then commit_run removes it), while everybody else's records are
-    # still there.
+    # The files wait for the batched physical pass (due erasure.physical_deadline_days
+    # after the request): her landing records are still there until it runs ...
     request = s.landing / "erasure_requests" / f"dt={D2}" / "erasure_requests.csv"
+    assert len(landing_traces(s.landing, TOKENS)) > 1
+    assert physical.run_pass(s, D2)["requests"] == 1
+    # ... then gone from the landing zone, but for the request itself, which stays until the
+    # erasure is committed (then commit_run removes it), while everybody else's records are
+    # still there; and from the warehouse file's free blocks (it was compacted).
     assert landing_traces(s.landing, TOKENS) == [request]
+    assert NEW_EMAIL.encode() not in s.warehouse.read_bytes()
     assert purge_committed_requests(s) == 1
     assert landing_traces(s.landing, TOKENS) == []
     assert landing_traces(s.landing, {"bob@example.com", "anon-shared"})
@@ -342,10 +347,14 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
         # The audit: hashed id, time, tables touched, rows removed; no identifier in clear.
         audit = con.execute(
             "select subject_hash, request_id, trigger, erased_at, tables_touched, rows_removed,"
-            " landing_records_removed, destinations_notified from ops.erasure_audit"
+            " landing_records_removed, destinations_notified, physical_due_on,"
+            " physically_erased_on from ops.erasure_audit"
         ).fetchall()
         assert len(audit) == 1
-        subject, request, trigger, erased_at, tables, removed, landing_removed, notified = audit[0]
+        subject, request, trigger, erased_at, tables, removed, landing_removed, notified = audit[0][
+            :8
+        ]
+        assert audit[0][8:] == (D2 + dt.timedelta(days=7), D2)  # due by, fully gone on
         assert subject == erased.subject_hash("customer_id", "C0000101", erased.subject_key(con))
         assert (request, trigger) == ("R1", "erasure_requests")
         assert erased_at is not None and removed > 0 and landing_removed >= 10
@@ -434,10 +443,14 @@ def test_erasure_request_removes_every_trace_and_sticks(world):
     assert out["requests_applied"] == 0 and out["resuppressed"] == {}
 
 
-def test_a_failed_run_leaves_its_erasure_requests_for_the_rerun(world):
+def test_a_failed_run_leaves_its_erasure_requests_for_the_rerun(world, tmp_path, monkeypatch):
     """The erase stage works on the run's copy of the warehouse; when a later stage fails the
-    copy is thrown away, so the requests must still be in the landing zone for the rerun."""
+    copy is thrown away, so the requests must still be in the landing zone for the rerun.
+    (A one-day deadline: the night also runs the physical pass over the landing files.)"""
     s = world
+    config = tmp_path / "tailor.yml"
+    config.write_text("erasure:\n  physical_deadline_days: 1\n")
+    monkeypatch.setenv("TAILOR_CONFIG", str(config))
     bob = {"C0000202", "bob@example.com", "anon-bob"}
     ann_request = s.landing / "erasure_requests" / f"dt={D2}" / "erasure_requests.csv"
     bob_request = s.landing / "erasure_requests" / f"dt={D3}" / "erasure_requests.csv"
@@ -454,7 +467,7 @@ def test_a_failed_run_leaves_its_erasure_requests_for_the_rerun(world):
                 ingest.load_day(con, work.landing, D3)
             finally:
                 con.close()
-            out = erasure.run(RunContext(day=D3, settings=work))
+            out = stage_erase(RunContext(day=D3, settings=work))
             if fail:
                 raise RuntimeError("stage 'validate_raw' failed")
         return out
