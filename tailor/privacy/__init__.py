@@ -5,7 +5,16 @@ Who is erased (keyed hashes of identifiers, the privacy key, ``ops.erased_subjec
 the :class:`~tailor.erased.Identity` type) lives one layer lower, in :mod:`tailor.erased`,
 so the exports and the snapshot publisher can ask without importing erasure; the consent
 rule lives in :mod:`tailor.consent`. ``tailor erase`` (a working copy, erasure,
-compaction, republishing the snapshot) is ``tailor.pipeline.erase_and_publish``.
+compaction, republishing the snapshot) is ``tailor.pipeline.erase_and_publish``; ``tailor
+erase --flush`` is ``tailor.pipeline.flush_and_publish``.
+
+Two speeds. The logical part (every table, suppression, a remove queued for every
+destination) runs the night a request arrives, so the person is out of every table, export
+and the snapshot at once. The physical part (their records in the landing files, local
+export copies, reports and logs, free blocks of the warehouse file) costs a pass over the
+disk whatever the number of people, so the nightly requests' physical parts wait together
+and run when the oldest is due (``erasure.physical_deadline_days`` in config/tailor.yml);
+``tailor erase`` does both at once.
 
 Modules, in the order a request meets them:
 
@@ -41,11 +50,22 @@ Modules, in the order a request meets them:
     again are tombstoned (the nightly erase stage, and the loader after each day).
 ``erasure``
     :func:`~tailor.privacy.erasure.erase` (one person), ``apply_requests`` (a night's
-    requests together: one pass over the landing zone, one scan of each table) and
-    ``run`` (the nightly erase stage); one ``ops.erasure_audit`` row per request
+    requests together: one scan of each table, the files queued) and ``run`` (the
+    nightly erase stage's logical part); one ``ops.erasure_audit`` row per request
     (``applied`` | ``held_for_review`` | ``unknown_subject`` | ``invalid_request``). Local
     export copies are redacted and a remove is queued for every destination that holds
     the person (``tailor.exports.redact``, ``tailor.exports.outbox``).
+``pending``
+    ``private.erasure_pending``: the physical parts waiting, the person's identifiers
+    sealed with the privacy key, the day received and the day due; when a night must run
+    them (one night ahead of the oldest due day).
+``physical``
+    The batched pass (``run_pass``: landing files, export copies, other files, then
+    compaction; ``physically_erased_on`` in the audit) and the nightly erase stage's
+    physical part (``run_night``: landing retention, then the pass when due).
+``retention``
+    Landing partitions older than ``erasure.landing_retention_days`` deleted once every
+    file of them is in ``raw.load_log``, recorded in ``ops.landing_retention``.
 ``compaction``
     The warehouse rewritten without the free blocks deleted rows can linger in.
 ``traces``

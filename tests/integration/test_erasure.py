@@ -16,6 +16,8 @@ import hashlib
 import io
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ from tailor.privacy.requests import pending_requests
 from tailor.privacy.suppression import enforce_suppression
 from tailor.privacy.traces import find_traces, landing_traces
 from tailor.publish import publish_snapshot
+from tailor.settings import Settings
 from tailor.warehouse import connect
 
 pytestmark = pytest.mark.integration
@@ -272,6 +275,20 @@ def world(tailor_env):
     return s
 
 
+@contextmanager
+def night_copy(s, day: dt.date) -> Iterator[tuple[Settings, dict]]:
+    """The load and erase stages of a night as the nightly run does them, on its working
+    copy: yields the copy's settings and the erase stage's result; committed when the body
+    passes."""
+    with working_copy(s) as work:
+        con = connect(work.warehouse, settings=work)
+        try:
+            ingest.load_day(con, work.landing, day)
+        finally:
+            con.close()
+        yield work, stage_erase(RunContext(day=day, settings=work))
+
+
 def _traces(path: Path, **kw):
     con = connect(path, read_only=True)
     try:
@@ -460,14 +477,7 @@ def test_a_failed_run_leaves_its_erasure_requests_for_the_rerun(world, tmp_path,
     )
 
     def night(fail: bool) -> dict:
-        """load and erase as the nightly run does them, on its working copy"""
-        with working_copy(s) as work:
-            con = connect(work.warehouse, settings=work)
-            try:
-                ingest.load_day(con, work.landing, D3)
-            finally:
-                con.close()
-            out = stage_erase(RunContext(day=D3, settings=work))
+        with night_copy(s, D3) as (_, out):
             if fail:
                 raise RuntimeError("stage 'validate_raw' failed")
         return out

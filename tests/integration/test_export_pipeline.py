@@ -25,7 +25,7 @@ from tailor import exports, ingest, transform
 from tailor.consent import consented_customers
 from tailor.exports.files import MANIFEST
 from tailor.pipeline import RunContext, erase_and_publish
-from tailor.privacy import erasure
+from tailor.privacy import erasure, physical
 from tailor.privacy.identity import resolve_identity
 from tailor.privacy.requests import pending_requests
 from tailor.privacy.traces import find_traces, landing_traces
@@ -327,8 +327,10 @@ def test_erasure_leaves_no_trace_and_sticks(run_days):
     tokens = ident.tokens()
     # `tailor erase --customer-id` between the nights ...
     erase_and_publish(s, customer_id=cid, day=d2)
-    # ... then the next night (which also applies the erasure_requests source).
+    # ... then the next night (which also applies the erasure_requests source), and the
+    # batched pass over the files its requests leave for the deadline.
     night(s, d2)
+    physical.run_pass(s, d2)
     for person in requested:
         tokens |= person.tokens()
 

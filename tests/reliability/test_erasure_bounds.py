@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from tailor import ingest
 from tailor.cli import main
 from tailor.pipeline import RunContext
-from tailor.privacy import erasure
+from tailor.privacy import erasure, physical
 from tailor.privacy.landing import purge_committed_requests
 from tailor.privacy.requests import is_email
 from tailor.publish import publish_snapshot
@@ -201,6 +201,7 @@ def test_a_person_is_taken_only_where_an_identifier_field_names_them(night):
     requests(s.landing, [("R-ann", "", "ANN@x.com")])
     _load_requests(s)
     out = erasure.run(RunContext(day=D2, settings=s))
+    physical.run_pass(s, D2)  # the landing files' part, batched (due by the deadline)
 
     assert out["requests_applied"] == 1
     ann_events = {f"m-{3 * 25 + k}" for k in range(25)}
@@ -221,6 +222,7 @@ def test_a_request_over_the_blast_radius_is_held_for_review_then_forced(night, c
     _load_requests(s)
     with caplog.at_level(logging.WARNING, logger="tailor.privacy"):
         out = erasure.run(RunContext(day=D2, settings=s))
+    physical.run_pass(s, D2)  # the landing files' part, batched (due by the deadline)
 
     # Ann applies; the heavy user (80 of 1,081 events, over 5 %) stops for review
     assert out["requests_applied"] == 1

@@ -20,7 +20,7 @@ import pytest
 
 from tailor import erased, ingest
 from tailor.pipeline import RunContext
-from tailor.privacy import erasure
+from tailor.privacy import erasure, physical
 from tailor.privacy.landing import landing_files
 from tailor.privacy.traces import find_traces
 from tailor.publish import publish_snapshot
@@ -342,6 +342,7 @@ def test_landing_dot_files_are_purged_too(world):  # noqa: F811
     finally:
         con.close()
     erasure.run(RunContext(day=D2, settings=s))
+    physical.run_pass(s, D2)  # the landing files' part, batched (due by the deadline)
     text = hidden.read_text()
     assert "late-ann" not in text and ANN not in text
     assert "late-bob" in text
