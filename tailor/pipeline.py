@@ -389,7 +389,6 @@ def erase_and_publish(
     email: str | None = None,
     day: dt.date | None = None,
     defer: bool = False,
-    redact_exports: bool = True,
     force: bool = False,
 ) -> ErasureResult:
     """``tailor erase``: erase on a private copy of the warehouse, clean the files of this
@@ -421,7 +420,6 @@ def erase_and_publish(
                 customer_id=customer_id,
                 email=email,
                 day=day,
-                redact_exports=redact_exports,
                 snapshot="republished",
                 force=force,
                 defer_days=deadline,

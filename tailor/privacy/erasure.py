@@ -142,8 +142,6 @@ def erase(
     request_id: str | None = None,
     requested_at: dt.datetime | None = None,
     trigger: str = "cli",
-    purge_landing_files: bool = True,
-    redact_exports: bool = True,
     snapshot: str = "at_next_publish",
     force: bool = False,
     defer_days: int | None = None,
@@ -167,8 +165,6 @@ def erase(
         day or dt.date.today(),
         trigger,
         force=force,
-        purge_landing_files=purge_landing_files,
-        redact_exports=redact_exports,
         snapshot=snapshot,
         defer_days=defer_days,
     )[0]
@@ -182,8 +178,6 @@ def _process(
     trigger: str,
     *,
     force: bool = False,
-    purge_landing_files: bool = True,
-    redact_exports: bool = True,
     snapshot: str = "at_next_publish",
     skip_sources: Iterable[str] = (),
     timings: dict[str, float] | None = None,
@@ -226,7 +220,7 @@ def _process(
     clock = time.perf_counter()
     idents = [ident for _, ident in go]
     at_once = defer_days is None
-    if purge_landing_files and at_once:
+    if at_once:
         purged = purge_landing_many(s.landing, idents, skip_sources=skip_sources)
     else:
         purged = [(0, 0)] * len(idents)
@@ -235,7 +229,7 @@ def _process(
     for (i, ident), landing in zip(go, purged, strict=True):
         req = requests[i]
         results[i] = _clean_files(
-            con, s, ident, key, day, trigger, req, landing, redact_exports, at_once, forced=force
+            con, s, ident, key, day, trigger, req, landing, at_once, forced=force
         )
     timings["exports_and_files"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -254,7 +248,6 @@ def _clean_files(
     trigger: str,
     req: ErasureRequest,
     landing_purged: tuple[int, int],
-    redact_exports: bool,
     files: bool,
     *,
     forced: bool = False,
@@ -266,7 +259,7 @@ def _clean_files(
     :func:`_erase_in_tables`."""
     primary = ident.primary_hash(key)
     notified = outbox.queue_erasure(con, s, ident, day, primary)
-    ex_files, ex_rows = redact.redact_exports(s, ident) if redact_exports and files else (0, 0)
+    ex_files, ex_rows = redact.redact_exports(s, ident) if files else (0, 0)
     land_files, land_records = landing_purged
     other, other_changes = redact_files(s, ident) if files else (0, 0)
     # one keyword argument per field (a record with many fields, not repeated logic)
