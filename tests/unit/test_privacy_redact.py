@@ -167,7 +167,7 @@ def test_a_request_row_leaves_the_landing_zone_only_once_its_request_is_applied(
         """
         insert into ops.erasure_audit
         select coalesce(r, 'cli'), 'h', r, 'erasure_requests', date '2026-10-02', null, now(),
-               '{}', '[]', 0, 0, 0, 0, 0, 0, '[]', 'at_next_publish', 'applied', null
+               '{}', '[]', 0, 0, 0, 0, 0, 0, '[]', 'at_next_publish', 'applied', null, null, null
         from (values ('R1'), ('R3'), (null)) v(r)
         """
     )
