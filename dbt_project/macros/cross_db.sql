@@ -301,3 +301,64 @@
 {% macro duckdb__series_1_to(count_column) -%}
     unnest(generate_series(1, {{ count_column }}))
 {%- endmacro %}
+
+{% macro spark__json_array_at(column, key) -%}
+    case when substr(ltrim(get_json_object({{ column }}, '$.{{ key }}')), 1, 1) = '[' then get_json_object({{ column }}, '$.{{ key }}') end
+{%- endmacro %}
+
+{% macro spark__json_array_item(column, position) -%}
+    get_json_object({{ column }}, concat('$[', cast({{ position }} - 1 as string), ']'))
+{%- endmacro %}
+
+{% macro spark__json_array_length(column) -%}
+    cast(json_array_length({{ column }}) as {{ dbt.type_int() }})
+{%- endmacro %}
+
+{% macro spark__series_1_to(count_column) -%}
+    explode(sequence(1, {{ count_column }}))
+{%- endmacro %}
+
+
+{#
+    Aggregates picking one row of a group by an ordering (the first fields break ties
+    with the later ones, e.g. ['event_at', 'message_id']):
+    arg_max_ignore_nulls(arg, fields): arg at the greatest ordering among the rows whose
+    arg is not null; arg_min_keep_nulls(arg, fields): arg at the least ordering, null when
+    that row's arg is null. Both may be followed by a filter (where ...) clause.
+#}
+{% macro arg_max_ignore_nulls(arg, fields) -%}
+    {{ return(adapter.dispatch('arg_max_ignore_nulls', 'tailor')(arg, fields)) }}
+{%- endmacro %}
+
+{% macro default__arg_max_ignore_nulls(arg, fields) -%}
+    {{ exceptions.raise_compiler_error("arg_max_ignore_nulls has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__arg_max_ignore_nulls(arg, fields) -%}
+    arg_max({{ arg }}, {{ tailor._duckdb_ordering(fields) }})
+{%- endmacro %}
+
+{% macro spark__arg_max_ignore_nulls(arg, fields) -%}
+    max_by({{ arg }}, case when {{ arg }} is not null then struct({{ fields | join(', ') }}) end)
+{%- endmacro %}
+
+{% macro arg_min_keep_nulls(arg, fields) -%}
+    {{ return(adapter.dispatch('arg_min_keep_nulls', 'tailor')(arg, fields)) }}
+{%- endmacro %}
+
+{% macro default__arg_min_keep_nulls(arg, fields) -%}
+    {{ exceptions.raise_compiler_error("arg_min_keep_nulls has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__arg_min_keep_nulls(arg, fields) -%}
+    arg_min_null({{ arg }}, {{ tailor._duckdb_ordering(fields) }})
+{%- endmacro %}
+
+{% macro spark__arg_min_keep_nulls(arg, fields) -%}
+    min_by({{ arg }}, struct({{ fields | join(', ') }}))
+{%- endmacro %}
+
+{# DuckDB: the ordering fields as one struct (structs compare field by field). #}
+{% macro _duckdb_ordering(fields) -%}
+    { {%- for field in fields %}'k{{ loop.index }}': {{ field }}{{ ", " if not loop.last }}{% endfor -%} }
+{%- endmacro %}
