@@ -49,8 +49,17 @@ def main() -> None:
     from tailor.settings import get_settings
 
     last = START + dt.timedelta(days=args.days - 1)
-    _cli("generate", "--customers", str(args.customers), "--products", str(args.products),
-         "--days", str(args.days), "--start", START.isoformat())
+    _cli(
+        "generate",
+        "--customers",
+        str(args.customers),
+        "--products",
+        str(args.products),
+        "--days",
+        str(args.days),
+        "--start",
+        START.isoformat(),
+    )
     _cli("load", "--from", START.isoformat(), "--to", last.isoformat())
     settings = get_settings()
     results = {"data": str(data), "customers": args.customers, "days": args.days}
