@@ -273,10 +273,18 @@ def _parse_recommend(doc: Any, where: str) -> RecommendOptions:
         "similar_items": 1,
         "candidate_pool": 1,
         "ease_max_items": 1,
+        "refit_every_days": 1,
     }
     optional_integers = {"holdout_count": 1, "max_eval_users": 1, "retention_days": 0}
     flags = ("exclude_purchased", "require_personalization_consent", "tune")
-    numbers = ("max_ndcg_drop", "min_lift", "half_life_days")
+    numbers = (
+        "max_ndcg_drop",
+        "min_lift",
+        "half_life_days",
+        "max_ndcg_drift",
+        "max_catalog_change",
+        "max_customer_change",
+    )
     known = {
         *integers,
         *optional_integers,
@@ -318,8 +326,9 @@ def _parse_recommend(doc: Any, where: str) -> RecommendOptions:
             given = _mapping(doc[key], f"{where}.weights")
             _unknown(given, {"view", "cart", "purchase"}, f"{where}.weights")
             out[key] = {k: _number(given, k, f"{where}.weights", 0.0) for k in given}
-    if out.get("max_ndcg_drop", 0.0) > 1.0:
-        raise ConfigError(f"{where}.max_ndcg_drop: a share of the previous NDCG, at most 1")
+    for key in ("max_ndcg_drop", "max_ndcg_drift"):
+        if out.get(key, 0.0) > 1.0:
+            raise ConfigError(f"{where}.{key}: a share of the previous NDCG, at most 1")
     return RecommendOptions(out)
 
 
