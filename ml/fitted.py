@@ -109,6 +109,40 @@ def load(con: Any, task: str, day: dt.date) -> Fit | None:
     return Fit(task, row[0], row[1], json.loads(row[2]), bytes(row[3]))
 
 
+def describe(fit: Fit, day: dt.date) -> str:
+    return f"the fit of {fit.fit_date} ({(day - fit.fit_date).days} days old)"
+
+
+def stale(
+    con: Any,
+    fit: Fit,
+    day: dt.date,
+    *,
+    every: int,
+    settings: dict[str, Any],
+    customers: tuple[str, int, float],
+) -> str | None:
+    """Why ``fit`` must not be served on ``day``, by the rules every job shares (None
+    when none holds): it is ``every`` days old or older; the settings that shape a fit
+    (``settings``) changed; someone was erased since (their data trained it); the
+    customers (``customers``: what is counted, how many tonight, the largest growth
+    allowed, a share) grew beyond the limit."""
+    when = describe(fit, day)
+    if (day - fit.fit_date).days >= every:
+        return f"cadence: {when}, refit_every_days {every}"
+    if fit.spec.get("settings") != settings:
+        return f"the settings changed since {when}"
+    erased = erasures_since(con, fit.fit_date, day)
+    if erased:
+        return f"{erased} erasure(s) since {when}"
+    what, now, limit = customers
+    before = int(fit.spec.get("customers") or 0)
+    growth = (now - before) / max(before, 1)
+    if growth > limit:
+        return f"{what} grew by {growth:.0%} since {when} (max_customer_change {limit:.0%})"
+    return None
+
+
 def erasures_since(con: Any, since: dt.date, day: dt.date) -> int:
     """Erasures applied after the night ``since`` up to ``day``: their people's data is
     in a fit made on ``since``."""

@@ -58,11 +58,10 @@ from ml.recommenders import HybridRecommender, Recommender
 
 
 @dataclass
-class StoredFit:
-    fit_date: dt.date
-    model: str
-    spec: dict[str, Any]
-    arrays: Mapping[str, np.ndarray]
+class StoredFit(fitted.Fit):
+    """A stored fit with its arrays read (product ids, item-item weights)."""
+
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +158,7 @@ def last_fit(con: Any, day: dt.date) -> StoredFit | None:
     fit = fitted.load(con, TASK, day)
     if fit is None:
         return None
-    return StoredFit(fit.fit_date, fit.model, fit.spec, fitted.unpack_arrays(fit.payload))
+    return StoredFit(**vars(fit), arrays=fitted.unpack_arrays(fit.payload))
 
 
 def _weights(fit: StoredFit, i: int) -> np.ndarray | sp.csr_matrix:
@@ -255,17 +254,23 @@ def decide(con: Any, day: dt.date, data: RecData, config: RecommendConfig) -> De
     fit = last_fit(con, day)
     if fit is None:
         return Decision(True, "no stored fit of an earlier night")
-    age = (day - fit.fit_date).days
-    when = f"the fit of {fit.fit_date} ({age} days old)"
+    when = fitted.describe(fit, day)
     if "product_ids" not in fit.arrays:
         return Decision(True, f"{fit.model} (served by {when}) has no stored form", fit)
-    if age >= every:
-        return Decision(True, f"cadence: {when}, refit_every_days {every}", fit)
-    if fit.spec.get("settings") != fit_settings(resolve(config, data)):
-        return Decision(True, f"the settings changed since {when}", fit)
-    erased = fitted.erasures_since(con, fit.fit_date, day)
-    if erased:
-        return Decision(True, f"{erased} erasure(s) since {when}", fit)
+    reason = fitted.stale(
+        con,
+        fit,
+        day,
+        every=every,
+        settings=fit_settings(resolve(config, data)),
+        customers=(
+            "customers with interactions",
+            int(data.interactions["user"].nunique()) if len(data.interactions) else 0,
+            config.max_customer_change,
+        ),
+    )
+    if reason:
+        return Decision(True, reason, fit)
     ids = fit.arrays["product_ids"]
     before_allowed = set(ids[fit.arrays["recommendable"]].tolist())
     allowed = set(data.products["product_id"].astype(str)[data.allowed].tolist())
@@ -275,16 +280,6 @@ def decide(con: Any, day: dt.date, data: RecData, config: RecommendConfig) -> De
             True,
             f"catalog changed by {share:.0%} since {when} (max_catalog_change "
             f"{config.max_catalog_change:.0%})",
-            fit,
-        )
-    before = int(fit.spec.get("customers") or 0)
-    now = int(data.interactions["user"].nunique()) if len(data.interactions) else 0
-    growth = (now - before) / max(before, 1)
-    if growth > config.max_customer_change:
-        return Decision(
-            True,
-            f"customers with interactions grew by {growth:.0%} since {when} "
-            f"(max_customer_change {config.max_customer_change:.0%})",
             fit,
         )
     try:
