@@ -35,8 +35,9 @@ Outputs: ``ml.propensity_scores`` (one row per customer and model) and ``ml.mode
 
 Modules: ``config`` (the run's settings), ``features`` (point-in-time SQL), ``models``
 (candidates and calibration), ``evaluation`` (metrics), ``train`` (one task's backtest and
-scores), ``cadence`` (refit or reuse), ``store`` (the tables), ``job`` (the stage). The names below are importable from
-the package itself and loaded from their submodule on first use.
+scores), ``cadence`` (refit or reuse), ``store`` (the tables), ``job`` (the stage). The
+names below are importable from the package itself and loaded from their submodule on
+first use.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ fit.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from dataclasses import dataclass, field
@@ -52,8 +53,8 @@ class Decision:
     def describe(self) -> dict[str, Any]:
         """What ``ml.model_runs.data_window`` records of the decision."""
         out: dict[str, Any] = {"refit": self.refit, "refit_reason": self.reason}
-        if self.fit is not None:
-            out["fitted_on"] = self.fit.fit_date.isoformat()
+        if self.fit is not None:  # the fit served, or the one a refit replaces
+            out["replaces_fit_of" if self.refit else "fitted_on"] = self.fit.fit_date.isoformat()
             out["fit_auc"] = self.fit.spec.get("auc")
         if self.monitor:
             out["monitored_auc"] = self.monitor.get("auc")
@@ -103,6 +104,10 @@ def save(
         "ece": metrics.get("ece"),
         "customers": customers,
     }
+    if hasattr(model, "cv") and not isinstance(model.cv, int | None):
+        # the calibration folds (row indices of the training frame) are not needed to score
+        model = copy.copy(model)
+        model.cv = None
     payload = fitted.pack_estimator(con, {"model": model, "baseline": baseline, "columns": columns})
     fitted.save(con, store_task(task, config), day, algorithm, spec, payload)
 

@@ -77,8 +77,9 @@ class Decision:
     def describe(self) -> dict[str, Any]:
         """What ``ml.model_runs.data_window`` records of the decision."""
         out: dict[str, Any] = {"refit": self.refit, "refit_reason": self.reason}
-        if self.fit is not None:
-            out["fitted_on"] = self.fit.fit_date.isoformat()
+        if self.fit is not None:  # the fit served, or the one a refit replaces
+            key = "replaces_fit_of" if self.refit else "fitted_on"
+            out[key] = self.fit.fit_date.isoformat()
         return out | self.monitor
 
 
