@@ -206,3 +206,15 @@ def test_a_changed_catalog_or_an_erasure_forces_a_refit(con):
     con.execute("insert into ops.erasure_audit values (?)", [DAY + dt.timedelta(days=2)])
     out = recommend_day(con, DAY + dt.timedelta(days=2), CONFIG)
     assert out["refit"] and "erasure" in out["refit_reason"], out
+
+
+def test_a_rerun_of_a_refit_night_stores_the_same_fit_byte_for_byte(con):
+    load(con, history())
+
+    def stored() -> tuple:
+        return con.execute("select model, spec, payload from private.fitted_models").fetchall()
+
+    recommend_day(con, DAY, CONFIG)
+    first = stored()
+    recommend_day(con, DAY, CONFIG)
+    assert stored() == first and len(first) == 1
