@@ -273,10 +273,18 @@ def _parse_recommend(doc: Any, where: str) -> RecommendOptions:
         "similar_items": 1,
         "candidate_pool": 1,
         "ease_max_items": 1,
+        "refit_every_days": 1,
     }
     optional_integers = {"holdout_count": 1, "max_eval_users": 1, "retention_days": 0}
     flags = ("exclude_purchased", "require_personalization_consent", "tune")
-    numbers = ("max_ndcg_drop", "min_lift", "half_life_days")
+    numbers = (
+        "max_ndcg_drop",
+        "min_lift",
+        "half_life_days",
+        "max_ndcg_drift",
+        "max_catalog_change",
+        "max_customer_change",
+    )
     known = {
         *integers,
         *optional_integers,
@@ -318,8 +326,9 @@ def _parse_recommend(doc: Any, where: str) -> RecommendOptions:
             given = _mapping(doc[key], f"{where}.weights")
             _unknown(given, {"view", "cart", "purchase"}, f"{where}.weights")
             out[key] = {k: _number(given, k, f"{where}.weights", 0.0) for k in given}
-    if out.get("max_ndcg_drop", 0.0) > 1.0:
-        raise ConfigError(f"{where}.max_ndcg_drop: a share of the previous NDCG, at most 1")
+    for key in ("max_ndcg_drop", "max_ndcg_drift"):
+        if out.get(key, 0.0) > 1.0:
+            raise ConfigError(f"{where}.{key}: a share of the previous NDCG, at most 1")
     return RecommendOptions(out)
 
 
@@ -338,7 +347,11 @@ class PropensitySettings:
     history is too short for every configured horizon, this shorter one is scored instead
     (None: nothing is scored until then). ``value_model``: how ``ml.customer_value``'s
     purchase probability is chosen (``auto``: the classifier, BG/NBD or their blend,
-    whichever scores best on the validation cutoff).
+    whichever scores best on the validation cutoff). ``refit_every_days``: the refit
+    cadence (``ml.propensity.cadence``; 1: every night); a refit is forced earlier when the
+    stored model's AUC falls by more than ``max_auc_drop`` or its calibration error rises
+    by more than ``max_calibration_drift`` on the newest matured labels, or the customers
+    scored grew by more than ``max_customer_change`` (a share).
     """
 
     # plain defaults, one frozen dataclass per section (the parser below reads each key)
@@ -351,6 +364,10 @@ class PropensitySettings:
     min_positives: int = 20
     retention_days: int | None = 35
     value_model: str = "auto"
+    refit_every_days: int = 7
+    max_auc_drop: float = 0.05
+    max_calibration_drift: float = 0.05
+    max_customer_change: float = 0.25
 
 
 def _optional_integer(
@@ -398,6 +415,10 @@ def _parse_propensity(doc: Any, where: str) -> PropensitySettings:
         min_positives=_integer(doc, "min_positives", where, d.min_positives, low=1),
         retention_days=_optional_integer(doc, "retention_days", where, d.retention_days, low=1),
         value_model=value_model,
+        refit_every_days=_integer(doc, "refit_every_days", where, d.refit_every_days, low=1),
+        max_auc_drop=_number(doc, "max_auc_drop", where, d.max_auc_drop),
+        max_calibration_drift=_number(doc, "max_calibration_drift", where, d.max_calibration_drift),
+        max_customer_change=_number(doc, "max_customer_change", where, d.max_customer_change),
     )
 
 

@@ -26,12 +26,18 @@ Training never splits at random. For run day D:
 * the better one (AUC) is refitted on the cutoffs shifted by N days (so the newest labels
   are used) and scores every current customer as of D.
 
+That is a refit night (``cadence``): every ``refit_every_days``, or earlier when the
+stored model's AUC or calibration on the newest matured labels drifts, the customers
+grew, someone was erased or the settings changed. The nights between score every
+current customer with the stored fit (:mod:`ml.fitted`) and fit nothing.
+
 Outputs: ``ml.propensity_scores`` (one row per customer and model) and ``ml.model_runs``.
 
 Modules: ``config`` (the run's settings), ``features`` (point-in-time SQL), ``models``
 (candidates and calibration), ``evaluation`` (metrics), ``train`` (one task's backtest and
-scores), ``store`` (the tables), ``job`` (the stage). The names below are importable from
-the package itself and loaded from their submodule on first use.
+scores), ``cadence`` (refit or reuse), ``store`` (the tables), ``job`` (the stage). The
+names below are importable from the package itself and loaded from their submodule on
+first use.
 """
 
 from __future__ import annotations

@@ -31,6 +31,11 @@ class PropensityConfig:
     random_state: int = 0
     retention_days: int | None = 35  # days of ml.propensity_scores history kept (None: all)
     value_model: str = "auto"  # auto | classifier | bgnbd (ml.value)
+    # what refits when (ml.propensity.cadence): the stored fit scores the nights between
+    refit_every_days: int = 7  # refit when the stored fit is this old (1: every night)
+    max_auc_drop: float = 0.05  # AUC fall on the newest matured labels that forces a refit
+    max_calibration_drift: float = 0.05  # rise of the calibration error that forces one
+    max_customer_change: float = 0.25  # growth of the customers scored that forces one
     orders_table: str = "marts.orders"
     sessions_table: str = "marts.sessions"
     customers_table: str = "marts.customers"
@@ -50,6 +55,10 @@ class PropensityConfig:
             min_positives=section.min_positives,
             retention_days=section.retention_days,
             value_model=section.value_model,
+            refit_every_days=section.refit_every_days,
+            max_auc_drop=section.max_auc_drop,
+            max_calibration_drift=section.max_calibration_drift,
+            max_customer_change=section.max_customer_change,
             **overrides,
         )
 

@@ -80,7 +80,7 @@ def write_results(
             horizon = res.horizon_days or config.horizon_days
             rid = horizon_run_id(res.task, day, horizon)
             con.execute("delete from ml.model_runs where run_id = ?", [rid])
-            window: dict[str, Any] = {"horizon_days": horizon, "rows": res.rows}
+            window: dict[str, Any] = {"horizon_days": horizon, "rows": res.rows, **res.cadence}
             data_start, data_end = res.data_start, None
             if res.split is not None:
                 window |= {

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ml.compute import limited_threads
+from ml.propensity.cadence import Decision, decide, save, score
 from ml.propensity.config import PropensityConfig
 from ml.propensity.evaluation import deciles, evaluate
 from ml.propensity.features import (
@@ -73,6 +74,8 @@ class TaskResult:
     horizon_days: int | None = None  # the N of "in the next N days"
     # the chosen model's scores on the validation cutoff: customer_id, y, score
     validation: pd.DataFrame | None = None
+    # refit or reuse, and why (ml.propensity.cadence): recorded in ml.model_runs
+    cadence: dict[str, Any] = field(default_factory=dict)
 
 
 def informative_columns(frame: pd.DataFrame) -> list[str]:
@@ -114,10 +117,14 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
                 f"cutoff and {2 * config.horizon_days} days of labels"
             ),
         )
+    valid = labelled_frame(con, split.validation, task, config)
+    current = _current(con, split, task, config)
+    decision = decide(con, day, task, config, valid, len(current))
+    if not decision.refit:
+        return _reused(task, decision, split, valid, current, first)
     train = pd.concat(
         [labelled_frame(con, c, task, config) for c in split.train], ignore_index=True
     )
-    valid = labelled_frame(con, split.validation, task, config)
     rows = {"train": len(train), "validation": len(valid)}
     cols = informative_columns(train)
 
@@ -175,9 +182,18 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
         final = fit_calibrated(
             make_model(best, config), Xt, yt, groups, folds=config.calibration_folds
         )
-    current = features_at(con, split.score, config)
-    if task == "churn":
-        current = current.loc[current["orders_total"] > 0].reset_index(drop=True)
+    save(
+        con,
+        day,
+        task,
+        config,
+        algorithm=best,
+        model=final,
+        baseline=base,
+        columns=cols,
+        metrics=candidates[best],
+        customers=len(current),
+    )
     rows["scored"] = len(current)
     p = (
         final.predict_proba(current[cols].to_numpy(dtype=float))[:, 1]
@@ -201,4 +217,51 @@ def _train_task(con, day: dt.date, task: str, config: PropensityConfig | None = 
         validation=pd.DataFrame(
             {"customer_id": valid["customer_id"].astype(str), "y": yv, "score": predicted[best]}
         ),
+        cadence=decision.describe(),
+    )
+
+
+def _current(con, split: Split, task: str, config: PropensityConfig) -> pd.DataFrame:
+    """The customers scored as of the run day, with their point-in-time features."""
+    current = features_at(con, split.score, config)
+    if task == "churn":
+        current = current.loc[current["orders_total"] > 0].reset_index(drop=True)
+    return current
+
+
+def _reused(
+    task: str,
+    decision: Decision,
+    split: Split,
+    valid: pd.DataFrame,
+    current: pd.DataFrame,
+    first: dt.datetime | None,
+) -> TaskResult:
+    """A reuse night's result: every current customer scored by the stored fit, its
+    metrics and the stored baseline's on the newest matured labels."""
+    assert decision.fit is not None and decision.stored is not None
+    p = score(decision, current)
+    algorithm = decision.fit.model
+    watched = {**decision.monitor, "fit_auc": decision.fit.spec.get("auc")}
+    valid_p = score(decision, valid)
+    return TaskResult(
+        task,
+        "chosen",
+        algorithm=algorithm,
+        scores=pd.DataFrame(
+            {"customer_id": current["customer_id"].astype(str), "score": p, "decile": deciles(p)}
+        ),
+        candidates={"recency_baseline": decision.baseline, algorithm: watched},
+        split=split,
+        rows={"validation": len(valid), "scored": len(current)},
+        data_start=first,
+        features=list(decision.stored["columns"]),
+        validation=pd.DataFrame(
+            {
+                "customer_id": valid["customer_id"].astype(str),
+                "y": valid["y"].to_numpy(dtype=int),
+                "score": valid_p,
+            }
+        ),
+        cadence=decision.describe(),
     )

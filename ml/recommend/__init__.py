@@ -21,6 +21,13 @@ The nightly job (:func:`run`, a pipeline stage) for logical day D:
    (``serving``), and every model's parameters, metrics and intervals to
    ``ml.model_runs`` (``output``).
 
+Steps 2 to 5 run on a refit night only (``cadence``): every ``refit_every_days``, or
+earlier when the stored model's NDCG@10 on the customers new since its fit drifts, the
+catalog or the customers changed beyond a threshold, someone was erased or the settings
+changed. The nights between serve the stored fit (its item-item weights, kept in
+``private.fitted_models``) to every customer from tonight's history, with popularity
+and content fitted on the night's data.
+
 Everything the job writes for D is replaced in one transaction, so a rerun of D gives the
 same rows. The options are :class:`RecommendConfig`'s, set in ``config/tailor.yml``
 (``recommend:``); the interaction weights and half-life default to the dbt project's
@@ -29,8 +36,9 @@ same rows. The options are :class:`RecommendConfig`'s, set in ``config/tailor.ym
 Modules: ``config`` (:class:`RecommendConfig`), ``models`` (the candidates), ``data``
 (reading the warehouse), ``rules`` (exclusions, diversity, fill), ``split``, ``bench`` (a
 split made ready to score models on), ``evaluation``, ``tuning``, ``selection`` (the
-served model and its guards), ``serving`` (the lists), ``output`` (the tables) and
-``job`` (:func:`run`, the pipeline stage).
+served model and its guards), ``cadence`` (refit or reuse, the stored fits),
+``serving`` (the lists), ``output`` (the tables) and ``job`` (:func:`run`, the pipeline
+stage).
 
 ``from ml.recommend import run, RecommendConfig, TASK`` works as before; every public
 name of the submodules is reachable here, imported on first use only, so importing a
@@ -45,6 +53,8 @@ from ml.lazy import lazy_names
 _WHERE = {
     "Bench": "bench",
     "DBT_DEFAULTS": "config",
+    "Decision": "cadence",
+    "FITTED_MODELS_DDL": "cadence",
     "DEFAULTS": "models",
     "Evaluation": "selection",
     "FAMILIES": "models",
@@ -63,6 +73,7 @@ _WHERE = {
     "RecData": "data",
     "RecommendConfig": "config",
     "SIMILAR_ITEMS_DDL": "output",
+    "StoredFit": "cadence",
     "Served": "serving",
     "Split": "split",
     "TASK": "config",
@@ -76,6 +87,7 @@ _WHERE = {
     "configured": "job",
     "customer_split": "split",
     "days": "data",
+    "decide": "cadence",
     "decay": "data",
     "difference": "selection",
     "diversify": "rules",
@@ -93,6 +105,7 @@ _WHERE = {
     "intervals": "evaluation",
     "item_model_for": "models",
     "kind_matrix": "data",
+    "last_fit": "cadence",
     "known_models": "models",
     "latest_interaction_day": "job",
     "load_data": "data",
@@ -106,9 +119,13 @@ _WHERE = {
     "recommendation_batches": "serving",
     "record_skipped": "output",
     "repeat_purchase_mask": "rules",
+    "remap": "cadence",
     "report": "job",
+    "restore": "cadence",
+    "reused_evaluation": "cadence",
     "resolve": "bench",
     "run": "job",
+    "save_fit": "cadence",
     "similar_item_rows": "serving",
     "sparse_matrix": "data",
     "split_for": "bench",

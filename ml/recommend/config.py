@@ -106,6 +106,18 @@ class RecommendConfig:
         Interaction weight per kind and recency half-life (days; 0: no decay). Unset:
         the dbt project's vars. The tuning starts from them and also tries equal weights
         and no decay.
+    refit_every_days
+        The refit cadence (:mod:`ml.recommend.cadence`): the evaluation, the tuning and
+        the fit run on a night whose stored fit is this many days old; the nights between
+        serve the stored fit. 1: every night.
+    max_ndcg_drift
+        Relative fall of the stored model's NDCG@10, on the customers whose held-out
+        products all came after its fit, from its fit-time NDCG@10 that forces a refit.
+    max_catalog_change
+        Share of the fit's recommendable products added or gone that forces a refit.
+    max_customer_change
+        Relative growth of the customers with interactions since the fit that forces a
+        refit.
     """
 
     k: int = 10
@@ -138,6 +150,10 @@ class RecommendConfig:
     segment_tables: tuple[str, ...] = ("ml.customer_segments", "marts.customer_rfm")
     weights: Mapping[str, float] = field(default_factory=dict)
     half_life_days: float | None = None
+    refit_every_days: int = 7
+    max_ndcg_drift: float = 0.10
+    max_catalog_change: float = 0.10
+    max_customer_change: float = 0.25
 
     def with_dbt_vars(self, dbt_project: Path | None) -> RecommendConfig:
         """Fill ``weights`` and ``half_life_days`` from the dbt project's vars."""

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ml.recommend.bench import base_features, resolve
+from ml.recommend.cadence import decide, reused_evaluation, save_fit
 from ml.recommend.config import TASK, RecommendConfig
 from ml.recommend.data import RecData, load_data, table_exists
 from ml.recommend.evaluation import evaluate
@@ -45,16 +46,35 @@ def recommend_day(
         record_skipped(con, day, msg, started)
         return {"status": "skipped", "message": msg}
     config = resolve(config, data)
-    previous, incumbent = previous_runs(con, day)
-    evaluation = evaluate(data, config, previous=previous, incumbent=incumbent, log=log)
+    decision = decide(con, day, data, config)
+    if decision.refit:
+        previous, incumbent = previous_runs(con, day)
+        evaluation = evaluate(data, config, previous=previous, incumbent=incumbent, log=log)
+    else:
+        evaluation = reused_evaluation(decision, data)
+    evaluation.data_window |= decision.describe()
+    features = evaluation.features or base_features(config)
     served = fit_served(
         data,
         evaluation.served,
         config,
-        features=evaluation.features or base_features(config),
+        features=features,
         params=evaluation.params,
+        stored=decision.model,
     )
     written = write_run(con, data, day, evaluation, served, config, started_at=started, log=log)
+    if decision.refit:
+        chosen = evaluation.result(evaluation.served)
+        save_fit(
+            con,
+            day,
+            served.model,
+            data,
+            config,
+            features=features,
+            params=evaluation.params,
+            fit_ndcg=chosen.metrics.get("ndcg@10") if chosen else None,
+        )
     for t in ("_rec_customers", "_rec_products"):
         con.execute(f"drop table if exists {t}")
     metrics = {
@@ -65,6 +85,8 @@ def recommend_day(
     )
     return {
         "status": "fallback" if evaluation.fallback else "chosen",
+        "refit": decision.refit,
+        "refit_reason": decision.reason,
         # customers without a personalization consent: served the global list, not their own
         "global_list_customers": global_list,
         "served": evaluation.served,

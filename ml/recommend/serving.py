@@ -69,18 +69,24 @@ def fit_served(
     *,
     features: Features | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    stored: Recommender | None = None,
 ) -> Served:
     """Fit the served model (with the ``params`` the tuning chose, per model),
     popularity (by segment and global) and content on all data: the events weighed and
-    decayed to the end of the day by ``features``, else the mart's scores."""
+    decayed to the end of the day by ``features``, else the mart's scores. ``stored``:
+    the served model already fitted (a stored fit, :mod:`ml.recommend.cadence`), served
+    as it is; popularity and content are fitted on the night's data all the same."""
     X = full_matrix(data, features) if X is None else X
     item_text = product_texts(data.products)
     started = time.perf_counter()
     pop = PopularityRecommender().fit(X, user_groups=data.groups)
     glob = PopularityRecommender().fit(X)
-    fitted: dict[str, Recommender] = {}
+    # models fitted on X by name (a stored hybrid's content part serves similar items)
+    fitted: dict[str, Recommender] = {repr(m): m for m, _ in getattr(stored, "components", ())}
     if name == "popularity":
         model: Recommender = pop
+    elif stored is not None:
+        model = stored
     else:
         model = build(name, config, data.n_items, (params or {}).get(name), params)
         model.name = name

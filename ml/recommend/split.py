@@ -26,13 +26,15 @@ class Split:
     customer (``users x items``, 0/1); ``users``: the customers evaluated (sorted);
     ``reference``: per customer, the instant (float days) their training history is
     decayed to (their latest training event); ``split_users``:
-    how many customers could be split before any sample."""
+    how many customers could be split before any sample; ``cutoff``: per customer, the
+    instant of their first held-out product (inf: not evaluated)."""
 
     train: pd.DataFrame
     truth: sp.csr_matrix
     users: np.ndarray
     reference: np.ndarray
     split_users: int
+    cutoff: np.ndarray | None = None
 
 
 def customer_split(
@@ -104,7 +106,7 @@ def customer_split(
     keep[at_cut] = ~np.isin(ev_keys[at_cut], held_keys)
     train = events[keep]
     reference = last_instants(train, n_users, reference)
-    return Split(train, truth, users, reference, split_users)
+    return Split(train, truth, users, reference, split_users, cutoff)
 
 
 def _scramble(users: np.ndarray, items: np.ndarray, seed: int) -> np.ndarray:

@@ -1,0 +1,220 @@
+"""The recommendation model is refitted on a cadence, not every night: a night within the
+cadence serves the stored fit (no evaluation, no fit), a drift of its quality on the
+customers new since the fit forces a refit, and the setting sets the cadence.
+
+A views-only store (what a Segment ``Product Viewed`` feed gives): 300 customers, each
+keeping to one of six clusters of 60 products over September; the marts are written by
+hand in the shape dbt builds, night by night."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.recommend import RecommendConfig, recommend_day
+from tailor.config import ConfigError, _parse_recommend
+
+pytestmark = pytest.mark.unit
+
+DAY = dt.date(2026, 10, 31)
+N_CUSTOMERS, N_PRODUCTS, CLUSTERS = 300, 60, 6
+# fast and deterministic: one item model, the defaults (no tuning)
+CONFIG = RecommendConfig(models=("itemknn",), tune=False, min_holdout_users=10)
+
+
+def history(seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(N_CUSTOMERS):
+        own = rng.choice(N_PRODUCTS // CLUSTERS, 5, replace=False) * CLUSTERS + c % CLUSTERS
+        for p in own:
+            at = dt.datetime(2026, 9, 1) + dt.timedelta(minutes=int(rng.integers(0, 60 * 24 * 55)))
+            rows.append((f"c{c:03d}", f"p{p:02d}", at))
+    return pd.DataFrame(rows, columns=["customer_id", "product_id", "at_"])
+
+
+def new_day(events: pd.DataFrame, day: dt.date, *, shift: int, seed: int = 9) -> pd.DataFrame:
+    """``day``'s views: every customer views three products they never viewed, of the
+    cluster ``shift`` away from their own (0: their own cluster)."""
+    rng = np.random.default_rng(seed)
+    seen = events.groupby("customer_id")["product_id"].agg(set)
+    rows = []
+    for c in range(N_CUSTOMERS):
+        cid = f"c{c:03d}"
+        cluster = (c + shift) % CLUSTERS
+        fresh = [
+            f"p{p:02d}"
+            for p in range(cluster, N_PRODUCTS, CLUSTERS)
+            if f"p{p:02d}" not in seen.get(cid, set())
+        ]
+        for k, p in enumerate(rng.permutation(fresh)[:3]):
+            at = dt.datetime.combine(day, dt.time(9)) + dt.timedelta(hours=3 * k)
+            rows.append((cid, p, at))
+    return pd.concat([events, pd.DataFrame(rows, columns=events.columns)], ignore_index=True)
+
+
+def load(con: duckdb.DuckDBPyConnection, events: pd.DataFrame) -> None:
+    """The marts as dbt builds them from ``events`` (what the night's load has seen)."""
+    con.execute("create schema if not exists marts")
+    con.register("ev", events)
+    con.execute(
+        """
+        create or replace table marts.user_item_events as
+        select customer_id, product_id, 'view' as interaction_type, at_ as interacted_at from ev
+        """
+    )
+    con.execute(
+        """
+        create or replace table marts.user_item_interactions as
+        select customer_id, product_id, count(*)::double as interaction_score,
+            0 as purchase_count, 0 as cart_count,
+            min(at_) as first_interaction_at, max(at_) as last_interaction_at
+        from ev group by 1, 2
+        """
+    )
+    con.unregister("ev")
+    con.execute(
+        """
+        create or replace table marts.products as
+        select 'p' || lpad(i::varchar, 2, '0') as product_id, 'Product ' || i as title,
+            'Cat ' || (i % 10) as category_path, true as is_active, true as is_product
+        from range(?) as t(i)
+        """,
+        [N_PRODUCTS],
+    )
+    con.execute(
+        """
+        create or replace table marts.customers as
+        select 'c' || lpad(i::varchar, 3, '0') as customer_id, true as has_personalization_consent
+        from range(?) as t(i)
+        """,
+        [N_CUSTOMERS],
+    )
+
+
+def lists(con, day: dt.date) -> pd.DataFrame:
+    return con.execute(
+        "select customer_id, rank, product_id, model, reason_code from ml.recommendations "
+        "where run_date = ? order by 1, 2",
+        [day],
+    ).df()
+
+
+def decision(con, day: dt.date) -> dict:
+    (window,) = con.execute(
+        "select data_window from ml.model_runs where task = 'recommendation' and run_date = ? "
+        "and status in ('chosen', 'fallback') limit 1",
+        [day],
+    ).fetchone()
+    return json.loads(window)
+
+
+@pytest.fixture
+def con(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    yield con
+    con.close()
+
+
+def test_a_night_within_the_cadence_serves_the_stored_fit_without_refitting(con, monkeypatch):
+    load(con, history())
+    first = recommend_day(con, DAY, CONFIG)
+    assert first["refit"] and first["served"] == "itemknn", first
+
+    # the next night: no evaluation, no fit of an item model
+    from ml.recommend import job
+    from ml.recommenders import ItemKNNRecommender
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("a night within the cadence refitted")
+
+    monkeypatch.setattr(job, "evaluate", no_refit)
+    monkeypatch.setattr(ItemKNNRecommender, "fit", no_refit)
+    second = recommend_day(con, DAY + dt.timedelta(days=1), CONFIG)
+    assert not second["refit"] and second["served"] == "itemknn", second
+    assert second["refit_reason"].startswith(f"reused the fit of {DAY}")
+    # the stored model serves the same lists the fit served (nothing new in between)
+    a, b = lists(con, DAY), lists(con, DAY + dt.timedelta(days=1))
+    assert len(a) == N_CUSTOMERS * 10 and (b["model"] == "itemknn").mean() > 0.4
+    pd.testing.assert_frame_equal(a, b)
+    # ml.model_runs says the night reused, which fit and why
+    recorded = decision(con, DAY + dt.timedelta(days=1))
+    assert recorded["refit"] is False and recorded["fitted_on"] == DAY.isoformat()
+    assert decision(con, DAY)["refit"] is True
+
+
+def test_a_new_customer_is_scored_by_the_stored_fit_from_their_history(con):
+    events = history()
+    load(con, events[events["customer_id"] != "c007"])
+    recommend_day(con, DAY, CONFIG)
+    load(con, events)  # c007's views arrive the next night
+    out = recommend_day(con, DAY + dt.timedelta(days=1), CONFIG)
+    assert not out["refit"], out
+    mine = lists(con, DAY + dt.timedelta(days=1)).query("customer_id == 'c007'")
+    personal = mine[mine["model"] == "itemknn"]
+    assert len(personal) >= 4, mine
+    # their cluster (7 % 6 = 1): the stored item-item weights point into it
+    cluster = personal["product_id"].str[1:].astype(int) % CLUSTERS
+    assert (cluster == 1).mean() > 0.8, personal
+
+
+@pytest.mark.parametrize("shift", [0, 3])
+def test_a_drift_beyond_the_threshold_forces_a_refit(con, shift):
+    events = history()
+    load(con, events)
+    recommend_day(con, DAY, CONFIG)
+    night = DAY + dt.timedelta(days=1)
+    load(con, new_day(events, night, shift=shift))
+    out = recommend_day(con, night, CONFIG)
+    recorded = decision(con, night)
+    assert recorded["monitored_users"] >= N_CUSTOMERS // 2, recorded
+    if shift == 0:  # the customers keep to their clusters: the stored fit still ranks well
+        assert not out["refit"], out["refit_reason"]
+        assert recorded["ndcg@10_drift"] <= CONFIG.max_ndcg_drift
+    else:  # everyone moved to another cluster: the stored fit's NDCG@10 collapsed
+        assert out["refit"] and out["refit_reason"].startswith("drift:"), out["refit_reason"]
+        assert recorded["ndcg@10_drift"] > CONFIG.max_ndcg_drift
+
+
+def test_the_setting_sets_the_cadence(con):
+    load(con, history())
+    days = [DAY + dt.timedelta(days=i) for i in range(4)]
+    every_other = RecommendConfig(**{**CONFIG.__dict__, "refit_every_days": 2})
+    assert [recommend_day(con, d, every_other)["refit"] for d in days] == [1, 0, 1, 0]
+    assert decision(con, days[2])["refit_reason"].startswith("cadence:")
+    nightly = RecommendConfig(**{**CONFIG.__dict__, "refit_every_days": 1})
+    assert all(recommend_day(con, d, nightly)["refit"] for d in days)
+    # config/tailor.yml's recommend: section carries it
+    assert _parse_recommend({"refit_every_days": 3}, "recommend").values == {"refit_every_days": 3}
+    with pytest.raises(ConfigError, match="refit_every_days"):
+        _parse_recommend({"refit_every_days": 0}, "recommend")
+
+
+def test_a_changed_catalog_or_an_erasure_forces_a_refit(con):
+    load(con, history())
+    recommend_day(con, DAY, CONFIG)
+    con.execute("update marts.products set is_active = false where product_id < 'p10'")
+    out = recommend_day(con, DAY + dt.timedelta(days=1), CONFIG)
+    assert out["refit"] and out["refit_reason"].startswith("catalog changed"), out
+    con.execute("create schema if not exists ops")
+    con.execute("create table ops.erasure_audit (run_date date)")
+    con.execute("insert into ops.erasure_audit values (?)", [DAY + dt.timedelta(days=2)])
+    out = recommend_day(con, DAY + dt.timedelta(days=2), CONFIG)
+    assert out["refit"] and "erasure" in out["refit_reason"], out
+
+
+def test_a_rerun_of_a_refit_night_stores_the_same_fit_byte_for_byte(con):
+    load(con, history())
+
+    def stored() -> tuple:
+        return con.execute("select model, spec, payload from private.fitted_models").fetchall()
+
+    recommend_day(con, DAY, CONFIG)
+    first = stored()
+    recommend_day(con, DAY, CONFIG)
+    assert stored() == first and len(first) == 1
