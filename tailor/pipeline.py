@@ -354,18 +354,38 @@ def run_day(
     with working_copy(s) as work:
         ctx = RunContext(day=day, settings=work)
         for name, stage in STAGES:
-            if on_stage:
-                on_stage(name, ctx)
-            started = time.perf_counter()
-            try:
-                ctx.results[name] = stage(ctx)
-                faults.maybe_fail(f"stage.{name}")
-            except Exception as exc:
-                raise _stage_error(name, ctx, exc) from exc
-            ctx.timings[name] = time.perf_counter() - started
-            if on_stage_done:
-                on_stage_done(name, ctx)
-    ctx.settings = s
+            run_stage(name, stage, ctx, on_stage, on_stage_done)
+    finish_run(ctx, s, publish=publish, report=report)
+    return ctx
+
+
+def run_stage(
+    name: str,
+    stage: Stage,
+    ctx: RunContext,
+    on_stage: Callable[[str, RunContext], None] | None = None,
+    on_stage_done: Callable[[str, RunContext], None] | None = None,
+) -> None:
+    """Run one stage on the run's working copy: its result and time go into ``ctx``; a
+    failure raises :class:`StageError` naming the stage and the day."""
+    if on_stage:
+        on_stage(name, ctx)
+    started = time.perf_counter()
+    try:
+        ctx.results[name] = stage(ctx)
+        faults.maybe_fail(f"stage.{name}")
+    except Exception as exc:
+        raise _stage_error(name, ctx, exc) from exc
+    ctx.timings[name] = time.perf_counter() - started
+    if on_stage_done:
+        on_stage_done(name, ctx)
+
+
+def finish_run(ctx: RunContext, settings: Settings, *, publish: bool, report: bool) -> None:
+    """After the commit: point ``ctx`` at the warehouse, publish the analyst snapshot and
+    write the run report of ``ctx.day``."""
+    s = ctx.settings = settings
+    day = ctx.day
     if publish:
         from tailor.publish import PublishError, publish_snapshot
 
@@ -385,7 +405,6 @@ def run_day(
             ctx.results["report"] = str(write_run_report(day, s, ctx=ctx, sync_run_log=True))
         except Exception:
             log.exception("could not write the run report for %s", day)
-    return ctx
 
 
 def erase_and_publish(
@@ -443,7 +462,9 @@ def run_range(
     settings: Settings | None = None,
     on_stage: Callable[[str, RunContext], None] | None = None,
 ) -> list[RunContext]:
-    """Run the days in order; stop at the first failure (earlier days stay done)."""
+    """Run the days night by night, in order, each a night of its own (working copy, every
+    stage, commit); stop at the first failure (earlier days stay done). ``tailor run
+    --nightly``; a range in one pass is ``tailor.backfill.backfill``."""
     s = settings or get_settings()
     out = []
     day = start

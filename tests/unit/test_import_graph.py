@@ -65,7 +65,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "tailor.check",
         "tailor.shared_devices",
     ),
-    2: ("tailor.pipeline",),
+    2: ("tailor.pipeline", "tailor.backfill"),
     3: ("tailor.orchestration",),
     4: ("tailor.cli", "dags"),
 }
