@@ -40,10 +40,10 @@ from tailor.pipeline import (
     STAGES,
     RunContext,
     finish_run,
+    load_days,
     run_stage,
     stage_dbt_build,
     stage_erase,
-    stage_load,
     working_copy,
 )
 from tailor.settings import Settings, get_settings
@@ -64,10 +64,6 @@ def days_of(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _sum(results: list[dict], keys: tuple[str, ...]) -> dict[str, int]:
-    return {k: sum(int(r.get(k, 0) or 0) for r in results) for k in keys}
-
-
 def stages(start: dt.date, end: dt.date, *, export: bool = False) -> Iterator[tuple[str, Callable]]:
     """The backfill's stages in order, each a function of a ``RunContext`` whose day is
     ``end`` (the same shape as ``tailor.pipeline.STAGES``)."""
@@ -75,11 +71,7 @@ def stages(start: dt.date, end: dt.date, *, export: bool = False) -> Iterator[tu
     by_name = dict(STAGES)
 
     def load(ctx: RunContext) -> object:
-        loads = [stage_load(RunContext(day=d, settings=ctx.settings)) for d in days]
-        return {
-            "days": len(days),
-            **_sum(loads, ("files", "read", "loaded", "quarantined")),
-        }
+        return {"days": len(days), **load_days(ctx.settings, days)}
 
     def validate_raw(ctx: RunContext) -> object:
         from expectations.runner import validate_layer
