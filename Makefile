@@ -47,8 +47,9 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 install: $(VENV)/.synced
 
 # The demo's last day runs through Airflow (`airflow dags test` of the nightly DAG: every
-# task, in order, without a scheduler); the days before it through `tailor run`, which
-# runs the same stages without Airflow's per-task start-up.
+# task, in order, without a scheduler); the days before it are its history, built in one
+# pass by `tailor run --from --to` (a backfill: every day loaded and validated, each day's
+# segment-history snapshot, one dbt build and the ML models as of the day before the last).
 LAST_DAY = $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 BEFORE_LAST_DAY = $(shell $(PYTHON) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 2))")
 

@@ -46,8 +46,12 @@ run's working copy stays until the day is run again or another day commits.
 **One writer.** DuckDB allows one writer per file: `max_active_runs=1`, and every task that
 opens the warehouse runs in the one-slot pool `tailor_warehouse`.
 
-**Backfill.** `scripts/airflow_backfill.sh D1 D2` runs D1..D2 one after the other, like
-`tailor run --from D1 --to D2`. It is
+**Backfill.** `scripts/airflow_backfill.sh D1 D2` runs D1..D2 night by night, like
+`tailor run --nightly --from D1 --to D2`: Airflow's backfill makes one run per logical
+date, each a whole night (ML models, report and exports of that day). A history is
+cheaper in one pass outside Airflow: `tailor run --from D1 --to D2` (one dbt build and
+one ML run as of D2, each day's segment-history snapshot, no exports unless `--export`),
+then the schedule from D2 + 1 (`TAILOR_START_DATE`). The backfill is
 `airflow backfill create --dag-id tailor_nightly --from-date D1 --to-date D2T23:59:59 --max-active-runs 1`:
 a day's logical date is D at the cron time, so `--to-date D2` alone would stop before D2.
 Backfills ignore the DAG's `max_active_runs` (the UI offers 10 runs at once); then

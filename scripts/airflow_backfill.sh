@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Backfill the nightly DAG for the logical days FROM..TO (both included), one day after
-# the other, like `tailor run --from FROM --to TO`:
+# Backfill the nightly DAG for the logical days FROM..TO (both included), one night after
+# the other, like `tailor run --nightly --from FROM --to TO` (a history in one pass, without
+# Airflow: `tailor run --from FROM --to TO`):
 #
 #   scripts/airflow_backfill.sh 2026-10-01 2026-10-30 [more `airflow backfill create` options]
 #

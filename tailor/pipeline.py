@@ -63,31 +63,42 @@ Stage = Callable[[RunContext], object]
 
 def stage_load(ctx: RunContext) -> object:
     """Load the day's landing partitions into raw.*."""
+    out: dict[str, object] = dict(load_days(ctx.settings, [ctx.day]))
+    if out.pop("preloaded_days", 0):
+        out["preloaded"] = True
+    return out
+
+
+def load_days(settings: Settings, days: list[dt.date]) -> dict[str, int]:
+    """Load the landing partitions of ``days`` into raw.* through one connection (each
+    day replaced in a transaction of its own); the totals of files and rows."""
     from tailor import ingest
     from tailor.warehouse import connect
 
-    con = connect(ctx.settings.warehouse, settings=ctx.settings)
+    totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
+    con = connect(settings.warehouse, settings=settings)
     try:
-        if not any(
-            ingest.partition_files(ctx.settings.landing, name, ctx.day) for name in ingest.SOURCES
-        ):
-            # A history loaded beforehand (`tailor load --from/--to`, or an export through
-            # `tailor load --adapter`) is run as it stands; a day nobody loaded is an error.
-            if not ingest.day_loaded(con, ctx.day):
-                raise StageError(
-                    f"no landing files for {ctx.day} under {ctx.settings.landing}, "
-                    "and nothing of that day in the warehouse"
-                )
-            return {"files": 0, "read": 0, "loaded": 0, "quarantined": 0, "preloaded": True}
-        loads = ingest.load_day(con, ctx.settings.landing, ctx.day)
+        for day in days:
+            if not any(
+                ingest.partition_files(settings.landing, name, day) for name in ingest.SOURCES
+            ):
+                # A history loaded beforehand (`tailor load --from/--to`, or an export through
+                # `tailor load --adapter`) is run as it stands; a day nobody loaded is an error.
+                if not ingest.day_loaded(con, day):
+                    raise StageError(
+                        f"no landing files for {day} under {settings.landing}, "
+                        "and nothing of that day in the warehouse"
+                    )
+                totals["preloaded_days"] = totals.get("preloaded_days", 0) + 1
+                continue
+            loads = ingest.load_day(con, settings.landing, day)
+            totals["files"] += len(loads)
+            totals["read"] += sum(x.rows_read for x in loads)
+            totals["loaded"] += sum(x.rows_loaded for x in loads)
+            totals["quarantined"] += sum(x.rows_quarantined for x in loads)
     finally:
         con.close()
-    return {
-        "files": len(loads),
-        "read": sum(x.rows_read for x in loads),
-        "loaded": sum(x.rows_loaded for x in loads),
-        "quarantined": sum(x.rows_quarantined for x in loads),
-    }
+    return totals
 
 
 # The dbt layers built before the ML jobs; models that read ml.* (customer_360, the
@@ -348,18 +359,38 @@ def run_day(
     with working_copy(s) as work:
         ctx = RunContext(day=day, settings=work)
         for name, stage in STAGES:
-            if on_stage:
-                on_stage(name, ctx)
-            started = time.perf_counter()
-            try:
-                ctx.results[name] = stage(ctx)
-                faults.maybe_fail(f"stage.{name}")
-            except Exception as exc:
-                raise _stage_error(name, ctx, exc) from exc
-            ctx.timings[name] = time.perf_counter() - started
-            if on_stage_done:
-                on_stage_done(name, ctx)
-    ctx.settings = s
+            run_stage(name, stage, ctx, on_stage, on_stage_done)
+    finish_run(ctx, s, publish=publish, report=report)
+    return ctx
+
+
+def run_stage(
+    name: str,
+    stage: Stage,
+    ctx: RunContext,
+    on_stage: Callable[[str, RunContext], None] | None = None,
+    on_stage_done: Callable[[str, RunContext], None] | None = None,
+) -> None:
+    """Run one stage on the run's working copy: its result and time go into ``ctx``; a
+    failure raises :class:`StageError` naming the stage and the day."""
+    if on_stage:
+        on_stage(name, ctx)
+    started = time.perf_counter()
+    try:
+        ctx.results[name] = stage(ctx)
+        faults.maybe_fail(f"stage.{name}")
+    except Exception as exc:
+        raise _stage_error(name, ctx, exc) from exc
+    ctx.timings[name] = time.perf_counter() - started
+    if on_stage_done:
+        on_stage_done(name, ctx)
+
+
+def finish_run(ctx: RunContext, settings: Settings, *, publish: bool, report: bool) -> None:
+    """After the commit: point ``ctx`` at the warehouse, publish the analyst snapshot and
+    write the run report of ``ctx.day``."""
+    s = ctx.settings = settings
+    day = ctx.day
     if publish:
         from tailor.publish import PublishError, publish_snapshot
 
@@ -379,7 +410,6 @@ def run_day(
             ctx.results["report"] = str(write_run_report(day, s, ctx=ctx, sync_run_log=True))
         except Exception:
             log.exception("could not write the run report for %s", day)
-    return ctx
 
 
 def erase_and_publish(
@@ -457,7 +487,9 @@ def run_range(
     settings: Settings | None = None,
     on_stage: Callable[[str, RunContext], None] | None = None,
 ) -> list[RunContext]:
-    """Run the days in order; stop at the first failure (earlier days stay done)."""
+    """Run the days night by night, in order, each a night of its own (working copy, every
+    stage, commit); stop at the first failure (earlier days stay done). ``tailor run
+    --nightly``; a range in one pass is ``tailor.backfill.backfill``."""
     s = settings or get_settings()
     out = []
     day = start

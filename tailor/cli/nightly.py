@@ -184,20 +184,39 @@ def _check_config(s) -> None:
 @click.option("--from", "start", help="First day of a range (backfill).")
 @click.option("--to", "end", help="Last day of a range.")
 @click.option(
+    "--nightly",
+    is_flag=True,
+    help="Run a range night by night (every stage, a commit and ML models per day) "
+    "instead of in one pass.",
+)
+@click.option(
+    "--export",
+    "export",
+    is_flag=True,
+    help="A range in one pass: also export the audiences as of its last day "
+    "(past days are never sent).",
+)
+@click.option(
     "-v", "--verbose", is_flag=True, help="Show every detail (dbt, Great Expectations, logs)."
 )
-def run(day: str | None, start: str | None, end: str | None, verbose: bool) -> None:
-    """Run the nightly pipeline for one day or a range of days (no Airflow needed).
+def run(
+    day: str | None, start: str | None, end: str | None, nightly: bool, export: bool, verbose: bool
+) -> None:
+    """Run the nightly pipeline for one day, or build a range of days (no Airflow needed).
 
-    Without options it runs every day found in the landing zone, in order. Each day runs
-    on a private copy of the warehouse that replaces the real one only when every stage
-    passed; the analyst snapshot is published after the last day.
+    Without options it builds every day found in the landing zone. A range is built in
+    one pass (a backfill): every day loaded and its raw partition validated, each day's
+    segment-history snapshot built as of that day, then one dbt build, the gates and the
+    ML models as of the last day, on one private copy of the warehouse that replaces the
+    real one only when every step passed. The marts equal a night-by-night run's; the ML
+    tables hold one run, as of the last day. No exports unless --export. --nightly runs
+    the range night by night instead. The analyst snapshot is published at the end.
 
     Prints one line per stage (time and counts); the detail (dbt, Great Expectations,
     warnings) goes to <data>/logs/run-<day>.log, whose path a failure prints. -v prints it
     all instead.
     """
-    from tailor import ingest, pipeline, quiet
+    from tailor import ingest
 
     s = get_settings()
     first, last = _range(day, start, end)
@@ -218,39 +237,52 @@ def run(day: str | None, start: str | None, end: str | None, verbose: bool) -> N
             f"{' and more' if len(missing) > 5 else ''} under {s.landing}"
             f" (landing days there: {_span(available[0], available[-1])})"
         )
+    if export and (nightly or first == last):
+        raise click.UsageError("--export is for a range built in one pass; a night always exports")
     _check_config(s)
     n_days = (last - first).days + 1
     started = time.perf_counter()
+    if n_days > 1 and not nightly:
+        from tailor.backfill import backfill
+
+        label = f"{first}..{last}"
+        ctx = _logged(
+            label,
+            s.data / "logs" / f"run-{label}.log",
+            verbose,
+            lambda done: backfill(first, last, s, export=export, on_stage_done=done),
+        )
+        report = ctx.results.get("report")
+        print(
+            f"{label}  committed in {sum(ctx.timings.values()):.0f} s"
+            + (f"; report {report}" if report else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        _run_nights(first, last, s, verbose)
+    out.print(
+        f"ran {n_days} day(s) {_span(first, last)} in {time.perf_counter() - started:.0f} s;"
+        f" snapshot published at {s.snapshot}"
+        + ("" if verbose else f"; logs in {s.data / 'logs'}"),
+        soft_wrap=True,
+    )
+
+
+def _run_nights(first: dt.date, last: dt.date, s, verbose: bool) -> None:
+    """Each day a night of its own: a line per stage for one day, per night for a range."""
+    from tailor import pipeline
+
+    n_days = (last - first).days + 1
     d = first
     while d <= last:
-        log_file = s.data / "logs" / f"run-{d}.log"
-        with contextlib.ExitStack() as stack:
-            term = sys.stderr if verbose else stack.enter_context(quiet.capture(log_file))
-
-            def done(name: str, ctx: pipeline.RunContext, term=term) -> None:
-                if n_days > 1 and not verbose:
-                    return  # a range: one line per night
-                seconds = ctx.timings.get(name, 0.0)
-                counts = _stage_counts(ctx.results.get(name))
-                print(f"{ctx.day}  {name:<15}{seconds:7.1f} s  {counts}", file=term, flush=True)
-
-            try:
-                ctx = pipeline.run_day(d, s, publish=(d == last), on_stage_done=done)
-            except Exception as exc:
-                message = _operator_error(exc)
-                if message is not None:  # nothing was started
-                    raise click.ClickException(message) from None
-                from tailor.publish import PublishError
-
-                if isinstance(exc, PublishError):
-                    raise click.ClickException(str(exc)) from None  # the day is committed
-                message = str(exc)
-                if not isinstance(exc, pipeline.StageError | click.ClickException):
-                    logging.getLogger(__name__).exception("the run of %s failed", d)
-                raise click.ClickException(
-                    f"{message}\nThe warehouse and the published snapshot are unchanged."
-                    + ("" if verbose else f"\nDetails: {log_file}")
-                ) from None
+        ctx = _logged(
+            str(d),
+            s.data / "logs" / f"run-{d}.log",
+            verbose,
+            lambda done, d=d: pipeline.run_day(d, s, publish=(d == last), on_stage_done=done),
+            per_stage=n_days == 1 or verbose,
+        )
         report = ctx.results.get("report")
         night = f"{d}  committed in {sum(ctx.timings.values()):.0f} s"
         if n_days > 1:
@@ -258,12 +290,41 @@ def run(day: str | None, start: str | None, end: str | None, verbose: bool) -> N
         else:
             print(night + (f"; report {report}" if report else ""), file=sys.stderr, flush=True)
         d += dt.timedelta(days=1)
-    out.print(
-        f"ran {n_days} day(s) {_span(first, last)} in {time.perf_counter() - started:.0f} s;"
-        f" snapshot published at {s.snapshot}"
-        + ("" if verbose else f"; logs in {s.data / 'logs'}"),
-        soft_wrap=True,
-    )
+
+
+def _logged(label: str, log_file: Path, verbose: bool, call, *, per_stage: bool = True):
+    """Run ``call(on_stage_done)`` (a night or a backfill) with its detail in ``log_file``
+    (or on the terminal with -v), a line per stage when ``per_stage``; a failure becomes
+    one message: what failed, that nothing changed, where the detail is."""
+    from tailor import pipeline, quiet
+
+    with contextlib.ExitStack() as stack:
+        term = sys.stderr if verbose else stack.enter_context(quiet.capture(log_file))
+
+        def done(name: str, ctx: pipeline.RunContext) -> None:
+            if not per_stage:
+                return  # night by night over a range: one line per night
+            seconds = ctx.timings.get(name, 0.0)
+            counts = _stage_counts(ctx.results.get(name))
+            print(f"{label}  {name:<15}{seconds:7.1f} s  {counts}", file=term, flush=True)
+
+        try:
+            return call(done)
+        except Exception as exc:
+            message = _operator_error(exc)
+            if message is not None:  # nothing was started
+                raise click.ClickException(message) from None
+            from tailor.publish import PublishError
+
+            if isinstance(exc, PublishError):
+                raise click.ClickException(str(exc)) from None  # the day is committed
+            message = str(exc)
+            if not isinstance(exc, pipeline.StageError | click.ClickException):
+                logging.getLogger(__name__).exception("the run of %s failed", label)
+            raise click.ClickException(
+                f"{message}\nThe warehouse and the published snapshot are unchanged."
+                + ("" if verbose else f"\nDetails: {log_file}")
+            ) from None
 
 
 @main.command()

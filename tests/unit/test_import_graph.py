@@ -66,7 +66,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "tailor.shared_devices",
         "tailor.engines",
     ),
-    2: ("tailor.pipeline",),
+    2: ("tailor.pipeline", "tailor.backfill"),
     3: ("tailor.orchestration",),
     4: ("tailor.cli", "dags"),
 }
