@@ -46,6 +46,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced
 
+# The spark group (pyspark, dbt-spark): the tests build the dbt project on Spark too.
+$(VENV)/.synced-spark: $(VENV)/.synced
+	$(UV) sync --frozen --compile-bytecode --group spark
+	@touch $@
+
 # The demo's last day runs through Airflow (`airflow dags test` of the nightly DAG: every
 # task, in order, without a scheduler); the days before it are its history, built in one
 # pass by `tailor run --from --to` (a backfill: every day loaded and validated, each day's
@@ -66,8 +71,11 @@ demo: install
 	@$(TAILOR) paths
 	@echo "run report: data/reports/runs/index.html   dbt docs: data/reports/dbt_docs/index.html   Data Docs: data/reports/data_docs/index.html"
 
-test: install
+# The Spark tests (tests/spark, marker spark) run after the others, alone: each starts a
+# JVM and builds the dbt project on a local Spark session.
+test: $(VENV)/.synced-spark
 	$(BIN)/pytest -n 2 --dist loadfile
+	TAILOR_SPARK_TESTS=1 $(BIN)/pytest -m spark tests/spark
 
 test-fast: install
 	$(BIN)/pytest -n 2 --dist loadfile -m "unit"

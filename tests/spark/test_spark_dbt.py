@@ -5,7 +5,7 @@ engines (the first night a first build, the second an incremental one), every db
 included: each mart Spark writes (Parquet, tailor.engines.spark_table_path) must hold the
 rows DuckDB's holds, keys and counts exactly, doubles to 1e-6.
 
-Opt-in (Spark starts a JVM and builds slowly): run with TAILOR_SPARK_TESTS=1, as .ci/run
+Opt-in (Spark starts a JVM and builds slowly): run with TAILOR_SPARK_TESTS=1, as `make test`
 does once, e.g. ``TAILOR_SPARK_TESTS=1 pytest -m spark tests/spark``.
 """
 
