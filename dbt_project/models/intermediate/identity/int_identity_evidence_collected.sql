@@ -28,13 +28,24 @@
 
 {% if is_incremental() %}
 
+{#- the first landing day to stage, a constant so the scan skips the older row groups:
+    the lookback start, or the day after the latest one the table holds when earlier #}
+{%- set day = modules.datetime.datetime.strptime(tailor.run_date(), '%Y-%m-%d') -%}
+{%- set first_day = day - modules.datetime.timedelta(days=var('tailor__lookback_days') | int) -%}
+{%- if execute -%}
+    {%- set held = run_query('select cast(max(last_arrived_date) as ' ~ dbt.type_string() ~ ') from ' ~ this).columns[0].values()[0] -%}
+    {%- if held -%}
+        {%- set after_held = modules.datetime.datetime.strptime((held | string)[:10], '%Y-%m-%d') + modules.datetime.timedelta(days=1) -%}
+        {%- if after_held < first_day -%}
+            {%- set first_day = after_held -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endif %}
+
 {%- set batch_ids -%}
     select trim(message_id) from {{ source('tracking', 'events') }}
     where _dt <= {{ tailor.run_date_literal() }}
-        and (
-            _dt >= {{ tailor.lookback_start_literal() }}
-            or _dt > (select max(last_arrived_date) from {{ this }})
-        )
+        and _dt >= cast('{{ first_day.strftime("%Y-%m-%d") }}' as date)
     union all
     select message_id from {{ this }}
     where last_arrived_date > {{ tailor.run_date_literal() }}
