@@ -15,6 +15,31 @@
 {%- endmacro %}
 
 
+{# int_identity_evidence_collected inserts every event it stages: keep the evidence only. #}
+{% macro delete_rows_without_identity_evidence() -%}
+    delete from {{ this }} where user_id is null and traits_email_sha256 is null
+{%- endmacro %}
+
+
+{#
+    int_customer_events_totalled: a customer left with no event before the end of the run
+    date (an earlier day rerun, or every event re-attributed to someone else) is not in
+    the batch, so delete+insert cannot replace their row: remove it.
+#}
+{% macro delete_customer_totals_without_events() -%}
+    delete from {{ this }}
+    where first_seen_at >= {{ tailor.run_end_literal() }}
+        or (
+            customer_id in ({{ tailor.reattributed_customer_ids() }})
+            and customer_id not in (
+                select customer_id from {{ ref('int_events_stitched') }}
+                where customer_id is not null
+                    and event_at < {{ tailor.run_end_literal() }}
+            )
+        )
+{%- endmacro %}
+
+
 {# Replace a whole snapshot day: rows of customers that no longer exist must go too. #}
 {% macro delete_snapshot_day(date_column='snapshot_date') -%}
     {%- if is_incremental() and tailor.engine_deletes_rows() -%}
@@ -22,6 +47,14 @@
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+
+{# Customers whose events this run re-attributed to someone else (int_events_stitched). #}
+{% macro reattributed_customer_ids() -%}
+    select _previous_customer_id from {{ ref('int_events_stitched') }}
+    where _previous_customer_id is not null
+        and _processed_for_date >= {{ tailor.lookback_start_literal() }}
 {%- endmacro %}
 
 
@@ -35,12 +68,7 @@
         {{ return('select 1') }}
     {%- endif -%}
     delete from {{ this }}
-    where customer_id in (
-        select _previous_customer_id
-        from {{ ref('int_events_stitched') }}
-        where _previous_customer_id is not null
-            and _processed_for_date >= {{ tailor.lookback_start_literal() }}
-    )
+    where customer_id in ({{ tailor.reattributed_customer_ids() }})
     and customer_id not in (
         select customer_id from {{ ref('int_events_stitched') }}
         where customer_id is not null

@@ -48,7 +48,13 @@ MARTS = [
     "user_item_events",
     "customer_features",
 ]
-INTERMEDIATE = ["int_events_stitched", "int_identity_graph"]
+INTERMEDIATE = [
+    "int_events_stitched",
+    "int_identity_evidence_collected",
+    "int_identity_graph",
+    "int_customer_events_totalled",
+    "int_customer_events_aggregated",
+]
 
 # The layers this project builds before the ML jobs (audiences are built after them).
 SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation marts.ml"
@@ -638,6 +644,54 @@ def test_day_by_day_equals_one_full_refresh(full, daily):
         daily, "select count(distinct snapshot_date) from marts.customer_segment_history"
     )[0]
     assert days == DAYS
+
+
+@pytest.fixture(scope="module")
+def daily_no_lookback(tmp_path_factory, landing) -> Settings:
+    """Loaded and built day by day with no lookback window: every earlier day is outside
+    the window, so the incremental models must find what a new day changes in the
+    history (re-attributed visitors, late events, customers' totals) without rebuilding it."""
+    s = _warehouse(tmp_path_factory, landing, "daily_no_lookback")
+    for d in ALL_DAYS:
+        load(s, [d])
+        transform.build(
+            d, select=SELECT, settings=s, tests=False, vars={"tailor__lookback_days": 0}
+        )
+    return s
+
+
+def test_day_by_day_without_lookback_equals_one_full_refresh(full, daily_no_lookback):
+    for schema, tables in (("marts", MARTS), ("intermediate", INTERMEDIATE)):
+        for table in tables:
+            only_daily, only_full, _ = differences(daily_no_lookback, full, schema, table)
+            assert (only_daily, only_full) == (0, 0), (
+                f"{schema}.{table} differs: {only_daily} rows only day by day, "
+                f"{only_full} only in the full refresh"
+            )
+
+
+def test_a_night_recomputes_only_the_customers_the_day_touched(daily_no_lookback):
+    """Customer totals of people with nothing new are carried over, not aggregated again."""
+    (carried, recomputed) = rows(
+        daily_no_lookback,
+        f"""
+        select count(*) filter (where _built_for_date < date '{LAST}'),
+               count(*) filter (where _built_for_date = date '{LAST}')
+        from intermediate.int_customer_events_totalled
+    """,
+    )[0]
+    assert carried > 0 and recomputed > 0
+    built_for = dict(
+        rows(
+            daily_no_lookback,
+            "select customer_id, _built_for_date from intermediate.int_customer_events_totalled "
+            "where customer_id in (?, ?)",
+            [SHOPPER, READER],
+        )
+    )
+    # the newsletter reader did nothing after day 2; the shopper's day-1 event that
+    # arrived on day 5 made day 5 compute their totals again
+    assert built_for == {READER: ALL_DAYS[1], SHOPPER: LAST}
 
 
 def test_rerunning_an_earlier_day_gives_that_days_tables_then_the_latest_again(full, daily):

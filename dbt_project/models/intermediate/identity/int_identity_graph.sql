@@ -17,10 +17,10 @@
 
 {% set max_ids = var('tailor__max_ids_per_customer') | int %}
 
+-- (int_identity_evidence_collected: the narrow evidence events, kept incrementally)
 with events as (
 
-    select * from {{ ref('stg_tracking__events') }}
-    where anonymous_id is not null
+    select * from {{ ref('int_identity_evidence_collected') }}
 
 ),
 

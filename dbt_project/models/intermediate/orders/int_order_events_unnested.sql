@@ -11,19 +11,31 @@
     are left out here (they stay in the events).
 #}
 
+-- depends_on: {{ ref('stg_tracking__events') }}
+
+{%- set order_event_filter -%}
+    event_name in ('Order Completed', 'Order Updated', 'Order Refunded', 'Order Cancelled')
+        and event_at < {{ tailor.run_end_literal() }}
+        and (order_id is not null or event_name = 'Order Completed')
+{%- endset %}
+
 with order_events as (
 
     select * from {{ ref('int_events_stitched') }}
-    where event_name in ('Order Completed', 'Order Updated', 'Order Refunded', 'Order Cancelled')
-        and event_at < {{ tailor.run_end_literal() }}
-        and (order_id is not null or event_name = 'Order Completed')
+    where {{ order_event_filter }}
 
 ),
 
+-- the products[] arrays are not kept in int_events_stitched: the order events alone are
+-- staged again for them (their deliveries ranked, their JSON read), not the whole history
+{%- set order_event_ids -%}
+    select message_id from {{ ref('int_events_stitched') }}
+    where {{ order_event_filter }}
+{%- endset %}
 products as (
 
     select message_id, products, {{ tailor.json_array_length('products') }} as product_count
-    from {{ ref('stg_tracking__events') }}
+    from ({{ tailor.staged_tracking_events(message_ids_sql=order_event_ids) }}) as staged
     where products is not null
         and event_name in ('Order Completed', 'Order Updated', 'Order Refunded', 'Order Cancelled')
 

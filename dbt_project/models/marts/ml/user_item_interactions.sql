@@ -72,9 +72,7 @@ changed_customers as (
 
     union
 
-    select _previous_customer_id from {{ ref('int_events_stitched') }}
-    where _previous_customer_id is not null
-        and _processed_for_date >= {{ tailor.lookback_start_literal() }}
+    {{ tailor.reattributed_customer_ids() }}
 
     union
 

@@ -1,0 +1,86 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='message_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "{{ tailor.delete_rows_arrived_after_run_date() }}",
+            "{{ tailor.delete_rows_without_identity_evidence() }}"
+        ]
+    )
+}}
+
+-- depends_on: {{ ref('stg_tracking__events') }}
+
+{#
+    The events that are evidence for the identity graph, one row each, narrow: an
+    anonymousId together with a userId or an identify email hash. int_identity_graph
+    aggregates these instead of staging the whole event history every night.
+
+    An incremental run stages only the events with a delivery in the lookback window or
+    after the latest landing day the table holds (so the days after an earlier day rerun
+    come back), and the events the table holds from data after the run date (rebuilt from
+    the deliveries they had by then, or removed by the post-hook). Every event staged is
+    inserted so that one which stopped being evidence (a corrected redelivery) replaces
+    its row; the post-hook then drops the rows that are no evidence.
+#}
+
+{% if is_incremental() %}
+
+{#- the first landing day to stage, a constant so the scan skips the older row groups:
+    the lookback start, or the day after the latest one the table holds when earlier #}
+{%- set day = modules.datetime.datetime.strptime(tailor.run_date(), '%Y-%m-%d') -%}
+{%- set first_day = day - modules.datetime.timedelta(days=var('tailor__lookback_days') | int) -%}
+{%- if execute -%}
+    {%- set held = run_query('select cast(max(last_arrived_date) as ' ~ dbt.type_string() ~ ') from ' ~ this).columns[0].values()[0] -%}
+    {%- if held -%}
+        {%- set after_held = modules.datetime.datetime.strptime((held | string)[:10], '%Y-%m-%d') + modules.datetime.timedelta(days=1) -%}
+        {%- if after_held < first_day -%}
+            {%- set first_day = after_held -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endif %}
+
+{%- set batch_ids -%}
+    select trim(message_id) from {{ source('tracking', 'events') }}
+    where _dt <= {{ tailor.run_date_literal() }}
+        and _dt >= cast('{{ first_day.strftime("%Y-%m-%d") }}' as date)
+    union all
+    select message_id from {{ this }}
+    where last_arrived_date > {{ tailor.run_date_literal() }}
+{%- endset %}
+
+with events as (
+
+    select * from ({{ tailor.staged_tracking_events(message_ids_sql=batch_ids) }}) as staged
+    where anonymous_id is not null
+
+),
+
+{% else %}
+
+with events as (
+
+    select * from {{ ref('stg_tracking__events') }}
+    where anonymous_id is not null
+        and (user_id is not null or traits_email_sha256 is not null)
+
+),
+
+{% endif %}
+
+final as (
+
+    select
+        message_id,
+        anonymous_id,
+        user_id,
+        traits_email_sha256,
+        event_at,
+        last_arrived_date
+    from events
+
+)
+
+select * from final
