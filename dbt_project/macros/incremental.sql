@@ -17,7 +17,11 @@
 
 {# int_identity_evidence_collected inserts every event it stages: keep the evidence only. #}
 {% macro delete_rows_without_identity_evidence() -%}
-    delete from {{ this }} where user_id is null and traits_email_sha256 is null
+    {%- if tailor.engine_deletes_rows() -%}
+        delete from {{ this }} where user_id is null and traits_email_sha256 is null
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {%- endmacro %}
 
 
@@ -27,6 +31,9 @@
     the batch, so delete+insert cannot replace their row: remove it.
 #}
 {% macro delete_customer_totals_without_events() -%}
+    {%- if not tailor.engine_deletes_rows() -%}
+        {{ return('select 1') }}
+    {%- endif %}
     delete from {{ this }}
     where first_seen_at >= {{ tailor.run_end_literal() }}
         or (
