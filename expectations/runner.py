@@ -28,7 +28,11 @@ What one call does:
    only recorded (``report.warnings``).
 
 The GX context is ephemeral (suites, data source and checkpoint are rebuilt from code on
-every call); only validation results (``<data>/gx/validations``) and Data Docs persist.
+every call) and made once per process (:func:`gx_context`), so a night's three gates pay
+its set-up once; only validation results (``<data>/gx/validations``) and Data Docs persist.
+Each gate renders its own pages; the Data Docs index, which lists every stored result and
+so costs more as the history grows, is rebuilt by the night's last gate (``docs_index``)
+or by a gate that fails, not by every gate.
 
 This module imports Great Expectations only when a validation runs, so that importing it
 (the pipeline, the CLI, the DAG) stays cheap.
@@ -212,12 +216,18 @@ class ValidationReport:
 
 
 def validate_layer(
-    layer: str, run_date: dt.date, settings: Settings | None = None
+    layer: str,
+    run_date: dt.date,
+    settings: Settings | None = None,
+    *,
+    docs_index: bool = True,
 ) -> ValidationReport:
     """Validate ``layer`` (raw | marts | ml) of the warehouse for ``run_date``.
 
     Returns the report; raises :class:`ValidationFailed` (with the report) when a critical
     expectation failed. Results are written to ``ops.validation_results`` either way.
+    ``docs_index=False`` renders this validation's Data Docs pages but leaves the site's
+    index to a later gate of the same night (a failure rebuilds it all the same).
     """
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; choose from {', '.join(LAYERS)}")
@@ -242,7 +252,7 @@ def validate_layer(
         ctx = SuiteContext(layer=layer, run_date=run_date, settings=s, con=con)
         plans = _plan(report, SUITES[layer], ctx)
         if plans:
-            _run_gx(report, plans, s)
+            _run_gx(report, plans, s, docs_index=docs_index)
         report.finished_at = _utcnow()
         write_results(con, report)
     finally:
@@ -335,8 +345,29 @@ def _plan(
 # --------------------------------------------------------------------------- running
 
 
+# The process's GX context, under the folders its results and pages go to (one entry).
+_CONTEXT: dict[tuple[str, str], Any] = {}
+
+
 def gx_context(settings: Settings):
-    """An ephemeral GX context whose validation results and Data Docs go to disk."""
+    """The process's ephemeral GX context whose validation results and Data Docs go to disk:
+    made on the first call, reused by every later gate whose settings put them in the same
+    folders (the suites, data source and checkpoint of each validation replace those of the
+    same name, see :func:`_run_gx`)."""
+    results_dir = settings.data / "gx" / "validations"
+    docs_dir = settings.reports / "data_docs"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    key = (str(results_dir), str(docs_dir))
+    context = _CONTEXT.get(key)
+    if context is None:
+        context = _new_gx_context(results_dir, docs_dir)
+        _CONTEXT.clear()
+        _CONTEXT[key] = context
+    return context
+
+
+def _new_gx_context(results_dir: Path, docs_dir: Path):
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -350,8 +381,6 @@ def gx_context(settings: Settings):
         analytics_enabled=False,
         progress_bars={"globally": False, "metric_calculations": False},
     )
-    results_dir = settings.data / "gx" / "validations"
-    docs_dir = settings.reports / "data_docs"
     config.stores[config.validation_results_store_name] = {
         "class_name": "ValidationResultsStore",
         "store_backend": {
@@ -373,13 +402,31 @@ def gx_context(settings: Settings):
             },
         }
     }
-    results_dir.mkdir(parents=True, exist_ok=True)
-    docs_dir.mkdir(parents=True, exist_ok=True)
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
+def _forget(context: Any, layer: str, suite_names: Iterable[str]) -> None:
+    """Remove from the process's context what an earlier validation of ``layer`` left (its
+    checkpoint, validation definitions, suites and data source), so the new ones can be
+    added under the same names (the Data Docs paths carry the suite names). Removed from
+    the stores by key: reading them back would rebuild objects whose data asset is gone."""
+    stores = [(context.checkpoint_store, f"tailor_{layer}")]
+    for name in suite_names:
+        stores += [(context.validation_definition_store, name), (context.expectations_store, name)]
+    for store, name in stores:
+        key = store.get_key(name=name)
+        if store.has_key(key):
+            store.remove_key(key)
+    if f"tailor_{layer}" in context.data_sources.all():
+        context.data_sources.delete(f"tailor_{layer}")
+
+
 def _run_gx(
-    report: ValidationReport, plans: list[tuple[TableSuite, SuitePlan]], settings: Settings
+    report: ValidationReport,
+    plans: list[tuple[TableSuite, SuitePlan]],
+    settings: Settings,
+    *,
+    docs_index: bool = True,
 ) -> None:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
@@ -390,6 +437,7 @@ def _run_gx(
     from tailor.warehouse import duckdb_config
 
     context = gx_context(settings)
+    _forget(context, report.layer, (suite.suite_name(report.layer) for suite, _ in plans))
     datasource = context.data_sources.add_tailor_duckdb(
         name=f"tailor_{report.layer}",
         connection_string=f"duckdb:///{settings.warehouse}",
@@ -441,16 +489,22 @@ def _run_gx(
         escape_for_data_docs(validation)
         context.validation_results_store.set(key, validation)
     t0 = time.perf_counter()
+    written_after = time.time() - 2  # file times are coarser than the clock
+    # the index lists every stored result: once a night (the last gate), or when a gate
+    # fails, since its pages are what says why the night stopped
+    build_index = docs_index or not report.success
     context.build_data_docs(
         site_names=[DATA_DOCS_SITE],
         resource_identifiers=[
             *result.run_results.keys(),
             *(ExpectationSuiteIdentifier(name=name) for name in tables),
         ],
+        build_index=build_index,
     )
     log.debug("data docs built in %.1f s", time.perf_counter() - t0)
-    write_offline_index(settings)
-    localize_data_docs(settings)
+    if build_index:
+        write_offline_index(settings)
+    localize_data_docs(settings, since=written_after)
     index = data_docs_index(settings)
     report.data_docs = str(index) if index.exists() else None
 
@@ -501,11 +555,13 @@ def _suite_status(doc: Mapping[str, Any]) -> str:
     return "warnings" if failed and severities == {"warning"} else "FAILED"
 
 
-def localize_data_docs(settings: Settings) -> int:
+def localize_data_docs(settings: Settings, since: float | None = None) -> int:
     """Make every Data Docs page readable offline: write the project's stylesheet
     (``expectations/static/data_docs_offline.css``) beside the Data Docs and link it from
     each page that does not link it yet. GX's pages take their styles and icons from public
-    CDNs; offline they are unstyled and their status icons empty. Returns the pages changed."""
+    CDNs; offline they are unstyled and their status icons empty. ``since`` (a
+    ``time.time()``): only the pages written since then, for a site that grows every night.
+    Returns the pages changed."""
     docs = data_docs_index(settings).parent
     if not docs.is_dir():
         return 0
@@ -516,6 +572,8 @@ def localize_data_docs(settings: Settings) -> int:
         target.write_bytes(css)
     changed = 0
     for page in docs.rglob("*.html"):
+        if since is not None and page.stat().st_mtime < since:
+            continue
         text = page.read_text(encoding="utf-8")
         if OFFLINE_CSS_TARGET.name in text or "</head>" not in text:
             continue
