@@ -98,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         text=True,
         check=True,
     ).stdout.strip()
+    if subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip():
+        head += "+changes"  # the checkout's uncommitted edits are measured too
     old_home = root / f"code-{base}"
     if not old_home.exists():
         subprocess.run(
