@@ -28,7 +28,11 @@ What one call does:
    only recorded (``report.warnings``).
 
 The GX context is ephemeral (suites, data source and checkpoint are rebuilt from code on
-every call); only validation results (``<data>/gx/validations``) and Data Docs persist.
+every call) and made once per process (:func:`gx_context`), so a night's three gates pay
+its set-up once; only validation results (``<data>/gx/validations``) and Data Docs persist.
+Each gate renders its own pages; the Data Docs index, which lists every stored result and
+so costs more as the history grows, is rebuilt by the night's last gate (``docs_index``)
+or by a gate that fails, not by every gate.
 
 This module imports Great Expectations only when a validation runs, so that importing it
 (the pipeline, the CLI, the DAG) stays cheap.
@@ -39,7 +43,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -47,6 +50,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expectations.data_docs import (  # noqa: F401  (data_docs_index: part of this module's API)
+    DATA_DOCS_HISTORY,
+    data_docs_index,
+    escape_for_data_docs,
+    localize_data_docs,
+    write_offline_index,
+)
 from tailor.runlog import jsonable
 from tailor.settings import Settings, get_settings
 
@@ -61,7 +71,6 @@ LAYERS = ("raw", "marts", "ml")
 RESULTS_TABLE = "ops.validation_results"
 DATA_DOCS_SITE = "tailor"
 SAMPLE_SIZE = 10
-DATA_DOCS_HISTORY = 500  # validation runs listed on the Data Docs index page
 
 RESULTS_DDL = f"""
 create table if not exists {RESULTS_TABLE} (
@@ -212,12 +221,18 @@ class ValidationReport:
 
 
 def validate_layer(
-    layer: str, run_date: dt.date, settings: Settings | None = None
+    layer: str,
+    run_date: dt.date,
+    settings: Settings | None = None,
+    *,
+    docs_index: bool = True,
 ) -> ValidationReport:
     """Validate ``layer`` (raw | marts | ml) of the warehouse for ``run_date``.
 
     Returns the report; raises :class:`ValidationFailed` (with the report) when a critical
     expectation failed. Results are written to ``ops.validation_results`` either way.
+    ``docs_index=False`` renders this validation's Data Docs pages but leaves the site's
+    index to a later gate of the same night (a failure rebuilds it all the same).
     """
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}; choose from {', '.join(LAYERS)}")
@@ -242,7 +257,7 @@ def validate_layer(
         ctx = SuiteContext(layer=layer, run_date=run_date, settings=s, con=con)
         plans = _plan(report, SUITES[layer], ctx)
         if plans:
-            _run_gx(report, plans, s)
+            _run_gx(report, plans, s, docs_index=docs_index)
         report.finished_at = _utcnow()
         write_results(con, report)
     finally:
@@ -278,12 +293,6 @@ def stage(layer: str) -> Callable[[Any], dict[str, Any]]:
     run.__name__ = run.__qualname__ = f"stage_validate_{layer}"
     run.__doc__ = f"Validate the {layer} layer for the run's day (Great Expectations)."
     return run
-
-
-def data_docs_index(settings: Settings | None = None) -> Path:
-    """Where the Data Docs site's front page is (once a validation has run)."""
-    s = settings or get_settings()
-    return s.reports / "data_docs" / "index.html"
 
 
 # --------------------------------------------------------------------------- planning
@@ -335,8 +344,29 @@ def _plan(
 # --------------------------------------------------------------------------- running
 
 
+# The process's GX context, under the folders its results and pages go to (one entry).
+_CONTEXT: dict[tuple[str, str], Any] = {}
+
+
 def gx_context(settings: Settings):
-    """An ephemeral GX context whose validation results and Data Docs go to disk."""
+    """The process's ephemeral GX context whose validation results and Data Docs go to disk:
+    made on the first call, reused by every later gate whose settings put them in the same
+    folders (the suites, data source and checkpoint of each validation replace those of the
+    same name, see :func:`_run_gx`)."""
+    results_dir = settings.data / "gx" / "validations"
+    docs_dir = settings.reports / "data_docs"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    key = (str(results_dir), str(docs_dir))
+    context = _CONTEXT.get(key)
+    if context is None:
+        context = _new_gx_context(results_dir, docs_dir)
+        _CONTEXT.clear()
+        _CONTEXT[key] = context
+    return context
+
+
+def _new_gx_context(results_dir: Path, docs_dir: Path):
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -350,8 +380,6 @@ def gx_context(settings: Settings):
         analytics_enabled=False,
         progress_bars={"globally": False, "metric_calculations": False},
     )
-    results_dir = settings.data / "gx" / "validations"
-    docs_dir = settings.reports / "data_docs"
     config.stores[config.validation_results_store_name] = {
         "class_name": "ValidationResultsStore",
         "store_backend": {
@@ -373,13 +401,31 @@ def gx_context(settings: Settings):
             },
         }
     }
-    results_dir.mkdir(parents=True, exist_ok=True)
-    docs_dir.mkdir(parents=True, exist_ok=True)
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
+def _forget(context: Any, layer: str, suite_names: Iterable[str]) -> None:
+    """Remove from the process's context what an earlier validation of ``layer`` left (its
+    checkpoint, validation definitions, suites and data source), so the new ones can be
+    added under the same names (the Data Docs paths carry the suite names). Removed from
+    the stores by key: reading them back would rebuild objects whose data asset is gone."""
+    stores = [(context.checkpoint_store, f"tailor_{layer}")]
+    for name in suite_names:
+        stores += [(context.validation_definition_store, name), (context.expectations_store, name)]
+    for store, name in stores:
+        key = store.get_key(name=name)
+        if store.has_key(key):
+            store.remove_key(key)
+    if f"tailor_{layer}" in context.data_sources.all():
+        context.data_sources.delete(f"tailor_{layer}")
+
+
 def _run_gx(
-    report: ValidationReport, plans: list[tuple[TableSuite, SuitePlan]], settings: Settings
+    report: ValidationReport,
+    plans: list[tuple[TableSuite, SuitePlan]],
+    settings: Settings,
+    *,
+    docs_index: bool = True,
 ) -> None:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
@@ -390,6 +436,7 @@ def _run_gx(
     from tailor.warehouse import duckdb_config
 
     context = gx_context(settings)
+    _forget(context, report.layer, (suite.suite_name(report.layer) for suite, _ in plans))
     datasource = context.data_sources.add_tailor_duckdb(
         name=f"tailor_{report.layer}",
         connection_string=f"duckdb:///{settings.warehouse}",
@@ -441,147 +488,24 @@ def _run_gx(
         escape_for_data_docs(validation)
         context.validation_results_store.set(key, validation)
     t0 = time.perf_counter()
+    written_after = time.time() - 2  # file times are coarser than the clock
+    # the index lists every stored result: once a night (the last gate), or when a gate
+    # fails, since its pages are what says why the night stopped
+    build_index = docs_index or not report.success
     context.build_data_docs(
         site_names=[DATA_DOCS_SITE],
         resource_identifiers=[
             *result.run_results.keys(),
             *(ExpectationSuiteIdentifier(name=name) for name in tables),
         ],
+        build_index=build_index,
     )
     log.debug("data docs built in %.1f s", time.perf_counter() - t0)
-    write_offline_index(settings)
-    localize_data_docs(settings)
+    if build_index:
+        write_offline_index(settings)
+    localize_data_docs(settings, since=written_after)
     index = data_docs_index(settings)
     report.data_docs = str(index) if index.exists() else None
-
-
-def escape_for_data_docs(validation: Any) -> None:
-    """HTML-escape, in place, every value from data in one suite's validation result: the
-    ``result`` of each expectation (unexpected values, counts, rows and their column names,
-    observed values) and its exception (messages quote values). The expectations' own
-    configuration and the batch's metadata come from Tailor's code and are left as they
-    are. Call it after the outcomes are read (they keep the values as they were)."""
-    for r in validation.results:
-        if r.result:
-            r.result = _escaped(r.result)
-        if r.exception_info:
-            r.exception_info = _escaped(r.exception_info)
-
-
-def _escaped(value: Any) -> Any:
-    import html
-
-    if isinstance(value, str):
-        return html.escape(value)
-    if isinstance(value, dict) and type(value) is not dict:
-        # GX's own mapping types (exception info) keep their type and their fixed keys
-        for k, v in list(value.items()):
-            value[k] = _escaped(v)
-        return value
-    if isinstance(value, Mapping):
-        return {_escaped(k) if isinstance(k, str) else k: _escaped(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_escaped(v) for v in value]
-    return value
-
-
-OFFLINE_BEGIN = "<!-- tailor:offline-index -->"
-OFFLINE_END = "<!-- /tailor:offline-index -->"
-OFFLINE_CSS = Path(__file__).parent / "static" / "data_docs_offline.css"
-OFFLINE_CSS_TARGET = Path("static") / "styles" / "tailor_offline.css"
-
-
-def _suite_status(doc: Mapping[str, Any]) -> str:
-    """passed, warnings (only warning-level expectations failed: the run went on) or FAILED
-    (a critical one failed), from a stored GX validation result."""
-    if doc.get("success"):
-        return "passed"
-    failed = [r for r in doc.get("results") or [] if not r.get("success")]
-    severities = {(r.get("expectation_config") or {}).get("severity") or "critical" for r in failed}
-    return "warnings" if failed and severities == {"warning"} else "FAILED"
-
-
-def localize_data_docs(settings: Settings) -> int:
-    """Make every Data Docs page readable offline: write the project's stylesheet
-    (``expectations/static/data_docs_offline.css``) beside the Data Docs and link it from
-    each page that does not link it yet. GX's pages take their styles and icons from public
-    CDNs; offline they are unstyled and their status icons empty. Returns the pages changed."""
-    docs = data_docs_index(settings).parent
-    if not docs.is_dir():
-        return 0
-    target = docs / OFFLINE_CSS_TARGET
-    target.parent.mkdir(parents=True, exist_ok=True)
-    css = OFFLINE_CSS.read_bytes()
-    if not target.exists() or target.read_bytes() != css:
-        target.write_bytes(css)
-    changed = 0
-    for page in docs.rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        if OFFLINE_CSS_TARGET.name in text or "</head>" not in text:
-            continue
-        href = Path(os.path.relpath(target, page.parent)).as_posix()
-        link = f'<link rel="stylesheet" href="{href}">'
-        tmp = page.with_name(f".{page.name}.tmp")
-        tmp.write_text(text.replace("</head>", link + "</head>", 1), encoding="utf-8")
-        tmp.replace(page)
-        changed += 1
-    return changed
-
-
-def write_offline_index(settings: Settings) -> Path | None:
-    """Add a plain-HTML list of every validation page to the Data Docs index.
-
-    GX's index fills its tables with JavaScript from public CDNs, so on a machine without
-    internet access the index is empty; this list (newest first: run, suite, status,
-    expectations passed) needs nothing but the browser."""
-    import html
-
-    index = data_docs_index(settings)
-    if not index.exists():
-        return None
-    docs = index.parent
-    results = settings.data / "gx" / "validations"
-    rows = []
-    for page in (docs / "validations").rglob("*.html"):
-        rel = page.relative_to(docs / "validations")
-        status, passed = "see page", ""
-        stored = results / rel.with_suffix(".json")
-        if stored.exists():
-            try:
-                doc = json.loads(stored.read_text())
-                status = _suite_status(doc)
-                stats = doc.get("statistics") or {}
-                passed = f"{stats.get('successful_expectations', '?')} / {stats.get('evaluated_expectations', '?')}"
-            except (OSError, ValueError):
-                pass
-        parts = rel.parts  # <suite path...>/<run name>/<run time>/<batch>.html
-        suite = ".".join(parts[:-3]) if len(parts) > 3 else str(rel.parent)
-        run_name, run_time = (parts[-3], parts[-2]) if len(parts) >= 3 else ("", "")
-        rows.append((run_time, run_name, suite, status, passed, page.relative_to(docs).as_posix()))
-    rows.sort(reverse=True)
-    body = "".join(
-        f"<tr><td>{html.escape(t)}</td><td>{html.escape(r)}</td><td>{html.escape(su)}</td>"
-        f'<td class="{ {"FAILED": "fail", "warnings": "warn"}.get(st, "ok") }">{st}</td><td>{html.escape(pa)}</td>'
-        f'<td><a href="{html.escape(href)}">open</a></td></tr>'
-        for t, r, su, st, pa, href in rows[:DATA_DOCS_HISTORY]
-    )
-    section = (
-        f'{OFFLINE_BEGIN}<section style="margin:1em;font-family:sans-serif">'
-        "<h3>Validation results (works offline)</h3>"
-        "<style>.tl td,.tl th{padding:2px 8px;text-align:left}.tl .fail{color:#b00;font-weight:bold}.tl .warn{color:#b45309;font-weight:bold}</style>"
-        '<table class="tl"><tr><th>run time</th><th>run</th><th>suite</th><th>status</th>'
-        f"<th>passed / evaluated</th><th></th></tr>{body}</table></section>{OFFLINE_END}"
-    )
-    text = index.read_text()
-    if OFFLINE_BEGIN in text:
-        text = (
-            text[: text.index(OFFLINE_BEGIN)] + text[text.index(OFFLINE_END) + len(OFFLINE_END) :]
-        )
-    text = text.replace("<body>", "<body>" + section, 1) if "<body>" in text else section + text
-    tmp = index.with_name(f".{index.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(index)
-    return index
 
 
 def _outcome(suite: str, table: str, r: Any) -> ExpectationOutcome:

@@ -37,6 +37,10 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------- YAML files
 
 
+# libyaml's safe loader when PyYAML was built with it: the same documents, ~10x faster
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path, error: type[Exception] = ConfigError) -> Any:
     """Parse a YAML configuration file; a syntax error becomes one line naming the file,
     line and column (``error``, e.g. the exports' own ConfigError)."""
@@ -44,6 +48,10 @@ def read_yaml(path: Path, error: type[Exception] = ConfigError) -> Any:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise error(f"{path}: not UTF-8 text") from None
+    try:
+        return yaml.load(text, Loader=FAST_LOADER)  # a night reads the file ~10 times
+    except yaml.YAMLError:
+        pass  # parsed again below for the pure-Python parser's message
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

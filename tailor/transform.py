@@ -254,7 +254,10 @@ def parsed_manifest(settings: Settings, vars: dict | None = None) -> Manifest:
     )
     manifest = _MANIFEST.get(key)
     if manifest is None:
-        manifest = run_dbt(["parse"], settings=stand_in, vars=vars or None).result
+        # --no-write-json: nothing reads target/manifest.json, and writing it costs ~2 s
+        manifest = run_dbt(
+            ["parse", "--no-write-json"], settings=stand_in, vars=vars or None
+        ).result
         _MANIFEST.clear()
         _MANIFEST[key] = manifest
     return manifest
@@ -287,7 +290,9 @@ def build(
     s = settings or get_settings()
     if unit_tests is None:
         unit_tests = tests
-    args = ["build"]
+    # nothing reads dbt's manifest.json / run_results.json (the result comes back in
+    # process), and serializing them costs seconds a build
+    args = ["build", "--no-write-json"]
     if not tests:
         args += ["--exclude-resource-type", "test"]
     if not unit_tests:

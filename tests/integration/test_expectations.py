@@ -313,6 +313,54 @@ def test_bad_raw_day_reports_warnings_without_failing_on_them(raw_bad):
     assert ("raw.events", "expect_column_values_to_not_be_null", "type") in passed
 
 
+def _offline_rows(index: Path) -> str:
+    html = index.read_text()
+    return html[html.index("works offline") :]
+
+
+def test_the_gates_of_a_process_share_one_gx_context(raw_good, raw_warehouse, monkeypatch):
+    # a night's three gates (and the nights of a range) pay GX's set-up once; validating a
+    # layer again in the same process (a rerun) replaces its suites, and its results
+    import great_expectations as gx
+
+    made = []
+    real = gx.get_context
+    monkeypatch.setattr(gx, "get_context", lambda *a, **k: made.append(1) or real(*a, **k))
+    first, _ = validate("raw", GOOD_DAY, raw_warehouse)
+    again, _ = validate("raw", GOOD_DAY, raw_warehouse)
+    assert len(made) <= 1
+    assert first.success and again.success
+    assert len(again.outcomes) == len(first.outcomes) == raw_good["expectations"]
+    con = connect(raw_warehouse)
+    try:
+        runs = con.execute(
+            "select distinct run_id from ops.validation_results where layer = 'raw' and run_date = ?",
+            [GOOD_DAY],
+        ).fetchall()
+    finally:
+        con.close()
+    assert runs == [(again.run_id,)]
+
+
+def test_the_data_docs_index_is_built_by_the_last_gate_or_a_failing_one(raw_good, raw_warehouse):
+    from expectations.runner import ValidationFailed, validate_layer
+
+    index = raw_warehouse.reports / "data_docs" / "index.html"
+    before = index.read_bytes()
+    # a passing gate that is not the night's last: its pages now, the index later
+    report = validate_layer("raw", GOOD_DAY, raw_warehouse, docs_index=False)
+    assert index.read_bytes() == before
+    pages = list((index.parent / "validations").rglob(f"{report.run_id}/**/*.html"))
+    assert pages and all("tailor_offline.css" in p.read_text() for p in pages)
+    # a failing gate builds the index at once: it says why the night stopped
+    with pytest.raises(ValidationFailed) as failure:
+        validate_layer("raw", BAD_DAY, raw_warehouse, docs_index=False)
+    offline = _offline_rows(index)
+    assert failure.value.report.run_id in offline and ">FAILED<" in offline
+    for page in pages:  # and lists the pages of the gates before it
+        assert f'href="{page.relative_to(index.parent).as_posix()}"' in offline
+
+
 def test_importing_the_runner_does_not_import_great_expectations():
     code = "import sys, expectations.runner; print('great_expectations' in sys.modules)"
     out = subprocess.run(
