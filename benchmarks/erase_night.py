@@ -26,7 +26,6 @@ Prints one line per variant (median seconds, and each repeat) and the ratio, wit
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import datetime as dt
 import json
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("TAILOR_PRIVACY_KEY", "erase-night-benchmark-key")
 
-    from tailor import ingest
+    from tailor import csvsafe, ingest
     from tailor.pipeline import RunContext, run_day, stage_erase
     from tailor.settings import get_settings
     from tailor.warehouse import connect
@@ -144,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             requests = folder / "landing" / "erasure_requests" / f"dt={night}"
             requests.mkdir(parents=True)
             with (requests / "erasure_requests.csv").open("w", newline="") as f:
-                w = csv.writer(f)
+                w = csvsafe.writer(f)
                 w.writerow(["request_id", "customer_id", "email", "requested_at"])
                 for i, cid in enumerate(people):
                     w.writerow([f"bench-{i}", cid, "", f"{night}T08:00:00Z"])
