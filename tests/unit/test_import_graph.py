@@ -41,6 +41,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "tailor.csvsafe",
         "tailor.faults",
         "tailor.warehouse",
+        "tailor.warehouse_io",
         "tailor.consent",
         "tailor.erased",
         "tailor.runlog",
