@@ -17,6 +17,7 @@ AIRFLOW_HOME         Airflow's home                              $TAILOR_DATA/ai
 TAILOR_DUCKDB_MEMORY DuckDB memory_limit                         4GB
 TAILOR_DUCKDB_THREADS DuckDB threads                             all cores
 TAILOR_DATASETS      the public data sets                        $TAILOR_HOME/../shared/datasets
+TAILOR_DBT_TARGET    the dbt output (engine) the models build on duckdb (or spark: tailor.engines)
 ===================  ==========================================  ============================
 """
 
@@ -60,6 +61,7 @@ class Settings:
     dbt_project: Path
     duckdb_memory_limit: str
     duckdb_threads: int | None
+    dbt_target: str = "duckdb"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -84,6 +86,7 @@ class Settings:
             dbt_project=home / "dbt_project",
             duckdb_memory_limit=os.environ.get("TAILOR_DUCKDB_MEMORY", "4GB"),
             duckdb_threads=int(threads) if threads else None,
+            dbt_target=os.environ.get("TAILOR_DBT_TARGET", "").strip() or "duckdb",
         )
 
     def as_dict(self) -> dict[str, str | int | None]:

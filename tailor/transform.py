@@ -7,6 +7,10 @@ them from Tailor's settings, so dbt opens the same DuckDB file with the same con
 as :func:`tailor.warehouse.connect` (DuckDB refuses two configurations for one file in one
 process).
 
+The engine is the dbt output named by ``TAILOR_DBT_TARGET`` (``duckdb`` by default,
+``spark`` for a local Spark session; see :mod:`tailor.engines`): every invocation passes it
+as ``--target``, and a build on Spark first exports the DuckDB source tables as Parquet.
+
 dbt's ``target/`` and ``logs/`` go under ``<settings.data>/dbt/`` so that several
 warehouses (tests, demos) never share compiled state.
 """
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tailor import engines
 from tailor.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -31,6 +36,9 @@ if TYPE_CHECKING:
 
 # Subcommands that take no --target-path.
 NO_TARGET_PATH = frozenset({"debug", "deps", "init", "clean"})
+
+# Subcommands that take no --target.
+NO_TARGET = frozenset({"deps", "init", "clean"})
 
 # dbt statuses that mean a node did not do its job.
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error", "skipped"})
@@ -69,6 +77,7 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         "TAILOR_WAREHOUSE": str(settings.warehouse),
         "TAILOR_DUCKDB_MEMORY": settings.duckdb_memory_limit,
         "TAILOR_DUCKDB_TEMP": str(settings.duckdb_temp),
+        **engines.spark_environment(settings),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
@@ -153,6 +162,11 @@ def run_dbt(
     }
     if args and args[0] not in NO_TARGET_PATH:
         flags["--target-path"] = str(work / "target")
+    if args and args[0] not in NO_TARGET:
+        try:
+            flags["--target"] = engines.dbt_target(s)
+        except engines.EngineError as exc:
+            raise DbtError(" ".join(args), [], exc) from None
     for flag, value in flags.items():
         if flag not in full_args:
             full_args += [flag, value]
@@ -177,6 +191,11 @@ def run_dbt(
 
 
 RUN_DATE_VAR = "tailor__run_date"
+
+# The Parquet sources a Spark build declares (tailor.engines.export_sources); like the run
+# date, read when the build runs, never part of the parse.
+PARQUET_SOURCES_VAR = "tailor__parquet_sources"
+RUN_TIME_VARS = frozenset({RUN_DATE_VAR, PARQUET_SOURCES_VAR})
 
 # The project as parsed by this process, with the key it was parsed under (one entry).
 _MANIFEST: dict[tuple, Manifest] = {}
@@ -223,11 +242,12 @@ def parsed_manifest(settings: Settings, vars: dict | None = None) -> Manifest:
     builds. Passing it as ``--vars`` to a parsing invocation would change dbt's parse
     state every night and cost a full re-parse (~10 s) each time.
     """
-    if vars and RUN_DATE_VAR in vars:
-        raise ValueError("parse the project without tailor__run_date")
+    if vars and RUN_TIME_VARS & set(vars):
+        raise ValueError(f"parse the project without {', '.join(sorted(RUN_TIME_VARS))}")
     stand_in = parse_settings(settings)
     key = (
         str(settings.dbt_project),
+        settings.dbt_target,
         tuple(sorted(dbt_environment(stand_in).items())),
         json.dumps(vars or {}, sort_keys=True, default=str),
         _project_state(settings.dbt_project),
@@ -280,10 +300,12 @@ def build(
         args += ["--indirect-selection", "cautious"]
     if full_refresh:
         args.append("--full-refresh")
-    manifest = parsed_manifest(s, {k: v for k, v in (vars or {}).items() if k != RUN_DATE_VAR})
+    manifest = parsed_manifest(s, {k: v for k, v in (vars or {}).items() if k not in RUN_TIME_VARS})
     all_vars = dict(vars or {})
     if run_date is not None:
         all_vars[RUN_DATE_VAR] = run_date.isoformat()
+    if engines.is_spark(s):
+        all_vars[PARQUET_SOURCES_VAR] = engines.export_sources(s)
     return run_dbt(args, settings=s, vars=all_vars or None, manifest=manifest)
 
 

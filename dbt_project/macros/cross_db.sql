@@ -73,8 +73,10 @@
     end
 {%- endmacro %}
 
+{# The session time zone must be UTC (dbt_project/profiles.yml sets it): text without an
+   offset is then read as UTC, as on DuckDB. #}
 {% macro spark__to_utc_timestamp(expression) -%}
-    to_utc_timestamp(to_timestamp({{ expression }}), 'UTC')
+    try_to_timestamp(trim({{ expression }}))
 {%- endmacro %}
 
 
@@ -94,8 +96,14 @@
     )
 {%- endmacro %}
 
+{# A zone Java does not know (from_utc_timestamp would fail the query) counts as UTC. #}
 {% macro spark__to_local_timestamp(utc_timestamp, time_zone) -%}
-    from_utc_timestamp({{ utc_timestamp }}, coalesce({{ time_zone }}, 'UTC'))
+    from_utc_timestamp({{ utc_timestamp }}, case
+        when {{ time_zone }} rlike '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$'
+            and try_reflect('java.time.ZoneId', 'of', {{ time_zone }}) is not null
+            then {{ time_zone }}
+        else 'UTC'
+    end)
 {%- endmacro %}
 
 
@@ -149,7 +157,7 @@
 {%- endmacro %}
 
 {% macro spark__url_host(expression) -%}
-    lower(parse_url({{ expression }}, 'HOST'))
+    nullif(lower(regexp_extract({{ expression }}, '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/:?#]+)', 1)), '')
 {%- endmacro %}
 
 
@@ -167,7 +175,7 @@
 {%- endmacro %}
 
 {% macro spark__url_path(expression) -%}
-    coalesce(nullif(parse_url({{ expression }}, 'PATH'), ''), '/')
+    coalesce(nullif(regexp_extract({{ expression }}, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*(/[^?#]*)', 1), ''), '/')
 {%- endmacro %}
 
 
@@ -300,4 +308,93 @@
 
 {% macro duckdb__series_1_to(count_column) -%}
     unnest(generate_series(1, {{ count_column }}))
+{%- endmacro %}
+
+{% macro spark__json_array_at(column, key) -%}
+    case when substr(ltrim(get_json_object({{ column }}, '$.{{ key }}')), 1, 1) = '[' then get_json_object({{ column }}, '$.{{ key }}') end
+{%- endmacro %}
+
+{% macro spark__json_array_item(column, position) -%}
+    get_json_object({{ column }}, concat('$[', cast({{ position }} - 1 as string), ']'))
+{%- endmacro %}
+
+{% macro spark__json_array_length(column) -%}
+    cast(json_array_length({{ column }}) as {{ dbt.type_int() }})
+{%- endmacro %}
+
+{% macro spark__series_1_to(count_column) -%}
+    explode(sequence(1, {{ count_column }}))
+{%- endmacro %}
+
+
+{#
+    Aggregates picking one row of a group by an ordering (the first fields break ties
+    with the later ones, e.g. ['event_at', 'message_id']):
+    arg_max_ignore_nulls(arg, fields): arg at the greatest ordering among the rows whose
+    arg is not null; arg_min_keep_nulls(arg, fields): arg at the least ordering, null when
+    that row's arg is null. Both may be followed by a filter (where ...) clause.
+#}
+{% macro arg_max_ignore_nulls(arg, fields) -%}
+    {{ return(adapter.dispatch('arg_max_ignore_nulls', 'tailor')(arg, fields)) }}
+{%- endmacro %}
+
+{% macro default__arg_max_ignore_nulls(arg, fields) -%}
+    {{ exceptions.raise_compiler_error("arg_max_ignore_nulls has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__arg_max_ignore_nulls(arg, fields) -%}
+    arg_max({{ arg }}, {{ tailor.duckdb__ordering(fields) }})
+{%- endmacro %}
+
+{% macro spark__arg_max_ignore_nulls(arg, fields) -%}
+    max_by({{ arg }}, case when {{ arg }} is not null then struct({{ fields | join(', ') }}) end)
+{%- endmacro %}
+
+{% macro arg_min_keep_nulls(arg, fields) -%}
+    {{ return(adapter.dispatch('arg_min_keep_nulls', 'tailor')(arg, fields)) }}
+{%- endmacro %}
+
+{% macro default__arg_min_keep_nulls(arg, fields) -%}
+    {{ exceptions.raise_compiler_error("arg_min_keep_nulls has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__arg_min_keep_nulls(arg, fields) -%}
+    arg_min_null({{ arg }}, {{ tailor.duckdb__ordering(fields) }})
+{%- endmacro %}
+
+{% macro spark__arg_min_keep_nulls(arg, fields) -%}
+    min_by({{ arg }}, struct({{ fields | join(', ') }}))
+{%- endmacro %}
+
+{# DuckDB only (called by the duckdb__ macros above): the fields as one struct, which compares field by field. #}
+{% macro duckdb__ordering(fields) -%}
+    { {%- for field in fields %}'k{{ loop.index }}': {{ field }}{{ ", " if not loop.last }}{% endfor -%} }
+{%- endmacro %}
+
+
+{# select-list: every column of a relation (alias, or none for all) except some. #}
+{% macro star_except(alias, columns) -%}
+    {{ return(adapter.dispatch('star_except', 'tailor')(alias, columns)) }}
+{%- endmacro %}
+
+{% macro default__star_except(alias, columns) -%}
+    {{ exceptions.raise_compiler_error("star_except has no implementation for this adapter yet") }}
+{%- endmacro %}
+
+{% macro duckdb__star_except(alias, columns) -%}
+    {{ alias ~ '.' if alias }}* exclude ({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro spark__star_except(alias, columns) -%}
+    {{ alias ~ '.' if alias }}* except ({{ columns | join(', ') }})
+{%- endmacro %}
+
+
+{#
+    dbt-spark's dateadd goes through unix seconds (dropping the fraction of a second) and
+    raises on a null timestamp; timestampadd keeps microseconds and gives null for null,
+    as DuckDB's interval arithmetic does.
+#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart | upper }}, {{ interval }}, cast({{ from_date_or_timestamp }} as timestamp))
 {%- endmacro %}

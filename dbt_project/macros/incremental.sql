@@ -7,13 +7,17 @@
     (they are part of the batch) or, when nothing of them arrived by D, removed here.
 #}
 {% macro delete_rows_arrived_after_run_date() -%}
+    {%- if tailor.engine_deletes_rows() -%}
     delete from {{ this }} where last_arrived_date > {{ tailor.run_date_literal() }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {%- endmacro %}
 
 
 {# Replace a whole snapshot day: rows of customers that no longer exist must go too. #}
 {% macro delete_snapshot_day(date_column='snapshot_date') -%}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and tailor.engine_deletes_rows() -%}
         delete from {{ this }} where {{ date_column }} = {{ tailor.run_date_literal() }}
     {%- else -%}
         select 1
@@ -27,6 +31,9 @@
     re-attributed to someone else (identity stitching moved them) has none: remove them.
 #}
 {% macro delete_interactions_of_vanished_customers() -%}
+    {%- if not tailor.engine_deletes_rows() -%}
+        {{ return('select 1') }}
+    {%- endif -%}
     delete from {{ this }}
     where customer_id in (
         select _previous_customer_id

@@ -65,6 +65,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "tailor.adapters",
         "tailor.check",
         "tailor.shared_devices",
+        "tailor.engines",
     ),
     2: ("tailor.pipeline",),
     3: ("tailor.orchestration",),

@@ -1,8 +1,8 @@
 {{
     config(
-        materialized='incremental',
+        materialized=tailor.incremental_materialized(),
         unique_key='message_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=tailor.incremental_strategy(),
         on_schema_change='append_new_columns',
         post_hook=["{{ tailor.delete_rows_arrived_after_run_date() }}"]
     )

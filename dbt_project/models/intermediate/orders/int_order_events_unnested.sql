@@ -67,7 +67,7 @@ positions as (
 array_lines as (
 
     select
-        positions.* exclude (product_id, price, quantity, products),
+        {{ tailor.star_except('positions', ['product_id', 'price', 'quantity', 'products']) }},
         {{ tailor.json_array_item('products', 'position') }} as item
     from positions
 
@@ -107,10 +107,10 @@ single_lines as (
 
 final as (
 
-    select * exclude (product_count), product_count > 0 or product_id is not null as has_lines
+    select {{ tailor.star_except(none, ['product_count']) }}, product_count > 0 or product_id is not null as has_lines
     from items
     union all
-    select * exclude (product_count), product_id is not null as has_lines
+    select {{ tailor.star_except(none, ['product_count']) }}, product_id is not null as has_lines
     from single_lines
 
 )

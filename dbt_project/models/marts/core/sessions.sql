@@ -1,8 +1,8 @@
 {{
     config(
-        materialized='incremental',
+        materialized=tailor.incremental_materialized(),
         unique_key='visitor_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy=tailor.incremental_strategy(),
         on_schema_change='append_new_columns',
         post_hook=["{{ tailor.delete_rows_arrived_after_run_date() }}"]
     )
@@ -206,11 +206,11 @@ aggregated as (
         max(case when event_name = 'Product Viewed' then event_at end) as last_product_view_at,
         max(last_arrived_date) as last_arrived_date,
         -- the customer of the session's latest identified event
-        arg_max(customer_id, {'at': event_at, 'id': message_id}) as customer_id,
+        {{ tailor.arg_max_ignore_nulls('customer_id', ['event_at', 'message_id']) }} as customer_id,
         -- the session's first page (its url may be null: the first event's then)
-        arg_min_null(page_url, {'at': event_at, 'id': message_id})
+        {{ tailor.arg_min_keep_nulls('page_url', ['event_at', 'message_id']) }}
             filter (where event_type = 'page' or page_url is not null) as landing_page_url,
-        arg_min_null(page_path, {'at': event_at, 'id': message_id})
+        {{ tailor.arg_min_keep_nulls('page_path', ['event_at', 'message_id']) }}
             filter (where event_type = 'page' or page_url is not null) as landing_page_path
     from numbered
     group by visitor_id, session_number

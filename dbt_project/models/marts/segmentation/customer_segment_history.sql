@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key=['customer_id', 'snapshot_date'],
-        incremental_strategy='delete+insert',
+        incremental_strategy=tailor.incremental_strategy(),
+        partition_by=tailor.snapshot_day_partition('snapshot_date'),
         on_schema_change='append_new_columns',
         full_refresh=false,
         pre_hook=["{{ tailor.delete_snapshot_day() }}"]
