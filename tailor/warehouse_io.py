@@ -1,21 +1,23 @@
 """The warehouse the ML jobs and the gates read and write, behind one interface.
 
-The marts live where dbt built them: in the DuckDB file, or (the ``spark`` dbt target) in
-Spark tables of the same names. The ML jobs and the gates reach them only through a
-:class:`Warehouse`::
+The marts live where dbt built them: in the DuckDB file, or (a Spark dbt target,
+:mod:`tailor.engines`) in Spark tables of the same names; the loader's ``raw.*``, the ML
+jobs' ``ml.*`` and ``ops.*`` stay in the DuckDB file on both (Spark reads them as the
+sources :func:`tailor.engines.export_sources` writes). The ML jobs and the gates reach
+the warehouse only through a :class:`Warehouse`::
 
     with open_warehouse(settings) as wh:
         customers = wh.read("marts.customers")                  # a pyarrow.Table
         recent = wh.read("select * from marts.orders where ordered_at >= ?", [since])
         wh.write("ml.scores", frame, mode="replace", where={"run_date": day})
 
-A job's computation runs in a DuckDB connection (:meth:`Warehouse.workspace`): on DuckDB
-it is the warehouse file itself, so nothing is copied and a job costs what it did; on
-Spark it is an in-memory DuckDB, DuckDB used as a local compute library, holding the
-tables the job reads (as Arrow, from Spark) and the ones it writes; when the job
-succeeds, the tables it writes go back to Spark, and when it fails Spark keeps what it
-had. SQL given to :meth:`Warehouse.read` runs on the engine, with values bound as
-parameters (``?``) on both.
+A job's computation runs in a DuckDB connection (:meth:`Warehouse.workspace`). On DuckDB
+it is the warehouse file itself, so nothing is copied and a job costs what it did. On
+Spark it is an in-memory DuckDB (DuckDB as a local compute library, not the warehouse)
+holding the tables the job reads, the marts as Arrow from Spark, and the ``ml`` tables it
+writes; when the job succeeds those go back to the DuckDB file in one transaction, and
+when it fails nothing is written. SQL given to :meth:`Warehouse.read` runs on the engine
+with values bound as parameters (``?``) on both.
 """
 
 from __future__ import annotations
@@ -30,23 +32,13 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
+from tailor import engines
 from tailor.settings import Settings, get_settings
 from tailor.sqlsafe import plain_name, quote_ident
 
-ENGINES = ("duckdb", "spark")
 WriteMode = Literal["append", "overwrite", "replace"]
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def engine_of(settings: Settings) -> str:
-    """The engine the marts are built on: ``TAILOR_DBT_TARGET`` (``duckdb`` by default)."""
-    value = (os.environ.get("TAILOR_DBT_TARGET") or "duckdb").strip().lower()
-    if value not in ENGINES:
-        raise ValueError(
-            f"TAILOR_DBT_TARGET is {value!r}; choose one of {', '.join(ENGINES)}"
-        )
-    return value
 
 
 def qualified(table: str) -> str:
@@ -170,7 +162,12 @@ class DuckDBWarehouse(Warehouse):
         mode: WriteMode = "append",
         where: Mapping[str, Any] | None = None,
     ) -> None:
-        _write_duckdb(self.con, table, as_arrow(data), mode, where)
+        from tailor.warehouse import transaction
+
+        if mode == "replace":
+            _where(where or {})  # the rows to replace must be named
+        with transaction(self.con):
+            _put(self.con, table, as_arrow(data), mode, where)
 
     @contextlib.contextmanager
     def workspace(
@@ -198,34 +195,29 @@ def _arrow(
         cursor.close()
 
 
-def _write_duckdb(
+def _put(
     con: duckdb.DuckDBPyConnection,
     table: str,
     rows: pa.Table,
     mode: WriteMode,
     where: Mapping[str, Any] | None = None,
 ) -> None:
-    """``Warehouse.write`` on a DuckDB connection, in one transaction."""
+    """Write ``rows`` to ``table`` inside the caller's transaction: ``overwrite`` replaces
+    every row (an existing table keeps its definition), ``replace`` the rows of
+    ``where``, ``append`` none."""
+    if mode not in ("append", "overwrite", "replace"):
+        raise ValueError(f"unknown write mode {mode!r}")
     name = qualified(table)
     con.execute(f"create schema if not exists {quote_ident(table.split('.')[0])}")
     con.register("_tailor_rows", rows)
     try:
-        con.execute("begin transaction")
-        try:
-            if mode == "overwrite":
-                con.execute(f"create or replace table {name} as select * from _tailor_rows")
-            else:
-                con.execute(f"create table if not exists {name} as from _tailor_rows limit 0")
-                if mode == "replace":
-                    cond, values = _where(where or {})
-                    con.execute(f"delete from {name} where {cond}", values)
-                elif mode != "append":
-                    raise ValueError(f"unknown write mode {mode!r}")
-                con.execute(f"insert into {name} by name select * from _tailor_rows")
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+        con.execute(f"create table if not exists {name} as from _tailor_rows limit 0")
+        if mode == "overwrite":
+            con.execute(f"delete from {name}")
+        elif mode == "replace":
+            cond, values = _where(where or {})
+            con.execute(f"delete from {name} where {cond}", values)
+        con.execute(f"insert into {name} by name select * from _tailor_rows")
     finally:
         con.unregister("_tailor_rows")
 
@@ -256,35 +248,46 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
 
 # --------------------------------------------------------------------------- Spark
 
-# One Spark session per process, shared with dbt-spark's session method when dbt ran in
-# this process: the same warehouse directory and metastore, UTC session time.
+
+def _env_var(env: Mapping[str, str]) -> Callable[..., str]:
+    def env_var(name: str, default: str | None = None) -> str:
+        return env.get(name, "" if default is None else default)
+
+    return env_var
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
-    """The Spark configuration of the local session: the warehouse directory and Derby
-    metastore under ``<data>/spark/``, where dbt's ``spark`` target builds."""
-    root = settings.data / "spark"
-    return {
-        "spark.sql.warehouse.dir": str(root / "warehouse"),
-        "spark.hadoop.javax.jdo.option.ConnectionURL": (
-            f"jdbc:derby:;databaseName={root / 'metastore_db'};create=true"
-        ),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.ui.enabled": "false",
-        "spark.sql.execution.arrow.pyspark.enabled": "true",
-    }
+    """The Spark configuration of the dbt target's output (``server_side_parameters`` of
+    ``dbt_project/profiles.yml``), so that a session started here is the one dbt-spark
+    starts: the same warehouse directory, metastore and session time zone."""
+    import jinja2
+    import yaml
+
+    target = engines.dbt_target(settings)
+    path = settings.dbt_project / "profiles.yml"
+    env = {**os.environ, **engines.spark_environment(settings)}
+    text = jinja2.Template(path.read_text(encoding="utf-8")).render(env_var=_env_var(env))
+    output = (yaml.safe_load(text) or {})["tailor"]["outputs"][target]
+    if output.get("method") != "session":
+        raise engines.EngineError(
+            f"the {target!r} output of {path} is not a local session: the ML jobs and gates"
+            " reach a cluster through Spark Connect, set SPARK_REMOTE=sc://<host>:15002"
+        )
+    return {k: str(v) for k, v in (output.get("server_side_parameters") or {}).items()}
 
 
 def spark_session(settings: Settings) -> Any:
-    """The process's Spark session (created on first use, with :func:`spark_conf`)."""
+    """The process's Spark session: dbt-spark's when dbt built in this process, else one
+    started with :func:`spark_conf`, or a Spark Connect session (``SPARK_REMOTE``)."""
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName("tailor")
-    if not os.environ.get("SPARK_REMOTE"):
-        builder = builder.master(os.environ.get("TAILOR_SPARK_MASTER", "local[2]"))
-        for key, value in spark_conf(settings).items():
-            builder = builder.config(key, value)
-        builder = builder.enableHiveSupport()
-    (settings.data / "spark").mkdir(parents=True, exist_ok=True)
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote:
+        return SparkSession.builder.remote(remote).getOrCreate()
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    engines.spark_dir(settings).mkdir(parents=True, exist_ok=True)
     return builder.getOrCreate()
 
 
@@ -301,8 +304,8 @@ def from_spark(table: pa.Table) -> pa.Table:
 
 
 def to_spark(table: pa.Table) -> pa.Table:
-    """Arrow Spark accepts: DuckDB's JSON (an extension type) as text, unsigned and
-    huge integers as the signed integers and decimals Spark has."""
+    """Arrow Spark accepts: DuckDB's JSON (an extension type) as text, unsigned integers
+    as the signed ones Spark has."""
     fields = []
     for f in table.schema:
         t = f.type
@@ -316,17 +319,32 @@ def to_spark(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
+def on_spark(table: str) -> bool:
+    """Whether a Spark build holds ``table`` (its models), or the DuckDB file does (the
+    schemas of :data:`tailor.engines.SOURCE_SCHEMAS`: raw, ml, ops)."""
+    return spark_name(table).split(".")[0] not in engines.SOURCE_SCHEMAS
+
+
 class SparkWarehouse(Warehouse):
-    """Spark tables (``schema.table`` in the session's catalog), read with ``toArrow``
-    and written from Arrow as Parquet tables."""
+    """A Spark build: its tables read with ``toArrow`` and written from Arrow as Parquet
+    tables; the tables of the DuckDB file (:func:`on_spark`) through :class:`DuckDBWarehouse`."""
 
     engine = "spark"
 
     def __init__(self, settings: Settings, session: Any | None = None):
         self.settings = settings
-        self.spark = session or spark_session(settings)
+        self.local = DuckDBWarehouse(settings)
+        self._session = session
+
+    @property
+    def spark(self) -> Any:
+        if self._session is None:
+            self._session = spark_session(self.settings)
+        return self._session
 
     def read(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
+        if _TABLE_NAME.match(query) and not on_spark(query):
+            return self.local.read(query, params)
         if _TABLE_NAME.match(query) and not params:
             df = self.spark.table(query)
         else:
@@ -334,12 +352,16 @@ class SparkWarehouse(Warehouse):
         return from_spark(df.toArrow())
 
     def exists(self, table: str) -> bool:
+        if not on_spark(table):
+            return self.local.exists(table)
         schema = spark_name(table).split(".")[0]
         return bool(self.spark.catalog.databaseExists(schema)) and bool(
             self.spark.catalog.tableExists(table)
         )
 
     def tables(self, schema: str) -> list[str]:
+        if not on_spark(f"{schema}.t"):
+            return self.local.tables(schema)
         if not self.spark.catalog.databaseExists(schema):
             return []
         return sorted(f"{schema}.{t.name}" for t in self.spark.catalog.listTables(schema))
@@ -351,6 +373,9 @@ class SparkWarehouse(Warehouse):
         mode: WriteMode = "append",
         where: Mapping[str, Any] | None = None,
     ) -> None:
+        if not on_spark(table):
+            self.local.write(table, data, mode, where)
+            return
         rows = as_arrow(data)
         if mode == "replace":
             # Parquet tables cannot delete rows: the table is rewritten without the run's
@@ -361,9 +386,7 @@ class SparkWarehouse(Warehouse):
                 if self.exists(table)
                 else rows.schema.empty_table()
             )
-            rows = pa.concat_tables(
-                [kept.select(rows.column_names).cast(rows.schema), rows]
-            )
+            rows = pa.concat_tables([kept.select(rows.column_names).cast(rows.schema), rows])
             mode = "overwrite"
         elif mode not in ("append", "overwrite"):
             raise ValueError(f"unknown write mode {mode!r}")
@@ -379,6 +402,8 @@ class SparkWarehouse(Warehouse):
         prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
         path: Path | None = None,
     ) -> Iterator[duckdb.DuckDBPyConnection]:
+        if any(on_spark(t) for t in writes):
+            raise ValueError(f"a workspace writes tables of the DuckDB file only, not {writes}")
         if path is not None:
             from tailor.warehouse import connect
 
@@ -393,11 +418,30 @@ class SparkWarehouse(Warehouse):
                 if self.exists(table):
                     _load(con, table, self.read(table))
             yield con
-            for table in writes:
-                if _workspace_has(con, table):
-                    self.write(table, _arrow(con, _select(table)), "overwrite")
+            written = {t: _arrow(con, _select(t)) for t in writes if _workspace_has(con, t)}
         finally:
             con.close()
+        if written:
+            _replace_tables(self.local.con, written, prepare)
+
+    def close(self) -> None:
+        self.local.close()
+
+
+def _replace_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, pa.Table],
+    prepare: Callable[[duckdb.DuckDBPyConnection], None] | None,
+) -> None:
+    """Every table's rows replaced by ``tables``', in one transaction (their definitions,
+    from ``prepare``, kept)."""
+    from tailor.warehouse import transaction
+
+    if prepare is not None:
+        prepare(con)
+    with transaction(con):
+        for table, rows in tables.items():
+            _put(con, table, rows, "overwrite")
 
 
 def _workspace_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -408,12 +452,8 @@ def _workspace_has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(n)
 
 
-def open_warehouse(settings: Settings | None = None, engine: str | None = None) -> Warehouse:
-    """The warehouse the marts of ``settings`` are on (:func:`engine_of`), or ``engine``'s."""
+def open_warehouse(settings: Settings | None = None) -> Warehouse:
+    """The warehouse of ``settings``: a Spark build's when the dbt target is a Spark one
+    (``TAILOR_DBT_TARGET``, :func:`tailor.engines.is_spark`), else the DuckDB file."""
     s = settings or get_settings()
-    chosen = engine or engine_of(s)
-    if chosen == "spark":
-        return SparkWarehouse(s)
-    if chosen != "duckdb":
-        raise ValueError(f"unknown engine {chosen!r}; choose one of {', '.join(ENGINES)}")
-    return DuckDBWarehouse(s)
+    return SparkWarehouse(s) if engines.is_spark(s) else DuckDBWarehouse(s)

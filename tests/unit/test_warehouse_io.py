@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -10,8 +11,9 @@ import pytest
 
 from tailor.warehouse_io import (
     DuckDBWarehouse,
-    engine_of,
+    SparkWarehouse,
     from_spark,
+    on_spark,
     open_warehouse,
     qualified,
     to_spark,
@@ -26,7 +28,7 @@ D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
 def wh(tailor_env):
     from tailor.settings import get_settings
 
-    with open_warehouse(get_settings(), engine="duckdb") as w:
+    with open_warehouse(get_settings()) as w:
         yield w
 
 
@@ -63,17 +65,20 @@ def test_a_table_name_is_schema_dot_table_or_refused(wh, name):
         wh.write(name, _rows(D1, ["a"]))
 
 
-def test_the_engine_setting_names_its_key_when_wrong(tailor_env, monkeypatch):
-    from tailor.settings import get_settings
-
-    monkeypatch.setenv("TAILOR_DBT_TARGET", "postgres")
-    with pytest.raises(ValueError, match="TAILOR_DBT_TARGET"):
-        engine_of(get_settings())
-    monkeypatch.setenv("TAILOR_DBT_TARGET", "spark")
-    assert engine_of(get_settings()) == "spark"
-    monkeypatch.delenv("TAILOR_DBT_TARGET")
-    with open_warehouse(get_settings()) as wh:
-        assert isinstance(wh, DuckDBWarehouse)
+def test_a_spark_build_keeps_raw_ml_and_ops_in_the_duckdb_file(tailor_env):
+    spark = dataclasses.replace(tailor_env, dbt_target="spark")
+    with open_warehouse(spark) as wh:  # no Spark session until a Spark table is read
+        assert isinstance(wh, SparkWarehouse)
+        wh.write("ml.scores", _rows(D1, ["a"]))
+        assert wh.read("ml.scores").num_rows == 1 and wh.tables("ml") == ["ml.scores"]
+    assert [on_spark(t) for t in ("marts.orders", "intermediate.x", "ml.x", "raw.events")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    with open_warehouse(tailor_env) as wh:
+        assert wh.read("ml.scores").num_rows == 1
 
 
 def test_arrow_crosses_between_the_engines_with_their_types():
