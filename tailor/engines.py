@@ -17,6 +17,7 @@ sources. The models are written as Parquet tables under ``<data>/spark/warehouse
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import yaml
@@ -86,6 +87,26 @@ def spark_table_path(settings: Settings, schema: str, table: str) -> Path:
     partition column in the folder names (``snapshot_date=2026-10-03/``).
     """
     return spark_dir(settings) / "warehouse" / f"{plain_name(schema)}.db" / plain_name(table)
+
+
+def check_spark_session(settings: Settings) -> None:
+    """Refuse to build a data folder on Spark when this process's Spark session (a JVM,
+    started once per process) keeps its warehouse and metastore in another one: its
+    static configuration cannot change, so the build would write into the other folder."""
+    if "pyspark" not in sys.modules:
+        return
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    if context is None:
+        return
+    current = context.getConf().get("spark.sql.warehouse.dir", None)
+    expected = spark_dir(settings) / "warehouse"
+    if current and Path(current.removeprefix("file:")).resolve() != expected.resolve():
+        raise EngineError(
+            f"this process's Spark session keeps its tables in {current}, not in {expected}:"
+            " build one data folder per process on Spark"
+        )
 
 
 def source_path(settings: Settings, schema: str, table: str) -> Path:

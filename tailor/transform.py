@@ -305,6 +305,10 @@ def build(
     if run_date is not None:
         all_vars[RUN_DATE_VAR] = run_date.isoformat()
     if engines.is_spark(s):
+        try:
+            engines.check_spark_session(s)
+        except engines.EngineError as exc:
+            raise DbtError(" ".join(args), [], exc) from None
         all_vars[PARQUET_SOURCES_VAR] = engines.export_sources(s)
     return run_dbt(args, settings=s, vars=all_vars or None, manifest=manifest)
 

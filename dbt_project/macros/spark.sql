@@ -9,14 +9,17 @@
     (var tailor__parquet_sources: [{schema, table, path}]) as Spark tables, so that
     source('tracking', 'events') reads raw.events on Spark as on DuckDB. A declared source
     that was not exported (an ML or ops table before its first write) is dropped, so
-    adapter.get_relation finds it missing exactly as on DuckDB. Nothing on DuckDB.
+    adapter.get_relation finds it missing exactly as on DuckDB. Nothing on DuckDB, nor
+    when the variable is not given (a dbt command run by hand: the sources stay as the
+    last build declared them).
 #}
 {% macro register_parquet_sources() -%}
-    {%- if target.type != 'spark' or not execute -%}
+    {%- set sources = var('tailor__parquet_sources', none) -%}
+    {%- if target.type != 'spark' or not execute or sources is none -%}
         {{ return('') }}
     {%- endif -%}
     {%- set exported = {} -%}
-    {%- for item in var('tailor__parquet_sources', []) -%}
+    {%- for item in sources -%}
         {%- do exported.update({(item['schema'] ~ '.' ~ item['table']) | lower: item['path']}) -%}
     {%- endfor -%}
     {%- set schemas = [] -%}

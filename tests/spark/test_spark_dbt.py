@@ -59,7 +59,9 @@ def _sort_key(row: tuple) -> tuple:
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, columns: list[str]) -> list[tuple]:
     listed = ", ".join(f'"{c}"' for c in columns)
-    rows = [tuple(_value(v) for v in r) for r in con.execute(f"select {listed} from {sql}").fetchall()]
+    rows = [
+        tuple(_value(v) for v in r) for r in con.execute(f"select {listed} from {sql}").fetchall()
+    ]
     return sorted(rows, key=_sort_key)
 
 
@@ -96,9 +98,7 @@ def mart_differences(settings) -> dict[str, str]:
                     [mart],
                 ).fetchall()
             ]
-            spark = (
-                f"read_parquet('{folder}/**/*.parquet', hive_partitioning = true)"
-            )
+            spark = f"read_parquet('{folder}/**/*.parquet', hive_partitioning = true)"
             ours = _rows(con, f"marts.{mart}", columns)
             theirs = _rows(con, spark, columns)
             if len(ours) != len(theirs):
@@ -118,8 +118,15 @@ def data(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     settings = use_data_folder(mp, tmp_path_factory.mktemp("spark") / "data")
     out = run_cli(
-        "generate", "--customers", "60", "--products", "40", "--days", "3",
-        "--start", START.isoformat(),
+        "generate",
+        "--customers",
+        "60",
+        "--products",
+        "40",
+        "--days",
+        "3",
+        "--start",
+        START.isoformat(),
     )
     assert out.returncode == 0, out.stderr
     out = run_cli("load", "--date", START.isoformat())

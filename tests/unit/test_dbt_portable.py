@@ -30,21 +30,36 @@ DUCKDB_ONLY: tuple[tuple[str, str], ...] = (
     ("epoch / epoch_ms", r"\bepoch(_ms|_us|_ns)?\s*\("),
     ("strftime / strptime (Spark: date_format / to_timestamp)", r"\bstr[fp]time\s*\("),
     ("regexp_full_match / regexp_matches (Spark: rlike)", r"\bregexp_(full_match|matches)\s*\("),
-    ("DuckDB JSON functions (Spark: get_json_object)", r"\bjson_(extract(_string|_path)?|type|valid|transform|keys|structure)\s*\("),
+    (
+        "DuckDB JSON functions (Spark: get_json_object)",
+        r"\bjson_(extract(_string|_path)?|type|valid|transform|keys|structure)\s*\(",
+    ),
     ("json / ->> operators", r"->>?"),
     ("* exclude / * replace (Spark: * except)", r"\*\s*(exclude|replace)\s*\("),
     ("COLUMNS(...)", r"\bcolumns\s*\("),
     ("unnest / generate_series (Spark: explode(sequence()))", r"\b(unnest|generate_series)\s*\("),
-    ("date_diff / date_sub / datediff('part', ...) (use dbt.datediff)", r"\bdate_(diff|sub|add)\s*\(|\bdatediff\s*\(\s*'"),
-    ("string_agg / string_split / str_split", r"\b(string_agg|string_split|str_split|string_to_array)\s*\("),
-    ("time zone functions (timezone(), pg_timezone_names, at time zone)", r"\b(timezone|pg_timezone_names)\s*\(|\bat\s+time\s+zone\b"),
+    (
+        "date_diff / date_sub / datediff('part', ...) (use dbt.datediff)",
+        r"\bdate_(diff|sub|add)\s*\(|\bdatediff\s*\(\s*'",
+    ),
+    (
+        "string_agg / string_split / str_split",
+        r"\b(string_agg|string_split|str_split|string_to_array)\s*\(",
+    ),
+    (
+        "time zone functions (timezone(), pg_timezone_names, at time zone)",
+        r"\b(timezone|pg_timezone_names)\s*\(|\bat\s+time\s+zone\b",
+    ),
     ("try(...) (Spark: try_cast / try_* functions)", r"\btry\s*\("),
     ("hash() differs between engines (use dbt.hash)", r"\bhash\s*\("),
     ("starts_with / suffix / prefix", r"\b(starts_with|suffix|prefix)\s*\("),
     ("DuckDB-only types", r"\b(hugeint|ubigint|uinteger|usmallint|utinyint|timestamptz|varchar)\b"),
     ("timestamp with time zone", r"\btimestamp\s+with\s+time\s+zone\b"),
     ("1-based list indexing x[1] (Spark arrays are 0-based)", r"[\w)\]]\s*\[\s*\d+\s*\]"),
-    ("a double-quoted identifier (a string on Spark; use adapter.quote)", r'"[A-Za-z_][A-Za-z0-9_]*"'),
+    (
+        "a double-quoted identifier (a string on Spark; use adapter.quote)",
+        r'"[A-Za-z_][A-Za-z0-9_]*"',
+    ),
     ("regex operator ~ (Spark: rlike)", r"\s!?~\*?\s"),
     ("QUALIFY (not in Spark 4 SQL)", r"\bqualify\b"),
 )
@@ -68,9 +83,7 @@ def sql_of(text: str) -> str:
         return re.sub(r"[^\n]", " ", match.group(0))
 
     text = _JINJA_COMMENT.sub(blank, text)
-    text = _DISPATCHED.sub(blank, text)
-    # Struct literals must be seen before the string literals are blanked.
-    return text
+    return _DISPATCHED.sub(blank, text)
 
 
 def findings_in(text: str) -> list[tuple[int, str]]:
@@ -107,9 +120,8 @@ def _yaml_sql(path: Path) -> list[str]:
                 out.append(node["rows"])
             for k, v in node.items():
                 k = str(k).lstrip("+")
-                if k == "data_type" or key == "column_types":
-                    if isinstance(v, str):
-                        out.append(f"cast(x as {v})")
+                if (k == "data_type" or key == "column_types") and isinstance(v, str):
+                    out.append(f"cast(x as {v})")
                 walk(v, k)
         elif isinstance(node, list):
             for item in node:
