@@ -233,7 +233,9 @@ def gate_database(layer: str, settings: Settings) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with DuckDBWarehouse(settings) as local:  # raw stays in the DuckDB file
         partitions = (
-            local.read("select distinct _dt from raw.events") if local.exists("raw.events") else None
+            local.read("select distinct _dt from raw.events")
+            if local.exists("raw.events")
+            else None
         )
     with open_warehouse(settings) as wh:
         tables = [t for schema in GATE_SCHEMAS[layer] for t in wh.tables(schema)]

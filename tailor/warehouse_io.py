@@ -284,6 +284,7 @@ def spark_session(settings: Settings) -> Any:
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
         return SparkSession.builder.remote(remote).getOrCreate()
+    engines.check_spark_session(settings)  # a session started for another data folder
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)

@@ -28,7 +28,7 @@ from tests.integration.test_ml_recommend import SELECT, _shop
 from tests.spark.test_spark_dbt import pytestmark  # noqa: F401  (opt-in, marker spark)
 
 START = dt.date(2026, 9, 1)
-DAYS = 40  # propensity trains on about four weeks of history
+DAYS = 21
 LAST = START + dt.timedelta(days=DAYS - 1)
 NIGHTS = (LAST - dt.timedelta(days=1), LAST)
 ML_TABLES = {
@@ -43,13 +43,24 @@ ML_TABLES = {
 
 def _ml_stages(settings, day):
     from ml import propensity, recommend, segmentation
+    from ml.propensity import PropensityConfig
     from ml.recommend import RecommendConfig
 
     ctx = SimpleNamespace(day=day, settings=settings)
+    # a week's horizon trained on one cutoff: three weeks of a small shop are enough
+    score = PropensityConfig(
+        horizon_days=7,
+        horizons=(7,),
+        short_history_horizon=None,
+        train_cutoffs=1,
+        min_history_days=3,
+        min_rows=50,
+        min_positives=5,
+    )
     rec = RecommendConfig(min_holdout_users=5, models=("itemknn", "content"))
     return {
         "segment": segmentation.run(ctx),
-        "score": propensity.run(ctx),
+        "score": propensity.run(ctx, score),
         "recommend": recommend.run(ctx, rec),
     }
 
@@ -62,7 +73,7 @@ def nights(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("spark_ml")
     shop = GeneratorConfig(
-        customers=160, products=50, days=DAYS, start=START, seed=5, dirt=DirtConfig().scaled(0)
+        customers=120, products=40, days=DAYS, start=START, seed=5, dirt=DirtConfig().scaled(0)
     )
     duck = _shop(root / "duckdb", shop, NIGHTS[0], duckdb_memory_limit="1GB")
     duck = dataclasses.replace(duck, reports=root / "duckdb" / "reports")
@@ -94,7 +105,9 @@ def _frame(table, rows) -> pd.DataFrame:
 
 
 def _statuses(result):
-    return {k: v["status"] for k, v in result.items()} if "status" not in result else result["status"]
+    return (
+        {k: v["status"] for k, v in result.items()} if "status" not in result else result["status"]
+    )
 
 
 def test_every_stage_ran_on_both_engines_with_the_same_outcome(nights):

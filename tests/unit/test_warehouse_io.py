@@ -56,7 +56,7 @@ def test_the_duckdb_workspace_is_the_warehouse_itself(wh):
 
 
 @pytest.mark.parametrize(
-    "name", ['marts.customers; drop table x', 'marts."x"', "customers", "a.b.c", "marts.c --"]
+    "name", ["marts.customers; drop table x", 'marts."x"', "customers", "a.b.c", "marts.c --"]
 )
 def test_a_table_name_is_schema_dot_table_or_refused(wh, name):
     with pytest.raises(ValueError, match="schema.table"):
@@ -78,7 +78,7 @@ def test_a_spark_build_keeps_raw_ml_and_ops_in_the_duckdb_file(tailor_env):
         False,
     ]
     with open_warehouse(tailor_env) as wh:
-        assert wh.read("ml.scores").num_rows == 1
+        assert isinstance(wh, DuckDBWarehouse) and wh.read("ml.scores").num_rows == 1
 
 
 def test_arrow_crosses_between_the_engines_with_their_types():
