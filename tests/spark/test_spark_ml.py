@@ -136,17 +136,16 @@ def test_the_ml_tables_from_spark_equal_those_from_duckdb(nights, table):
 
 
 def test_the_spark_stages_read_the_spark_marts(nights):
-    """The Spark build's marts are what the jobs read: drop one and the job says so."""
+    """The Spark night segmented the customers of the Spark build's marts, and compared
+    its segments with the first night's, read back from the DuckDB file."""
     _, _, _, spark = nights
     with open_warehouse(spark) as wh:
         assert wh.engine == "spark" and "marts.customer_features" in wh.tables("marts")
         (n,) = wh.read("select count(*) as n from marts.customer_features").column("n")
-        moved = wh.read(
-            "select count(*) as n from ml.segment_transitions where run_date = ?", [LAST]
-        )
+        moves = wh.read("ml.segment_transitions").to_pandas()
     segments = nights[0][LAST][1]["segment"]
     assert sum(segments["segments"].values()) == n.as_py()
-    assert moved["n"][0].as_py() > 0  # the second night compared with the first
+    assert (pd.to_datetime(moves["run_date"]).dt.date == LAST).any()
 
 
 def test_the_gates_pass_on_the_spark_build(nights):
