@@ -17,7 +17,7 @@ AIRFLOW_HOME         Airflow's home                              $TAILOR_DATA/ai
 TAILOR_DUCKDB_MEMORY DuckDB memory_limit                         4GB
 TAILOR_DUCKDB_THREADS DuckDB threads                             all cores
 TAILOR_DATASETS      the public data sets                        $TAILOR_HOME/../shared/datasets
-TAILOR_DBT_TARGET    the dbt output (engine) the models build on duckdb (or spark: tailor.engines)
+TAILOR_DBT_TARGET    dbt output the models build on (engines)   duckdb (or spark)
 ===================  ==========================================  ============================
 """
 
