@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from types import SimpleNamespace
 
 import pandas as pd
@@ -99,7 +100,12 @@ def nights(tmp_path_factory):
 
 
 def _frame(table, rows) -> pd.DataFrame:
+    """The rows in key order, without run ids; a JSON centroid as one float column per
+    feature (the engines round doubles differently in the last printed digit)."""
     keys = list(ML_TABLES[table])
+    if "centroid" in rows:
+        centroids = pd.DataFrame([json.loads(c) for c in rows["centroid"]], index=rows.index)
+        rows = rows.drop(columns="centroid").join(centroids.add_prefix("centroid."))
     cols = [c for c in rows.columns if c not in ("run_id",)]
     return rows[cols].sort_values(keys, ignore_index=True)
 
