@@ -29,10 +29,12 @@ pulled into pandas.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import sqlalchemy as sa
@@ -40,6 +42,9 @@ from duckdb_engine import ConnectionWrapper
 from great_expectations.datasource.fluent.sql_datasource import SQLDatasource
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from sqlalchemy.dialects import postgresql as sa_postgresql
+
+if TYPE_CHECKING:
+    from tailor.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -202,3 +207,46 @@ class DuckDBDatasource(SQLDatasource):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+# --------------------------------------------------------------------------- Spark builds
+
+# The schemas a layer's gates read on a Spark build.
+GATE_SCHEMAS = {"marts": ("marts",), "ml": ("ml", "marts")}
+
+
+@contextlib.contextmanager
+def gate_database(layer: str, settings: Settings) -> Iterator[Path]:
+    """The DuckDB file a layer's gates run on: the warehouse; on a Spark build (the
+    marts and ml layers), a file holding the tables of :data:`GATE_SCHEMAS`, read as
+    Arrow through :mod:`tailor.warehouse_io` (the marts from Spark, ``ml.*`` from the
+    warehouse), so that the same suites run the same SQL. The marts gates read
+    ``raw.events`` only to know which partitions the store sent events for: the file
+    holds those partitions (``_dt``)."""
+    from tailor.engines import is_spark, spark_dir
+    from tailor.warehouse_io import DuckDBWarehouse, open_warehouse
+
+    if layer not in GATE_SCHEMAS or not is_spark(settings):
+        yield settings.warehouse
+        return
+    path = spark_dir(settings) / f"gates_{layer}.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with DuckDBWarehouse(settings) as local:  # raw stays in the DuckDB file
+        partitions = (
+            local.read("select distinct _dt from raw.events")
+            if local.exists("raw.events")
+            else None
+        )
+    with open_warehouse(settings) as wh:
+        tables = [t for schema in GATE_SCHEMAS[layer] for t in wh.tables(schema)]
+        with wh.workspace(tables, (), path=path) as con:
+            if partitions is not None:
+                con.execute("create schema if not exists raw")
+                con.register("_partitions", partitions)
+                con.execute("create table raw.events as select * from _partitions")
+                con.unregister("_partitions")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)

@@ -240,9 +240,10 @@ def validate_layer(
     if not s.warehouse.exists():
         raise FileNotFoundError(f"no warehouse at {s.warehouse}: load some data first")
 
+    from expectations.duckdb_source import gate_database
     from expectations.suites import LAYERS as SUITES
     from expectations.suites.base import SuiteContext
-    from tailor.warehouse import connect
+    from tailor.warehouse import connect, session
 
     started = _utcnow()
     report = ValidationReport(
@@ -252,16 +253,21 @@ def validate_layer(
         warehouse=str(s.warehouse),
         started_at=started,
     )
-    con = connect(s.warehouse, settings=s)
-    try:
-        ctx = SuiteContext(layer=layer, run_date=run_date, settings=s, con=con)
-        plans = _plan(report, SUITES[layer], ctx)
-        if plans:
-            _run_gx(report, plans, s, docs_index=docs_index)
-        report.finished_at = _utcnow()
-        write_results(con, report)
-    finally:
-        con.close()
+    with gate_database(layer, s) as database:
+        con = connect(database, settings=s)
+        try:
+            ctx = SuiteContext(layer=layer, run_date=run_date, settings=s, con=con)
+            plans = _plan(report, SUITES[layer], ctx)
+            if plans:
+                _run_gx(report, plans, s, database, docs_index=docs_index)
+            report.finished_at = _utcnow()
+            if database == s.warehouse:
+                write_results(con, report)
+        finally:
+            con.close()
+    if database != s.warehouse:  # a Spark build's copy: the results go to the warehouse
+        with session(s.warehouse, settings=s) as out:
+            write_results(out, report)
     report.report_file = str(_write_report_file(report, s))
     log.info(
         "%s validation for %s: %d expectations, %d critical failures, %d warnings in %.1f s",
@@ -424,6 +430,7 @@ def _run_gx(
     report: ValidationReport,
     plans: list[tuple[TableSuite, SuitePlan]],
     settings: Settings,
+    database: Path,
     *,
     docs_index: bool = True,
 ) -> None:
@@ -439,7 +446,7 @@ def _run_gx(
     _forget(context, report.layer, (suite.suite_name(report.layer) for suite, _ in plans))
     datasource = context.data_sources.add_tailor_duckdb(
         name=f"tailor_{report.layer}",
-        connection_string=f"duckdb:///{settings.warehouse}",
+        connection_string=f"duckdb:///{database}",
         duckdb_config=duckdb_config(settings),
     )
     tables: dict[str, str] = {}

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from ml.propensity.config import TASKS, PropensityConfig
-from ml.propensity.store import horizon_run_id, write_results
+from ml.propensity.store import TABLES, ensure_all, horizon_run_id, write_results
 from ml.propensity.train import TaskResult, train_task
 from ml.propensity.value import customer_value, write_value
 from ml.runs import record_model_run, utcnow
@@ -101,13 +101,14 @@ def run(ctx: Any, config: PropensityConfig | None = None) -> dict[str, Any]:
     horizon as of ``ctx.day``; write ``ml.propensity_scores`` and ``ml.model_runs``.
     Without ``config``, the ``propensity`` section of ``config/tailor.yml``."""
     from tailor.config import load_config
-    from tailor.warehouse import connect
+    from tailor.warehouse_io import open_warehouse
 
     if config is None:
         config = PropensityConfig.from_settings(load_config(ctx.settings).propensity)
     started = utcnow()
-    con = connect(ctx.settings.warehouse, settings=ctx.settings)
-    try:
+    reads = (config.orders_table, config.sessions_table, config.customers_table)
+    with (
+        open_warehouse(ctx.settings) as wh,
+        wh.workspace(reads, TABLES, prepare=ensure_all) as con,
+    ):
         return score_day(con, ctx.day, config, started)
-    finally:
-        con.close()

@@ -31,6 +31,9 @@ create table if not exists ml.propensity_scores (
 # The key of a score: one per customer, model and horizon on a run date.
 SCORE_KEY = ("customer_id", "model", "horizon_days", "run_date")
 
+# the tables a run writes (and reads back: earlier scores to carry forward)
+TABLES = ("ml.propensity_scores", "ml.customer_value", "ml.model_runs")
+
 
 def ensure_tables(con) -> None:
     from ml.runs import ensure_model_runs
@@ -41,6 +44,14 @@ def ensure_tables(con) -> None:
     con.execute(
         "alter table ml.propensity_scores add column if not exists is_primary boolean default true"
     )
+
+
+def ensure_all(con) -> None:
+    """Every table of :data:`TABLES`."""
+    from ml.propensity.value import ensure_table
+
+    ensure_tables(con)
+    ensure_table(con)
 
 
 def horizon_run_id(task: str, day: dt.date, horizon_days: int) -> str:

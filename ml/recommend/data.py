@@ -183,6 +183,20 @@ def table_columns(con: Any, table: str) -> set[str]:
     return {r[0].lower() for r in rows}
 
 
+# the tables load_data reads
+READS = (
+    "marts.user_item_interactions",
+    "marts.user_item_events",
+    "marts.products",
+    "marts.customers",
+)
+# what INTERACTION_EVENTS_SQL reads, where marts.user_item_events is missing
+EVENTS_FALLBACK_READS = (
+    "intermediate.int_events_stitched",
+    "intermediate.int_order_items_classified",
+    "staging.stg_shop__orders",
+)
+
 # marts.user_item_events' selection again, for a warehouse built before that model existed
 INTERACTION_EVENTS_SQL = """
 -- The interaction events of marts.user_item_interactions, one row per event

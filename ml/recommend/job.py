@@ -14,9 +14,15 @@ import pandas as pd
 from ml.recommend.bench import base_features, resolve
 from ml.recommend.cadence import decide, reused_evaluation, save_fit
 from ml.recommend.config import TASK, RecommendConfig
-from ml.recommend.data import RecData, load_data, table_exists
+from ml.recommend.data import (
+    EVENTS_FALLBACK_READS,
+    READS,
+    RecData,
+    load_data,
+    table_exists,
+)
 from ml.recommend.evaluation import evaluate
-from ml.recommend.output import record_skipped, write_run
+from ml.recommend.output import TABLES, ensure_tables, record_skipped, write_run
 from ml.recommend.selection import Evaluation, previous_runs
 from ml.recommend.serving import fit_served
 
@@ -181,13 +187,13 @@ def run(ctx: Any, config: RecommendConfig | Mapping[str, Any] | None = None) -> 
     recommend`` alike), with a mapping's options over it; a ``RecommendConfig`` is used
     as given."""
     from ml.compute import limited_threads
-    from tailor.warehouse import connect
+    from tailor.warehouse_io import open_warehouse
 
     if not isinstance(config, RecommendConfig):
         config = configured(ctx.settings, config)
-    con = connect(ctx.settings.warehouse, settings=ctx.settings)
-    try:
-        with limited_threads():
+    with open_warehouse(ctx.settings) as wh:
+        reads = [*READS, *config.segment_tables]
+        if wh.engine != "duckdb" and not wh.exists("marts.user_item_events"):
+            reads += EVENTS_FALLBACK_READS
+        with wh.workspace(reads, TABLES, prepare=ensure_tables) as con, limited_threads():
             return recommend_day(con, ctx.day, config, dbt_project=ctx.settings.dbt_project)
-    finally:
-        con.close()

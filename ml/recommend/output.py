@@ -45,6 +45,10 @@ create table if not exists ml.similar_items (
 """
 
 
+# the tables a run writes (and reads back: the previous runs it is compared with)
+TABLES = ("ml.recommendations", "ml.similar_items", "ml.model_runs")
+
+
 def ensure_tables(con: Any) -> None:
     from ml.runs import ensure_model_runs
 

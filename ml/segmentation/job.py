@@ -27,7 +27,15 @@ from ml.segmentation.history import (
     segment_moves,
 )
 from ml.segmentation.naming import describe_segments, name_fits, unique_names
-from ml.segmentation.store import TASK, load_features, record_skipped, top_categories, write_result
+from ml.segmentation.store import (
+    TABLES,
+    TASK,
+    ensure_tables,
+    load_features,
+    record_skipped,
+    top_categories,
+    write_result,
+)
 
 
 def segment(
@@ -204,14 +212,17 @@ def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
     segments). Without ``config``, the ``segments`` section of ``config/tailor.yml``.
     """
     from tailor.config import load_config
-    from tailor.warehouse import connect
+    from tailor.warehouse_io import open_warehouse
 
     if config is None:
         config = SegmentationConfig.from_settings(load_config(ctx.settings).segments)
     started = utcnow()
     day: dt.date = ctx.day
-    con = connect(ctx.settings.warehouse, settings=ctx.settings)
-    try:
+    reads = (config.feature_table, "marts.customers")
+    with (
+        open_warehouse(ctx.settings) as wh,
+        wh.workspace(reads, TABLES, prepare=ensure_tables) as con,
+    ):
         features = load_features(con, config, day)
         if len(features) < config.min_customers:
             msg = (
@@ -228,8 +239,6 @@ def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
         )
         cats = top_categories(con, result.assignments)
         write_result(con, result, started_at=started, config=config, top_cats=cats)
-    finally:
-        con.close()
     return {
         "status": result.status,
         "run_id": result.run_id,

@@ -16,6 +16,15 @@ if TYPE_CHECKING:
 
 TASK = "segmentation"
 
+# the tables a run writes (and reads back: the previous runs)
+TABLES = (
+    "ml.customer_segments",
+    "ml.segment_profiles",
+    "ml.segment_transitions",
+    "ml.segment_names",
+    "ml.model_runs",
+)
+
 
 # --------------------------------------------------------------------------- tables
 

@@ -65,6 +65,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "tailor.check",
         "tailor.shared_devices",
         "tailor.engines",
+        "tailor.warehouse_io",
     ),
     2: ("tailor.pipeline", "tailor.backfill"),
     3: ("tailor.orchestration",),
