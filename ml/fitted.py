@@ -42,6 +42,12 @@ create table if not exists private.fitted_models (
 # fits kept per task: the newest and the one before it (what a rerun of the newest reads)
 KEEP = 2
 
+# What a job that stores fits reads and writes besides its own tables, for a workspace
+# (``tailor.warehouse_io``): the fits, the privacy key that signs them, and the erasures
+# that make a fit stale. All live in the DuckDB file, whatever engine built the marts.
+WORKSPACE_WRITES = ("private.fitted_models", "private.subject_key")
+WORKSPACE_READS = ("ops.erasure_audit",)
+
 _SIGNING_DOMAIN = b"tailor:fitted-model:v1"
 _DIGEST = hashlib.sha256().digest_size
 

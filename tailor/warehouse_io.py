@@ -322,8 +322,9 @@ def to_spark(table: pa.Table) -> pa.Table:
 
 def on_spark(table: str) -> bool:
     """Whether a Spark build holds ``table`` (its models), or the DuckDB file does (the
-    schemas of :data:`tailor.engines.SOURCE_SCHEMAS`: raw, ml, ops)."""
-    return spark_name(table).split(".")[0] not in engines.SOURCE_SCHEMAS
+    schemas of :data:`tailor.engines.SOURCE_SCHEMAS`: raw, ml, ops; and ``private``,
+    which never leaves the DuckDB file)."""
+    return spark_name(table).split(".")[0] not in (*engines.SOURCE_SCHEMAS, "private")
 
 
 class SparkWarehouse(Warehouse):

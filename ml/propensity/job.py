@@ -100,15 +100,22 @@ def run(ctx: Any, config: PropensityConfig | None = None) -> dict[str, Any]:
     """Pipeline stage: train, evaluate and score churn and purchase propensity at every
     horizon as of ``ctx.day``; write ``ml.propensity_scores`` and ``ml.model_runs``.
     Without ``config``, the ``propensity`` section of ``config/tailor.yml``."""
+    from ml import fitted
     from tailor.config import load_config
     from tailor.warehouse_io import open_warehouse
 
     if config is None:
         config = PropensityConfig.from_settings(load_config(ctx.settings).propensity)
     started = utcnow()
-    reads = (config.orders_table, config.sessions_table, config.customers_table)
+    reads = (
+        config.orders_table,
+        config.sessions_table,
+        config.customers_table,
+        *fitted.WORKSPACE_READS,
+    )
+    writes = (*TABLES, *fitted.WORKSPACE_WRITES)
     with (
         open_warehouse(ctx.settings) as wh,
-        wh.workspace(reads, TABLES, prepare=ensure_all) as con,
+        wh.workspace(reads, writes, prepare=ensure_all) as con,
     ):
         return score_day(con, ctx.day, config, started)

@@ -186,6 +186,7 @@ def run(ctx: Any, config: RecommendConfig | Mapping[str, Any] | None = None) -> 
     configuration is ``config/tailor.yml``'s (``tailor run``, the DAG and ``tailor
     recommend`` alike), with a mapping's options over it; a ``RecommendConfig`` is used
     as given."""
+    from ml import fitted
     from ml.compute import limited_threads
     from tailor.warehouse_io import open_warehouse
 
@@ -195,5 +196,7 @@ def run(ctx: Any, config: RecommendConfig | Mapping[str, Any] | None = None) -> 
         reads = [*READS, *config.segment_tables]
         if wh.engine != "duckdb" and not wh.exists("marts.user_item_events"):
             reads += EVENTS_FALLBACK_READS
-        with wh.workspace(reads, TABLES, prepare=ensure_tables) as con, limited_threads():
+        reads += fitted.WORKSPACE_READS
+        writes = (*TABLES, *fitted.WORKSPACE_WRITES)
+        with wh.workspace(reads, writes, prepare=ensure_tables) as con, limited_threads():
             return recommend_day(con, ctx.day, config, dbt_project=ctx.settings.dbt_project)

@@ -159,3 +159,16 @@ def test_the_gates_pass_on_the_spark_build(nights):
     for layer, report in gates.items():
         assert report.success, (layer, report.failure_message())
         assert report.outcomes, layer
+
+
+def test_the_spark_nights_keep_their_fits_in_the_duckdb_file_as_duckdb_does(nights):
+    """The fitted models a refit night stores (``private.fitted_models``, signed with the
+    warehouse's privacy key) reach the DuckDB file on Spark too, so the nights between
+    reuse them there as well."""
+    _, _, duck, spark = nights
+    query = "select task, fit_date, model from private.fitted_models order by all"
+    with DuckDBWarehouse(duck) as wh:
+        expected = wh.read(query).to_pylist()
+    with DuckDBWarehouse(spark) as wh:
+        actual = wh.read(query).to_pylist()
+    assert expected and actual == expected
