@@ -250,7 +250,7 @@ def test_backfill_through_the_rest_api_matches_tailor_run(standalone, tmp_path):
     other = tmp_path / "cli"
     shutil.copytree(data / "landing", other / "landing")
     env = airflow_env(other, other / "airflow")
-    run(env, str(BIN / "tailor"), "run", "--from", BACKFILL[0], "--to", BACKFILL[-1])
+    run(env, str(BIN / "tailor"), "run", "--nightly", "--from", BACKFILL[0], "--to", BACKFILL[-1])
     airflow_tables = _tables(data / "warehouse" / "tailor_published.duckdb")
     assert airflow_tables == _tables(other / "warehouse" / "tailor_published.duckdb")
     assert len(airflow_tables["raw.events"]) > 1000
