@@ -71,11 +71,12 @@ demo: install
 	@$(TAILOR) paths
 	@echo "run report: data/reports/runs/index.html   dbt docs: data/reports/dbt_docs/index.html   Data Docs: data/reports/data_docs/index.html"
 
-# The Spark tests (tests/spark, marker spark) run after the others, alone: each starts a
-# JVM and builds the dbt project on a local Spark session.
+# The Spark tests (tests/spark, marker spark) run after the others: each file in a
+# process of its own (--dist loadfile), since a process's Spark session serves one data
+# folder; each starts a JVM and builds the dbt project on a local Spark session.
 test: $(VENV)/.synced-spark
 	$(BIN)/pytest -n 2 --dist loadfile
-	TAILOR_SPARK_TESTS=1 $(BIN)/pytest -m spark tests/spark
+	TAILOR_SPARK_TESTS=1 $(BIN)/pytest -n 2 --dist loadfile -m spark tests/spark
 
 test-fast: install
 	$(BIN)/pytest -n 2 --dist loadfile -m "unit"

@@ -6,7 +6,8 @@ included: each mart Spark writes (Parquet, tailor.engines.spark_table_path) must
 rows DuckDB's holds, keys and counts exactly, doubles to 1e-6.
 
 Opt-in (Spark starts a JVM and builds slowly): run with TAILOR_SPARK_TESTS=1, as `make test`
-does once, e.g. ``TAILOR_SPARK_TESTS=1 pytest -m spark tests/spark``.
+does once, e.g. ``TAILOR_SPARK_TESTS=1 pytest -n 2 --dist loadfile -m spark tests/spark``
+(one process per file: a process's Spark session serves one data folder).
 """
 
 from __future__ import annotations

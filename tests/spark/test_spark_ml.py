@@ -8,7 +8,7 @@ scores equal within 1e-6. The second night reads the first night's ml tables bac
 (stable segment ids, the previous recommendation run), and the marts and ml gates pass
 on the Spark build.
 
-Opt-in like every Spark test: ``TAILOR_SPARK_TESTS=1 pytest -m spark tests/spark``.
+Opt-in like every Spark test: ``TAILOR_SPARK_TESTS=1 pytest -n 2 --dist loadfile -m spark tests/spark``.
 """
 
 from __future__ import annotations
