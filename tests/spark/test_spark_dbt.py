@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
+import json
 import math
 import os
 
@@ -113,6 +114,79 @@ def mart_differences(settings) -> dict[str, str]:
     return diffs
 
 
+HOSTILE = [
+    'O\'Brien "Bobby" <script>alert(1)</script>',
+    '=HYPERLINK("http://evil.example","x")',
+    "'); drop table marts.customers; --",
+    "{{ run_query('select 1') }}",
+]
+
+
+def write_hostile_events(landing, day: dt.date) -> None:
+    """Beside the generated file, a second events file of the day written the way
+    analytics.js and Segment's export write it, carrying values neither engine may
+    execute or choke on: quotes, a formula, a script tag, SQL and Jinja in names and
+    search terms; a common word where an email should be; an unknown time zone, a URL
+    that does not parse, an order whose products[] name a product with a quote."""
+    stamp = f"{day}T10:15:00.000Z"
+    ctx = {
+        "library": {"name": "analytics.js", "version": "4.1.0"},
+        "timezone": "Mars/Olympus_Mons",
+        "page": {"url": "http://[broken", "referrer": "not a url at all"},
+    }
+    events = [
+        {
+            "messageId": f"hostile-{day}-identify",
+            "type": "identify",
+            "anonymousId": f"hostile-anon-{day}",
+            "userId": None,
+            "traits": {"email": "none", "name": HOSTILE[0], "first_name": HOSTILE[1]},
+            "timestamp": stamp,
+            "context": ctx,
+        },
+        *(
+            {
+                "messageId": f"hostile-{day}-search-{i}",
+                "type": "track",
+                "event": "Products Searched",
+                "anonymousId": f"hostile-anon-{day}",
+                "properties": {"query": value},
+                "timestamp": stamp,
+                "context": ctx,
+            }
+            for i, value in enumerate(HOSTILE)
+        ),
+        {
+            "messageId": f"hostile-{day}-page",
+            "type": "page",
+            "name": HOSTILE[2],
+            "anonymousId": f"hostile-anon-{day}",
+            "properties": {"url": "http://[broken", "title": HOSTILE[3]},
+            "timestamp": stamp,
+            "context": ctx,
+        },
+        {
+            "messageId": f"hostile-{day}-order",
+            "type": "track",
+            "event": "Order Completed",
+            "anonymousId": f"hostile-anon-{day}",
+            "properties": {
+                "order_id": f"hostile-order-{day}",
+                "total": 12.5,
+                "currency": "EUR",
+                "products": [
+                    {"product_id": "P-O'Hara", "name": HOSTILE[0], "price": 12.5, "quantity": 1}
+                ],
+            },
+            "timestamp": stamp,
+            "context": ctx,
+        },
+    ]
+    folder = landing / "events" / f"dt={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hostile.ndjson").write_text("".join(json.dumps(e) + "\n" for e in events))
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """Three generated days in the landing zone; the first loaded into DuckDB."""
@@ -130,6 +204,8 @@ def data(tmp_path_factory):
         START.isoformat(),
     )
     assert out.returncode == 0, out.stderr
+    for day in NIGHTS:
+        write_hostile_events(settings.landing, day)
     out = run_cli("load", "--date", START.isoformat())
     assert out.returncode == 0, out.stderr
     yield settings
@@ -145,3 +221,11 @@ def test_spark_build_equals_duckdb_build(data, night):
     spark = dataclasses.replace(data, dbt_target="spark")
     transform.build(night, select=SELECT, settings=spark, unit_tests=False)
     assert mart_differences(data) == {}
+    # the hand-written hostile events went through the Spark build as data
+    stitched = engines.spark_table_path(data, "intermediate", "int_events_stitched")
+    with duckdb.connect() as con:
+        (n,) = con.execute(
+            "select count(*) from read_parquet(?) where message_id like ?",
+            [f"{stitched}/**/*.parquet", f"hostile-{night}-%"],
+        ).fetchone()
+    assert n == 1 + len(HOSTILE) + 2
