@@ -160,10 +160,14 @@ def _online_retail(
         "products",
         f"""
         select product_id, mode(title) filter (where title is not null), null, null, null,
-               arg_max(try_cast(unit_price as decimal(18,2)), _ts), 'GBP', true,
+               arg_max(try_cast(unit_price as decimal(18,2)), _ts)
+                   filter (where try_cast(unit_price as decimal(18,2)) > 0), 'GBP', true,
                strftime(min(_ts), '%Y-%m-%d %H:%M:%S'), strftime(max(_ts), '%Y-%m-%d %H:%M:%S'),
                null, min(_ts)::date, {meta}
         from {good} group by product_id
+        -- a free line (price 0) is sold at no price: a code only ever given away is no
+        -- catalog product (its lines load; they count as lines of an unknown product)
+        having max(try_cast(unit_price as decimal(18,2))) > 0
         """,
         params,
     )

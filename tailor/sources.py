@@ -31,6 +31,7 @@ class Source:
     required: tuple[str, ...]  # a record missing any of these is quarantined
     key: tuple[str, ...]  # natural key (staging deduplicates on it)
     positive: tuple[str, ...] = ()  # numeric columns that must be > 0
+    nonnegative: tuple[str, ...] = ()  # numeric columns that must be >= 0 (0: free)
     timestamps: tuple[str, ...] = ()  # must parse as ISO-8601 (offset allowed)
     description: str = ""
     file_glob: str = field(default="*")
@@ -120,6 +121,8 @@ ORDER_EVENTS = ("Order Completed", "Order Updated", "Order Refunded", "Order Can
 #   required   a record missing it is quarantined
 #   key        part of the natural key, in column order (staging deduplicates on it)
 #   positive   a number that must be > 0
+#   nonnegative  a number that must be >= 0 (an order line at 0 is a free item: a sample,
+#              a gift, a 100 % voucher; it is loaded and counts as bought, without spend)
 #   timestamp  must parse as ISO-8601 (an offset allowed)
 # Text after `#` is a comment.
 _CONTRACT: dict[str, tuple[str, str, str]] = {
@@ -188,7 +191,7 @@ _CONTRACT: dict[str, tuple[str, str, str]] = {
         product_id       VARCHAR        required
         title            VARCHAR
         quantity         INTEGER        required
-        unit_price       DECIMAL(18,2)  required positive
+        unit_price       DECIMAL(18,2)  required nonnegative
         discount         DECIMAL(18,2)
         currency         VARCHAR
         """,
@@ -233,7 +236,7 @@ _CONTRACT: dict[str, tuple[str, str, str]] = {
     ),
 }
 
-_ROLES = ("required", "key", "positive", "timestamp")
+_ROLES = ("required", "key", "positive", "nonnegative", "timestamp")
 
 
 def _source(name: str, fmt: str, description: str, table: str) -> Source:
@@ -257,6 +260,7 @@ def _source(name: str, fmt: str, description: str, table: str) -> Source:
         required=tuple(roles["required"]),
         key=tuple(roles["key"]),
         positive=tuple(roles["positive"]),
+        nonnegative=tuple(roles["nonnegative"]),
         timestamps=tuple(roles["timestamp"]),
         description=description,
     )

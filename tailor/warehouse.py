@@ -27,7 +27,7 @@ create table if not exists raw.quarantine (
     _batch_id varchar not null,
     source_file varchar not null,
     line bigint,                      -- line (NDJSON) or physical line of the record (CSV), 1-based
-    reason_code varchar not null,     -- tailor.ingest.REASON_CODES: malformed_json | duplicate_key | malformed_csv | invalid_encoding | record_too_large | missing_required_field | invalid_timestamp | invalid_value | non_positive_price | erased_subject
+    reason_code varchar not null,     -- tailor.ingest.REASON_CODES: malformed_json | duplicate_key | malformed_csv | invalid_encoding | record_too_large | missing_required_field | invalid_timestamp | invalid_value | non_positive_price | negative_price | erased_subject
     reason varchar not null,          -- human-readable detail
     record varchar,                   -- the original text (or the record as JSON)
     _loaded_at timestamp not null

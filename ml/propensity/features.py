@@ -13,14 +13,12 @@ from ml.propensity.config import TASKS, PropensityConfig
 
 # An order "stood" at cutoff c if it was placed before c and is a purchase today, or was
 # changed (cancelled, returned) only at or after c.
-# A $0 order (a free sample, a fully discounted basket) that was completed is a purchase:
-# the customer bought; it adds nothing to their spend. Credit notes (negative amounts) are
-# not purchases. Several orders on one day are one purchase day (the purchase_days_*
-# features, the BG/NBD counts and the expected purchases count days, not orders).
-_STOOD = (
-    "(o.is_purchase or (o.status = 'completed' and coalesce(o.merchandise_amount, o.total, 0) = 0)"
-    " or coalesce(o.updated_at, o.ordered_at) >= $cutoff)"
-)
+# ``is_purchase`` (marts.orders) includes a free order (a sample, a fully discounted
+# basket, completed at $0): the customer bought; it adds nothing to their spend. Credit
+# notes (negative amounts) are not purchases. Several orders on one day are one purchase
+# day (the purchase_days_* features, the BG/NBD counts and the expected purchases count
+# days, not orders; so does RFM frequency).
+_STOOD = "(o.is_purchase or coalesce(o.updated_at, o.ordered_at) >= $cutoff)"
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "recency_days",

@@ -29,7 +29,8 @@ REASON_CODES = (
     "missing_required_field",
     "invalid_timestamp",  # unparseable, or outside the plausible range
     "invalid_value",  # a value that does not cast to its column's type
-    "non_positive_price",
+    "non_positive_price",  # a catalog or event price of 0 or below
+    "negative_price",  # an order line priced below 0 (a line at 0 is a free item: loaded)
     "erased_subject",  # a record of a person erased earlier (tailor.privacy), kept out for good
 )
 
@@ -113,6 +114,14 @@ def reason_cases(source: Source, day: dt.date | None = None) -> list[tuple[str, 
                 f"try_cast({col} as double) <= 0",
                 "non_positive_price",
                 f"{quote_literal(f'{col} must be greater than 0, got ')} || {col}",
+            )
+        )
+    for col in source.nonnegative:
+        checks.append(
+            (
+                f"try_cast({col} as double) < 0",
+                "negative_price",
+                f"{quote_literal(f'{col} must be 0 or greater, got ')} || {col}",
             )
         )
     if source.name == "events":

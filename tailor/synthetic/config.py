@@ -113,7 +113,9 @@ class DirtConfig:
     late: float = 0.01  # event of day D in partition D+1..D+3
     schema_drift: float = 0.01  # unknown extra top-level fields
     mixed_timezones: float = 0.3  # timestamps written with the local UTC offset instead of "Z"
-    bad_price: float = 0.002  # properties.price (events) or unit_price (order_items) 0 or negative
+    bad_price: float = (
+        0.002  # properties.price (events) 0 or negative, unit_price (order_items) negative
+    )
     unknown_product: float = 0.002  # Product Viewed with a product_id not in the catalog
     invalid_timestamp: float = 0.0005  # unparseable timestamp string (events)
     malformed_csv: float = 0.0005  # CSV row with the wrong number of fields (customers, orders)

@@ -249,7 +249,7 @@ def _dirty_csv_rows(
                 whole, _, cents = bad[8].partition(".")
                 bad = bad[:8] + [whole, cents] + bad[9:]
         elif cls == "bad_price":
-            bad[5] = "0.00" if v % 2 == 0 else "-" + bad[5]
+            bad[5] = "-" + bad[5]  # a line at 0.00 is a free item, loaded
         lines.append(",".join(bad) + "\n" if cls == "malformed_csv" else _csv_line(bad))
         dirt.append((k + 1, cls))
         again.append(row)

@@ -25,11 +25,12 @@ def test_online_retail_reconciles_every_line(tailor_env):
             """
         ).fetchone()
         assert in_tables == 541_909
-        # Only prices of zero or below are rejected: cancellations, guests and odd stock codes load.
+        # Only negative prices are refused: cancellations, guests, odd stock codes and free
+        # lines (a price of 0) load.
         reasons = con.execute(
             "select reason_code, count(*) from raw.quarantine group by 1"
         ).fetchall()
-        assert [r for r, _ in reasons] == ["non_positive_price"]
+        assert [r for r, _ in reasons] == ["negative_price"]
         assert (
             con.execute("select count(*) from raw.order_items where quantity < 0").fetchone()[0]
             > 9000

@@ -64,7 +64,7 @@ def test_a_broken_folder_reports_every_problem_with_its_file_and_line(tailor_env
     no_ts = {k: v for k, v in good.items() if k != "timestamp"} | {"messageId": "m-2"}
     _events(part / "late.ndjson.gz", [good, '{"type": "track", "event": "Product Vi\n', no_ts])
     with open(landing / "order_items" / f"dt={DAY}" / "order_items.csv", "a") as f:
-        f.write("O-BROKEN,1,SKU-001,Kettle,1,0.00,0.00,EUR\n")
+        f.write("O-BROKEN,1,SKU-001,Kettle,1,-4.50,0.00,EUR\n")
     (landing / "orders" / "dt=2026-13-45").mkdir()
     (landing / "orders" / "orders_export.csv").write_text("order_id,ordered_at\n")
     (landing / "orders" / f"dt={DAY}" / "orders.xlsx").write_bytes(b"PK\x03\x04")
@@ -79,7 +79,7 @@ def test_a_broken_folder_reports_every_problem_with_its_file_and_line(tailor_env
     assert f"events/dt={DAY}/late.ndjson.gz:2: will be quarantined (malformed_json)" in out
     assert f"events/dt={DAY}/late.ndjson.gz:3: will be quarantined (missing_required_field)" in out
     assert "timestamp" in out
-    assert "(non_positive_price)" in out and f"order_items/dt={DAY}/order_items.csv:" in out
+    assert "(negative_price)" in out and f"order_items/dt={DAY}/order_items.csv:" in out
     assert "orders/dt=2026-13-45/" in out and "not a partition folder" in out
     assert "orders/orders_export.csv" in out
     assert f"orders/dt={DAY}/orders.xlsx: skipped: unsupported file type" in out

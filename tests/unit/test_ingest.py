@@ -162,6 +162,27 @@ def test_parquet_rows_are_checked_like_the_rest(con, landing):
     ).fetchall() == [("P1", pytest.approx(9.5), "winter")]
 
 
+def test_a_free_order_line_loads_and_a_negative_one_is_quarantined(con, landing):
+    """A shop backend's order lines: a free sample (0.00) is a line like any other; only a
+    price below zero is refused, with its reason."""
+    path = landing / "order_items" / "dt=2026-10-01" / "order_items.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "order_id,line_number,product_id,title,quantity,unit_price,discount,currency\n"
+        "O1,1,SKU-1,Tea towel,2,4.50,0.00,EUR\n"  # line 2
+        "O1,2,SKU-9,Free sample,1,0.00,0.00,EUR\n"  # line 3: free, loaded
+        "O2,1,SKU-1,Tea towel,1,-4.50,0.00,EUR\n"  # line 4: refused
+    )
+    (load,) = ingest.load_day(con, landing, DAY)
+    assert (load.rows_read, load.rows_loaded, load.rows_quarantined) == (3, 2, 1)
+    assert quarantine(con, "order_items") == {4: "negative_price"}
+    (reason,) = con.execute("select reason from raw.quarantine").fetchone()
+    assert reason == "unit_price must be 0 or greater, got -4.50"
+    assert con.execute(
+        "select product_id, unit_price from raw.order_items order by _line"
+    ).fetchall() == [("SKU-1", 4.5), ("SKU-9", 0)]
+
+
 def test_reloading_a_partition_replaces_it(con, landing):
     path = landing / "events" / "dt=2026-10-01" / "events.ndjson"
     write_lines(path, [json.dumps(event(i)) for i in range(5)])

@@ -309,7 +309,8 @@ def test_zero_value_orders_are_purchases_and_same_day_orders_one_purchase_day(co
         total=o["merchandise_amount"],
         merchandise_amount_reporting=o["merchandise_amount"],
         has_discount=False,
-        is_purchase=o["merchandise_amount"] > 0,  # as the marts define it
+        # as the marts define it: completed with merchandise, or free
+        is_purchase=(o["status"] == "completed") & (o["merchandise_amount"] >= 0),
     )
     c = pd.DataFrame({"customer_id": ["zero", "same_day", "credit"], "created_at": [day] * 3})
     s = pd.DataFrame(columns=[*SESSION_COLUMNS, "is_converted"])

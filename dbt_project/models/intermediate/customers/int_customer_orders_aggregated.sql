@@ -15,6 +15,8 @@ final as (
         customer_id,
         count(*) as order_count,
         sum(case when is_purchase then 1 else 0 end) as purchase_count,
+        -- several purchases on one day are one shopping occasion (an order split in two)
+        count(distinct case when is_purchase then order_date end) as purchase_day_count,
         sum(case when status = 'cancelled' then 1 else 0 end) as cancelled_order_count,
         sum(case when status = 'returned' then 1 else 0 end) as returned_order_count,
         sum(case when is_credit_note then 1 else 0 end) as credit_note_count,

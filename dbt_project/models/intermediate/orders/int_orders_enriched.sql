@@ -84,7 +84,20 @@ classified as (
 
     select
         *,
-        status = 'completed' and merchandise_amount > 0 as is_purchase,
+        -- a completed order with merchandise is a purchase; so is a free one (product
+        -- lines at 0: a sample, a gift, a 100 % voucher; or an order without lines whose
+        -- header says 0): it counts for frequency and recency and adds nothing to
+        -- monetary. Not a purchase: fees or postage only, or no lines and no amount.
+        status = 'completed' and (
+            merchandise_amount > 0
+            or (
+                merchandise_amount = 0
+                and (
+                    product_line_count > 0
+                    or (line_count = 0 and coalesce(subtotal, total) is not null)
+                )
+            )
+        ) as is_purchase,
         merchandise_amount < 0 as is_credit_note,
         case
             when status = 'completed' and merchandise_amount > 0 then merchandise_amount

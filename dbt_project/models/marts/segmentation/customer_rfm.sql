@@ -3,7 +3,8 @@
     the run date, scored 1-5 and named with the rfm_segment_map seed.
 
     * recency_days: days from the last purchase to the run date;
-    * frequency: purchases (completed orders with merchandise; cancellations, returns and
+    * frequency: purchase days (completed orders with merchandise, or free ones: every
+      line at 0; several orders on one day are one purchase; cancellations, returns and
       credit notes do not count);
     * monetary: net merchandise revenue in the reporting currency (credit notes such as
       Online Retail cancellations reduce it).
@@ -46,7 +47,7 @@ measured as (
         customer_id,
         last_purchase_at,
         {{ dbt.datediff('cast(last_purchase_at as date)', tailor.run_date_literal(), 'day') }} as recency_days,
-        purchase_count as frequency,
+        purchase_day_count as frequency,
         net_revenue as monetary
     from customer_orders
 
