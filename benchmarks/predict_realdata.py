@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/predict_realdata.py                      # CDNOW and Online Retail
     .venv/bin/python benchmarks/predict_realdata.py --dataset cdnow --boot 500
+    .venv/bin/python benchmarks/predict_realdata.py --rolling     # every monthly cutoff
 
 Data sets (read in place, never copied into the repository):
 
@@ -195,8 +196,15 @@ def top_decile_lift(y: np.ndarray, s: np.ndarray) -> float:
     return float(y[top].mean() / y.mean()) if y.mean() else float("nan")
 
 
-def evaluate(dataset: str, orders: pd.DataFrame, horizon: int, boot: int, seed: int = 0) -> dict:
-    loaded_until, _ = SPLITS[dataset]
+def evaluate(
+    dataset: str,
+    orders: pd.DataFrame,
+    horizon: int,
+    boot: int,
+    seed: int = 0,
+    loaded_until: dt.date | None = None,
+) -> dict:
+    loaded_until = loaded_until or SPLITS[dataset][0]
     day = loaded_until - dt.timedelta(days=1)
     con = warehouse(orders, loaded_until)
     config = PropensityConfig.from_settings(PropensitySettings(), gbm_max_iter=200).at(horizon)
@@ -261,6 +269,8 @@ def evaluate(dataset: str, orders: pd.DataFrame, horizon: int, boot: int, seed: 
             "top_decile_lift": top_decile_lift(y, s),
         }
     real_buyers, real_purchases = int(y.sum()), float(frame["count"].sum())
+    # persistence: as many buyers as the last `horizon` days had
+    last_window = float((ids.map(recent_n).fillna(0) > 0).sum())
     for k, p, e in (
         ("tailor", frame["purchase_probability"], frame["expected_purchases"]),
         ("bgnbd", frame["bg_p"].fillna(0), frame["bg_expected"].fillna(0)),
@@ -287,8 +297,55 @@ def evaluate(dataset: str, orders: pd.DataFrame, horizon: int, boot: int, seed: 
             "interval": ci(draws["tailor_minus_bgnbd"]),
         },
         "models": models,
+        "last_window_buyers": {
+            "expected_buyers": last_window,
+            "buyers_error": last_window / real_buyers - 1,
+        },
         "seconds": round(seconds, 1),
     }
+
+
+def rolling(dataset: str, orders: pd.DataFrame, horizons: list[int]) -> str:
+    """Expected buyers against real ones at monthly cutoffs (rolling origin): each
+    cutoff loads the months before it, as the split does, and keeps the next `horizon`
+    days aside. Shows how far a month's buyer count moves away from any model fitted on
+    the months before it."""
+    first, end = orders["ordered_at"].min().date(), SPLITS[dataset][1]
+    lines = [
+        "| data set | horizon | loaded until | real buyers | Tailor | BG/NBD | last window's buyers |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    errors: dict[tuple[int, str], list[float]] = {}
+    for h in horizons:
+        cut = dt.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+        while cut + dt.timedelta(days=h) <= end:
+            try:
+                r = evaluate(dataset, orders, h, 0, loaded_until=cut)
+            except SystemExit:  # too little history for this horizon yet
+                r = None
+            if r is not None:
+                m = r["models"] | {"last_window_buyers": r["last_window_buyers"]}
+                cells = []
+                for k in ("tailor", "bgnbd", "last_window_buyers"):
+                    errors.setdefault((h, k), []).append(abs(m[k]["buyers_error"]))
+                    cells.append(f"{m[k]['expected_buyers']:,.0f} ({m[k]['buyers_error']:+.1%})")
+                lines.append(
+                    f"| {dataset} | {h} d | {cut} | {r['buyers']:,} | " + " | ".join(cells) + " |"
+                )
+                print(f"{dataset} {h}d at {cut}: done", file=sys.stderr)
+            cut = dt.date(cut.year + (cut.month == 12), cut.month % 12 + 1, 1)
+    for h in horizons:
+        if (h, "tailor") in errors:
+            n = len(errors[(h, "tailor")])
+            mae = [
+                f"{np.mean(errors[(h, k)]):.1%}" for k in ("tailor", "bgnbd", "last_window_buyers")
+            ]
+            lines.append(
+                f"| {dataset} | {h} d | mean absolute error over {n} cutoffs | | "
+                + " | ".join(mae)
+                + " |"
+            )
+    return "\n".join(lines)
 
 
 def report(results: list[dict]) -> str:
@@ -327,16 +384,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizons", type=int, nargs="+", default=[30, 90])
     ap.add_argument("--boot", type=int, default=200, help="bootstrap resamples")
     ap.add_argument("--output", type=Path)
+    ap.add_argument(
+        "--rolling",
+        action="store_true",
+        help="expected vs real buyers at every monthly cutoff instead of the one split",
+    )
     args = ap.parse_args(argv)
     data = data_folder()
     names = ["cdnow", "online-retail"] if args.dataset == "all" else [args.dataset]
     results = []
     for name in names:
         orders = load_cdnow(data / "cache" / "wheels") if name == "cdnow" else load_online_retail()
+        if args.rolling:
+            print(rolling(name, orders, args.horizons))
+            continue
         for h in args.horizons:
             r = evaluate(name, orders, h, args.boot)
             results.append(r)
             print(f"{name} {h}d: done in {r['seconds']} s", file=sys.stderr)
+    if args.rolling:
+        return 0
     print(report(results))
     out = args.output or data / "benchmarks" / "predict_realdata.json"
     out.parent.mkdir(parents=True, exist_ok=True)
