@@ -1,7 +1,12 @@
 """Marts layer: the dbt marts as of the run date, before the ML jobs and exports read them.
 
 dbt's own data tests guard each model as it is built; this gate checks, across models,
-what the next stages rely on:
+what the next stages rely on. Each rule is checked once: what this gate checks on a whole
+mart (the keys, the scores, the sets, the ranges and the profiles below) is not repeated as
+a dbt data test on the same table (the models' YAML says so), since a night pays for every
+check it runs twice. dbt keeps the rules this gate does not check (e.g. the gender and age
+band sets, an order's status and customer, a session's duration), and the rules this
+gate only warns about.
 
 ==================================  ===========================================  ==========
 check                               tables                                       severity

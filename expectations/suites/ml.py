@@ -38,6 +38,9 @@ email audience                           receive (its audience, not in the
                                          control group, passing the exporter's
                                          consent rule) all have email marketing
                                          consent in marts.customers
+audience members keyed                   customer_id, audience_id not null;        critical
+                                         audience_member_id unique, not null
+                                         (not repeated as dbt data tests)
 =======================================  ========================================  ==========
 
 The ML tables are written by the ``ml`` package; a table that does not exist yet is
