@@ -20,23 +20,15 @@ D1 = dt.date(2026, 10, 1)
 def _ev(mid, anon, user, at, kind="page", traits=None, context_traits=None):
     """An event as Segment writes it; ``context_traits``: the traits Segment copies into
     the context of a track or page call after an identify."""
-    e = {
-        "messageId": mid,
-        "type": kind,
-        "anonymousId": anon,
-        "userId": user,
-        "timestamp": f"2026-10-01T{at}:00.000Z",
-        "receivedAt": f"2026-10-01T{at}:01.000Z",
-        "properties": {"path": "/p/1"},
-        "context": {"locale": "de-DE", "userAgent": "Mozilla/5.0 (iPad; CPU OS 17_0)"},
+    context = {"locale": "de-DE", **({"traits": context_traits} if context_traits else {})}
+    stamp = f"2026-10-01T{at}:00.000Z"
+    fields = dict(messageId=mid, type=kind, anonymousId=anon, userId=user, timestamp=stamp)
+    return {
+        **fields,
+        "receivedAt": stamp,
+        "context": context,
+        **({"traits": traits} if traits else {}),
     }
-    if kind == "track":
-        e["event"] = "Product Viewed"
-    if traits:
-        e["traits"] = traits
-    if context_traits:
-        e["context"]["traits"] = context_traits
-    return e
 
 
 EVENTS = [
