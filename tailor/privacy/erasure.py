@@ -246,18 +246,19 @@ def _process(
             purged = [(0, 0)] * len(go)
         timings["landing"] = time.perf_counter() - clock
         clock = time.perf_counter()
+        cleaned: list[ErasureResult] = []
         for (i, ident), landing in zip(go, purged, strict=True):
             req = requests[i]
-            results[i] = _clean_files(
-                con, s, ident, key, day, trigger, req, landing, at_once, forced=force
-            )
+            r = _clean_files(con, s, ident, key, day, trigger, req, landing, at_once, forced=force)
+            results[i] = r
+            cleaned.append(r)
         timings["exports_and_files"] = time.perf_counter() - clock
         clock = time.perf_counter()
         done = [r for r in results if r is not None]
         touched = erase_hits(con, hits, go_people)
         drop_hits(con)
-        for (i, _), tables in zip(go, touched, strict=True):
-            results[i].tables = tables  # type: ignore[union-attr]
+        for r, tables in zip(cleaned, touched, strict=True):
+            r.tables = tables
         _erase_in_tables(con, done, day, trigger, snapshot, key, defer_days)
         timings["tables"] = time.perf_counter() - clock
     return done
