@@ -235,6 +235,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{what} {night_seconds(name):6.2f} s (median of {len(runs[name])})"
         )
     print(f"with / without ({what}): {night_seconds('with') / night_seconds('without'):.2f}")
+    print(
+        f"with / without (erase stage): {median('with', 'erase') / median('without', 'erase'):.2f}"
+    )
+    # where the erase stage of a night with requests spends its time (the code's own timings)
+    parts: dict[str, list[float]] = {}
+    for m in runs["with"]:
+        result = m["result"] if isinstance(m["result"], dict) else {}
+        for part, sec in (result.get("seconds") or {}).items():
+            parts.setdefault(part, []).append(sec)
+    if parts:
+        print(
+            "erase stage with requests, parts (median s): "
+            + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in parts.items())
+        )
     if deadline:
         print(
             f"deadline pass ({deadline['result']['requests']} people): "

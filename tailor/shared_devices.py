@@ -69,14 +69,19 @@ class SharedDevice:
 
 
 def attribute(
-    con: duckdb.DuckDBPyConnection, ident: Identity, timeout_minutes: int = SESSION_TIMEOUT_MINUTES
+    con: duckdb.DuckDBPyConnection,
+    ident: Identity,
+    timeout_minutes: int = SESSION_TIMEOUT_MINUTES,
+    events: str = "raw.events",
 ) -> tuple[set[str], list[SharedDevice]]:
     """The message ids of the person's anonymous events on shared devices, and what was
-    decided per device (module docstring)."""
+    decided per device (module docstring). ``events``: the relation to read them from, a
+    name in code, never from data (``raw.events``, or a temp table holding every event of
+    the devices that name the person, which decides the same)."""
     ids = sorted({i.strip().lower() for i in ident.customer_ids}) or [""]
     emails = sorted(ident.emails) or [""]
     rows = con.execute(
-        """
+        f"""
         with ev as (
             select
                 trim(anonymous_id) as a,
@@ -87,7 +92,7 @@ def attribute(
                     json_extract_string(context, '$.traits.email')
                 ))), '') as e,
                 timezone('UTC', try_cast(event_timestamp as timestamptz)) as t
-            from raw.events
+            from {events}
             where nullif(trim(anonymous_id), '') is not null
         ),
         named as (
@@ -152,8 +157,8 @@ def attribute(
         erase.add(m)
     # devices shared but without anonymous events still are reported (the id was skipped)
     for (a,) in con.execute(
-        """
-        select trim(anonymous_id) from raw.events
+        f"""
+        select trim(anonymous_id) from {events}
         where nullif(trim(anonymous_id), '') is not null
         group by 1
         having bool_or(lower(trim(user_id)) in (select unnest($ids)))

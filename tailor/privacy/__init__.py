@@ -27,14 +27,21 @@ Modules, in the order a request meets them:
 ``identity``
     Every identifier of the person: customer ids, emails, anonymous ids that point at
     nobody else, orders, and their events on devices shared with another customer
-    (:mod:`tailor.shared_devices`).
+    (:mod:`tailor.shared_devices`); a night's people together read the event history once
+    (the events of the devices that name any of them, then each person's devices judged
+    on those).
 ``matching``
     Which rows and records name the person: identifier columns by name and type, the
     identifier keys of JSON columns (``traits.email``, ``context.traits.email``,
     ``properties.order_id``, ``userId``, ...), compared trimmed and case-folded; never a
     value that happens to occur in free text.
 ``erase_tables``
-    Every table of every schema: rows removed, raw source rows replaced by tombstones in
+    Every table of every schema, one scan of each for a night's people together
+    (``find_hits``: the people's identifiers in temp tables, the rows naming anyone kept
+    by rowid and attributed to people by joins; tables whose columns cannot hold an
+    identifier not read), which both sizes the requests and erases them
+    (``blast_counts``, ``erase_hits``: one statement per table that has rows of them, in
+    the transaction that found them): rows removed, raw source rows replaced by tombstones in
     ``raw.quarantine`` (``raw.load_log`` adjusted, so "every record read is loaded or
     quarantined" still holds), quarantined records stripped of their text, identifiers in
     diagnostic text (``ops.validation_results``, ``ops.run_log``) replaced in place.

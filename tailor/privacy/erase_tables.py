@@ -1,12 +1,14 @@
-"""Erasure in the warehouse's tables: the blast radius of requests (:func:`blast_radius`),
-the rows removed from every table of every schema (:func:`erase_rows_many`), raw rows
-replaced by tombstones in ``raw.quarantine`` (:func:`tombstone`), and the identifiers in
-diagnostic text replaced in place (:func:`redact_text_columns`)."""
+"""Erasure in the warehouse's tables: the rows of every table that name a night's people,
+found with one scan of each table for all of them (:func:`find_hits`), which sizes the
+requests (:func:`blast_counts`) and then erases them (:func:`erase_hits`, one statement
+per table that has rows of them); raw rows replaced by tombstones in ``raw.quarantine``
+(:func:`tombstone`), and the identifiers in diagnostic text replaced in place
+(:func:`redact_text_columns`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -15,10 +17,15 @@ from tailor.erased import Identity, merged
 from tailor.privacy.matching import (
     ERASED_MARK,
     alternation,
+    as_json,
     base_tables,
+    column_role,
+    json_tags,
+    json_tags_sql,
     match_sql,
     needles_of,
     record_matches,
+    role_values,
 )
 from tailor.sources import SOURCES
 from tailor.sqlsafe import quote_ident, quote_literal
@@ -45,12 +52,6 @@ class TableTouch:
     table: str
     rows_removed: int = 0
     rows_anonymized: int = 0
-
-
-def erase_rows(con: duckdb.DuckDBPyConnection, ident: Identity) -> list[TableTouch]:
-    """Remove the person's rows from every table of every schema (run inside the caller's
-    transaction); returns the tables that had rows of the person."""
-    return erase_rows_many(con, [ident])[0]
 
 
 def _scanned_tables(
@@ -95,120 +96,212 @@ def _first_owner(hits: list[set[int]]) -> list[int]:
     return counts
 
 
+# Temp tables of the connection, valid until the caller's transaction ends.
+IDS = "_erase_ids"  # (person, role, value): what each column role is compared with
+TAGS = "_erase_tags"  # (person, tag): ``kind|value`` of identifier keys in JSON
+ROWS = "_erase_rows"  # (tbl, rid, person): the rows of each table that name each person
+HIT = "_erase_hit"
+
+
+@dataclass
+class Hits:
+    """Where people are named, found by :func:`find_hits` (one scan of each table for all
+    of them); :func:`blast_counts` reads it, :func:`erase_hits` erases from it."""
+
+    idents: list[Identity]
+    # the tables to visit, in the walk order: (schema, table, columns)
+    walk: list[tuple[str, str, list[tuple[str, str]]]] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)  # rows in each table with hits
+    quarantine: list[set[int]] = field(default_factory=list)  # rowids per person
+
+
+def _load_identifiers(con: duckdb.DuckDBPyConnection, idents: list[Identity]) -> None:
+    """:data:`IDS` and :data:`TAGS` for these people, as :func:`match_sql` compares them."""
+    ids: list[tuple[int, str, str]] = []
+    tags: list[tuple[int, str]] = []
+    for k, ident in enumerate(idents):
+        for role, values in role_values(ident).items():
+            ids += [(k, role, v) for v in sorted(values)]
+        tags += [(k, t) for t in sorted(json_tags(ident))]
+    con.execute(f"create or replace temp table {IDS} (person integer, role varchar, value varchar)")
+    con.execute(f"create or replace temp table {TAGS} (person integer, tag varchar)")
+    if ids:
+        con.execute(
+            f"insert into {IDS} select unnest($p), unnest($r), unnest($v)",
+            {"p": [i[0] for i in ids], "r": [i[1] for i in ids], "v": [i[2] for i in ids]},
+        )
+    if tags:
+        con.execute(
+            f"insert into {TAGS} select unnest($p), unnest($t)",
+            {"p": [t[0] for t in tags], "t": [t[1] for t in tags]},
+        )
+
+
+def _attribution_sql(name: str, columns: list[tuple[str, str]]) -> str:
+    """SQL: (tbl, rid, person) for every row of :data:`HIT` and every person it names, by
+    equality joins with :data:`IDS` and :data:`TAGS` (one per identifier column)."""
+    parts = []
+    for col, data_type in columns:
+        role = column_role(col, data_type)
+        c = quote_ident(col)
+        if role == "json":
+            parts.append(
+                f"select h._rid, t.person from (select _rid, unnest("
+                f"{json_tags_sql(as_json(f'h.{c}', data_type))}) as tag from {HIT} h) h "
+                f"join {TAGS} t on t.tag = h.tag"
+            )
+        elif role is not None:
+            parts.append(
+                f"select h._rid, i.person from {HIT} h join {IDS} i "
+                f"on i.role = {quote_literal(role)} and i.value = lower(trim(h.{c}))"
+            )
+    return (
+        f"select distinct {quote_literal(name)}, _rid, person from ("
+        + " union all ".join(parts)
+        + ")"
+    )
+
+
+def find_hits(con: duckdb.DuckDBPyConnection, idents: list[Identity]) -> Hits:
+    """The rows of every table that name each of these people, with one scan of each table
+    for all of them (inside the caller's transaction, which :func:`erase_hits` must share:
+    rows are kept by rowid). A table none of whose columns can hold an identifier of theirs
+    is not read; the rows found are then attributed to people by joins with the
+    identifiers, so the cost follows the rows that name them, not the number of people."""
+    hits = Hits(idents)
+    con.execute(f"create or replace temp table {ROWS} (tbl varchar, rid bigint, person integer)")
+    if not idents:
+        return hits
+    _load_identifiers(con, idents)
+    everyone = merged(idents)
+    for schema, table, columns in _scanned_tables(con):
+        name = f"{schema}.{table}"
+        rel = f"{quote_ident(schema)}.{quote_ident(table)}"
+        if (schema, table) in REDACT_IN_PLACE:
+            hits.walk.append((schema, table, columns))
+            continue
+        if (schema, table) == QUARANTINE:
+            hits.quarantine = quarantine_hits(con, idents)
+            if any(hits.quarantine):
+                (hits.totals[name],) = con.execute(f"select count(*) from {rel}").fetchone()
+                hits.walk.append((schema, table, columns))
+            continue
+        cond = match_sql(columns, everyone)
+        if cond is None:
+            continue
+        keep = [(c, t) for c, t in columns if column_role(c, t) is not None]
+        picked = ", ".join(quote_ident(c) for c, _ in keep)
+        con.execute(
+            f"create or replace temp table {HIT} as "
+            f"select rowid as _rid, {picked} from {rel} where {cond}"
+        )
+        (n,) = con.execute(f"select count(*) from {HIT}").fetchone()
+        if n:
+            con.execute(f"insert into {ROWS} {_attribution_sql(name, keep)}")
+            (hits.totals[name],) = con.execute(f"select count(*) from {rel}").fetchone()
+            hits.walk.append((schema, table, columns))
+        con.execute(f"drop table {HIT}")
+    return hits
+
+
+def blast_counts(con: duckdb.DuckDBPyConnection, hits: Hits) -> list[dict[str, tuple[int, int]]]:
+    """What erasing each person would touch: per person, table -> (rows naming them, rows
+    in the table)."""
+    out: list[dict[str, tuple[int, int]]] = [{} for _ in hits.idents]
+    for tbl, person, n in con.execute(
+        f"select tbl, person, count(*) from {ROWS} group by all order by all"
+    ).fetchall():
+        out[person][tbl] = (n, hits.totals[tbl])
+    for k, mine in enumerate(hits.quarantine):
+        if mine:
+            out[k][".".join(QUARANTINE)] = (len(mine), hits.totals[".".join(QUARANTINE)])
+    return out
+
+
 def blast_radius(
     con: duckdb.DuckDBPyConnection, idents: list[Identity]
 ) -> list[dict[str, tuple[int, int]]]:
     """What erasing each person would touch, before anything is touched: per person,
-    table -> (rows naming them, rows in the table). One scan of each table for all of
-    them."""
-    out: list[dict[str, tuple[int, int]]] = [{} for _ in idents]
-    # the table walk of erase_rows_many: this one counts, that one deletes
-    if not idents:
-        return out
-    everyone = merged(idents)
-    for schema, table, columns in _scanned_tables(con):
-        name = f"{schema}.{table}"
-        rel = f"{quote_ident(schema)}.{quote_ident(table)}"
-        if (schema, table) == QUARANTINE:
-            (total,) = con.execute(f"select count(*) from {rel}").fetchone()
-            for k, mine in enumerate(quarantine_hits(con, idents)):
-                if mine:
-                    out[k][name] = (len(mine), total)
-            continue
-        if (schema, table) in REDACT_IN_PLACE:
-            continue  # diagnostic text, rows kept
-        cond = match_sql(columns, everyone)
-        if cond is None:
-            continue
-        # the rows naming anyone, once; then each person's among those few
-        con.execute(f"create or replace temp table _blast_hits as select * from {rel} where {cond}")
-        conds = [match_sql(columns, ident) or "false" for ident in idents]
-        counts = ", ".join(f"count(*) filter (where {c})" for c in conds)
-        per = con.execute(f"select {counts} from _blast_hits").fetchone()
-        con.execute("drop table _blast_hits")
-        if any(per):
-            (total,) = con.execute(f"select count(*) from {rel}").fetchone()
-            for k, n in enumerate(per):
-                if n:
-                    out[k][name] = (n, total)
-    return out
+    table -> (rows naming them, rows in the table)."""
+    hits = find_hits(con, idents)
+    try:
+        return blast_counts(con, hits)
+    finally:
+        drop_hits(con)
 
 
-def erase_rows_many(
-    con: duckdb.DuckDBPyConnection, idents: list[Identity]
+def erase_hits(
+    con: duckdb.DuckDBPyConnection, hits: Hits, people: list[int]
 ) -> list[list[TableTouch]]:
-    """Remove several people's rows from every table of every schema (inside the caller's
-    transaction) with one scan of each table for all of them: the rows that name any of
-    them are collected once, then counted against the first person they name, as erasing
-    the people one after another would. Returns the tables touched, per person.
-
-    A scan of the event history costs the same for one person or ten, and a night's
-    requests used to pay it once each."""
-    touched: list[list[TableTouch]] = [[] for _ in idents]
-    # the table walk of blast_radius: that one counts, this one deletes
-    if not idents:
-        return touched
-    everyone = merged(idents)
-    for schema, table, columns in _scanned_tables(con):
+    """Remove the rows that name ``people`` (indexes into ``hits.idents``) from every table
+    (inside the transaction of :func:`find_hits`): one statement per table that has any,
+    raw source rows tombstoned, quarantined records stripped, diagnostic text redacted.
+    Each row counts for the first of ``people`` it names, as erasing them one after
+    another would. Returns the tables touched, per person of ``people``."""
+    touched: list[list[TableTouch]] = [[] for _ in people]
+    position = {k: i for i, k in enumerate(people)}
+    con.execute(f"delete from {ROWS} where person not in (select unnest(?::integer[]))", [people])
+    for schema, table, columns in hits.walk:
         name = f"{schema}.{table}"
         rel = f"{quote_ident(schema)}.{quote_ident(table)}"
         if (schema, table) in REDACT_IN_PLACE:
-            for k, ident in enumerate(idents):  # small diagnostic tables
-                n = redact_text_columns(con, schema, table, columns, ident)
+            for i, k in enumerate(people):  # small diagnostic tables
+                n = redact_text_columns(con, schema, table, columns, hits.idents[k])
                 if n:
-                    touched[k].append(TableTouch(name, rows_anonymized=n))
+                    touched[i].append(TableTouch(name, rows_anonymized=n))
             continue
         if (schema, table) == QUARANTINE:
-            hits = quarantine_hits(con, idents)
-            rowids = sorted(set().union(*hits))
+            mine = [hits.quarantine[k] for k in people]
+            rowids = sorted(set().union(*mine))
             if rowids:
                 con.execute(
                     "update raw.quarantine set record = null, reason = ? "
                     "where rowid in (select unnest(?::bigint[]))",
                     [REDACTED_TEXT, rowids],
                 )
-            for k, c in enumerate(_first_owner(hits)):
+            for i, c in enumerate(_first_owner(mine)):
                 if c:
-                    touched[k].append(TableTouch(name, rows_anonymized=c))
+                    touched[i].append(TableTouch(name, rows_anonymized=c))
             continue
-        cond = match_sql(columns, everyone)
-        if cond is None:
-            continue
-        con.execute(
-            f"create or replace temp table _erase_hits as "
-            f"select rowid as _erase_rid, null::integer as _erase_person, * from {rel} where {cond}"
-        )
-        (n,) = con.execute("select count(*) from _erase_hits").fetchone()
-        if n:
-            counts = [n] if len(idents) == 1 else _attribute(con, columns, idents)
-            hits_sql = "rowid in (select _erase_rid from _erase_hits)"
-            if schema == "raw" and table in SOURCES:
-                tombstone(con, table, hits_sql)
-            else:
-                con.execute(f"delete from {rel} where {hits_sql}")
-            for k, c in enumerate(counts):
-                if c:
-                    touched[k].append(TableTouch(name, rows_removed=c))
-        con.execute("drop table if exists _erase_hits")
+        counts = con.execute(
+            f"select first_person, count(*) from (select min(person) as first_person "
+            f"from {ROWS} where tbl = ? group by rid) group by all",
+            [name],
+        ).fetchall()
+        if not counts:
+            continue  # every row of it named a person held back
+        hits_sql = f"rowid in (select rid from {ROWS} where tbl = {quote_literal(name)})"
+        if schema == "raw" and table in SOURCES:
+            tombstone(con, table, hits_sql)
+        else:
+            con.execute(f"delete from {rel} where {hits_sql}")
+        for k, c in sorted(counts):
+            touched[position[k]].append(TableTouch(name, rows_removed=c))
     return touched
 
 
-def _attribute(
-    con: duckdb.DuckDBPyConnection, columns: list[tuple[str, str]], idents: list[Identity]
-) -> list[int]:
-    """Rows of ``_erase_hits`` per person, each row counted for the first person it names."""
-    for k, ident in enumerate(idents):
-        cond = match_sql(columns, ident)
-        if cond is not None:
-            con.execute(
-                f"update _erase_hits set _erase_person = {k} where _erase_person is null and {cond}"
-            )
-    per = dict(
-        con.execute(
-            "select _erase_person, count(*) from _erase_hits group by _erase_person"
-        ).fetchall()
-    )
-    return [per.get(k, 0) for k in range(len(idents))]
+def drop_hits(con: duckdb.DuckDBPyConnection) -> None:
+    for t in (IDS, TAGS, ROWS, HIT):
+        con.execute(f"drop table if exists {t}")
+
+
+def erase_rows(con: duckdb.DuckDBPyConnection, ident: Identity) -> list[TableTouch]:
+    """Remove the person's rows from every table of every schema (run inside the caller's
+    transaction); returns the tables that had rows of the person."""
+    return erase_rows_many(con, [ident])[0]
+
+
+def erase_rows_many(
+    con: duckdb.DuckDBPyConnection, idents: list[Identity]
+) -> list[list[TableTouch]]:
+    """Remove several people's rows from every table of every schema (inside the caller's
+    transaction) with one scan of each table for all of them (:func:`find_hits`,
+    :func:`erase_hits`). Returns the tables touched, per person."""
+    hits = find_hits(con, idents)
+    try:
+        return erase_hits(con, hits, list(range(len(idents))))
+    finally:
+        drop_hits(con)
 
 
 def redact_text_columns(

@@ -1,9 +1,11 @@
 """Erasure of people on request: :func:`erase` (one person, ``tailor erase``),
 :func:`apply_requests` (a night's ``erasure_requests`` together) and :func:`run` (the
-nightly erase stage). Each request is checked and sized first
-(:mod:`tailor.privacy.requests`); then the files are cleaned (landing zone, local export
-copies, other files) and the warehouse last, in one transaction, with one
-``ops.erasure_audit`` row per request whatever its status.
+nightly erase stage). Each request is checked (:mod:`tailor.privacy.requests`) and the
+people's identifiers resolved together; then one transaction sizes them (one scan of
+each table finds every row naming any of them), cleans the files (landing zone, local
+export copies, other files) and erases their rows from the warehouse last, with one
+``ops.erasure_audit`` row per request whatever its status: if anything fails, nothing in
+the warehouse has changed.
 
 With ``defer_days`` (the nightly requests) only the warehouse part runs at once: the
 person leaves every table (and so every export and the snapshot) that night, a remove is
@@ -28,12 +30,19 @@ from tailor import shared_devices
 from tailor.erased import Identity, ensure_tables, subject_hash, subject_key, subject_key_id
 from tailor.exports import outbox, redact
 from tailor.privacy import pending
-from tailor.privacy.erase_tables import TableTouch, blast_radius, erase_rows_many
+from tailor.privacy.erase_tables import (
+    TableTouch,
+    blast_counts,
+    drop_hits,
+    erase_hits,
+    find_hits,
+)
 from tailor.privacy.files import redact_files
-from tailor.privacy.identity import resolve_identity
+from tailor.privacy.identity import resolve_identities
 from tailor.privacy.landing import REQUESTS_SOURCE, purge_applied_requests, purge_landing_many
 from tailor.privacy.requests import (
     ErasureRequest,
+    Verdict,
     blast_limits,
     check_request,
     over_limits,
@@ -183,16 +192,18 @@ def _process(
     timings: dict[str, float] | None = None,
     defer_days: int | None = None,
 ) -> list[ErasureResult]:
-    """Check, size and apply requests together: one pass over the landing zone (unless
-    ``defer_days`` queues it) and one transaction with one scan of each table for those
-    that may apply, one audit row per request whatever its status."""
+    """Check, size and apply requests together: their identifiers resolved with one read
+    of the event history, then one transaction: one scan of each table that sizes them
+    and finds their rows, one pass over the landing zone (unless ``defer_days`` queues
+    it), the rows of those that may apply erased, one audit row per request whatever its
+    status."""
     timings = {} if timings is None else timings
     ensure_tables(con)
     key = subject_key(con)
     limits = blast_limits()
     clock = time.perf_counter()
     results: list[ErasureResult | None] = [None] * len(requests)
-    todo: list[tuple[int, Identity]] = []
+    valid: list[tuple[int, Verdict]] = []
     for i, req in enumerate(requests):
         verdict = check_request(con, req.customer_id, req.email)
         if verdict.status is not None:
@@ -200,42 +211,56 @@ def _process(
                 req, verdict.status, {"reason": verdict.reason}, key, day, trigger
             )
         else:
-            todo.append((i, resolve_identity(con, verdict.customer_id, verdict.email)))
+            valid.append((i, verdict))
+    idents = resolve_identities(con, [(v.customer_id, v.email) for _, v in valid])
+    todo = [(i, ident) for (i, _), ident in zip(valid, idents, strict=True)]
     timings["resolve"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    plan = blast_radius(con, [ident for _, ident in todo])
-    go: list[tuple[int, Identity]] = []
-    for (i, ident), counts in zip(todo, plan, strict=True):
-        over = over_limits(counts, limits)
-        if over and not force:
-            detail = {
-                "over": over,
-                "tables": {t: n for t, (n, _) in sorted(counts.items())},
-                "limits": {"max_rows": limits.max_rows, "max_share": limits.max_share},
-            }
-            results[i] = _not_applied(requests[i], HELD, detail, key, day, trigger)
+    # one transaction from the scan to the audit: the rows found are erased by rowid, and
+    # if cleaning the files fails, nothing in the warehouse has changed
+    with transaction(con):
+        clock = time.perf_counter()
+        hits = find_hits(con, [ident for _, ident in todo])
+        plan = blast_counts(con, hits)
+        go: list[tuple[int, Identity]] = []
+        go_people: list[int] = []
+        for person, ((i, ident), counts) in enumerate(zip(todo, plan, strict=True)):
+            over = over_limits(counts, limits)
+            if over and not force:
+                detail = {
+                    "over": over,
+                    "tables": {t: n for t, (n, _) in sorted(counts.items())},
+                    "limits": {"max_rows": limits.max_rows, "max_share": limits.max_share},
+                }
+                results[i] = _not_applied(requests[i], HELD, detail, key, day, trigger)
+            else:
+                go.append((i, ident))
+                go_people.append(person)
+        timings["blast_radius"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        at_once = defer_days is None
+        if at_once:
+            purged = purge_landing_many(
+                s.landing, [ident for _, ident in go], skip_sources=skip_sources
+            )
         else:
-            go.append((i, ident))
-    timings["blast_radius"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    idents = [ident for _, ident in go]
-    at_once = defer_days is None
-    if at_once:
-        purged = purge_landing_many(s.landing, idents, skip_sources=skip_sources)
-    else:
-        purged = [(0, 0)] * len(idents)
-    timings["landing"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    for (i, ident), landing in zip(go, purged, strict=True):
-        req = requests[i]
-        results[i] = _clean_files(
-            con, s, ident, key, day, trigger, req, landing, at_once, forced=force
-        )
-    timings["exports_and_files"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    done = [r for r in results if r is not None]
-    _erase_in_tables(con, done, day, trigger, snapshot, key, defer_days)
-    timings["tables"] = time.perf_counter() - clock
+            purged = [(0, 0)] * len(go)
+        timings["landing"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        cleaned: list[ErasureResult] = []
+        for (i, ident), landing in zip(go, purged, strict=True):
+            req = requests[i]
+            r = _clean_files(con, s, ident, key, day, trigger, req, landing, at_once, forced=force)
+            results[i] = r
+            cleaned.append(r)
+        timings["exports_and_files"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        done = [r for r in results if r is not None]
+        touched = erase_hits(con, hits, go_people)
+        drop_hits(con)
+        for r, tables in zip(cleaned, touched, strict=True):
+            r.tables = tables
+        _erase_in_tables(con, done, day, trigger, snapshot, key, defer_days)
+        timings["tables"] = time.perf_counter() - clock
     return done
 
 
@@ -255,8 +280,7 @@ def _clean_files(
     """Everything outside the warehouse's tables, for one person: queue a remove for every
     destination that holds them, then, with ``files``, clean the local export copies and
     the other files (the landing zone is purged by the caller; without ``files`` all of
-    them wait for the physical pass). The result's tables are filled in by
-    :func:`_erase_in_tables`."""
+    them wait for the physical pass). The caller fills in the result's tables."""
     primary = ident.primary_hash(key)
     notified = outbox.queue_erasure(con, s, ident, day, primary)
     ex_files, ex_rows = redact.redact_exports(s, ident) if files else (0, 0)
@@ -327,79 +351,82 @@ def _erase_in_tables(
     key: bytes,
     defer_days: int | None = None,
 ) -> None:
-    """The warehouse's part for these requests, in one transaction: the applied people's
-    rows (one scan of each table for all of them; each result gets its tables) and subject
-    hashes, their physical part queued (``defer_days``) or recorded as done, and one audit
-    row for every request."""
+    """The rest of the warehouse's part for these requests, inside the caller's transaction
+    (their rows are gone already, each result holds its tables): the applied people's
+    sessions on shared devices and subject hashes, their physical part queued
+    (``defer_days``) or recorded as done, and one audit row for every request."""
     applied = [r for r in results if r.status == APPLIED]
-    key_id = subject_key_id(key)
-    with transaction(con):
-        per_person = erase_rows_many(con, [r.identity for r in applied])
-        for r, touched in zip(applied, per_person, strict=True):
-            r.tables = touched
-            if defer_days is None:
-                r.physical_due_on = r.physically_erased_on = day
-            else:
-                received = pending.received_on(r.requested_at, day)
-                r.physical_due_on = pending.record(
-                    con, r.audit_id, r.identity, received, defer_days
-                )
-            if r.identity.shared:
-                n = shared_devices.erase_sessions(con, r.identity.shared)
-                if n:
-                    r.tables.append(TableTouch("marts.sessions (shared devices)", rows_removed=n))
-            for kind, values in r.identity.by_kind().items():
-                for value in sorted(values):
-                    h = subject_hash(kind, value, key)
-                    con.execute(
-                        """
-                        insert into ops.erased_subjects
-                            (subject_hash, kind, erased_on, audit_id, key_id)
-                        select ?, ?, ?, ?, ?
-                        where not exists (
-                            select 1 from ops.erased_subjects where subject_hash = ?
-                        )
-                        """,
-                        [h, kind, day, r.audit_id, key_id, h],
-                    )
-        for r in results:
-            con.execute("delete from ops.erasure_audit where audit_id = ?", [r.audit_id])
-            con.execute(
-                f"insert into ops.erasure_audit ({', '.join(AUDIT_COLUMNS)}) "
-                f"values ({', '.join('?' for _ in AUDIT_COLUMNS)})",
-                [
-                    r.audit_id,
-                    r.subject_hash,
-                    r.request_id,
-                    trigger,
-                    day,
-                    r.requested_at,
-                    _utcnow(),
-                    json.dumps(r.identity.counts()),
-                    json.dumps(
-                        [
-                            {
-                                "table": t.table,
-                                "rows_removed": t.rows_removed,
-                                "rows_anonymized": t.rows_anonymized,
-                            }
-                            for t in r.tables
-                        ]
-                    ),
-                    r.rows_removed,
-                    r.rows_anonymized,
-                    r.landing_files,
-                    r.landing_records,
-                    r.export_files,
-                    r.export_rows,
-                    json.dumps(r.destinations_notified),
-                    snapshot,
-                    r.status,
-                    json.dumps(r.detail) if r.detail else None,
-                    r.physical_due_on,
-                    r.physically_erased_on,
-                ],
-            )
+    subjects: dict[str, tuple[str, str]] = {}  # hash -> (kind, audit id of the first)
+    for r in applied:
+        if defer_days is None:
+            r.physical_due_on = r.physically_erased_on = day
+        else:
+            received = pending.received_on(r.requested_at, day)
+            r.physical_due_on = pending.record(con, r.audit_id, r.identity, received, defer_days)
+        if r.identity.shared:
+            n = shared_devices.erase_sessions(con, r.identity.shared)
+            if n:
+                r.tables.append(TableTouch("marts.sessions (shared devices)", rows_removed=n))
+        for kind, values in r.identity.by_kind().items():
+            for value in sorted(values):
+                h = subject_hash(kind, value, key)
+                if h is not None:
+                    subjects.setdefault(h, (kind, r.audit_id))
+    if subjects:
+        hashes = list(subjects)  # in the order the people and their identifiers come
+        con.execute(
+            """
+            insert into ops.erased_subjects (subject_hash, kind, erased_on, audit_id, key_id)
+            select h, k, $day, a, $key_id
+            from (select unnest($h) as h, unnest($k) as k, unnest($a) as a)
+            where h not in (select subject_hash from ops.erased_subjects)
+            """,
+            {
+                "h": hashes,
+                "k": [subjects[h][0] for h in hashes],
+                "a": [subjects[h][1] for h in hashes],
+                "day": day,
+                "key_id": subject_key_id(key),
+            },
+        )
+    for r in results:
+        con.execute("delete from ops.erasure_audit where audit_id = ?", [r.audit_id])
+        con.execute(
+            f"insert into ops.erasure_audit ({', '.join(AUDIT_COLUMNS)}) "
+            f"values ({', '.join('?' for _ in AUDIT_COLUMNS)})",
+            [
+                r.audit_id,
+                r.subject_hash,
+                r.request_id,
+                trigger,
+                day,
+                r.requested_at,
+                _utcnow(),
+                json.dumps(r.identity.counts()),
+                json.dumps(
+                    [
+                        {
+                            "table": t.table,
+                            "rows_removed": t.rows_removed,
+                            "rows_anonymized": t.rows_anonymized,
+                        }
+                        for t in r.tables
+                    ]
+                ),
+                r.rows_removed,
+                r.rows_anonymized,
+                r.landing_files,
+                r.landing_records,
+                r.export_files,
+                r.export_rows,
+                json.dumps(r.destinations_notified),
+                snapshot,
+                r.status,
+                json.dumps(r.detail) if r.detail else None,
+                r.physical_due_on,
+                r.physically_erased_on,
+            ],
+        )
 
 
 def apply_requests(

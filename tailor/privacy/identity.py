@@ -1,4 +1,5 @@
-"""Who a request names: every identifier of one person (:func:`resolve_identity`)."""
+"""Who a request names: every identifier of a person (:func:`resolve_identity`), of a
+night's people together (:func:`resolve_identities`: the event history read once)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,96 @@ def resolve_identity(
       events, by message id, as :mod:`tailor.shared_devices` decides and reports;
     * orders: the customers' orders.
     """
+    return resolve_identities(con, [(customer_id, email)])[0]
+
+
+def resolve_identities(
+    con: duckdb.DuckDBPyConnection, named: list[tuple[str | None, str | None]]
+) -> list[Identity]:
+    """:func:`resolve_identity` for several people (customer id, email) at once: the event
+    history is read once for all of them (:data:`DEVICE_EVENTS`), each person's devices
+    are then judged on the few events of the devices that name anyone of them."""
+    idents = [_customer_identity(con, customer_id, email) for customer_id, email in named]
+    if not has_table(con, "raw", "events"):
+        return idents
+    _device_events(con, idents)
+    try:
+        for ident in idents:
+            ident.anonymous_ids |= _values(
+                con,
+                f"""
+                with ev as (
+                    select
+                        nullif(trim(anonymous_id), '') as a,
+                        nullif(lower(trim(user_id)), '') as u,
+                        {EVENT_EMAIL_SQL} as e
+                    from {DEVICE_EVENTS}
+                    where nullif(trim(anonymous_id), '') is not null
+                ),
+                linked as (
+                    select distinct a from ev
+                    where u in (select unnest($ids)) or e in (select unnest($emails))
+                )
+                select a from ev
+                where a in (select a from linked)
+                group by a
+                having count(*) filter (where u is not null and u not in (select unnest($ids))) = 0
+                   and count(*) filter (where e is not null and e not in (select unnest($emails))) = 0
+                """,
+                {"ids": _ids(ident) or [""], "emails": sorted(ident.emails) or [""]},
+            )
+            ident.event_ids, ident.shared = shared_devices.attribute(
+                con, ident, events=DEVICE_EVENTS
+            )
+    finally:
+        con.execute(f"drop table if exists {DEVICE_EVENTS}")
+    return idents
+
+
+# Every event of the devices (anonymous ids) whose events name one of the people being
+# resolved: all that deciding their devices needs, a few rows of the event history.
+DEVICE_EVENTS = "_erase_device_events"
+# The email an event names: its identify trait, else the traits Segment copies into context.
+EVENT_EMAIL_SQL = """nullif(lower(trim(coalesce(
+    json_extract_string(traits, '$.email'),
+    json_extract_string(context, '$.traits.email')
+))), '')"""
+
+
+def _device_events(con: duckdb.DuckDBPyConnection, idents: list[Identity]) -> None:
+    """Create :data:`DEVICE_EVENTS` with one scan of ``raw.events``: the devices whose
+    events carry one of the people's customer ids as userId or one of their emails as
+    identify trait, and every event of those devices. The email is parsed only from
+    events that have traits or whose context holds a ``"traits"`` key."""
+    ids = sorted({i for ident in idents for i in _ids(ident)})
+    emails = sorted({e for ident in idents for e in ident.emails})
+    con.execute(
+        f"""
+        create or replace temp table {DEVICE_EVENTS} as
+        select * from raw.events
+        where trim(anonymous_id) in (
+            select trim(anonymous_id) from raw.events
+            where nullif(trim(anonymous_id), '') is not null
+                and (
+                    lower(trim(user_id)) in (select unnest($ids))
+                    -- a list, not a subquery: a subquery would parse every event's email
+                    or case when traits is not null or contains(context::varchar, '"traits"')
+                        then list_contains($emails, {EVENT_EMAIL_SQL}) end
+                )
+        )
+        """,
+        {"ids": ids or [""], "emails": emails or [""]},
+    )
+
+
+def _ids(ident: Identity) -> list[str]:
+    return sorted(ident.folded()["customer_id"])
+
+
+def _customer_identity(
+    con: duckdb.DuckDBPyConnection, customer_id: str | None, email: str | None
+) -> Identity:
+    """The person's customer ids, emails and orders (the CRM and shop tables, small)."""
     ident = Identity()
     if customer_id is not None and str(customer_id).strip():
         ident.customer_ids.add(str(customer_id).strip())
@@ -34,10 +125,6 @@ def resolve_identity(
         ident.emails.add(normalize("email", email))
     if ident.is_empty():
         raise ValueError("an erasure needs a customer id or an email")
-
-    def ids() -> list[str]:
-        return sorted(ident.folded()["customer_id"])
-
     has_customers = has_table(con, "raw", "customers")
     if has_customers and ident.emails:
         ident.customer_ids |= _values(
@@ -53,34 +140,7 @@ def resolve_identity(
             "select distinct lower(trim(email)) from raw.customers "
             "where lower(trim(customer_id)) in (select unnest(?::varchar[])) "
             "and nullif(trim(email), '') is not null",
-            [ids()],
-        )
-    if has_table(con, "raw", "events"):
-        ident.anonymous_ids |= _values(
-            con,
-            """
-            with ev as (
-                select
-                    nullif(trim(anonymous_id), '') as a,
-                    nullif(lower(trim(user_id)), '') as u,
-                    nullif(lower(trim(coalesce(
-                        json_extract_string(traits, '$.email'),
-                        json_extract_string(context, '$.traits.email')
-                    ))), '') as e
-                from raw.events
-                where nullif(trim(anonymous_id), '') is not null
-            ),
-            linked as (
-                select distinct a from ev
-                where u in (select unnest($ids)) or e in (select unnest($emails))
-            )
-            select a from ev
-            where a in (select a from linked)
-            group by a
-            having count(*) filter (where u is not null and u not in (select unnest($ids))) = 0
-               and count(*) filter (where e is not null and e not in (select unnest($emails))) = 0
-            """,
-            {"ids": ids() or [""], "emails": sorted(ident.emails) or [""]},
+            [_ids(ident)],
         )
     if has_table(con, "raw", "orders") and ident.customer_ids:
         ident.order_ids |= _values(
@@ -88,10 +148,8 @@ def resolve_identity(
             "select distinct trim(order_id) from raw.orders "
             "where lower(trim(customer_id)) in (select unnest(?::varchar[])) "
             "and nullif(trim(order_id), '') is not null",
-            [ids()],
+            [_ids(ident)],
         )
-    if has_table(con, "raw", "events"):
-        ident.event_ids, ident.shared = shared_devices.attribute(con, ident)
     return ident
 
 

@@ -107,7 +107,7 @@ def json_tags_sql(expr: str) -> str:
     )
 
 
-def _as_json(col: str, data_type: str) -> str:
+def as_json(col: str, data_type: str) -> str:
     return col if data_type.upper() == "JSON" else f"try(json({col}::varchar))"
 
 
@@ -124,13 +124,15 @@ def in_list(values: Iterable[str]) -> str:
     return "(" + ", ".join(quote_literal(v) for v in vals) + ")" if vals else "(null)"
 
 
-def match_sql(columns: list[tuple[str, str]], ident: Identity) -> str | None:
-    """A SQL condition true for every row of a table (with these columns) that belongs to
-    the person: one of its identifier columns, or identifier keys of its JSON columns,
-    equals one of the person's identifiers (trimmed, case-folded); None when the table has
-    no identifying column. Free text is never searched."""
+JSON_KINDS = frozenset(kind for kind, _ in JSON_ID_PATHS)
+
+
+def role_values(ident: Identity) -> dict[str, set[str]]:
+    """What a column of each role (:func:`column_role`) is compared with: the person's
+    identifiers, trimmed and case-folded (an email column also with their emails'
+    sha256)."""
     folded = ident.folded()
-    values = {
+    return {
         "customer_id": folded["customer_id"],
         "anonymous_id": folded["anonymous_id"],
         "visitor_id": folded["visitor_id"],
@@ -138,7 +140,21 @@ def match_sql(columns: list[tuple[str, str]], ident: Identity) -> str | None:
         "order_id": folded["order_id"],
         "event_id": folded["event_id"],
     }
-    tags = ident.tags()
+
+
+def json_tags(ident: Identity) -> set[str]:
+    """The person's ``kind|value`` tags of the kinds JSON identifier keys can hold
+    (:data:`JSON_ID_PATHS`: message ids are matched by column only)."""
+    return {t for t in ident.tags() if t.partition("|")[0] in JSON_KINDS}
+
+
+def match_sql(columns: list[tuple[str, str]], ident: Identity) -> str | None:
+    """A SQL condition true for every row of a table (with these columns) that belongs to
+    the person: one of its identifier columns, or identifier keys of its JSON columns,
+    equals one of the person's identifiers (trimmed, case-folded); None when the table has
+    no identifying column. Free text is never searched."""
+    values = role_values(ident)
+    tags = json_tags(ident)
     prefilter = "(?i)" + alternation({t.partition("|")[2] for t in tags})
     conds: list[str] = []
     for name, data_type in columns:
@@ -150,7 +166,7 @@ def match_sql(columns: list[tuple[str, str]], ident: Identity) -> str | None:
             tag_list = "[" + ", ".join(quote_literal(t) for t in sorted(tags)) + "]"
             conds.append(
                 f"case when regexp_matches({col}::varchar, {quote_literal(prefilter)}) "
-                f"then list_has_any({json_tags_sql(_as_json(col, data_type))}, {tag_list}) "
+                f"then list_has_any({json_tags_sql(as_json(col, data_type))}, {tag_list}) "
                 "else false end"
             )
         elif role in values and values[role]:
