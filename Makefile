@@ -13,10 +13,15 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export AIRFLOW_HOME ?= $(CURDIR)/data/airflow
 
-# Demo data size; override e.g. `make demo CUSTOMERS=20000 DAYS=60`.
+# Demo data size; override e.g. `make demo CUSTOMERS=20000 DAYS=60`. 22 days is the
+# shortest history the last night scores propensity on: the 7-day horizon
+# (propensity.short_history_horizon) needs 7 days before its training cutoff and 14 of
+# labels after it, counted from the first event (just after midnight of the first day),
+# so 21 days leave it skipped (measured with these sizes and seed: 22 days train on 923
+# churn and 1,793 purchase rows).
 CUSTOMERS ?= 2000
 PRODUCTS ?= 800
-DAYS ?= 28
+DAYS ?= 22
 START ?= 2026-10-01
 SEED ?= 42
 
