@@ -8,7 +8,8 @@ dbt packages process a backfill window:
 1. one working copy of the warehouse for the whole range, swapped in once at the end (a
    failure at any step leaves the warehouse, the snapshot and the exports as they were);
 2. every day of the range loaded (``raw.*``, quarantine), the erasure requests that
-   arrived by D2 applied, each day's raw partition validated;
+   arrived by D2 applied, each day's raw partition validated by that day's suites, every
+   day in one validation run (:func:`validate_raw_range`);
 3. the per-day history tables filled from their "as of" logic: for every day before D2,
    one dbt build (models only, no tests) of the models ``customer_segment_history``
    reads, as of that day, which appends that day's snapshot exactly as that night would
@@ -31,10 +32,15 @@ logs. The current-state marts and the per-day segment history equal night by nig
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tailor.pipeline import (
     STAGES,
@@ -47,6 +53,12 @@ from tailor.pipeline import (
     working_copy,
 )
 from tailor.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from expectations.runner import ValidationReport
+    from expectations.suites.base import TableSuite
+
+log = logging.getLogger(__name__)
 
 # The models a past day's snapshot is built from: customer_segment_history and every
 # model above it (staging, identity, stitched events, sessions, orders, customer
@@ -74,9 +86,7 @@ def stages(start: dt.date, end: dt.date, *, export: bool = False) -> Iterator[tu
         return {"days": len(days), **load_days(ctx.settings, days)}
 
     def validate_raw(ctx: RunContext) -> object:
-        from expectations.runner import validate_layer
-
-        summaries = [validate_layer("raw", d, ctx.settings).summary() for d in days]
+        summaries = [r.summary() for r in validate_raw_range(days, ctx.settings)]
         return {
             "days": len(days),
             "expectations": sum(s.get("expectations", 0) for s in summaries),
@@ -109,6 +119,98 @@ def stages(start: dt.date, end: dt.date, *, export: bool = False) -> Iterator[tu
     yield "anomalies", anomalies
     if export:
         yield "export", by_name["export"]
+
+
+@dataclass(frozen=True)
+class _DaySuite:
+    """A table's suite for one day of a range, under a name of its own: one GX run holds
+    every day's suite of every table, and GX keys suites and data assets by name."""
+
+    suite: TableSuite
+    day: dt.date
+
+    @property
+    def table(self) -> str:
+        return f"{self.suite.table}_{self.day:%Y%m%d}"
+
+    def suite_name(self, layer: str) -> str:
+        return f"{self.suite.suite_name(layer)}_{self.day:%Y%m%d}"
+
+
+def validate_raw_range(days: list[dt.date], settings: Settings) -> list[ValidationReport]:
+    """The raw gate of every day of ``days`` as one validation run: each day's partitions
+    checked by that day's suites (the same expectations, thresholds and baselines as its
+    night's gate), all of them in one GX checkpoint, one Data Docs build. Each day's
+    results replace that day's raw rows in ``ops.validation_results`` and its JSON report,
+    as a night's gate does; a critical failure on any day raises
+    :class:`~expectations.runner.ValidationFailed` (the first such day's report) once every
+    day is recorded. Returns the days' reports, in order.
+
+    A night's gate pays GX's set-up (data source, suites, checkpoint) and a Data Docs
+    build per call; here the range pays them once."""
+    from expectations import runner
+    from expectations.suites import LAYERS as SUITES
+    from expectations.suites.base import SuiteContext
+    from tailor.warehouse import connect
+
+    started = runner._utcnow()
+    tag = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+    def report(run_id: str, day: dt.date) -> ValidationReport:
+        return runner.ValidationReport(
+            run_id=run_id,
+            run_date=day,
+            layer="raw",
+            warehouse=str(settings.warehouse),
+            started_at=started,
+        )
+
+    reports = {d: report(f"raw-{d.isoformat()}-{tag}", d) for d in days}
+    whole = report(f"raw-{days[0].isoformat()}..{days[-1].isoformat()}-{tag}", days[-1])
+    con = connect(settings.warehouse, settings=settings)
+    try:
+        plans: list[tuple[Any, Any]] = []
+        for d in days:
+            ctx = SuiteContext(layer="raw", run_date=d, settings=settings, con=con)
+            plans += [
+                (_DaySuite(suite, d), plan)
+                for suite, plan in runner._plan(reports[d], SUITES["raw"], ctx)
+            ]
+        if plans:
+            runner._run_gx(whole, plans, settings, settings.warehouse, docs_index=False)
+        of_suite = {p.suite_name("raw"): p for p, _ in plans}
+        for outcome in whole.outcomes:
+            part = of_suite[outcome.suite]
+            reports[part.day].outcomes.append(
+                dataclasses.replace(
+                    outcome, suite=part.suite.suite_name("raw"), table=part.suite.table
+                )
+            )
+        finished = runner._utcnow()
+        for r in reports.values():
+            r.finished_at = finished
+            r.data_docs = whole.data_docs
+            runner.write_results(con, r)
+    finally:
+        con.close()
+    for r in reports.values():
+        r.report_file = str(runner._write_report_file(r, settings))
+    out = list(reports.values())
+    log.info(
+        "raw validation for %s..%s: %d days, %d expectations, %d critical failures,"
+        " %d warnings in %.1f s",
+        days[0],
+        days[-1],
+        len(days),
+        sum(len(r.outcomes) for r in out),
+        sum(len(r.critical_failures) for r in out),
+        sum(len(r.warnings) for r in out),
+        (finished - started).total_seconds(),
+    )
+    failed = next((r for r in out if not r.success), None)
+    if failed is not None:
+        raise runner.ValidationFailed(failed)
+    return out
 
 
 def backfill(

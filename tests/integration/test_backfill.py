@@ -12,12 +12,14 @@ history snapshot must be the same; ML and exports are one run as of the last day
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import pytest
 
 from tailor import transform
-from tailor.backfill import backfill
+from tailor.backfill import backfill, validate_raw_range
 from tailor.pipeline import RunContext, StageError, stage_erase
+from tailor.warehouse import connect
 from tests.conftest import point_tailor_at
 from tests.integration.test_dbt import (
     ALL_DAYS,
@@ -127,3 +129,64 @@ def test_a_failed_backfill_leaves_the_warehouse_as_it_was(tmp_path_factory, land
     with pytest.raises(StageError, match="stage 'erase' failed"):
         backfill(START, LAST, s, publish=False, report=False)
     assert rows(s, "select count(*), max(_dt) from raw.events") == before
+
+
+# ops.validation_results without what differs between two validations of the same data
+RAW_RESULTS = (
+    "select * exclude (run_id, validated_at) from ops.validation_results"
+    " where layer = 'raw' order by all"
+)
+
+
+def _copy_of(settings, root):
+    """The same warehouse in a data folder of its own (its own reports and GX results)."""
+    data = root / "data"
+    copy = dataclasses.replace(
+        settings, data=data, warehouse=data / "warehouse" / "w.duckdb", reports=data / "reports"
+    )
+    copy.warehouse.parent.mkdir(parents=True)
+    shutil.copyfile(settings.warehouse, copy.warehouse)
+    return copy
+
+
+def test_the_range_gate_records_every_day_as_its_nights_gate_would(nights, tmp_path):
+    from expectations.runner import validate_layer
+
+    days = ALL_DAYS[-3:]  # the last three: the row-count baselines have history
+    each_night = _copy_of(nights, tmp_path / "nights")
+    for d in days:
+        validate_layer("raw", d, each_night, docs_index=False)
+    one_run = _copy_of(nights, tmp_path / "range")
+    reports = validate_raw_range(days, one_run)
+
+    assert [r.run_date for r in reports] == days
+    expected = rows(each_night, RAW_RESULTS)
+    assert len(expected) > 10 * len(days)
+    assert rows(one_run, RAW_RESULTS) == expected
+    assert all(
+        (one_run.reports / "validation" / d.isoformat() / "raw.json").is_file() for d in days
+    )
+
+
+def test_a_critical_failure_on_one_day_stops_the_range_gate_naming_that_day(nights, tmp_path):
+    from expectations.runner import ValidationFailed
+
+    s = _copy_of(nights, tmp_path / "broken")
+    broken = ALL_DAYS[2]
+    con = connect(s.warehouse, settings=s)
+    try:  # a tracker that sent the placeholder "undefined" as every userId of one day
+        con.execute("update raw.events set user_id = 'undefined' where _dt = ?", [broken])
+    finally:
+        con.close()
+    with pytest.raises(ValidationFailed, match=f"raw validation for {broken} failed") as failed:
+        validate_raw_range(ALL_DAYS, s)
+    assert "raw.events" in str(failed.value) and "user_id" in str(failed.value)
+    # every day of the range is checked and recorded, the broken day as failed
+    failing_days = rows(
+        s,
+        "select distinct run_date from ops.validation_results"
+        " where layer = 'raw' and not success and severity = 'critical'",
+    )
+    assert failing_days == [(broken,)]
+    recorded = rows(s, "select distinct run_date from ops.validation_results order by 1")
+    assert [d for (d,) in recorded] == ALL_DAYS
