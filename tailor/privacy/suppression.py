@@ -151,20 +151,20 @@ def enforce_suppression(
     (n_legacy,) = con.execute("select count(*) from private.legacy_erased_subjects").fetchone()
     if not n_keyed and not n_legacy:
         return {}
-    on_day = _scope_sql(day, since)
+    scope = _scope_sql(day, since)
     out: dict[str, int] = {}
     for source in SOURCE_IDENTITIES:
         if not has_table(con, "raw", source):
             continue
-        back = erased_in_source(con, source, on_day, legacy=n_legacy > 0)
+        back = erased_in_source(con, source, scope, legacy=n_legacy > 0)
         cond = match_sql(_columns(con, "raw", source), back)
         if cond is None:
             continue
-        n = tombstone(con, source, f"{cond} and {on_day}")
+        n = tombstone(con, source, f"{cond} and {scope}")
         if n:
             out[f"raw.{source}"] = n
     if has_table(con, *QUARANTINE):
-        cond = f"record is not null and {quarantine_suppressed_sql('record')} and {on_day}"
+        cond = f"record is not null and {quarantine_suppressed_sql('record')} and {scope}"
         n = len(
             con.execute(
                 f"update raw.quarantine set record = null, reason = {quote_literal(REDACTED_TEXT)} "
