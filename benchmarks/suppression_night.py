@@ -11,7 +11,8 @@ loaded, raw tables only). On a copy of it: the erase stage's logical part
 (``tailor.privacy.erasure.run``) on the last loaded day with ``--people`` erasure requests,
 then ``--nights`` plain nights (the last day's partitions loaded again, as a night loads
 its day, and the erase stage). Prints, per night, the stage's own ``suppression`` seconds
-and what its pass checked, with ``uptime``'s load.
+and what its pass checked, then the time of the physical pass's check of the whole history
+(when the code has one), with ``uptime``'s load.
 """
 
 from __future__ import annotations
@@ -117,6 +118,22 @@ def main(argv: list[str] | None = None) -> int:
     results = [night(erasure_day, load=False)]
     for _ in range(args.nights):
         results.append(night(last, load=True))
+    try:  # the physical pass's safety net, when the code has one
+        from tailor.privacy.suppression import full_suppression
+    except ImportError:
+        full_suppression = None
+    full_s = None
+    if full_suppression is not None:
+        from tailor.warehouse import transaction
+
+        con = connect(s.warehouse, settings=s)
+        try:
+            clock = time.perf_counter()
+            with transaction(con):
+                full_suppression(con)
+            full_s = time.perf_counter() - clock
+        finally:
+            con.close()
     load = os.getloadavg()
     print(f"code {home}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for i, r in enumerate(results):
@@ -132,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{what:>14}: suppression {r['suppression_s']:.2f} s ({scope}); "
             f"erase stage {r['erase_stage_s']:.2f} s; load {r['load_s']:.2f} s"
         )
+    if full_s is not None:
+        print(f"the physical pass's check of the whole history: {full_s:.2f} s")
     print(json.dumps(results, default=str))
     shutil.rmtree(folder, ignore_errors=True)
     return 0
