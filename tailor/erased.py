@@ -13,8 +13,9 @@ publisher) reads it from here, so none of them needs the erasure machinery itsel
   different or missing key stops with :class:`PrivacyKeyError` instead of silently
   letting erased people back in. Everything in the schema ``private`` stays in the
   warehouse: the snapshot publisher drops the whole schema.
-* :func:`ensure_tables` creates ``ops.erased_subjects``, ``ops.erasure_audit`` and
-  ``private.legacy_erased_subjects`` and migrates warehouses erased before keyed hashes
+* :func:`ensure_tables` creates ``ops.erased_subjects``, ``ops.erasure_audit``,
+  ``private.legacy_erased_subjects`` and ``private.suppression_watermark`` (how far the
+  nightly suppression pass has checked, :mod:`tailor.privacy.suppression`) and migrates warehouses erased before keyed hashes
   (their unkeyed hashes move to ``private.legacy_erased_subjects``, still matched).
 * :class:`Identity` is everything that identifies one person (ids, emails, anonymous ids,
   orders, events on shared devices), as :mod:`tailor.privacy.identity` resolves it.
@@ -151,6 +152,13 @@ create table if not exists private.legacy_erased_subjects (
 )
 """
 
+SUPPRESSION_WATERMARK_DDL = """
+create table if not exists private.suppression_watermark (
+    checked_through timestamp,        -- raw rows and quarantined records loaded (_loaded_at) up to here were checked
+    subjects_digest varchar not null  -- against these erased subjects (md5 of their hashes, keyed and legacy)
+)
+"""
+
 
 def subject_key(con: duckdb.DuckDBPyConnection) -> bytes:
     """The privacy key of the warehouse open on ``con``, loaded into the connection for
@@ -249,6 +257,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"alter table ops.erasure_audit add column {column} {typ}")
     key = subject_key(con)
     con.execute(LEGACY_ERASED_DDL)
+    con.execute(SUPPRESSION_WATERMARK_DDL)
     if legacy_subjects or legacy_audit:
         _migrate_unkeyed(con, key, legacy_subjects, legacy_audit)
 

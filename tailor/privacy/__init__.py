@@ -54,7 +54,10 @@ Modules, in the order a request meets them:
     Airflow logs, the generator's ground truth).
 ``suppression``
     Erased people stay out: raw rows and quarantined records that name an erased subject
-    again are tombstoned (the nightly erase stage, and the loader after each day).
+    again are tombstoned: by the loader in the transaction that loads them, by the
+    nightly erase stage in what was loaded since its last pass (a watermark in
+    ``private.suppression_watermark``; the whole history when the erased subjects changed
+    otherwise than by a night's erasure), and in the whole history by the physical pass.
 ``erasure``
     :func:`~tailor.privacy.erasure.erase` (one person), ``apply_requests`` (a night's
     requests together: one scan of each table, the files queued) and ``run`` (the

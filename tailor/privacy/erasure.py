@@ -48,7 +48,7 @@ from tailor.privacy.requests import (
     over_limits,
     pending_requests,
 )
-from tailor.privacy.suppression import enforce_suppression
+from tailor.privacy.suppression import erasures_checked, nightly_suppression
 from tailor.settings import Settings, get_settings
 from tailor.warehouse import connect, transaction
 
@@ -467,9 +467,9 @@ def apply_requests(
 
 
 def run(ctx: Any) -> dict[str, Any]:
-    """Pipeline stage (right after the load, before dbt): apply the erasure requests that
-    arrived by ``ctx.day`` to the warehouse and re-suppress erased subjects in raw
-    partitions that were reloaded; the files' part of each request is queued, due
+    """Pipeline stage (right after the load, before dbt): re-suppress erased subjects in
+    what was loaded since the last pass (:func:`nightly_suppression`), then apply the
+    erasure requests that arrived by ``ctx.day`` to the warehouse; the files' part of each request is queued, due
     ``erasure.physical_deadline_days`` (config/tailor.yml) after it
     (:mod:`tailor.privacy.physical` runs it). The snapshot is republished by the run's
     publish step. A request that is not applied is reported here (and logged); the night
@@ -483,11 +483,14 @@ def run(ctx: Any) -> dict[str, Any]:
         ensure_tables(con)
         clock = time.perf_counter()
         with transaction(con):
-            suppressed = enforce_suppression(con)
+            checked = nightly_suppression(con)
         timings["suppression"] = time.perf_counter() - clock
         # the rows of requests committed by a run that died right after its commit
         leftover = purge_applied_requests(con, ctx.settings.landing)
         results = apply_requests(con, ctx.day, ctx.settings, timings, defer_days=deadline)
+        if any(r.status == APPLIED for r in results):
+            with transaction(con):  # they scanned every table for their people
+                erasures_checked(con, checked.subjects_digest)
     finally:
         con.close()
     applied = [r for r in results if r.status == APPLIED]
@@ -498,7 +501,8 @@ def run(ctx: Any) -> dict[str, Any]:
         },
         "rows_removed": sum(r.rows_removed for r in applied),
         "rows_anonymized": sum(r.rows_anonymized for r in applied),
-        "resuppressed": suppressed,
+        "resuppressed": checked.suppressed,
+        "suppression": checked.summary(),
         "applied_request_rows_purged": leftover,
         "physical_due_on": sorted({str(r.physical_due_on) for r in applied}),
         "seconds": {k: round(v, 2) for k, v in timings.items()},

@@ -20,6 +20,7 @@ from tailor.privacy.compaction import compact_database
 from tailor.privacy.files import redact_files
 from tailor.privacy.landing import REQUESTS_SOURCE, purge_landing_many
 from tailor.privacy.retention import expire_landing
+from tailor.privacy.suppression import full_suppression
 from tailor.settings import Settings
 from tailor.warehouse import connect, transaction
 
@@ -32,7 +33,9 @@ def run_pass(
     compact: bool = False,
 ) -> dict[str, Any]:
     """Clean the files of every pending erasure of the warehouse ``settings`` points at
-    (one pass over the landing zone for all of them), record it in ``ops.erasure_audit``
+    (one pass over the landing zone for all of them), check the whole raw history for
+    erased subjects (:func:`~tailor.privacy.suppression.full_suppression`, the safety net
+    of the nightly pass that checks only new loads), record it in ``ops.erasure_audit``
     (``physically_erased_on`` = ``day``), then compact the warehouse file (also when
     nothing was pending, with ``compact``). No other connection may have it open.
 
@@ -64,9 +67,14 @@ def run_pass(
             # not in the audit per person: one pass for everybody
             other_files, _ = redact_files(settings, merged(idents))
             seconds["exports_and_files"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            with transaction(con):
+        clock = time.perf_counter()
+        with transaction(con):
+            # the safety net: the whole history checked against every erased subject
+            checked = full_suppression(con)
+            if todo:
                 pending.finish(con, todo, day, counts)
+        seconds["suppression"] = time.perf_counter() - clock
+        clock = time.perf_counter()
     finally:
         con.close()
     if todo or compact:
@@ -79,6 +87,7 @@ def run_pass(
         "export_rows": sum(c["export_rows"] for c in counts.values()),
         "other_files": other_files,
         "compacted": bool(todo or compact),
+        "resuppressed": checked.suppressed,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
     }
 

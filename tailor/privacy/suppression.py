@@ -1,11 +1,29 @@
 """Erased people stay out: raw rows and quarantined records that name an erased subject
 again (a re-delivered or reloaded landing partition) are tombstoned
-(:func:`enforce_suppression`, run by the nightly erase stage and by the loader right after
-it loads a day), so a dbt full refresh only ever rebuilds from cleaned raw tables."""
+(:func:`enforce_suppression`), so a dbt full refresh only ever rebuilds from cleaned raw
+tables.
+
+Three checks, each sized to what it must look at:
+
+* the loader, in the transaction that loads a day (or an adapter's export), checks what it
+  loads against the people erased so far;
+* the nightly erase stage (:func:`nightly_suppression`) checks again what was loaded since
+  its last pass (``_loaded_at`` after the watermark in ``private.suppression_watermark``:
+  the night's partitions, a late file or a partition reloaded since, a backfill, an
+  adapter's load), against the same erased subjects; the whole history only when the
+  erased subjects changed otherwise than by the night's own erasures (no pass recorded
+  yet, subjects migrated or restored). A night's erasure scans every table for its people
+  itself, so its new subjects need no pass over the history (:func:`erasures_checked`);
+* the batched physical pass (:mod:`tailor.privacy.physical`: the deadline, ``tailor
+  erase``, ``tailor erase --flush``) checks the whole history (:func:`full_suppression`),
+  the safety net for anything the watermark cannot see (a load whose clock was behind an
+  earlier one's)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -96,12 +114,34 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tu
     ).fetchall()
 
 
+def _scope_sql(day: dt.date | None, since: dt.datetime | None) -> str:
+    """SQL condition on a raw row or quarantined record: of landing day ``day``, loaded
+    after ``since``."""
+    conds = []
+    if day is not None:
+        conds.append(f"_dt = {quote_literal(day.isoformat())}::date")
+    if since is not None:
+        conds.append(f"_loaded_at > {quote_literal(since.isoformat(sep=' '))}::timestamp")
+    return " and ".join(conds) or "true"
+
+
+def _checked_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables suppression checks: the raw sources with identifier fields, the
+    quarantine."""
+    names = [f"raw.{s}" for s in SOURCE_IDENTITIES if has_table(con, "raw", s)]
+    return names + (["raw.quarantine"] if has_table(con, *QUARANTINE) else [])
+
+
 def enforce_suppression(
-    con: duckdb.DuckDBPyConnection, day: dt.date | None = None
+    con: duckdb.DuckDBPyConnection,
+    day: dt.date | None = None,
+    *,
+    since: dt.datetime | None = None,
 ) -> dict[str, int]:
     """Tombstone raw rows of erased subjects that came back (a reloaded or re-delivered
     landing partition) and strip their quarantined record text. ``day`` limits the check to
-    one landing day. Runs inside the caller's transaction; returns rows per table.
+    one landing day, ``since`` to what was loaded after it. Runs inside the caller's
+    transaction; returns rows per table.
 
     Which erased identifiers are back is found from the distinct identifier values
     (:func:`erased_in_source`); their rows are then taken as an erasure takes them
@@ -111,20 +151,20 @@ def enforce_suppression(
     (n_legacy,) = con.execute("select count(*) from private.legacy_erased_subjects").fetchone()
     if not n_keyed and not n_legacy:
         return {}
-    on_day = f"_dt = {quote_literal(day.isoformat())}::date" if day is not None else "true"
+    scope = _scope_sql(day, since)
     out: dict[str, int] = {}
     for source in SOURCE_IDENTITIES:
         if not has_table(con, "raw", source):
             continue
-        back = erased_in_source(con, source, on_day, legacy=n_legacy > 0)
+        back = erased_in_source(con, source, scope, legacy=n_legacy > 0)
         cond = match_sql(_columns(con, "raw", source), back)
         if cond is None:
             continue
-        n = tombstone(con, source, f"{cond} and {on_day}")
+        n = tombstone(con, source, f"{cond} and {scope}")
         if n:
             out[f"raw.{source}"] = n
     if has_table(con, *QUARANTINE):
-        cond = f"record is not null and {quarantine_suppressed_sql('record')} and {on_day}"
+        cond = f"record is not null and {quarantine_suppressed_sql('record')} and {scope}"
         n = len(
             con.execute(
                 f"update raw.quarantine set record = null, reason = {quote_literal(REDACTED_TEXT)} "
@@ -134,6 +174,119 @@ def enforce_suppression(
         if n:
             out["raw.quarantine"] = n
     return out
+
+
+@dataclass
+class SuppressionPass:
+    """What one pass of :func:`nightly_suppression` or :func:`full_suppression` checked:
+    the whole history (``full``, and why) or what was loaded after ``since``; the batches
+    (``_batch_id``) and rows it read, the rows it tombstoned or stripped per table, and the
+    erased subjects it checked against (``subjects_digest``)."""
+
+    full: bool
+    why: str
+    since: dt.datetime | None
+    subjects_digest: str
+    batches: list[str] = field(default_factory=list)
+    rows: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """For the stage's result: the batches checked listed when only the new ones were
+        (a night's few), counted when it was the whole history."""
+        return {
+            "pass": "full" if self.full else "new_loads",
+            "why": self.why,
+            "since": self.since.isoformat(sep=" ") if self.since else None,
+            "batches": len(self.batches) if self.full else self.batches,
+            "rows": self.rows,
+        }
+
+
+def subjects_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """A fingerprint of the erased subjects (keyed and legacy): it changes whenever one is
+    added or removed."""
+    (digest,) = con.execute(
+        """
+        select coalesce(md5(string_agg(h, ',' order by h)), '') from (
+            select subject_hash as h from ops.erased_subjects
+            union all select 'legacy:' || subject_hash from private.legacy_erased_subjects
+        )
+        """
+    ).fetchone()
+    return digest
+
+
+def _watermark(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime | None, str] | None:
+    row = con.execute(
+        "select checked_through, subjects_digest from private.suppression_watermark limit 1"
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def _record_watermark(
+    con: duckdb.DuckDBPyConnection, checked_through: dt.datetime | None, digest: str
+) -> None:
+    con.execute("delete from private.suppression_watermark")
+    con.execute(
+        "insert into private.suppression_watermark values (?, ?)", [checked_through, digest]
+    )
+
+
+def _suppression_pass(
+    con: duckdb.DuckDBPyConnection, full: bool, why: str, since: dt.datetime | None
+) -> SuppressionPass:
+    """Check what was loaded after ``since`` (everything when None), then record the
+    watermark: the newest ``_loaded_at`` checked, against the subjects of now."""
+    digest = subjects_digest(con)
+    done = SuppressionPass(full, why, since, digest)
+    scope = _scope_sql(None, since)
+    newest = since
+    batches: set[str] = set()
+    for table in _checked_tables(con):
+        for batch, rows, last in con.execute(
+            f"select _batch_id, count(*), max(_loaded_at) from {table} where {scope} group by 1"
+        ).fetchall():
+            batches.add(batch)
+            done.rows += rows
+            newest = last if newest is None or last > newest else newest
+    done.batches = sorted(batches)
+    if digest:  # anybody erased at all
+        done.suppressed = enforce_suppression(con, since=since)
+    _record_watermark(con, newest, digest)
+    return done
+
+
+def nightly_suppression(con: duckdb.DuckDBPyConnection) -> SuppressionPass:
+    """The nightly erase stage's check (inside the caller's transaction): what was loaded
+    since the last pass, when the erased subjects are those it checked against; the whole
+    history when they changed since (or no pass was recorded)."""
+    ensure_tables(con)
+    mark = _watermark(con)
+    if mark is not None and mark[1] == subjects_digest(con):
+        return _suppression_pass(con, False, "erased subjects unchanged", mark[0])
+    why = "no earlier pass" if mark is None else "erased subjects changed since the last pass"
+    return _suppression_pass(con, True, why, None)
+
+
+def full_suppression(con: duckdb.DuckDBPyConnection) -> SuppressionPass:
+    """The whole history checked (the physical pass's safety net), inside the caller's
+    transaction; the watermark recorded."""
+    ensure_tables(con)
+    return _suppression_pass(con, True, "physical pass", None)
+
+
+def erasures_checked(con: duckdb.DuckDBPyConnection, before: str) -> bool:
+    """After erasures applied right after a pass that checked everything loaded against
+    the subjects ``before`` (a digest): the erasures found and removed their people's rows
+    in every table, so the subjects of now count as checked up to the same watermark.
+    Inside the caller's transaction; False (nothing recorded, the next night checks the
+    whole history) when the watermark is not that pass's."""
+    mark = _watermark(con)
+    if mark is None or mark[1] != before:
+        return False
+    _record_watermark(con, mark[0], subjects_digest(con))
+    return True
 
 
 def _tags_erased_sql(tags: str) -> str:
