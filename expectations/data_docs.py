@@ -54,6 +54,62 @@ def _escaped(value: Any) -> Any:
     return value
 
 
+# What each suite page was rendered from (suite name -> fingerprint), beside the pages.
+SUITE_PAGES_RECORD = ".tailor_suite_pages.json"
+
+
+def suite_fingerprint(suite: Mapping[str, Any]) -> str:
+    """A digest of what a suite page shows: the suite's JSON (its expectations, their
+    arguments, severities and notes) without the ids GX draws anew for every validation,
+    and the version of GX whose templates render it."""
+    import hashlib
+
+    from great_expectations import __version__ as gx_version
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: strip(v) for k, v in value.items() if k != "id"}
+        if isinstance(value, list | tuple):
+            return [strip(v) for v in value]
+        return value
+
+    text = json.dumps([gx_version, strip(suite)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _suite_page(docs: Path, name: str) -> Path:
+    return docs / "expectations" / Path(*name.split(".")).with_suffix(".html")
+
+
+def suite_pages_to_render(settings: Settings, fingerprints: Mapping[str, str]) -> list[str]:
+    """The suites (of ``fingerprints``: name -> :func:`suite_fingerprint`) whose Data Docs
+    page is missing or was rendered from another version of the suite. A suite is the same
+    night after night unless its code changes: its page need not be rendered again."""
+    docs = data_docs_index(settings).parent
+    try:
+        done = json.loads((docs / SUITE_PAGES_RECORD).read_text())
+    except (OSError, ValueError):
+        done = {}
+    return [
+        name
+        for name, fp in fingerprints.items()
+        if done.get(name) != fp or not _suite_page(docs, name).exists()
+    ]
+
+
+def record_suite_pages(settings: Settings, fingerprints: Mapping[str, str]) -> None:
+    """Note the suite pages just rendered (see :func:`suite_pages_to_render`)."""
+    record = data_docs_index(settings).parent / SUITE_PAGES_RECORD
+    try:
+        done = json.loads(record.read_text())
+    except (OSError, ValueError):
+        done = {}
+    done.update(fingerprints)
+    tmp = record.with_name(f".{record.name}.tmp")
+    tmp.write_text(json.dumps(done, indent=1, sort_keys=True))
+    tmp.replace(record)
+
+
 OFFLINE_BEGIN = "<!-- tailor:offline-index -->"
 OFFLINE_END = "<!-- /tailor:offline-index -->"
 OFFLINE_CSS = Path(__file__).parent / "static" / "data_docs_offline.css"

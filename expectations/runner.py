@@ -30,7 +30,9 @@ What one call does:
 The GX context is ephemeral (suites, data source and checkpoint are rebuilt from code on
 every call) and made once per process (:func:`gx_context`), so a night's three gates pay
 its set-up once; only validation results (``<data>/gx/validations``) and Data Docs persist.
-Each gate renders its own pages; the Data Docs index, which lists every stored result and
+Each gate renders its own validation pages, and the page of a suite only when the suite
+changed (:func:`expectations.data_docs.suite_pages_to_render`): suites come from code and
+are the same night after night. The Data Docs index, which lists every stored result and
 so costs more as the history grows, is rebuilt by the night's last gate (``docs_index``)
 or by a gate that fails, not by every gate.
 
@@ -55,6 +57,9 @@ from expectations.data_docs import (  # noqa: F401  (data_docs_index: part of th
     data_docs_index,
     escape_for_data_docs,
     localize_data_docs,
+    record_suite_pages,
+    suite_fingerprint,
+    suite_pages_to_render,
     write_offline_index,
 )
 from tailor.runlog import jsonable
@@ -450,6 +455,7 @@ def _run_gx(
         duckdb_config=duckdb_config(settings),
     )
     tables: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
     try:
         definitions = []
         for suite, plan in plans:
@@ -460,6 +466,7 @@ def _run_gx(
             gx_suite = context.suites.add(
                 gx.ExpectationSuite(name=name, expectations=plan.expectations)
             )
+            fingerprints[name] = suite_fingerprint(gx_suite.to_json_dict())
             definitions.append(
                 context.validation_definitions.add(
                     gx.ValidationDefinition(name=name, data=batch, suite=gx_suite)
@@ -499,14 +506,17 @@ def _run_gx(
     # the index lists every stored result: once a night (the last gate), or when a gate
     # fails, since its pages are what says why the night stopped
     build_index = docs_index or not report.success
+    # a suite page is rendered again only when its suite changed (or the page is gone)
+    suites = suite_pages_to_render(settings, fingerprints)
     context.build_data_docs(
         site_names=[DATA_DOCS_SITE],
         resource_identifiers=[
             *result.run_results.keys(),
-            *(ExpectationSuiteIdentifier(name=name) for name in tables),
+            *(ExpectationSuiteIdentifier(name=name) for name in suites),
         ],
         build_index=build_index,
     )
+    record_suite_pages(settings, {name: fingerprints[name] for name in suites})
     log.debug("data docs built in %.1f s", time.perf_counter() - t0)
     if build_index:
         write_offline_index(settings)

@@ -272,6 +272,7 @@ def _copy_tables(
     con.execute(
         f"attach {quote_literal(str(tmp))} as snap (storage_version {quote_literal(STORAGE_VERSION)})"
     )
+    comments = []
     try:
         for (schema,) in schemas:
             con.execute(f"create schema if not exists snap.{quote_ident(schema)}")
@@ -285,12 +286,13 @@ def _copy_tables(
             )
             con.execute(f"create table snap.{name} as select {exprs} from {quote_ident(db)}.{name}")
             if comment:
-                con.execute(f"comment on table snap.{name} is {quote_literal(comment)}")
-            for c, _, col_comment in cols:
-                if col_comment:
-                    con.execute(
-                        f"comment on column snap.{name}.{quote_ident(c)} is {quote_literal(col_comment)}"
-                    )
+                comments.append(f"comment on table snap.{name} is {quote_literal(comment)}")
+            comments += [
+                f"comment on column snap.{name}.{quote_ident(c)} is {quote_literal(col_comment)}"
+                for c, _, col_comment in cols
+                if col_comment
+            ]
+        _in_one_transaction(con, comments)
     finally:
         con.execute("detach snap")
     return (
@@ -312,6 +314,20 @@ def _copy_tables(
             if c
         ]
     )
+
+
+def _in_one_transaction(con: duckdb.DuckDBPyConnection, statements: list[str]) -> None:
+    """Run ``statements`` (a description per table and column: a thousand on tiny data) as
+    one script in one transaction: each on its own commits, ~1.5 s a publish."""
+    if not statements:
+        return
+    con.execute("begin transaction")
+    try:
+        con.execute(";\n".join(statements))
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
 
 
 def _create_views(tmp: Path, views: list[tuple[str, str, str]], settings: Settings) -> list[str]:

@@ -323,3 +323,90 @@ def docs_generate(settings: Settings | None = None) -> Path:
     s = settings or get_settings()
     run_dbt(["docs", "generate"], settings=s)
     return s.data / "dbt" / "target"
+
+
+# The seeds a night's build last loaded: the fingerprint of their files and tables (in the
+# schema the analyst snapshot never copies, beside the other state only the pipeline reads).
+SEED_STATE_TABLE = ("private", "dbt_seed_state")
+
+
+def _seed_relations(settings: Settings) -> list[tuple[str, str]]:
+    """(schema, table) of every seed of the project, as the parsed project names them."""
+    manifest = parsed_manifest(settings)
+    return sorted(
+        (node.schema, node.alias)
+        for node in manifest.nodes.values()
+        if node.resource_type == "seed"
+    )
+
+
+def seed_fingerprint(settings: Settings) -> str | None:
+    """A digest of what the seeds' load depends on and what it left: the seed files (CSV
+    and properties), ``dbt_project.yml`` (their column types) and the content of every
+    seed table in the warehouse. None when a seed table is missing (a fresh warehouse)."""
+    import hashlib
+
+    from tailor.sqlsafe import quote_ident
+    from tailor.warehouse import session
+
+    digest = hashlib.sha256()
+    project = settings.dbt_project
+    for path in [project / "dbt_project.yml", *sorted((project / "seeds").rglob("*"))]:
+        if path.is_file():
+            digest.update(f"{path.relative_to(project)}\0".encode())
+            digest.update(path.read_bytes())
+    with session(settings.warehouse, settings=settings) as con:
+        tables = set(
+            con.execute(
+                "select schema_name, table_name from duckdb_tables()"
+                " where database_name = current_database()"
+            ).fetchall()
+        )
+        for schema, table in _seed_relations(settings):
+            if (schema, table) not in tables:
+                return None
+            rows, content = con.execute(
+                f"select count(*), sum(hash(t))::varchar from"
+                f" {quote_ident(schema)}.{quote_ident(table)} t"
+            ).fetchall()[0]
+            digest.update(f"{schema}.{table}\0{rows}\0{content}\0".encode())
+    return digest.hexdigest()
+
+
+def seeds_loaded(settings: Settings) -> bool:
+    """Whether the warehouse's seed tables are those a build loaded from the seed files as
+    they are now (nothing changed either side since): a night may then leave them, and
+    their tests, as they are. Always False on Spark, whose tables are elsewhere."""
+    if engines.is_spark(settings):
+        return False
+    from tailor.consent import has_table
+    from tailor.sqlsafe import quote_ident
+    from tailor.warehouse import session
+
+    schema, table = SEED_STATE_TABLE
+    with session(settings.warehouse, settings=settings) as con:
+        recorded = (
+            con.execute(
+                f"select fingerprint from {quote_ident(schema)}.{quote_ident(table)}"
+            ).fetchall()
+            if has_table(con, schema, table)
+            else []
+        )
+    return bool(recorded) and recorded[0][0] == seed_fingerprint(settings)
+
+
+def record_seeds(settings: Settings) -> None:
+    """Note in the warehouse the seeds a build has just loaded (see :func:`seeds_loaded`)."""
+    if engines.is_spark(settings):
+        return
+    from tailor.sqlsafe import quote_ident
+    from tailor.warehouse import session
+
+    fingerprint = seed_fingerprint(settings)
+    schema, table = SEED_STATE_TABLE
+    name = f"{quote_ident(schema)}.{quote_ident(table)}"
+    with session(settings.warehouse, settings=settings) as con:
+        con.execute(f"create schema if not exists {quote_ident(schema)}")
+        con.execute(f"create or replace table {name} (fingerprint varchar)")
+        if fingerprint is not None:
+            con.execute(f"insert into {name} values (?)", [fingerprint])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -481,3 +482,33 @@ def test_bad_marts_fail_nothing_else(marts_bad):
     assert failed(
         report, "marts.customer_rfm", "expect_column_values_to_be_between", "monetary", "warning"
     )
+
+
+def test_a_suite_page_is_rendered_again_only_when_the_suite_changed(raw_good, raw_warehouse):
+    from expectations.data_docs import SUITE_PAGES_RECORD
+    from expectations.runner import validate_layer
+
+    docs = raw_warehouse.reports / "data_docs"
+    events = docs / "expectations" / "raw" / "events.html"
+    validate_layer("raw", GOOD_DAY, raw_warehouse)  # (a day's suites say the day's limits)
+    suite_pages = {p: p.stat().st_mtime_ns for p in (docs / "expectations").rglob("*.html")}
+    assert events in suite_pages
+    report = validate_layer("raw", GOOD_DAY, raw_warehouse)
+    # the same suites: their pages stay as they were, and the new pages link to them
+    assert {p: p.stat().st_mtime_ns for p in suite_pages} == suite_pages
+    pages = list((docs / "validations").rglob(f"{report.run_id}/**/*.html"))
+    assert pages
+    for page in pages:
+        links = re.findall(r'href="([^"?#]*expectations/[^"?#]*\.html)', page.read_text())
+        assert links and all((page.parent / link).resolve().is_file() for link in links)
+    # a page gone, or a suite that changed since its page was rendered: rendered again
+    events.unlink()
+    record = docs / SUITE_PAGES_RECORD
+    done = json.loads(record.read_text())
+    changed = next(p for p in suite_pages if p != events)
+    name = "raw." + changed.relative_to(docs / "expectations" / "raw").with_suffix("").as_posix()
+    record.write_text(json.dumps({**done, name: "an older suite"}))
+    validate_layer("raw", GOOD_DAY, raw_warehouse)
+    assert events.is_file() and "tailor_offline.css" in events.read_text()
+    assert changed.stat().st_mtime_ns != suite_pages[changed]
+    assert json.loads(record.read_text())[name] == done[name]
