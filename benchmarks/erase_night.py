@@ -43,6 +43,22 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=os.link)
 
 
+def isolate(home: Path, scratch: Path, tmp: Path) -> None:
+    """This process's settings: the code at ``home``, every path below ``scratch``, DuckDB
+    spilling to ``tmp``, no other TAILOR_ configuration (the memory limit and the privacy
+    key excepted; the key fixed so erased subjects hash alike on every run)."""
+    for var in [v for v in os.environ if v.startswith("TAILOR_")]:
+        if var not in ("TAILOR_DUCKDB_MEMORY", "TAILOR_PRIVACY_KEY"):
+            del os.environ[var]
+    os.environ.update(
+        TAILOR_HOME=str(home),
+        TAILOR_DATA=str(scratch),
+        TAILOR_DUCKDB_TEMP=str(tmp),
+        TAILOR_DUCKDB_MEMORY=os.environ.get("TAILOR_DUCKDB_MEMORY", "4GB"),
+    )
+    os.environ.setdefault("TAILOR_PRIVACY_KEY", "erase-night-benchmark-key")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--customers", type=int, default=1500)
@@ -69,16 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         / "bench"
         / f"erase-night-{args.customers}c-{args.days}d{'-raw' if args.no_dbt else ''}"
     )
-    for var in [v for v in os.environ if v.startswith("TAILOR_")]:
-        if var not in ("TAILOR_DUCKDB_MEMORY", "TAILOR_PRIVACY_KEY"):
-            del os.environ[var]  # every path below the scratch folder, no other config
-    os.environ.update(
-        TAILOR_HOME=str(home),
-        TAILOR_DATA=str(root / "scratch"),
-        TAILOR_DUCKDB_TEMP=str(root / "tmp"),
-        TAILOR_DUCKDB_MEMORY=os.environ.get("TAILOR_DUCKDB_MEMORY", "4GB"),
-    )
-    os.environ.setdefault("TAILOR_PRIVACY_KEY", "erase-night-benchmark-key")
+    isolate(home, root / "scratch", root / "tmp")
 
     from tailor import csvsafe, ingest
     from tailor.pipeline import RunContext, run_day, stage_erase

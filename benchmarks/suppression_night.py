@@ -44,17 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "history.duckdb").exists():
         print(f"no history at {root}: run benchmarks/erase_night.py --no-dbt first")
         return 1
-    for var in [v for v in os.environ if v.startswith("TAILOR_")]:
-        if var not in ("TAILOR_DUCKDB_MEMORY", "TAILOR_PRIVACY_KEY"):
-            del os.environ[var]
     folder = root / "suppression" / home.name
-    os.environ.update(
-        TAILOR_HOME=str(home),
-        TAILOR_DATA=str(folder / "scratch"),
-        TAILOR_DUCKDB_TEMP=str(root / "tmp"),
-        TAILOR_DUCKDB_MEMORY=os.environ.get("TAILOR_DUCKDB_MEMORY", "4GB"),
-    )
-    os.environ.setdefault("TAILOR_PRIVACY_KEY", "erase-night-benchmark-key")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from erase_night import isolate  # the same settings as the history it reuses
+
+    isolate(home, folder / "scratch", root / "tmp")
 
     from tailor import csvsafe, ingest
     from tailor.pipeline import RunContext

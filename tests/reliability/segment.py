@@ -1,4 +1,5 @@
-"""Landing files the way Segment's (or RudderStack's) warehouse export writes them."""
+"""Landing files the way Segment's (or RudderStack's) warehouse export writes them, and
+the CRM's customers CSV beside them."""
 
 from __future__ import annotations
 
@@ -33,4 +34,18 @@ def write_events(landing: Path, day: dt.date, events: list[dict[str, Any]]) -> P
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "events.ndjson"
     path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def write_customers(landing: Path, day: dt.date, people: list[tuple[str, str, str]]) -> Path:
+    """The day's CRM customers partition: (customer_id, email, first_name) per person, all
+    in Germany, created and updated on 2026-01-01."""
+    folder = landing / "customers" / f"dt={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "customers.csv"
+    stamp = "2026-01-01T00:00:00Z"
+    path.write_text(
+        "customer_id,email,first_name,country,created_at,updated_at\n"
+        + "".join(f"{c},{e},{n},DE,{stamp},{stamp}\n" for c, e, n in people)
+    )
     return path

@@ -12,6 +12,7 @@ import pytest
 from tailor import ingest
 from tailor.privacy import erasure
 from tailor.warehouse import connect
+from tests.reliability.segment import write_customers, write_events
 
 pytestmark = pytest.mark.reliability
 
@@ -66,16 +67,8 @@ KEPT = {"e05", "e06", "e07", "e09", "e13"}
 def family(tailor_env, monkeypatch):
     monkeypatch.delenv("TAILOR_PRIVACY_KEY", raising=False)
     s = tailor_env
-    ev = s.landing / "events" / f"dt={D1}"
-    ev.mkdir(parents=True)
-    (ev / "events.ndjson").write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
-    cu = s.landing / "customers" / f"dt={D1}"
-    cu.mkdir(parents=True)
-    (cu / "customers.csv").write_text(
-        "customer_id,email,first_name,country,created_at,updated_at\n"
-        "C1,ann@x.com,Ann,DE,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z\n"
-        "C2,bob@x.com,Bob,DE,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z\n"
-    )
+    write_events(s.landing, D1, EVENTS)
+    write_customers(s.landing, D1, [("C1", "ann@x.com", "Ann"), ("C2", "bob@x.com", "Bob")])
     con = connect(s.warehouse, settings=s)
     ingest.load_day(con, s.landing, D1)
     # what dbt builds from them: stitched events (graph: the tablet is Ann's, her link was

@@ -4,13 +4,13 @@ the identifiers they get alone, on devices they share with each other too."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 
 from tailor import ingest
 from tailor.privacy.identity import resolve_identities, resolve_identity
 from tailor.warehouse import connect
+from tests.reliability.segment import write_customers, write_events
 
 pytestmark = pytest.mark.unit
 
@@ -53,17 +53,12 @@ EVENTS = [
 @pytest.fixture
 def con(tailor_env):
     s = tailor_env
-    ev = s.landing / "events" / f"dt={D1}"
-    ev.mkdir(parents=True)
-    (ev / "events.ndjson").write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
-    cu = s.landing / "customers" / f"dt={D1}"
-    cu.mkdir(parents=True)
-    (cu / "customers.csv").write_text(
-        "customer_id,email,first_name,country,created_at,updated_at\n"
-        "C1,ann@x.com,Ann,DE,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z\n"
-        "C2,bob@x.com,Bob,DE,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z\n"
-        "C3,cy@x.com,Cy,DE,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z\n"
-        "C4,dee@x.com,Dee,DE,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z\n"
+    write_events(s.landing, D1, EVENTS)
+    write_customers(
+        s.landing,
+        D1,
+        [("C1", "ann@x.com", "Ann"), ("C2", "bob@x.com", "Bob"), ("C3", "cy@x.com", "Cy")]
+        + [("C4", "dee@x.com", "Dee")],
     )
     c = connect(s.warehouse, settings=s)
     ingest.load_day(c, s.landing, D1)
