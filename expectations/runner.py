@@ -12,8 +12,10 @@ What one call does:
 1. plans each table's suite (:mod:`expectations.suites`): the batch, usually the run date's
    partition, and the expectations with their severities. A table that does not exist is
    a critical failure in ``raw`` and ``marts`` and a skipped table (a warning) in ``ml``;
-2. runs every suite as one GX Checkpoint against the warehouse file, in SQL inside DuckDB
-   (:mod:`expectations.duckdb_source`), and builds the Data Docs site
+2. runs every suite: the raw layer's as plain SQL in DuckDB (:mod:`expectations.sql_checks`,
+   :data:`SQL_LAYERS`), the others as one GX Checkpoint against the warehouse file, in SQL
+   inside DuckDB (:mod:`expectations.duckdb_source`); either way into GX's result
+   objects. Then it builds the Data Docs site
    (``<reports>/data_docs/index.html``) with the result. Values from data in the results
    (failure samples, failing rows, exception messages) are HTML-escaped before GX renders
    the pages, whose templates insert many of them as they are. Like the JSON report, the
@@ -250,7 +252,7 @@ def validate_layer(
     from expectations.suites.base import SuiteContext
     from tailor.warehouse import connect, session
 
-    started = _utcnow()
+    started = utcnow()
     report = ValidationReport(
         run_id=f"{layer}-{run_date.isoformat()}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
         run_date=run_date,
@@ -262,10 +264,10 @@ def validate_layer(
         con = connect(database, settings=s)
         try:
             ctx = SuiteContext(layer=layer, run_date=run_date, settings=s, con=con)
-            plans = _plan(report, SUITES[layer], ctx)
+            plans = plan_suites(report, SUITES[layer], ctx)
             if plans:
-                _run_gx(report, plans, s, database, docs_index=docs_index)
-            report.finished_at = _utcnow()
+                run_suites(report, plans, s, database, con=con, docs_index=docs_index)
+            report.finished_at = utcnow()
             if database == s.warehouse:
                 write_results(con, report)
         finally:
@@ -273,7 +275,7 @@ def validate_layer(
     if database != s.warehouse:  # a Spark build's copy: the results go to the warehouse
         with session(s.warehouse, settings=s) as out:
             write_results(out, report)
-    report.report_file = str(_write_report_file(report, s))
+    report.report_file = str(write_report_file(report, s))
     log.info(
         "%s validation for %s: %d expectations, %d critical failures, %d warnings in %.1f s",
         layer,
@@ -309,7 +311,7 @@ def stage(layer: str) -> Callable[[Any], dict[str, Any]]:
 # --------------------------------------------------------------------------- planning
 
 
-def _plan(
+def plan_suites(
     report: ValidationReport, suites: Iterable[TableSuite], ctx: Any
 ) -> list[tuple[TableSuite, SuitePlan]]:
     plans = []
@@ -431,19 +433,134 @@ def _forget(context: Any, layer: str, suite_names: Iterable[str]) -> None:
         context.data_sources.delete(f"tailor_{layer}")
 
 
-def _run_gx(
+# The layers whose suites are evaluated as plain SQL (:mod:`expectations.sql_checks`): the
+# raw suites are simple column checks, where GX's per-expectation cost is all it adds.
+# The marts and ML suites hold expectations of their own and stay with GX.
+SQL_LAYERS = frozenset({"raw"})
+
+
+def run_suites(
     report: ValidationReport,
     plans: list[tuple[TableSuite, SuitePlan]],
     settings: Settings,
     database: Path,
     *,
+    con: duckdb.DuckDBPyConnection | None = None,
     docs_index: bool = True,
+    pages: Callable[[Any], bool] | None = None,
 ) -> None:
+    """Validate every planned suite (``report.layer`` says how: :data:`SQL_LAYERS` in SQL
+    on ``con``, the others by a GX checkpoint on ``database``), add the outcomes to
+    ``report``, store the results and render their Data Docs pages: every result's, or
+    those ``pages`` accepts (a GX suite validation result)."""
     import great_expectations as gx
+
+    context = gx_context(settings)
+    tables = {suite.suite_name(report.layer): suite.table for suite, _ in plans}
+    if report.layer in SQL_LAYERS and con is not None:
+        run_results = _run_sql(report, plans, con)
+        shown = {k: v for k, v in run_results.items() if pages is None or pages(v)}
+        expectations = {suite.suite_name(report.layer): plan.expectations for suite, plan in plans}
+        suites = {
+            v.suite_name: gx.ExpectationSuite(
+                name=v.suite_name, expectations=expectations[v.suite_name]
+            )
+            for v in shown.values()
+        }
+        fingerprints = {name: suite_fingerprint(s.to_json_dict()) for name, s in suites.items()}
+        to_render = suite_pages_to_render(settings, fingerprints)
+        _forget(context, report.layer, to_render)
+        for name in to_render:
+            context.suites.add(suites[name])
+    else:
+        run_results, fingerprints = _run_gx(report, plans, settings, database)
+        shown = {k: v for k, v in run_results.items() if pages is None or pages(v)}
+        names = {v.suite_name for v in shown.values()}
+        to_render = suite_pages_to_render(
+            settings, {n: f for n, f in fingerprints.items() if n in names}
+        )
+    for validation in run_results.values():
+        suite_name = validation.suite_name
+        for r in validation.results:
+            report.outcomes.append(_outcome(suite_name, tables.get(suite_name, suite_name), r))
+    # GX's page templates put many values in the page as they are (the unexpected values
+    # table among them): the pages are rendered from stored results whose data is escaped.
+    for key, validation in shown.items():
+        escape_for_data_docs(validation)
+        context.validation_results_store.set(key, validation)
+    _build_data_docs(report, context, shown, to_render, fingerprints, settings, docs_index)
+
+
+def _run_sql(
+    report: ValidationReport,
+    plans: list[tuple[TableSuite, SuitePlan]],
+    con: duckdb.DuckDBPyConnection,
+) -> dict[Any, Any]:
+    """Each suite evaluated in SQL (:func:`expectations.sql_checks.evaluate`), as GX's
+    validation results keyed as a checkpoint keys them."""
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+    )
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
     )
+
+    from expectations import sql_checks
+
+    run_id = RunIdentifier(run_name=report.run_id, run_time=report.started_at)
+    datasource = f"tailor_{report.layer}"
+    t0 = time.perf_counter()
+    run_results: dict[Any, Any] = {}
+    for suite, plan in plans:
+        name = suite.suite_name(report.layer)
+        results = sql_checks.evaluate(con, plan.query, plan.expectations)
+        passed = sum(bool(r.success) for r in results)
+        batch_id = f"{datasource}-{suite.table}"
+        validation = ExpectationSuiteValidationResult(
+            success=passed == len(results),
+            results=results,
+            suite_name=name,
+            statistics={
+                "evaluated_expectations": len(results),
+                "successful_expectations": passed,
+                "unsuccessful_expectations": len(results) - passed,
+                "success_percent": 100.0 * passed / len(results) if results else None,
+            },
+            meta={
+                "active_batch_definition": {
+                    "batch_identifiers": {},
+                    "data_asset_name": suite.table,
+                    "data_connector_name": "sql",
+                    "datasource_name": datasource,
+                },
+                "batch_spec": {"data_asset_name": suite.table, "query": plan.query},
+                "run_id": run_id.to_json_dict(),
+                "validation_time": report.started_at.isoformat(),
+                "evaluated_by": "tailor sql_checks",
+            },
+            batch_id=batch_id,
+        )
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
+            run_id=run_id,
+            batch_identifier=batch_id,
+        )
+        run_results[key] = validation
+    log.debug("%d suites evaluated in SQL in %.1f s", len(plans), time.perf_counter() - t0)
+    return run_results
+
+
+def _run_gx(
+    report: ValidationReport,
+    plans: list[tuple[TableSuite, SuitePlan]],
+    settings: Settings,
+    database: Path,
+) -> tuple[dict[Any, Any], dict[str, str]]:
+    """Every suite validated by one GX checkpoint: (results by key, suite fingerprints)."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
 
     from tailor.warehouse import duckdb_config
 
@@ -454,13 +571,11 @@ def _run_gx(
         connection_string=f"duckdb:///{database}",
         duckdb_config=duckdb_config(settings),
     )
-    tables: dict[str, str] = {}
     fingerprints: dict[str, str] = {}
     try:
         definitions = []
         for suite, plan in plans:
             name = suite.suite_name(report.layer)
-            tables[name] = suite.table
             asset = datasource.add_query_asset(name=suite.table, query=plan.query)
             batch = asset.add_batch_definition_whole_table(f"{report.layer} {report.run_date}")
             gx_suite = context.suites.add(
@@ -492,26 +607,35 @@ def _run_gx(
         log.debug("checkpoint ran in %.1f s", time.perf_counter() - t0)
     finally:
         datasource.dispose()
-    for validation in result.run_results.values():
-        suite_name = validation.suite_name
-        for r in validation.results:
-            report.outcomes.append(_outcome(suite_name, tables.get(suite_name, suite_name), r))
-    # GX's page templates put many values in the page as they are (the unexpected values
-    # table among them): the pages are rendered from stored results whose data is escaped.
-    for key, validation in result.run_results.items():
-        escape_for_data_docs(validation)
-        context.validation_results_store.set(key, validation)
+    return dict(result.run_results), fingerprints
+
+
+def _build_data_docs(
+    report: ValidationReport,
+    context: Any,
+    run_results: Mapping[Any, Any],
+    suites: Iterable[str],
+    fingerprints: Mapping[str, str],
+    settings: Settings,
+    docs_index: bool,
+) -> None:
+    """The pages of this validation's results and of the suites in ``suites``; the index
+    too when ``docs_index`` or the validation failed."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    suites = list(suites)
     t0 = time.perf_counter()
     written_after = time.time() - 2  # file times are coarser than the clock
     # the index lists every stored result: once a night (the last gate), or when a gate
     # fails, since its pages are what says why the night stopped
     build_index = docs_index or not report.success
     # a suite page is rendered again only when its suite changed (or the page is gone)
-    suites = suite_pages_to_render(settings, fingerprints)
     context.build_data_docs(
         site_names=[DATA_DOCS_SITE],
         resource_identifiers=[
-            *result.run_results.keys(),
+            *run_results.keys(),
             *(ExpectationSuiteIdentifier(name=name) for name in suites),
         ],
         build_index=build_index,
@@ -587,7 +711,7 @@ def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
 def write_results(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> None:
     """Replace the layer's rows for the run date with this report's, in one transaction."""
     ensure_results_table(con)
-    validated_at = report.finished_at or _utcnow()
+    validated_at = report.finished_at or utcnow()
     rows = [
         [
             report.run_id,
@@ -624,7 +748,7 @@ def write_results(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> N
         raise
 
 
-def _write_report_file(report: ValidationReport, settings: Settings) -> Path:
+def write_report_file(report: ValidationReport, settings: Settings) -> Path:
     path = settings.reports / "validation" / report.run_date.isoformat() / f"{report.layer}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
@@ -637,7 +761,7 @@ def _write_report_file(report: ValidationReport, settings: Settings) -> Path:
 # --------------------------------------------------------------------------- helpers
 
 
-def _utcnow() -> dt.datetime:
+def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 

@@ -97,9 +97,10 @@ def stages(start: dt.date, end: dt.date, *, export: bool = False) -> Iterator[tu
         from tailor import transform
 
         past = days[:-1]  # the last day's snapshot comes with the build as of D2
-        for i, d in enumerate(past):
-            select = HISTORY_MODELS if i else HISTORY_SELECT
-            transform.build(d, select=select, settings=ctx.settings, tests=False)
+        with transform.holding_warehouse():  # one checkpoint for all the days, not one a day
+            for i, d in enumerate(past):
+                select = HISTORY_MODELS if i else HISTORY_SELECT
+                transform.build(d, select=select, settings=ctx.settings, tests=False)
         return {"snapshot_days": len(past)}
 
     def anomalies(ctx: RunContext) -> object:
@@ -123,8 +124,9 @@ def stages(start: dt.date, end: dt.date, *, export: bool = False) -> Iterator[tu
 
 @dataclass(frozen=True)
 class _DaySuite:
-    """A table's suite for one day of a range, under a name of its own: one GX run holds
-    every day's suite of every table, and GX keys suites and data assets by name."""
+    """A table's suite for one day of a range, under a name of its own: one validation run
+    holds every day's suite of every table, keyed by suite name (as GX keys suites, data
+    assets and Data Docs pages)."""
 
     suite: TableSuite
     day: dt.date
@@ -140,20 +142,21 @@ class _DaySuite:
 def validate_raw_range(days: list[dt.date], settings: Settings) -> list[ValidationReport]:
     """The raw gate of every day of ``days`` as one validation run: each day's partitions
     checked by that day's suites (the same expectations, thresholds and baselines as its
-    night's gate), all of them in one GX checkpoint, one Data Docs build. Each day's
-    results replace that day's raw rows in ``ops.validation_results`` and its JSON report,
-    as a night's gate does; a critical failure on any day raises
+    night's gate), all of them in one run (the raw checks in SQL), one Data Docs build.
+    Each day's results replace that day's raw rows in ``ops.validation_results`` and its
+    JSON report, as a night's gate does; a critical failure on any day raises
     :class:`~expectations.runner.ValidationFailed` (the first such day's report) once every
     day is recorded. Returns the days' reports, in order.
 
-    A night's gate pays GX's set-up (data source, suites, checkpoint) and a Data Docs
-    build per call; here the range pays them once."""
+    Data Docs pages are rendered for the last day and for any day a check failed on
+    (rendering was most of the time left once the checks ran in SQL); every day's results
+    are in ``ops.validation_results`` and its JSON report."""
     from expectations import runner
     from expectations.suites import LAYERS as SUITES
     from expectations.suites.base import SuiteContext
     from tailor.warehouse import connect
 
-    started = runner._utcnow()
+    started = runner.utcnow()
     tag = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
     def report(run_id: str, day: dt.date) -> ValidationReport:
@@ -174,10 +177,21 @@ def validate_raw_range(days: list[dt.date], settings: Settings) -> list[Validati
             ctx = SuiteContext(layer="raw", run_date=d, settings=settings, con=con)
             plans += [
                 (_DaySuite(suite, d), plan)
-                for suite, plan in runner._plan(reports[d], SUITES["raw"], ctx)
+                for suite, plan in runner.plan_suites(reports[d], SUITES["raw"], ctx)
             ]
         if plans:
-            runner._run_gx(whole, plans, settings, settings.warehouse, docs_index=False)
+            # Data Docs pages for the last day and for any day a check failed on; every
+            # day's results are in ops.validation_results and its JSON report
+            last = f"_{days[-1]:%Y%m%d}"
+            runner.run_suites(
+                whole,
+                plans,
+                settings,
+                settings.warehouse,
+                con=con,
+                docs_index=False,
+                pages=lambda v: not v.success or v.suite_name.endswith(last),
+            )
         of_suite = {p.suite_name("raw"): p for p, _ in plans}
         for outcome in whole.outcomes:
             part = of_suite[outcome.suite]
@@ -186,7 +200,7 @@ def validate_raw_range(days: list[dt.date], settings: Settings) -> list[Validati
                     outcome, suite=part.suite.suite_name("raw"), table=part.suite.table
                 )
             )
-        finished = runner._utcnow()
+        finished = runner.utcnow()
         for r in reports.values():
             r.finished_at = finished
             r.data_docs = whole.data_docs
@@ -194,7 +208,7 @@ def validate_raw_range(days: list[dt.date], settings: Settings) -> list[Validati
     finally:
         con.close()
     for r in reports.values():
-        r.report_file = str(runner._write_report_file(r, settings))
+        r.report_file = str(runner.write_report_file(r, settings))
     out = list(reports.values())
     log.info(
         "raw validation for %s..%s: %d days, %d expectations, %d critical failures,"

@@ -314,6 +314,90 @@ def test_bad_raw_day_reports_warnings_without_failing_on_them(raw_bad):
     assert ("raw.events", "expect_column_values_to_not_be_null", "type") in passed
 
 
+def _comparable(r) -> dict:
+    """What a result says, in a form two evaluations of the same check can be compared in:
+    a sample of failing values is compared whole only when it holds every failing value
+    (which 10 of more stand in the sample depends on the scan order)."""
+    res = dict(r.result or {})
+    count = res.get("unexpected_count", res.get("observed_value"))
+    out = {
+        "type": r.expectation_config.type,
+        "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+        "success": r.success,
+        "exception": bool((r.exception_info or {}).get("raised_exception")),
+    }
+    for key in ("element_count", "unexpected_count", "missing_count", "observed_value"):
+        if key in res:
+            out[key] = res[key]
+    for key in ("unexpected_percent", "missing_percent", "unexpected_percent_total"):
+        if res.get(key) is not None:
+            out[key] = round(res[key], 9)
+    sample = res.get("partial_unexpected_list")
+    if sample is None:
+        sample = (res.get("details") or {}).get("unexpected_rows")
+    if sample is not None:
+        whole = isinstance(count, int) and count <= len(sample)
+        out["sample"] = sorted(json.dumps(v, default=str, sort_keys=True) for v in sample)
+        out["sample"] = out["sample"] if whole else len(sample)
+    return out
+
+
+@pytest.mark.parametrize("day", [GOOD_DAY, BAD_DAY])
+def test_raw_checks_in_sql_give_great_expectations_results(raw_warehouse, day):
+    # The raw gate evaluates its suites in SQL (expectations/sql_checks.py): on a good day
+    # and on a day broken every way the suites look for, each check's verdict, counts,
+    # percentages and failing values are GX's own.
+    from expectations import runner
+    from expectations.suites import LAYERS as SUITES
+    from expectations.suites.base import SuiteContext
+
+    con = connect(raw_warehouse)
+    try:
+
+        def results(engine: str) -> dict:
+            report = runner.ValidationReport(
+                run_id=f"compare-{engine}-{day}",
+                run_date=day,
+                layer="raw",
+                warehouse=str(raw_warehouse.warehouse),
+                started_at=runner.utcnow(),
+            )
+            ctx = SuiteContext(layer="raw", run_date=day, settings=raw_warehouse, con=con)
+            plans = runner.plan_suites(report, SUITES["raw"], ctx)
+            if engine == "gx":
+                out, _ = runner._run_gx(report, plans, raw_warehouse, raw_warehouse.warehouse)
+            else:
+                out = runner._run_sql(report, plans, con)
+            return {  # GX orders a suite's results its own way
+                v.suite_name: sorted(
+                    (_comparable(r) for r in v.results), key=lambda c: json.dumps(c, default=str)
+                )
+                for v in out.values()
+            }
+
+        gx_results, sql_results = results("gx"), results("sql")
+    finally:
+        con.close()
+    assert sorted(sql_results) == sorted(gx_results)
+    for suite, expected in gx_results.items():
+        assert len(sql_results[suite]) == len(expected)
+        for got, want in zip(sql_results[suite], expected, strict=True):
+            assert got == want, suite
+    failing = {r["type"] for rs in gx_results.values() for r in rs if not r["success"]}
+    if day == BAD_DAY:  # every kind of check failed somewhere, so each was compared failing
+        assert failing >= {
+            "expect_table_row_count_to_be_between",
+            "expect_column_values_to_not_be_null",
+            "expect_no_unexpected_rows",
+            "expect_column_values_to_be_in_set",
+            "expect_column_values_to_not_be_in_set",
+            "expect_column_values_to_match_regex",
+            "expect_column_values_to_be_between",
+        }, failing
+    else:
+        assert not failing
+
+
 def _offline_rows(index: Path) -> str:
     html = index.read_text()
     return html[html.index("works offline") :]
