@@ -19,7 +19,12 @@ def publish_dbt_docs(settings: Settings | None = None) -> Path:
     from tailor import transform
 
     s = settings or get_settings()
-    transform.run_dbt(["docs", "generate", "--static"], settings=s)
+    # the project as the night's build parsed it (dbt's saved parse is keyed on the
+    # profile, whose path differs here from the build's working copy: parsing again would
+    # cost a full parse, ~5 s)
+    transform.run_dbt(
+        ["docs", "generate", "--static"], settings=s, manifest=transform.parsed_manifest(s)
+    )
     source = s.data / "dbt" / "target" / "static_index.html"
     if not source.exists():
         raise FileNotFoundError(f"dbt docs generate --static wrote no {source}")
