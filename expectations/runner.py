@@ -434,8 +434,9 @@ def _forget(context: Any, layer: str, suite_names: Iterable[str]) -> None:
 
 
 # The layers whose suites are evaluated as plain SQL (:mod:`expectations.sql_checks`): the
-# raw suites are simple column checks, where GX's per-expectation cost is all it adds.
-# The marts and ML suites hold expectations of their own and stay with GX.
+# raw gate, whose size follows what was delivered (a backfill validates every day of its
+# range) and whose simple column checks GX only makes slower. The marts and output gates
+# stay with GX: a fixed set of tables, one validation a night.
 SQL_LAYERS = frozenset({"raw"})
 
 
