@@ -92,19 +92,29 @@ def _night(s, day: dt.date) -> dict:
     return erasure.run(RunContext(day=day, settings=s))
 
 
-def _ann_rows(s) -> dict[str, int]:
-    """Ann's rows left in the raw tables and quarantined records still naming her."""
+def _person_rows(s, customer_id: str, anonymous_id: str) -> dict[str, int]:
+    """A person's rows left in the raw tables and quarantined records still naming them."""
     con = connect(s.warehouse, read_only=True, settings=s)
     try:
         q = {
-            "events": "select count(*) from raw.events where user_id = ? or anonymous_id = 'anon-ann'",
-            "customers": "select count(*) from raw.customers where customer_id = ?",
-            "orders": "select count(*) from raw.orders where customer_id = ?",
-            "quarantine": "select count(*) from raw.quarantine where contains(record, ?)",
+            "events": "select count(*) from raw.events where user_id = $c or anonymous_id = $a",
+            "customers": "select count(*) from raw.customers where customer_id = $c",
+            "orders": "select count(*) from raw.orders where customer_id = $c",
+            "quarantine": "select count(*) from raw.quarantine where contains(record, $c)",
         }
-        return {t: n for t, sql in q.items() if (n := con.execute(sql, [ANN]).fetchone()[0])}
+        found = {
+            t: con.execute(
+                sql, {"c": customer_id, "a": anonymous_id} if "$a" in sql else {"c": customer_id}
+            ).fetchone()[0]
+            for t, sql in q.items()
+        }
+        return {t: n for t, n in found.items() if n}
     finally:
         con.close()
+
+
+def _ann_rows(s) -> dict[str, int]:
+    return _person_rows(s, ANN, "anon-ann")
 
 
 def _batches(s, day: dt.date) -> set[str]:
@@ -263,3 +273,36 @@ def test_erased_subjects_changed_outside_a_night_mean_a_full_pass(erased_on_nigh
         con.close()
     assert full.full and set(full.batches) == _batches(s, D1) | _batches(s, D2)
     assert not after.full and after.batches == []
+
+
+def _bob_rows(s) -> dict[str, int]:
+    return _person_rows(s, BOB, "anon-bob")
+
+
+def test_an_erasure_between_nights_means_a_full_pass_the_next_night(erased_on_night_1, monkeypatch):
+    """``tailor erase --defer`` erases Bob between nights 2 and 3: his rows go at once, his
+    landing files wait for the batched pass. The erased subjects changed outside a night,
+    so night 3 checks the whole history, not only what it loaded: day 1 reloaded from
+    the landing zone still holding his records (the loader's own check switched off, a
+    path that writes raw rows without it) leaves nothing of him."""
+    from tailor.pipeline import erase_and_publish
+
+    s, _, second = erased_on_night_1
+    assert second["suppression"]["pass"] == "new_loads"
+    done = erase_and_publish(s, customer_id=BOB, email=None, day=D2, defer=True, force=False)
+    assert done.rows_removed > 0 and done.physical_due_on is not None
+    assert _bob_rows(s) == {}
+    assert f'"userId": "{BOB}"' in (s.landing / "events" / f"dt={D1}" / "events.ndjson").read_text()
+
+    monkeypatch.setattr("tailor.ingest.load.enforce_suppression", lambda con, day=None: {})
+    con = connect(s.warehouse, settings=s)
+    try:
+        ingest.load_day(con, s.landing, D1)  # an operator's reload: his day-1 rows are back
+    finally:
+        con.close()
+    assert set(_bob_rows(s)) == {"events", "customers"}
+    _day(s.landing, D3, ann=False)
+    third = _night(s, D3)
+    assert third["suppression"]["pass"] == "full"
+    assert third["suppression"]["why"] == "erased subjects changed since the last pass"
+    assert _bob_rows(s) == {} and _ann_rows(s) == {}
