@@ -12,10 +12,10 @@ What one call does:
 1. plans each table's suite (:mod:`expectations.suites`): the batch, usually the run date's
    partition, and the expectations with their severities. A table that does not exist is
    a critical failure in ``raw`` and ``marts`` and a skipped table (a warning) in ``ml``;
-2. runs every suite: the raw layer's as plain SQL in DuckDB (:mod:`expectations.sql_checks`,
-   :data:`SQL_LAYERS`), the others as one GX Checkpoint against the warehouse file, in SQL
-   inside DuckDB (:mod:`expectations.duckdb_source`); either way into GX's result
-   objects. Then it builds the Data Docs site
+2. runs every suite as plain SQL in DuckDB (:mod:`expectations.sql_checks`), into GX's
+   result objects; a suite holding an expectation type that module does not know goes to
+   one GX Checkpoint against the warehouse file instead, in SQL inside DuckDB
+   (:mod:`expectations.duckdb_source`). Then it builds the Data Docs site
    (``<reports>/data_docs/index.html``) with the result. Values from data in the results
    (failure samples, failing rows, exception messages) are HTML-escaped before GX renders
    the pages, whose templates insert many of them as they are. Like the JSON report, the
@@ -417,27 +417,23 @@ def _new_gx_context(results_dir: Path, docs_dir: Path):
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
-def _forget(context: Any, layer: str, suite_names: Iterable[str]) -> None:
+def _forget(
+    context: Any, layer: str, suite_names: Iterable[str], *, datasource: bool = True
+) -> None:
     """Remove from the process's context what an earlier validation of ``layer`` left (its
-    checkpoint, validation definitions, suites and data source), so the new ones can be
-    added under the same names (the Data Docs paths carry the suite names). Removed from
-    the stores by key: reading them back would rebuild objects whose data asset is gone."""
-    stores = [(context.checkpoint_store, f"tailor_{layer}")]
+    validation definitions and suites; with ``datasource``, its checkpoint and data source
+    too), so the new ones can be added under the same names (the Data Docs paths carry the
+    suite names). Removed from the stores by key: reading them back would rebuild objects
+    whose data asset is gone."""
+    stores = [(context.checkpoint_store, f"tailor_{layer}")] if datasource else []
     for name in suite_names:
         stores += [(context.validation_definition_store, name), (context.expectations_store, name)]
     for store, name in stores:
         key = store.get_key(name=name)
         if store.has_key(key):
             store.remove_key(key)
-    if f"tailor_{layer}" in context.data_sources.all():
+    if datasource and f"tailor_{layer}" in context.data_sources.all():
         context.data_sources.delete(f"tailor_{layer}")
-
-
-# The layers whose suites are evaluated as plain SQL (:mod:`expectations.sql_checks`): the
-# raw gate, whose size follows what was delivered (a backfill validates every day of its
-# range) and whose simple column checks GX only makes slower. The marts and output gates
-# stay with GX: a fixed set of tables, one validation a night.
-SQL_LAYERS = frozenset({"raw"})
 
 
 def run_suites(
@@ -450,36 +446,58 @@ def run_suites(
     docs_index: bool = True,
     pages: Callable[[Any], bool] | None = None,
 ) -> None:
-    """Validate every planned suite (``report.layer`` says how: :data:`SQL_LAYERS` in SQL
-    on ``con``, the others by a GX checkpoint on ``database``), add the outcomes to
-    ``report``, store the results and render their Data Docs pages: every result's, or
-    those ``pages`` accepts (a GX suite validation result)."""
+    """Validate every planned suite, add the outcomes to ``report``, store the results and
+    render their Data Docs pages: every result's, or those ``pages`` accepts (a GX suite
+    validation result).
+
+    A suite whose every expectation :mod:`expectations.sql_checks` knows is evaluated in
+    SQL on ``con``: all of Tailor's suites. A suite holding any other expectation type
+    (one added to a suite from GX's gallery, say) is validated by a GX checkpoint on
+    ``database``, as is every suite when there is no ``con``."""
     import great_expectations as gx
+
+    from expectations import sql_checks
 
     context = gx_context(settings)
     tables = {suite.suite_name(report.layer): suite.table for suite, _ in plans}
-    if report.layer in SQL_LAYERS and con is not None:
-        run_results = _run_sql(report, plans, con)
-        shown = {k: v for k, v in run_results.items() if pages is None or pages(v)}
-        expectations = {suite.suite_name(report.layer): plan.expectations for suite, plan in plans}
+    in_sql: list[tuple[TableSuite, SuitePlan]] = []
+    in_gx: list[tuple[TableSuite, SuitePlan]] = []
+    for planned in plans:
+        ok = con is not None and sql_checks.supported(planned[1].expectations)
+        (in_sql if ok else in_gx).append(planned)
+    run_results: dict[Any, Any] = {}
+    shown: dict[Any, Any] = {}
+    fingerprints: dict[str, str] = {}
+    to_render: list[str] = []
+    if in_gx:  # first: it sets its suites up anew in the context, leaving the others be
+        results, gx_fingerprints = _run_gx(report, in_gx, settings, database)
+        run_results.update(results)
+        fingerprints.update(gx_fingerprints)
+        shown.update({k: v for k, v in results.items() if pages is None or pages(v)})
+        names = {v.suite_name for v in shown.values()}
+        to_render += suite_pages_to_render(
+            settings, {n: f for n, f in gx_fingerprints.items() if n in names}
+        )
+    if in_sql:
+        assert con is not None
+        results = _run_sql(report, in_sql, con)
+        run_results.update(results)
+        sql_shown = {k: v for k, v in results.items() if pages is None or pages(v)}
+        shown.update(sql_shown)
+        expectations = {s.suite_name(report.layer): p.expectations for s, p in in_sql}
         suites = {
             v.suite_name: gx.ExpectationSuite(
                 name=v.suite_name, expectations=expectations[v.suite_name]
             )
-            for v in shown.values()
+            for v in sql_shown.values()
         }
-        fingerprints = {name: suite_fingerprint(s.to_json_dict()) for name, s in suites.items()}
-        to_render = suite_pages_to_render(settings, fingerprints)
-        _forget(context, report.layer, to_render)
-        for name in to_render:
+        sql_fingerprints = {n: suite_fingerprint(s.to_json_dict()) for n, s in suites.items()}
+        fingerprints.update(sql_fingerprints)
+        pending = suite_pages_to_render(settings, sql_fingerprints)
+        _forget(context, report.layer, pending, datasource=False)
+        for name in pending:
             context.suites.add(suites[name])
-    else:
-        run_results, fingerprints = _run_gx(report, plans, settings, database)
-        shown = {k: v for k, v in run_results.items() if pages is None or pages(v)}
-        names = {v.suite_name for v in shown.values()}
-        to_render = suite_pages_to_render(
-            settings, {n: f for n, f in fingerprints.items() if n in names}
-        )
+        to_render += pending
     for validation in run_results.values():
         suite_name = validation.suite_name
         for r in validation.results:

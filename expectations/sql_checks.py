@@ -2,10 +2,11 @@
 
 Great Expectations spends about 25 ms of Python on every expectation it validates (its
 metric graph, pydantic models and deep copies), whatever the data, and the raw gate's
-queries are a small part of its time. The raw suites use a handful of column checks whose
-meaning is simple, so they are evaluated here instead (``benchmarks/raw_gate.py``, the
-demo's data: one night's 66 checks 1.4 s in GX against 0.1 s here; a backfill's 21 days,
-1,386 checks, 31.8 s against 3.2 s):
+queries are a small part of its time. The gates' suites use a handful of column and table
+checks whose meaning is simple, so they are evaluated here instead
+(``benchmarks/gate_checks.py``; the demo's raw data: one night's 66 checks 1.4 s in GX
+against 0.1 s here, a backfill's 21 days, 1,386 checks, 31.8 s against 3.2 s; the marts
+gate's 89 checks 1.6 s against 0.1-0.2 s):
 
 * the batch's rows are counted (a batch that cannot be read fails every check, with the
   reason), then one aggregate query per suite counts, for every column check, the nulls
@@ -16,12 +17,13 @@ demo's data: one night's 66 checks 1.4 s in GX against 0.1 s here; a backfill's 
   every column check but ``not null``, a check of an empty batch passes), and each result
   is built by GX's own formatting function into GX's result objects, so the rest of the
   gate (``ops.validation_results``, the JSON report, the Data Docs pages) is the same
-  whichever evaluated them. tests/integration/test_expectations.py runs both on a good
-  and a broken day and compares every result.
+  whichever evaluated them. The integration tests run every gate both ways on good and
+  broken data and compare every result.
 
-The suites stay written as GX expectations (:mod:`expectations.suites`). An expectation
-type this module does not know raises :class:`Unsupported`; the gates that use it
-(:data:`expectations.runner.SQL_LAYERS`) hold only the types below.
+The suites stay written as GX expectations (:mod:`expectations.suites`). :func:`evaluate`
+refuses an expectation type this module does not know (:class:`Unsupported`);
+:func:`expectations.runner.run_suites` sends a suite holding one to GX instead
+(:func:`supported`).
 """
 
 from __future__ import annotations
@@ -51,11 +53,17 @@ COLUMN_CHECKS = (
     "expect_column_values_to_be_unique",
 )
 TABLE_CHECKS = ("expect_table_row_count_to_be_between", "expect_no_unexpected_rows")
-SUPPORTED = frozenset(COLUMN_CHECKS + TABLE_CHECKS)
+COMPOUND_UNIQUE = "expect_compound_columns_to_be_unique"
+SUPPORTED = frozenset((*COLUMN_CHECKS, *TABLE_CHECKS, COMPOUND_UNIQUE))
 
 
 class Unsupported(ValueError):
     """An expectation this module cannot evaluate."""
+
+
+def supported(expectations: Sequence[Expectation]) -> bool:
+    """Whether every expectation is one this module evaluates (and so the whole suite)."""
+    return all(e.expectation_type in SUPPORTED for e in expectations)
 
 
 def check_supported(expectations: Sequence[Expectation]) -> None:
@@ -169,6 +177,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, query: str, expectations: Sequence[
         try:
             if e.expectation_type == "expect_table_row_count_to_be_between":
                 out[i] = _row_count_result(e, total)
+            elif e.expectation_type == COMPOUND_UNIQUE:
+                out[i] = _compound_unique_result(con, batch, e, total)
             else:
                 out[i] = _unexpected_rows_result(con, query, e)
         except Exception as exc:
@@ -214,12 +224,6 @@ def _column_counts(
 def _column_result(
     con: duckdb.DuckDBPyConnection, batch: str, c: _Column, total: int, nulls: int, bad: int
 ) -> Any:
-    from great_expectations.core.expectation_validation_result import (
-        ExpectationValidationResult,
-    )
-    from great_expectations.expectations.expectation import _format_map_output, _mostly_success
-    from great_expectations.expectations.expectation_configuration import parse_result_format
-
     e = c.expectation
     mostly = e.configuration.kwargs.get("mostly")
     mostly = 1.0 if mostly is None else float(mostly)
@@ -245,6 +249,26 @@ def _column_result(
                 sample = [r[0] for r in con.execute(sql, c.params).fetchall()]
     if total == 0:  # GX counts nothing on an empty batch, and the check passes
         unexpected, sample = None, []
+    return _map_result(e, total, considered, nonnull, unexpected, sample, mostly)
+
+
+def _map_result(
+    e: Any,
+    total: int,
+    considered: int,
+    nonnull: int | None,
+    unexpected: int | None,
+    sample: list[Any],
+    mostly: float,
+) -> Any:
+    """A map check's result as GX builds it: passes when nothing was considered, else when
+    the share of expected values among the ``considered`` reaches ``mostly``."""
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationValidationResult,
+    )
+    from great_expectations.expectations.expectation import _format_map_output, _mostly_success
+    from great_expectations.expectations.expectation_configuration import parse_result_format
+
     success = True if not considered else _mostly_success(considered, unexpected, mostly)
     result = _format_map_output(
         result_format=parse_result_format(RESULT_FORMAT),
@@ -260,6 +284,44 @@ def _column_result(
         result=result["result"],
         exception_info=_no_exception(),
     )
+
+
+def _compound_unique_result(con: duckdb.DuckDBPyConnection, batch: str, e: Any, total: int) -> Any:
+    """GX's compound-unique check: a row is unexpected when another row holds the same
+    values in every listed column. As in GX on SQL, which joins the rows to their group
+    counts on equal values, a row with a null in one of the columns is never a duplicate;
+    ``ignore_row_if`` (default: all values missing) says which rows are not considered."""
+    kw = e.configuration.kwargs
+    cols = [quote(c) for c in kw["column_list"]]
+    ignore = kw.get("ignore_row_if") or "all_values_are_missing"
+    if ignore == "all_values_are_missing":
+        considered_if = "not (" + " and ".join(f"{c} is null" for c in cols) + ")"
+    elif ignore == "any_value_is_missing":
+        considered_if = " and ".join(f"{c} is not null" for c in cols)
+    elif ignore == "never":
+        considered_if = "true"
+    else:
+        raise Unsupported(f"ignore_row_if {ignore!r}")
+    no_null = " and ".join(f"{c} is not null" for c in cols)
+    flagged = (
+        f"select {', '.join(cols)}, ({considered_if}) as _considered, ({no_null}) and "
+        f"count(*) over (partition by {', '.join(cols)}) > 1 as _dup from {batch}"
+    )
+    considered, unexpected = con.execute(
+        f"select count_if(_considered), count_if(_considered and _dup) from ({flagged}) as f"
+    ).fetchone()
+    considered, unexpected = int(considered or 0), int(unexpected or 0)
+    sample: list[dict[str, Any]] = []
+    if unexpected:
+        cursor = con.execute(
+            f"select {', '.join(cols)} from ({flagged}) as f "
+            f"where _considered and _dup limit {SAMPLE_SIZE}"
+        )
+        sample = [dict(zip(kw["column_list"], r, strict=True)) for r in cursor.fetchall()]
+    mostly = kw.get("mostly")
+    mostly = 1.0 if mostly is None else float(mostly)
+    # an empty batch considers nothing: vacuously true, as in GX
+    return _map_result(e, total, considered, considered, unexpected, sample, mostly)
 
 
 def _row_count_result(e: Any, total: int) -> Any:

@@ -387,8 +387,10 @@ def dbt(dbt_args: tuple[str, ...]) -> None:
 )
 @click.option("--date", "day", required=True, help="The run date (YYYY-MM-DD).")
 def validate(layer: str, day: str) -> None:
-    """Validate one layer of the warehouse for one run date with Great Expectations.
+    """Validate one layer of the warehouse for one run date against its expectation suites.
 
+    The suites are Great Expectations suites, their checks evaluated as SQL in DuckDB (a
+    suite with an expectation type that evaluator does not know, by Great Expectations).
     Results go to ops.validation_results and Data Docs (HTML) under the reports folder.
     Exits non-zero when a critical expectation fails.
     """

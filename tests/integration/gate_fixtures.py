@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,69 @@ def validate(layer: str, day: dt.date, s):
         return validate_layer(layer, day, s), None
     except ValidationFailed as exc:
         return exc.report, exc
+
+
+def evaluated(layer: str, day: dt.date, s, engine: str) -> dict:
+    """Every suite of ``layer`` evaluated by ``engine`` (``sql``: as the gates evaluate
+    them, expectations/sql_checks.py; ``gx``: by a GX checkpoint, the reference), without
+    recording anything: {suite: its results in a comparable form, in one order}."""
+    from expectations import runner, sql_checks
+    from expectations.suites import LAYERS as SUITES
+    from expectations.suites.base import SuiteContext
+
+    con = connect(s)
+    try:
+        report = runner.ValidationReport(
+            run_id=f"compare-{engine}-{layer}-{day}",
+            run_date=day,
+            layer=layer,
+            warehouse=str(s.warehouse),
+            started_at=runner.utcnow(),
+        )
+        ctx = SuiteContext(layer=layer, run_date=day, settings=s, con=con)
+        plans = runner.plan_suites(report, SUITES[layer], ctx)
+        if engine == "gx":
+            con.close()  # GX opens the file itself
+            out, _ = runner._run_gx(report, plans, s, s.warehouse)
+        else:  # every suite of the gates is one the gates evaluate in SQL
+            assert all(sql_checks.supported(p.expectations) for _, p in plans)
+            out = runner._run_sql(report, plans, con)
+    finally:
+        con.close()
+    return {  # GX orders a suite's results its own way
+        v.suite_name: sorted(
+            (_comparable(r) for r in v.results), key=lambda c: json.dumps(c, default=str)
+        )
+        for v in out.values()
+    }
+
+
+def _comparable(r) -> dict:
+    """What a result says, in a form two evaluations of the same check can be compared in:
+    a sample of failing values is compared whole only when it holds every failing value
+    (which 10 of more stand in the sample depends on the scan order)."""
+    res = dict(r.result or {})
+    count = res.get("unexpected_count", res.get("observed_value"))
+    out = {
+        "type": r.expectation_config.type,
+        "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+        "success": r.success,
+        "exception": bool((r.exception_info or {}).get("raised_exception")),
+    }
+    for key in ("element_count", "unexpected_count", "missing_count", "observed_value"):
+        if key in res:
+            out[key] = res[key]
+    for key in ("unexpected_percent", "missing_percent", "unexpected_percent_total"):
+        if res.get(key) is not None:
+            out[key] = round(res[key], 9)
+    sample = res.get("partial_unexpected_list")
+    if sample is None:
+        sample = (res.get("details") or {}).get("unexpected_rows")
+    if sample is not None:
+        whole = isinstance(count, int) and count <= len(sample)
+        out["sample"] = sorted(json.dumps(v, default=str, sort_keys=True) for v in sample)
+        out["sample"] = out["sample"] if whole else len(sample)
+    return out
 
 
 def failed(

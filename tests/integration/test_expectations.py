@@ -24,6 +24,7 @@ from tests.integration.gate_fixtures import (
     RUN_DAY,
     build_marts,
     connect,
+    evaluated,
     failed,
     module_settings,
     validate,
@@ -314,75 +315,13 @@ def test_bad_raw_day_reports_warnings_without_failing_on_them(raw_bad):
     assert ("raw.events", "expect_column_values_to_not_be_null", "type") in passed
 
 
-def _comparable(r) -> dict:
-    """What a result says, in a form two evaluations of the same check can be compared in:
-    a sample of failing values is compared whole only when it holds every failing value
-    (which 10 of more stand in the sample depends on the scan order)."""
-    res = dict(r.result or {})
-    count = res.get("unexpected_count", res.get("observed_value"))
-    out = {
-        "type": r.expectation_config.type,
-        "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
-        "success": r.success,
-        "exception": bool((r.exception_info or {}).get("raised_exception")),
-    }
-    for key in ("element_count", "unexpected_count", "missing_count", "observed_value"):
-        if key in res:
-            out[key] = res[key]
-    for key in ("unexpected_percent", "missing_percent", "unexpected_percent_total"):
-        if res.get(key) is not None:
-            out[key] = round(res[key], 9)
-    sample = res.get("partial_unexpected_list")
-    if sample is None:
-        sample = (res.get("details") or {}).get("unexpected_rows")
-    if sample is not None:
-        whole = isinstance(count, int) and count <= len(sample)
-        out["sample"] = sorted(json.dumps(v, default=str, sort_keys=True) for v in sample)
-        out["sample"] = out["sample"] if whole else len(sample)
-    return out
-
-
 @pytest.mark.parametrize("day", [GOOD_DAY, BAD_DAY])
 def test_raw_checks_in_sql_give_great_expectations_results(raw_warehouse, day):
-    # The raw gate evaluates its suites in SQL (expectations/sql_checks.py): on a good day
+    # The gates evaluate their suites in SQL (expectations/sql_checks.py): on a good day
     # and on a day broken every way the suites look for, each check's verdict, counts,
     # percentages and failing values are GX's own.
-    from expectations import runner
-    from expectations.suites import LAYERS as SUITES
-    from expectations.suites.base import SuiteContext
-
-    con = connect(raw_warehouse)
-    try:
-
-        def results(engine: str) -> dict:
-            report = runner.ValidationReport(
-                run_id=f"compare-{engine}-{day}",
-                run_date=day,
-                layer="raw",
-                warehouse=str(raw_warehouse.warehouse),
-                started_at=runner.utcnow(),
-            )
-            ctx = SuiteContext(layer="raw", run_date=day, settings=raw_warehouse, con=con)
-            plans = runner.plan_suites(report, SUITES["raw"], ctx)
-            if engine == "gx":
-                out, _ = runner._run_gx(report, plans, raw_warehouse, raw_warehouse.warehouse)
-            else:
-                out = runner._run_sql(report, plans, con)
-            return {  # GX orders a suite's results its own way
-                v.suite_name: sorted(
-                    (_comparable(r) for r in v.results), key=lambda c: json.dumps(c, default=str)
-                )
-                for v in out.values()
-            }
-
-        gx_results, sql_results = results("gx"), results("sql")
-    finally:
-        con.close()
-    assert sorted(sql_results) == sorted(gx_results)
-    for suite, expected in gx_results.items():
-        assert len(sql_results[suite]) == len(expected)
-        for got, want in zip(sql_results[suite], expected, strict=True):
-            assert got == want, suite
+    gx_results = evaluated("raw", day, raw_warehouse, "gx")
+    assert evaluated("raw", day, raw_warehouse, "sql") == gx_results
     failing = {r["type"] for rs in gx_results.values() for r in rs if not r["success"]}
     if day == BAD_DAY:  # every kind of check failed somewhere, so each was compared failing
         assert failing >= {
@@ -396,6 +335,51 @@ def test_raw_checks_in_sql_give_great_expectations_results(raw_warehouse, day):
         }, failing
     else:
         assert not failing
+
+
+def test_a_suite_with_an_expectation_sql_does_not_know_is_validated_by_gx(
+    raw_warehouse, monkeypatch
+):
+    # a check added to a suite from GX's gallery still runs: its suite goes to a GX
+    # checkpoint, the other suites stay in SQL
+    import dataclasses
+
+    import great_expectations.expectations as gxe
+
+    from expectations import runner
+    from expectations.suites import LAYERS as SUITES
+    from expectations.suites.base import SuiteContext
+
+    by_gx = []
+    real = runner._run_gx
+    monkeypatch.setattr(
+        runner, "_run_gx", lambda report, plans, *a: by_gx.extend(plans) or real(report, plans, *a)
+    )
+    con = connect(raw_warehouse)
+    try:
+        report = runner.ValidationReport(
+            run_id=f"gallery-{GOOD_DAY}",
+            run_date=GOOD_DAY,
+            layer="raw",
+            warehouse=str(raw_warehouse.warehouse),
+            started_at=runner.utcnow(),
+        )
+        ctx = SuiteContext(layer="raw", run_date=GOOD_DAY, settings=raw_warehouse, con=con)
+        plans = runner.plan_suites(report, SUITES["raw"], ctx)
+        (suite, plan), *others = plans
+        extra = gxe.ExpectTableColumnCountToBeBetween(min_value=1)
+        plans = [
+            (suite, dataclasses.replace(plan, expectations=[*plan.expectations, extra])),
+            *others,
+        ]
+        runner.run_suites(report, plans, raw_warehouse, raw_warehouse.warehouse, con=con)
+    finally:
+        con.close()
+    assert [s.table for s, _ in by_gx] == [suite.table]
+    (gallery,) = [o for o in report.outcomes if o.expectation == extra.expectation_type]
+    assert gallery.success and gallery.table == suite.table
+    assert report.success
+    assert len(report.outcomes) == sum(len(p.expectations) for _, p in plans)
 
 
 def _offline_rows(index: Path) -> str:
@@ -555,6 +539,26 @@ def test_bad_marts_fail_for_each_reason(marts_bad, table, expectation, column, t
     line = failed(report, table, expectation, column).describe()
     assert line in message
     assert text in line, line
+
+
+@pytest.mark.parametrize("which", ["good", "bad"])
+def test_marts_checks_in_sql_give_great_expectations_results(marts_warehouses, which):
+    # as the raw gate's: the marts gate's suites in SQL and by GX, on good and broken marts
+    s = marts_warehouses[0] if which == "good" else marts_warehouses[1]
+    gx_results = evaluated("marts", RUN_DAY, s, "gx")
+    assert evaluated("marts", RUN_DAY, s, "sql") == gx_results
+    failing = {r["type"] for rs in gx_results.values() for r in rs if not r["success"]}
+    if which == "bad":
+        assert failing >= {
+            "expect_column_values_to_be_unique",
+            "expect_compound_columns_to_be_unique",
+            "expect_column_values_to_not_be_null",
+            "expect_column_values_to_be_in_set",
+            "expect_column_values_to_be_between",
+            "expect_no_unexpected_rows",
+        }, failing
+    else:
+        assert not failing
 
 
 def test_bad_marts_fail_nothing_else(marts_bad):

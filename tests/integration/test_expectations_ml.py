@@ -17,6 +17,7 @@ from tests.integration.gate_fixtures import (
     RUN_DAY,
     build_marts,
     connect,
+    evaluated,
     failed,
     module_settings,
     validate,
@@ -183,6 +184,26 @@ def test_bad_ml_outputs_fail_for_each_reason(ml_bad, table, expectation, column,
     ]
     assert any(text in line for line in lines), lines
     assert all(line in message for line in lines)
+
+
+@pytest.mark.parametrize("which", ["good", "bad"])
+def test_ml_checks_in_sql_give_great_expectations_results(settings, ml_warehouses, which):
+    # the ML gate's suites in SQL (as the gate evaluates them) and by GX, on good and
+    # broken outputs (the bad destinations too): the same results
+    s = ml_warehouses[0] if which == "good" else ml_warehouses[1]
+    with pytest.MonkeyPatch.context() as mp:
+        if which == "bad":
+            mp.setenv(
+                "TAILOR_DESTINATIONS",
+                str(write_destinations(settings.data, "bad", email_only=False)),
+            )
+        gx_results = evaluated("ml", RUN_DAY, s, "gx")
+        assert evaluated("ml", RUN_DAY, s, "sql") == gx_results
+    failing = {r["type"] for rs in gx_results.values() for r in rs if not r["success"]}
+    if which == "bad":
+        assert failing >= {"expect_no_unexpected_rows", "expect_column_values_to_be_between"}
+    else:
+        assert not failing
 
 
 def test_bought_products_are_not_recommended(ml_bad):

@@ -1,4 +1,4 @@
-"""The raw gate's SQL evaluation of expectations (expectations/sql_checks.py) on a small
+"""The gates' SQL evaluation of expectations (expectations/sql_checks.py) on a small
 in-memory table: what GX would say for each kind of check, and a check that cannot be
 evaluated failing alone, with its reason (tests/integration/test_expectations.py
 compares it with GX itself on real raw partitions)."""
@@ -97,6 +97,46 @@ def test_an_unreadable_batch_fails_every_check(con):
     results = evaluate(con, "select * from no_such_table", [not_null("id"), not_null("n")])
     assert [r.success for r in results] == [False, False]
     assert all("no_such_table" in r.exception_info["exception_message"] for r in results)
+
+
+@pytest.mark.parametrize(
+    ("ignore", "mostly", "success", "missing", "percent"),
+    [
+        # what GX 1.x says on DuckDB for the same table (checked side by side once; the
+        # integration tests compare the marts gate with GX on every run)
+        (None, None, False, 2, 40.0),
+        ("never", None, False, 0, 200 / 7),
+        ("any_value_is_missing", 0.3, True, 4, 200 / 3),
+    ],
+)
+def test_compound_columns_unique_counts_as_great_expectations(
+    ignore, mostly, success, missing, percent
+):
+    # a row with a null among the columns is never a duplicate (GX joins on equal values);
+    # ignore_row_if says which rows are not considered at all
+    import great_expectations.expectations as gxe
+
+    from expectations.sql_checks import evaluate
+
+    con = duckdb.connect()
+    try:
+        con.execute(
+            "create table pairs as select * from (values ('a', 'x'), ('a', 'x'), ('a', null),"
+            " ('a', null), (null, null), (null, null), ('b', 'y')) as v(id, s)"
+        )
+        kw = {"ignore_row_if": ignore} if ignore else {}
+        if mostly:
+            kw["mostly"] = mostly
+        e = gxe.ExpectCompoundColumnsToBeUnique(column_list=["id", "s"], **kw)
+        (r,) = evaluate(con, "select * from pairs", [e])
+    finally:
+        con.close()
+    assert r.success is success
+    assert r.result["element_count"] == 7
+    assert r.result["unexpected_count"] == 2
+    assert r.result["missing_count"] == missing
+    assert r.result["unexpected_percent"] == pytest.approx(percent)
+    assert r.result["partial_unexpected_list"] == [{"id": "a", "s": "x"}] * 2
 
 
 def test_an_unknown_expectation_type_is_refused(con):

@@ -1,13 +1,16 @@
-"""The raw gate's checks evaluated by Great Expectations and as plain SQL, side by side.
+"""A gate's checks evaluated by Great Expectations and as plain SQL, side by side.
 
-The raw gate evaluates its suites as SQL (``expectations/sql_checks.py``) into GX's result
+The gates evaluate their suites as SQL (``expectations/sql_checks.py``) into GX's result
 objects. This measures both evaluations of the same suites on the same warehouse in one
-run: the raw partitions of ``--days`` days (every day's suites, as a backfill's range gate
-plans them), rounds alternating the two, the medians compared. Data Docs and the results
-table are left out: both evaluations share them. Each round also checks that both gave
-the same verdicts.
+run, rounds alternating the two, the medians compared: for ``--layer raw`` (the default)
+the raw partitions of the days ``--from`` to ``--to`` (every day's suites, as a
+backfill's range gate plans them); for ``--layer marts`` or ``ml`` the suites of the day
+``--to`` (those layers hold the current state, checked once a night). Data Docs and the
+results table are left out: both evaluations share them. Each round also checks that
+both gave the same verdicts.
 
-    TAILOR_DATA=/tmp/demo .venv/bin/python benchmarks/raw_gate.py --from 2026-10-01 --to 2026-10-21
+    TAILOR_DATA=/tmp/demo .venv/bin/python benchmarks/gate_checks.py --from 2026-10-01 --to 2026-10-21
+    TAILOR_DATA=/tmp/demo .venv/bin/python benchmarks/gate_checks.py --layer marts --to 2026-10-22
 
 The warehouse is the one settings resolve (``TAILOR_DATA``), loaded beforehand (e.g.
 ``tailor generate`` and ``tailor run --from --to``); it is only read. ``--json PATH``
@@ -31,15 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="start", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--layer", choices=["raw", "marts", "ml"], default="raw")
+    parser.add_argument("--from", dest="start", type=dt.date.fromisoformat)
     parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    import great_expectations  # noqa: F401  (its import is paid by both; not measured)
-
-    from expectations import runner
+    from expectations import runner  # (before GX: it keeps GX from importing Spark Connect)
     from expectations.suites import LAYERS as SUITES
     from expectations.suites.base import SuiteContext
     from tailor.backfill import _DaySuite, days_of
@@ -47,13 +49,17 @@ def main() -> None:
     from tailor.warehouse import connect
 
     s = get_settings()
-    days = days_of(args.start, args.end)
+    import great_expectations  # noqa: F401  (its import is paid by both; not measured)
+
+    if args.layer == "raw" and args.start is None:
+        parser.error("--layer raw needs --from")
+    days = days_of(args.start, args.end) if args.layer == "raw" else [args.end]
     con = connect(s.warehouse, settings=s)
     try:
         report = runner.ValidationReport(
-            run_id="bench-raw-gate",
+            run_id=f"bench-{args.layer}-gate",
             run_date=days[-1],
-            layer="raw",
+            layer=args.layer,
             warehouse=str(s.warehouse),
             started_at=runner.utcnow(),
         )
@@ -61,10 +67,10 @@ def main() -> None:
         def planned() -> list:  # anew each round: GX ties an expectation to one suite
             plans = []
             for d in days:
-                ctx = SuiteContext(layer="raw", run_date=d, settings=s, con=con)
+                ctx = SuiteContext(layer=args.layer, run_date=d, settings=s, con=con)
                 plans += [
-                    (_DaySuite(suite, d), plan)
-                    for suite, plan in runner.plan_suites(report, SUITES["raw"], ctx)
+                    (_DaySuite(suite, d) if args.layer == "raw" else suite, plan)
+                    for suite, plan in runner.plan_suites(report, SUITES[args.layer], ctx)
                 ]
             return plans
 
@@ -90,6 +96,7 @@ def main() -> None:
             started = time.perf_counter()
             sql = runner._run_sql(report, plans, con)
             times["sql"].append(time.perf_counter() - started)
+            failing = sum(not ok for *_, ok in verdicts(gx))
             if verdicts(gx) != verdicts(sql):
                 differ = sorted(set(verdicts(gx)) ^ set(verdicts(sql)))
                 raise SystemExit(f"GX and SQL disagree on a verdict: {differ[:6]}")
@@ -97,6 +104,7 @@ def main() -> None:
         con.close()
     gx_s, sql_s = statistics.median(times["gx"]), statistics.median(times["sql"])
     result = {
+        "layer": args.layer,
         "days": len(days),
         "suites": len(plans),
         "expectations": expectations,
@@ -104,13 +112,14 @@ def main() -> None:
         "gx_seconds": round(gx_s, 2),
         "sql_seconds": round(sql_s, 2),
         "ratio_gx_over_sql": round(gx_s / sql_s, 1),
+        "failing_checks": failing,
         "machine": f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "command": " ".join(sys.argv),
     }
     print(
-        f"{len(days)} days, {len(plans)} suites, {expectations:,} expectations; median of "
+        f"{args.layer}: {len(days)} day(s), {len(plans)} suites, {expectations:,} expectations; median of "
         f"{args.rounds} rounds: GX {gx_s:.1f} s, SQL {sql_s:.1f} s ({gx_s / sql_s:.1f}x); "
-        "same verdicts"
+        f"same verdicts ({failing} failing)"
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
