@@ -130,9 +130,9 @@ def stale(
 ) -> str | None:
     """Why ``fit`` must not be served on ``day``, by the rules every job shares (None
     when none holds): it is ``every`` days old or older; the settings that shape a fit
-    (``settings``) changed; someone was erased since (their data trained it); the
-    customers (``customers``: what is counted, how many tonight, the largest growth
-    allowed, a share) grew beyond the limit."""
+    (``settings``) changed; someone erased since the fit is to be fully gone tonight (see
+    :func:`erasures_since`); the customers (``customers``: what is counted, how many
+    tonight, the largest growth allowed, a share) grew beyond the limit."""
     when = describe(fit, day)
     if (day - fit.fit_date).days >= every:
         return f"cadence: {when}, refit_every_days {every}"
@@ -140,7 +140,7 @@ def stale(
         return f"the settings changed since {when}"
     erased = erasures_since(con, fit.fit_date, day)
     if erased:
-        return f"{erased} erasure(s) since {when}"
+        return f"{erased} erasure(s) since {when} due tonight"
     what, now, limit = customers
     before = int(fit.spec.get("customers") or 0)
     growth = (now - before) / max(before, 1)
@@ -150,17 +150,36 @@ def stale(
 
 
 def erasures_since(con: Any, since: dt.date, day: dt.date) -> int:
-    """Erasures applied after the night ``since`` up to ``day``: their people's data is
-    in a fit made on ``since``."""
-    (n,) = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'ops' and table_name = 'erasure_audit'"
-    ).fetchone()
-    if not n:
+    """Erasures applied after the night ``since`` up to ``day`` (their people's data is in
+    a fit made on ``since``) whose physical part is done by ``day`` or due the next day.
+
+    A stored fit holds erased people only as part of its weights: like their landing
+    files and the free blocks of the warehouse file, that trace goes with the batched
+    physical part of erasure (:mod:`tailor.privacy.physical`), by the same deadline
+    (``erasure.physical_deadline_days``), not on the night of the request; their rows,
+    lists and scores are gone that night. A fit is thus refitted on the night the pass
+    runs (or earlier, by the cadence), and the person is fully gone on the day the audit
+    records. An erasure recorded before the audit had the physical columns counts at once.
+    """
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'ops' and table_name = 'erasure_audit'"
+        ).fetchall()
+    }
+    if not columns:
         return 0
+    due = "true"
+    if {"physical_due_on", "physically_erased_on"} <= columns:
+        # the physical pass runs one night ahead of the deadline (tailor.privacy.pending.due)
+        due = (
+            "coalesce(physically_erased_on <= $day, physical_due_on <= $day + interval 1 day, true)"
+        )
     (n,) = con.execute(
-        "select count(*) from ops.erasure_audit where run_date > ? and run_date <= ?",
-        [since, day],
+        "select count(*) from ops.erasure_audit "
+        f"where run_date > $since and run_date <= $day and {due}",
+        {"since": since, "day": day},
     ).fetchone()
     return int(n)
 

@@ -15,7 +15,8 @@ fit.
    the night;
 2. the fit is ``refit_every_days`` old or older (the cadence);
 3. the settings that shape a fit changed (cutoffs, stride, history, learners);
-4. someone was erased since the fit (their rows trained it);
+4. someone erased since the fit is due to be fully gone tonight (their rows trained it;
+   :func:`ml.fitted.erasures_since`: the night of the physical erasure pass);
 5. the customers scored grew by more than ``max_customer_change`` since the fit;
 6. the drift monitor, on the validation cutoff of the night (labels matured with the
    night's data): the stored model's AUC fell more than ``max_auc_drop`` below its

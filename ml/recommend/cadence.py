@@ -24,7 +24,8 @@ What a reused model does with what is new since its fit:
 2. the stored fit is of a model with nothing to store (popularity, content, history, ALS);
 3. the fit is ``refit_every_days`` old or older (the cadence);
 4. the settings that shape a fit changed (models, tuning, weights, half-life, ...);
-5. someone was erased since the fit (their interactions are in its weights);
+5. someone erased since the fit is due to be fully gone tonight (their interactions are in
+   its weights; :func:`ml.fitted.erasures_since`: the night of the physical erasure pass);
 6. the recommendable catalog changed by more than ``max_catalog_change`` (products
    added or gone, a share of the fit's), or the customers with interactions grew by
    more than ``max_customer_change``;

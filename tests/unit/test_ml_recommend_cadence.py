@@ -208,6 +208,29 @@ def test_a_changed_catalog_or_an_erasure_forces_a_refit(con):
     assert out["refit"] and "erasure" in out["refit_reason"], out
 
 
+def test_an_erasure_refits_by_its_physical_deadline_not_on_the_night_it_is_applied(con):
+    # the fit's trace of an erased person goes with the batched physical part (files,
+    # compaction): the nights before it is due serve the stored fit, whose lists already
+    # leave them out (their rows are gone); the night the pass runs refits
+    load(con, history())
+    nights = [DAY + dt.timedelta(days=i) for i in range(5)]
+    recommend_day(con, nights[0], CONFIG)
+    con.execute("create schema if not exists ops")
+    con.execute(
+        "create table ops.erasure_audit "
+        "(run_date date, physical_due_on date, physically_erased_on date)"
+    )
+    # applied on night 1, due on night 4: the pass runs one night ahead, on night 3
+    con.execute("insert into ops.erasure_audit values (?, ?, null)", [nights[1], nights[4]])
+    assert [recommend_day(con, d, CONFIG)["refit"] for d in nights[1:3]] == [0, 0]
+    out = recommend_day(con, nights[3], CONFIG)
+    assert out["refit"] and "erasure" in out["refit_reason"], out
+    # erased at once (tailor erase without --defer, or a flush): refitted that night
+    con.execute("insert into ops.erasure_audit values (?, ?, ?)", [nights[4], nights[4], nights[4]])
+    out = recommend_day(con, nights[4], CONFIG)
+    assert out["refit"] and "erasure" in out["refit_reason"], out
+
+
 def test_a_rerun_of_a_refit_night_stores_the_same_fit_byte_for_byte(con):
     load(con, history())
 
