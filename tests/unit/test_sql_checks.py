@@ -139,6 +139,19 @@ def test_compound_columns_unique_counts_as_great_expectations(
     assert r.result["partial_unexpected_list"] == [{"id": "a", "s": "x"}] * 2
 
 
+def test_compound_columns_unique_on_an_empty_batch_passes_with_nothing_counted(con):
+    # GX: element and unexpected counts 0, no percentage
+    import great_expectations.expectations as gxe
+
+    from expectations.sql_checks import evaluate
+
+    e = gxe.ExpectCompoundColumnsToBeUnique(column_list=["id", "s"])
+    (r,) = evaluate(con, "select * from t where false", [e])
+    assert r.success
+    assert r.result["element_count"] == r.result["unexpected_count"] == 0
+    assert r.result["unexpected_percent"] is None
+
+
 def test_an_unknown_expectation_type_is_refused(con):
     import great_expectations.expectations as gxe
 
