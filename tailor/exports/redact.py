@@ -17,6 +17,8 @@ import csv
 import io
 import json
 import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,58 +42,154 @@ def _needles(ident: Identity) -> set[str]:
     return {v.lower() for v in ident.customer_ids | ident.emails | ident.email_sha256s}
 
 
+class People:
+    """The identifiers of the people one pass removes, each mapped to who it names (one
+    parse of a file serves them all; what is removed is counted for each person named)."""
+
+    def __init__(self, idents: Sequence[Identity]) -> None:
+        self.count = len(idents)
+        self.owners: dict[str, set[int]] = {}
+        for i, ident in enumerate(idents):
+            for needle in _needles(ident):
+                self.owners.setdefault(needle, set()).add(i)
+        self.needles = set(self.owners)
+        # a plain identifier (printable ASCII, no quote or backslash) is written as itself
+        # in a CSV field or a JSON string, so a file whose lower-cased text does not contain
+        # it cannot hold it; any other identifier means the file is always parsed
+        self._plain = all(
+            n.isascii() and n.isprintable() and '"' not in n and "\\" not in n for n in self.needles
+        )
+
+    def may_be_in(self, text: str) -> bool:
+        """False only when no row of ``text`` (a CSV or JSON lines file) can name anyone."""
+        if not self._plain:
+            return bool(self.needles)
+        low = text.lower()
+        return any(n in low for n in self.needles)
+
+    def named(self, values: Iterable[Any]) -> set[int]:
+        """The people one of ``values`` (identifier columns of a row) names."""
+        out: set[int] = set()
+        for v in values:
+            out |= self.owners.get(_norm(v), set())
+        return out
+
+    def mentioned(self, text: str) -> set[int]:
+        """The people named in an API requests file (``text``): one of their identifiers
+        is a whole token of a request's URL-decoded path or of a text in its body, as
+        :func:`_redact_api` matches them (an email also as Mailchimp's md5 of it)."""
+        import hashlib
+
+        tokens = _api_tokens(text)
+        out: set[int] = set()
+        for needle, who in self.owners.items():
+            md5 = hashlib.md5(needle.encode()).hexdigest() if "@" in needle else None
+            if needle in tokens or md5 in tokens:
+                out |= who
+        return out
+
+
+def _api_tokens(text: str) -> set[str]:
+    """Every token (:data:`TOKEN_SPLIT`) of the API requests' paths and body texts."""
+    import urllib.parse
+
+    out: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            out.update(TOKEN_SPLIT.split(value.lower()))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(k)
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif value is not None:
+            out.update(TOKEN_SPLIT.split(str(value).lower()))
+
+    for line in text.splitlines():
+        if line.strip():
+            req = json.loads(line)
+            walk(urllib.parse.unquote(req.get("path", "")))
+            walk(req.get("body"))
+    return out
+
+
 def _id_columns(manifest: dict[str, Any], schema: list[dict[str, str]]) -> set[str]:
     cols = {c["name"] for c in schema if c.get("source") in ID_SOURCES}
     return cols | set(manifest.get("key", []))
 
 
-def _redact_csv(data: bytes, id_cols: set[str], needles: set[str]) -> tuple[bytes, int]:
-    text = data.decode("utf-8")
+def _redact_csv(
+    text: str, id_cols: set[str], people: People
+) -> tuple[str | None, int, Counter[int]]:
+    """``text`` without the rows naming the people (None: nothing removed), the rows
+    removed, and the rows removed per person."""
+    removed: Counter[int] = Counter()
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
-        return data, 0
+        return None, 0, removed
     header, body = rows[0], rows[1:]
     idx = [i for i, h in enumerate(header) if h in id_cols]
-    kept = [r for r in body if not any(i < len(r) and _norm(r[i]) in needles for i in idx)]
+    kept = []
+    for r in body:
+        who = people.named(r[i] for i in idx if i < len(r))
+        if who:
+            removed.update(who)
+        else:
+            kept.append(r)
     if len(kept) == len(body):
-        return data, 0
+        return None, 0, removed
     buf = io.StringIO(newline="")
     w = csvsafe.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(header)
     w.writerows([csvsafe.reread(v) for v in r] for r in kept)
-    return buf.getvalue().encode("utf-8"), len(body) - len(kept)
+    return buf.getvalue(), len(body) - len(kept), removed
 
 
-def _op_matches(op: dict[str, Any], id_cols: set[str], needles: set[str]) -> bool:
+def _op_names(op: dict[str, Any], id_cols: set[str], people: People) -> set[int]:
     values = {**(op.get("key") or {}), **(op.get("data") or {})}
-    return any(_norm(values.get(c)) in needles for c in id_cols)
+    return people.named(values.get(c) for c in id_cols)
 
 
 def _redact_jsonl(
-    data: bytes, id_cols: set[str], needles: set[str], batches: bool
-) -> tuple[bytes, int]:
+    text: str, id_cols: set[str], people: People, batches: bool
+) -> tuple[str | None, int, Counter[int]]:
+    """``text`` without the people's rows (a batch file: without their operations; None:
+    nothing removed), the rows removed, and the rows removed per person."""
     from tailor.exports.formats import to_json
 
     out: list[str] = []
     removed = 0
-    for line in data.decode("utf-8").splitlines():
+    per: Counter[int] = Counter()
+    for line in text.splitlines():
         if not line.strip():
             continue
         obj = json.loads(line)
         if batches:
             ops = obj.get("operations", [])
-            keep = [o for o in ops if not _op_matches(o, id_cols, needles)]
+            keep = []
+            for o in ops:
+                who = _op_names(o, id_cols, people)
+                if who:
+                    per.update(who)
+                else:
+                    keep.append(o)
             removed += len(ops) - len(keep)
             if len(keep) != len(ops):
                 obj["operations"] = keep
                 line = to_json(obj)
-        elif _op_matches(obj, id_cols, needles):
-            removed += 1
-            continue
+        else:
+            who = _op_names(obj, id_cols, people)
+            if who:
+                per.update(who)
+                removed += 1
+                continue
         out.append(line)
     if not removed:
-        return data, 0
-    return "".join(x + "\n" for x in out).encode("utf-8"), removed
+        return None, 0, per
+    return "".join(x + "\n" for x in out), removed, per
 
 
 TOKEN_SPLIT = re.compile(r"[^a-z0-9@._+\-]+")
@@ -122,11 +220,12 @@ def _without(value: Any, needles: set[str]) -> tuple[Any, bool]:
     return value, False
 
 
-def _redact_api(data: bytes, needles: set[str]) -> tuple[bytes, int, int]:
+def _redact_api(text: str, needles: set[str]) -> tuple[str | None, int, int]:
     """The API requests file (``apis``): the person's entries leave every request body (a
     batch keeps the others); a request left with nobody, or naming the person in its path
     or its remaining body, is dropped, with the requests using what it would return.
-    Returns (bytes, requests changed or dropped, requests dropped)."""
+    Returns (the new text or None when nothing changed, requests changed or dropped,
+    requests dropped)."""
     import hashlib
     import urllib.parse
 
@@ -137,7 +236,7 @@ def _redact_api(data: bytes, needles: set[str]) -> tuple[bytes, int, int]:
     out: list[str] = []
     changed = dropped = 0
     gone: set[str] = set()
-    for line in data.decode("utf-8").splitlines():
+    for line in text.splitlines():
         if not line.strip():
             continue
         req = json.loads(line)
@@ -167,58 +266,95 @@ def _redact_api(data: bytes, needles: set[str]) -> tuple[bytes, int, int]:
             line = to_json(req)
         out.append(line)
     if not changed:
-        return data, 0, 0
-    return "".join(x + "\n" for x in out).encode("utf-8"), changed, dropped
+        return None, 0, 0
+    return "".join(x + "\n" for x in out), changed, dropped
 
 
 def redact_folder(folder: Path, ident: Identity) -> tuple[int, int]:
     """Redact one export folder; returns (files rewritten, rows removed)."""
+    return redact_folder_many(folder, People([ident]))[0]
+
+
+def redact_folder_many(folder: Path, people: People) -> list[tuple[int, int]]:
+    """Redact one export folder of every person of ``people``, each file read and parsed
+    once; returns (files rewritten, rows removed) per person: the files that held them, the
+    rows that named them (a row naming two of them counts for each)."""
     manifest = json.loads((folder / MANIFEST).read_text())
-    needles = _needles(ident)
-    files = rows = 0
+    files = 0
+    per_files: Counter[int] = Counter()
+    per_rows: Counter[int] = Counter()
     for entry in manifest.get("files", []):
         path = folder / entry["name"]
         if not path.exists():
             continue
         id_cols = _id_columns(manifest, entry.get("schema", []))
-        data = path.read_bytes()
+        text = path.read_bytes().decode("utf-8")
         dropped = None
-        if entry["name"].endswith(".csv"):
-            new, n = _redact_csv(data, id_cols, needles)
-        elif entry.get("role") == "api_requests":
-            new, n, dropped = _redact_api(data, needles)
+        who: Counter[int] = Counter()
+        if entry.get("role") == "api_requests":
+            # identifiers in URL paths are percent-encoded, emails also as md5: always parsed
+            new, n, dropped = _redact_api(text, people.needles)
+            if new is not None:  # who it named (when that cannot be told: all of them)
+                who.update(people.mentioned(text) or set(range(people.count)))
+        elif not people.may_be_in(text):
+            continue
+        elif entry["name"].endswith(".csv"):
+            new, n, who = _redact_csv(text, id_cols, people)
         else:
-            new, n = _redact_jsonl(data, id_cols, needles, batches=entry.get("role") == "batches")
-        if n:
-            atomic_write(path, new, tag="redact-")
-            if entry.get("role") != "batches":
-                entry["rows"] -= n if dropped is None else dropped
-            entry["bytes"] = len(new)
-            entry["sha256"] = sha256_bytes(new)
-            entry["redacted_rows"] = entry.get("redacted_rows", 0) + n
-            files += 1
-            rows += n if dropped is None else 0  # contact rows; API requests are not rows
+            new, n, who = _redact_jsonl(
+                text, id_cols, people, batches=entry.get("role") == "batches"
+            )
+        if new is None:
+            continue
+        data = new.encode("utf-8")
+        atomic_write(path, data, tag="redact-")
+        if entry.get("role") != "batches":
+            entry["rows"] -= n if dropped is None else dropped
+        entry["bytes"] = len(data)
+        entry["sha256"] = sha256_bytes(data)
+        entry["redacted_rows"] = entry.get("redacted_rows", 0) + n
+        files += 1
+        per_files.update(set(who))
+        if dropped is None:  # contact rows; API requests are not rows
+            per_rows.update(who)
     if files:
         manifest["row_count"] = sum(
             f["rows"] for f in manifest["files"] if f.get("role") != "api_requests"
         )
         manifest["redacted"] = True
         atomic_write(folder / MANIFEST, manifest_bytes(manifest), tag="redact-")
-    return files, rows
+    return [(per_files[i], per_rows[i]) for i in range(people.count)]
+
+
+def export_folders(settings: Settings) -> list[Path]:
+    """Every export folder under the exports root (the erasure outbox and hidden folders
+    excepted)."""
+    root = settings.exports
+    if not root.is_dir():
+        return []
+    return [
+        manifest.parent
+        for manifest in sorted(root.rglob(MANIFEST))
+        if OUTBOX not in manifest.parts
+        and not any(p.startswith(".") for p in manifest.relative_to(root).parts[:-1])
+    ]
 
 
 def redact_exports(settings: Settings, ident: Identity) -> tuple[int, int]:
-    """Redact every export folder under the exports root (the erasure outbox excepted)."""
-    root = settings.exports
-    if not root.is_dir():
-        return 0, 0
-    files = rows = 0
-    for manifest in sorted(root.rglob(MANIFEST)):
-        if OUTBOX in manifest.parts or any(
-            p.startswith(".") for p in manifest.relative_to(root).parts[:-1]
-        ):
-            continue
-        f, r = redact_folder(manifest.parent, ident)
-        files += f
-        rows += r
-    return files, rows
+    """Redact every export folder of :func:`export_folders`; returns (files rewritten,
+    rows removed)."""
+    return redact_exports_many(settings, [ident])[0]
+
+
+def redact_exports_many(settings: Settings, idents: Sequence[Identity]) -> list[tuple[int, int]]:
+    """Redact every export folder of several people in one pass (each file read once, and
+    parsed only when one of their identifiers can be in it); returns (files rewritten, rows
+    removed) per person, in the order of ``idents``."""
+    people = People(idents)
+    total: list[tuple[int, int]] = [(0, 0)] * len(idents)
+    if not people.needles:
+        return total
+    for folder in export_folders(settings):
+        counts = redact_folder_many(folder, people)
+        total = [(f0 + f1, r0 + r1) for (f0, r0), (f1, r1) in zip(total, counts, strict=True)]
+    return total

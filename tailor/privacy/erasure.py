@@ -246,10 +246,18 @@ def _process(
             purged = [(0, 0)] * len(go)
         timings["landing"] = time.perf_counter() - clock
         clock = time.perf_counter()
+        # the export copies: one pass for everybody, counted per person
+        exported = (
+            redact.redact_exports_many(s, [ident for _, ident in go])
+            if at_once
+            else [(0, 0)] * len(go)
+        )
         cleaned: list[ErasureResult] = []
-        for (i, ident), landing in zip(go, purged, strict=True):
+        for (i, ident), landing, copies in zip(go, purged, exported, strict=True):
             req = requests[i]
-            r = _clean_files(con, s, ident, key, day, trigger, req, landing, at_once, forced=force)
+            r = _clean_files(
+                con, s, ident, key, day, trigger, req, landing, copies, at_once, forced=force
+            )
             results[i] = r
             cleaned.append(r)
         timings["exports_and_files"] = time.perf_counter() - clock
@@ -273,17 +281,19 @@ def _clean_files(
     trigger: str,
     req: ErasureRequest,
     landing_purged: tuple[int, int],
+    exports_redacted: tuple[int, int],
     files: bool,
     *,
     forced: bool = False,
 ) -> ErasureResult:
     """Everything outside the warehouse's tables, for one person: queue a remove for every
-    destination that holds them, then, with ``files``, clean the local export copies and
-    the other files (the landing zone is purged by the caller; without ``files`` all of
-    them wait for the physical pass). The caller fills in the result's tables."""
+    destination that holds them, then, with ``files``, clean the other files (the landing
+    zone and the local export copies are cleaned by the caller, for everybody at once;
+    without ``files`` all of them wait for the physical pass). The caller fills in the
+    result's tables."""
     primary = ident.primary_hash(key)
     notified = outbox.queue_erasure(con, s, ident, day, primary)
-    ex_files, ex_rows = redact.redact_exports(s, ident) if files else (0, 0)
+    ex_files, ex_rows = exports_redacted
     land_files, land_records = landing_purged
     other, other_changes = redact_files(s, ident) if files else (0, 0)
     # one keyword argument per field (a record with many fields, not repeated logic)

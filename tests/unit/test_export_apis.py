@@ -264,6 +264,53 @@ def test_erasure_redacts_the_person_from_the_written_api_requests(wh):  # noqa: 
         assert "c2@example.com" in text.lower() or bob_hash in text or "C2" in text, t
 
 
+def test_one_redaction_pass_for_several_people_equals_one_pass_each(wh, tmp_path):  # noqa: F811
+    # the batched physical erasure reads and parses every export file once for all the
+    # pending people: the files it leaves are the ones a pass per person leaves, and each
+    # person is counted as their own pass counts them
+    import shutil
+
+    from tailor.erased import Identity
+    from tailor.exports import redact
+
+    cfg = config(*(destination(t, None) for t in TOOLS), dest(name="lines", fmt="jsonl"))
+    for c in ("C1", "C2", "C3"):
+        wh.consent(c, True, "2026-10-01T08:00:00Z", dt.date(2026, 10, 1))
+    wh.audiences(D1, [member("C1"), member("C2"), member("C3")])
+    run(wh, cfg, D1)
+    people = [
+        Identity(customer_ids={"C1"}, emails={"C1@Example.com"}),
+        Identity(customer_ids={"C2"}, emails={"c2@example.com"}),
+        Identity(customer_ids={"C9"}, emails={"nobody@example.com"}),  # in no export
+    ]
+    each = tmp_path / "each"
+    shutil.copytree(wh.settings.exports, each)
+
+    batched = redact.redact_exports_many(wh.settings, people)
+
+    one_by_one = [redact.redact_exports(types.SimpleNamespace(exports=each), p) for p in people]
+    assert batched == one_by_one
+    assert batched[0][0] >= 6 and batched[0][1] >= 1 and batched[2] == (0, 0), batched
+    mine = sorted(p.relative_to(wh.settings.exports) for p in wh.settings.exports.rglob("*"))
+    theirs = sorted(p.relative_to(each) for p in each.rglob("*"))
+    assert mine == theirs
+    for rel in mine:
+        a, b = wh.settings.exports / rel, each / rel
+        if rel.name == "manifest.json":
+            # the same, but for an API requests file's changed requests: a request that
+            # named both is one change in one pass, and a change in each of two passes
+            one, two = json.loads(a.read_text()), json.loads(b.read_text())
+            for x, y in zip(one["files"], two["files"], strict=True):
+                if x["role"] == "api_requests":
+                    assert 0 < x.pop("redacted_rows") <= y.pop("redacted_rows")
+            assert one == two, rel
+        elif a.is_file():
+            assert a.read_bytes() == b.read_bytes(), rel
+    text = "".join(p.read_text() for p in wh.settings.exports.rglob("*") if p.is_file()).lower()
+    assert "c1@example.com" not in text and "c2@example.com" not in text
+    assert "c3@example.com" in text
+
+
 def test_a_mailchimp_member_added_without_email_consent_is_never_subscribed():
     cfg = config(
         dest(name="mc_mail", api={"list_id": "L"}),
