@@ -112,7 +112,8 @@ class RecommendConfig:
         serve the stored fit. 1: every night.
     max_ndcg_drift
         Relative fall of the stored model's NDCG@10, on the customers whose held-out
-        products all came after its fit, from its fit-time NDCG@10 that forces a refit.
+        products all came after its fit, from its fit-time NDCG@10 on the customers whose
+        held-out products all came on its last day, that forces a refit.
     max_catalog_change
         Share of the fit's recommendable products added or gone that forces a refit.
     max_customer_change

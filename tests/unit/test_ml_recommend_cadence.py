@@ -181,6 +181,65 @@ def test_a_drift_beyond_the_threshold_forces_a_refit(con, shift):
         assert recorded["ndcg@10_drift"] > CONFIG.max_ndcg_drift
 
 
+def newcomers(day: dt.date, prefix: str, offset: int, *, moved: bool = False) -> pd.DataFrame:
+    """60 customers first seen on ``day``, alike from day to day (the products differ with
+    ``offset``): a view in their cluster among two elsewhere (a history that says little),
+    then, last, a view of another product of their cluster (of the cluster three away with
+    ``moved``)."""
+    rows = []
+    for k in range(60):
+        cluster = k % CLUSTERS
+        mine = [cluster + CLUSTERS * ((k // CLUSTERS + j + offset) % 10) for j in range(2)]
+        other = [(cluster + 1 + j) % CLUSTERS + CLUSTERS * ((k + offset) % 10) for j in range(2)]
+        last = mine[1] if not moved else (mine[1] + 3) % N_PRODUCTS
+        views = [mine[0], *other, last]
+        for h, product in enumerate(views):
+            at = dt.datetime.combine(day, dt.time(8 + 3 * h))
+            rows.append((f"{prefix}{k:02d}", f"p{product:02d}", at))
+    return pd.DataFrame(rows, columns=["customer_id", "product_id", "at_"])
+
+
+def with_customers(con, events: pd.DataFrame) -> None:
+    load(con, events)
+    con.execute(
+        "insert into marts.customers select distinct customer_id, true from marts.user_item_events "
+        "where customer_id not in (select customer_id from marts.customers)"
+    )
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_drift_is_measured_against_the_customers_new_on_the_fits_last_day(con, moved):
+    # the customers the monitor watches (active since the fit) are not the holdout's
+    # average: here newcomers whose short histories say little. The fit's evaluation had
+    # the same kind on its last day, and the drift is measured from them: a night of
+    # newcomers like those is no drift (against the whole holdout it would be), and
+    # newcomers who moved to another cluster still are
+    events = pd.concat([history(), newcomers(DAY, "n", 0)], ignore_index=True)
+    with_customers(con, events)
+    recommend_day(con, DAY, CONFIG)
+    night = DAY + dt.timedelta(days=1)
+    tonight = newcomers(night, "m", 5, moved=moved)
+    with_customers(con, pd.concat([events, tonight], ignore_index=True))
+    out = recommend_day(con, night, CONFIG)
+    recorded = decision(con, night)
+    assert recorded["monitored_users"] == 60 and recorded["reference_users"] == 60, recorded
+    reference, now = recorded["reference_ndcg@10"], recorded["monitored_ndcg@10"]
+    assert recorded["ndcg@10_drift"] == pytest.approx(1 - now / reference, abs=1e-4)
+    # the whole holdout is mostly long-standing customers: far above any newcomer
+    assert recorded["fit_ndcg@10"] > 2 * reference, recorded
+    if not moved:
+        assert not out["refit"], out["refit_reason"]
+        assert now >= reference * (1 - CONFIG.max_ndcg_drift)
+        # measured from the whole holdout, this night would have "drifted"
+        assert now < recorded["fit_ndcg@10"] * (1 - CONFIG.max_ndcg_drift)
+        assert (
+            f"vs {reference:.4f} on the 60 customers new on its last day" in (out["refit_reason"])
+        )
+    else:
+        assert out["refit"] and out["refit_reason"].startswith("drift:"), out["refit_reason"]
+        assert "on the 60 customers new on its last day" in out["refit_reason"]
+
+
 def test_the_setting_sets_the_cadence(con):
     load(con, history())
     days = [DAY + dt.timedelta(days=i) for i in range(4)]
