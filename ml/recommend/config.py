@@ -112,8 +112,9 @@ class RecommendConfig:
         serve the stored fit. 1: every night.
     max_ndcg_drift
         Relative fall of the stored model's NDCG@10, on the customers whose held-out
-        products all came after its fit, from its fit-time NDCG@10 on the customers whose
-        held-out products all came on its last day, that forces a refit.
+        products all came after its fit, from its reference (the served model fitted
+        without the fit's last day, on the customers whose held-out products all came on
+        that day: :func:`ml.recommend.cadence.reference`), that forces a refit.
     max_catalog_change
         Share of the fit's recommendable products added or gone that forces a refit.
     max_customer_change

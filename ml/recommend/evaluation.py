@@ -143,8 +143,6 @@ def evaluate(
     evaluation = choose(results, config, previous or {}, window, incumbent=incumbent)
     evaluation.features = tuning.features
     evaluation.params = {r.name: tuning.params.get(r.name, {}) for r in results}
-    assert split.cutoff is not None
-    evaluation.cutoffs = split.cutoff[bench.users]
     return evaluation
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ml.recommend.bench import base_features, resolve
-from ml.recommend.cadence import decide, reference, reused_evaluation, save_fit
+from ml.recommend.cadence import decide, reference, reused_evaluation, save_fit, storable
 from ml.recommend.config import TASK, RecommendConfig
 from ml.recommend.data import (
     EVENTS_FALLBACK_READS,
@@ -80,7 +80,7 @@ def recommend_day(
             features=features,
             params=evaluation.params,
             fit_ndcg=chosen.metrics.get("ndcg@10") if chosen else None,
-            reference_ndcg=reference(evaluation, data, config),
+            reference_ndcg=reference(evaluation, data, config) if storable(served.model) else None,
         )
     for t in ("_rec_customers", "_rec_products"):
         con.execute(f"drop table if exists {t}")

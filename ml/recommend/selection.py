@@ -41,9 +41,6 @@ class Evaluation:
     data_window: dict[str, Any] = field(default_factory=dict)
     features: Any = None  # the chosen Features (ml.recommend.data), None: the mart's scores
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # chosen, per model
-    # per evaluated customer (the order of each result's per_user values): the day, as
-    # RecData.as_of_days counts, their held-out part starts (the drift monitor's reference)
-    cutoffs: np.ndarray | None = field(default=None, repr=False)
 
     def result(self, name: str) -> ModelResult | None:
         return next((r for r in self.results if r.name == name), None)

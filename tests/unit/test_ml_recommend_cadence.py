@@ -210,10 +210,11 @@ def with_customers(con, events: pd.DataFrame) -> None:
 @pytest.mark.parametrize("moved", [False, True])
 def test_drift_is_measured_against_the_customers_new_on_the_fits_last_day(con, moved):
     # the customers the monitor watches (active since the fit) are not the holdout's
-    # average: here newcomers whose short histories say little. The fit's evaluation had
-    # the same kind on its last day, and the drift is measured from them: a night of
-    # newcomers like those is no drift (against the whole holdout it would be), and
-    # newcomers who moved to another cluster still are
+    # average: here newcomers whose short histories say little. The fit records its
+    # reference on the same kind, the customers new on its last day, scored by the
+    # served model fitted without that day (a day old, as the stored fit is the night
+    # after): a night of newcomers like those is no drift (against the whole holdout it
+    # would be), and newcomers who moved to another cluster still are
     events = pd.concat([history(), newcomers(DAY, "n", 0)], ignore_index=True)
     with_customers(con, events)
     recommend_day(con, DAY, CONFIG)
