@@ -358,6 +358,29 @@ class Identity:
         return not (self.customer_ids or self.emails)
 
 
+def written_forms(value: str) -> set[str]:
+    """How an identifier can be written in a file: as itself, in a CSV field (quotes
+    doubled), in a JSON string (escaped, as UTF-8 or with ``\\u`` escapes), in HTML
+    (escaped). For a plain identifier (letters, digits, ``@._+-``) they are all the same."""
+    import csv
+    import html
+    import io
+    import json
+
+    from tailor import csvsafe
+
+    field = io.StringIO()
+    csvsafe.writer(field, quoting=csv.QUOTE_ALL, lineterminator="").writerow([value])
+    return {
+        value,
+        field.getvalue()[1:-1],  # inside the field's quotes, as the exports write it
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        json.dumps(value)[1:-1],
+        html.escape(value),
+        html.escape(value, quote=False),
+    }
+
+
 def merged(idents: Iterable[Identity]) -> Identity:
     """One identity holding every identifier of several people."""
     out = Identity()

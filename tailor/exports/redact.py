@@ -18,7 +18,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,44 +76,36 @@ class People:
 
     def mentioned(self, text: str) -> set[int]:
         """The people named in an API requests file (``text``): one of their identifiers
-        is a whole token of a request's URL-decoded path or of a text in its body, as
-        :func:`_redact_api` matches them (an email also as Mailchimp's md5 of it)."""
+        in a request's URL-decoded path or body, as :func:`_redact_api` finds them (an
+        email also as Mailchimp's md5 of it)."""
         import hashlib
+        import urllib.parse
 
-        tokens = _api_tokens(text)
-        out: set[int] = set()
-        for needle, who in self.owners.items():
-            md5 = hashlib.md5(needle.encode()).hexdigest() if "@" in needle else None
-            if needle in tokens or md5 in tokens:
-                out |= who
-        return out
+        forms: dict[str, str] = {n: n for n in self.owners}
+        forms |= {hashlib.md5(n.encode()).hexdigest(): n for n in self.owners if "@" in n}
+        wanted, found = set(forms), set()
+        for line in text.splitlines():
+            if line.strip():
+                req = json.loads(line)
+                for value in (
+                    urllib.parse.unquote(req.get("path", "")),
+                    *_strings(req.get("body")),
+                ):
+                    found |= _in_text(value.lower(), wanted)
+        return {i for f in found for i in self.owners[forms[f]]}
 
 
-def _api_tokens(text: str) -> set[str]:
-    """Every token (:data:`TOKEN_SPLIT`) of the API requests' paths and body texts."""
-    import urllib.parse
-
-    out: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            out.update(TOKEN_SPLIT.split(value.lower()))
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(k)
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-        elif value is not None:
-            out.update(TOKEN_SPLIT.split(str(value).lower()))
-
-    for line in text.splitlines():
-        if line.strip():
-            req = json.loads(line)
-            walk(urllib.parse.unquote(req.get("path", "")))
-            walk(req.get("body"))
-    return out
+def _strings(value: Any) -> Iterator[str]:
+    """Every text in a JSON value: its strings, keys and other scalars."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif value is not None:
+        yield value if isinstance(value, str) else str(value)
 
 
 def _id_columns(manifest: dict[str, Any], schema: list[dict[str, str]]) -> set[str]:
@@ -195,13 +187,26 @@ def _redact_jsonl(
 TOKEN_SPLIT = re.compile(r"[^a-z0-9@._+\-]+")
 
 
+def _in_text(text: str, needles: set[str]) -> set[str]:
+    """The identifiers ``text`` (lower-cased) names: a plain one as a whole token, never a
+    mere substring of another id or a hash; one that is not a single token anywhere in
+    any of its written forms."""
+    from tailor.erased import written_forms
+
+    found = needles & set(TOKEN_SPLIT.split(text))
+    for needle in needles - found:
+        if TOKEN_SPLIT.search(needle) and any(f.lower() in text for f in written_forms(needle)):
+            found.add(needle)
+    return found
+
+
 def _mentions(value: Any, needles: set[str]) -> bool:
-    """One of the person's identifiers is a whole token of the value's text (a JSON value,
-    a path segment, a CSV field): never a mere substring of another id or a hash."""
+    """One of the person's identifiers is in the value's text (a JSON value, a path
+    segment, a CSV line) as :func:`_in_text` finds it."""
     from tailor.exports.formats import to_json
 
     text = (value if isinstance(value, str) else to_json(value)).lower()
-    return not needles.isdisjoint(TOKEN_SPLIT.split(text))
+    return bool(_in_text(text, needles))
 
 
 def _without(value: Any, needles: set[str]) -> tuple[Any, bool]:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from tailor.erased import Identity
+from tailor.erased import Identity, written_forms
 from tailor.privacy.landing import write_atomic
 from tailor.privacy.matching import ERASED_MARK, needles_of
 from tailor.settings import Settings
@@ -49,7 +49,13 @@ def other_files(settings: Settings) -> Iterator[Path]:
 
 
 def _token_regex(ident: Identity) -> re.Pattern[str] | None:
-    toks = sorted(ident.tokens() | ident.order_ids, key=len, reverse=True)
+    """The person's identifiers, in every form a file writes them (JSON, CSV and HTML
+    escaping: :func:`~tailor.erased.written_forms`), each a whole token."""
+    toks = sorted(
+        {f for t in ident.tokens() | ident.order_ids for f in written_forms(t)},
+        key=len,
+        reverse=True,
+    )
     if not toks:
         return None
     alt = "|".join(re.escape(t) for t in toks)
@@ -62,7 +68,11 @@ def redact_files(settings: Settings, ident: Identity) -> tuple[int, int]:
     token_re = _token_regex(ident)
     if token_re is None:
         return 0, 0
-    needles = [n.encode() for n in needles_of(ident)]
+    values = ident.tokens() | ident.order_ids | ident.event_ids | set(needles_of(ident))
+    # the file is lower-cased as bytes (ASCII letters only): so are the needles, and
+    # their Unicode lower case too
+    forms = {f for v in values for f in written_forms(v)}
+    needles = sorted({f.encode().lower() for f in forms} | {f.lower().encode() for f in forms})
     files = changes = 0
     for path in other_files(settings):
         data = path.read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import duckdb
@@ -189,3 +190,29 @@ def test_erasure_purges_every_kind_of_file_the_loader_reads(tmp_path):
         (part / name).write_bytes(b"")
     found = {p.name for _, p in landing_files(tmp_path)}
     assert found == {"events.ndjson", ".late.ndjson", ".hidden.csv.gz", "x.parquet"}
+
+
+def test_an_identifier_with_quotes_and_accents_is_erased_from_documents_and_logs(tmp_path):
+    # a customer id a JSON document escapes (quotes; \u escapes or UTF-8), HTML escapes
+    # and a log line writes as is: every form goes, the other customer stays
+    from types import SimpleNamespace
+
+    cid = 'ZOË "Q" O\'Brien'
+    gx, runs = tmp_path / "gx", tmp_path / "runs"
+    gx.mkdir()
+    runs.mkdir()
+    (gx / "ascii.json").write_text(json.dumps({"sample": [cid, "C3"]}))
+    (gx / "utf8.json").write_text(json.dumps({"sample": [cid, "C3"]}, ensure_ascii=False))
+    (gx / "page.html").write_text(f"<td>{html.escape(cid)}</td><td>C3</td>")
+    (runs / "run.log").write_text(f"failed for {cid}\nok C3\n")
+    s = SimpleNamespace(
+        data=tmp_path,
+        reports=tmp_path / "reports",
+        ground_truth=tmp_path / "truth",
+        airflow_home=tmp_path / "airflow",
+    )
+    files, _ = redact_files(s, Identity(customer_ids={cid}))
+    assert files == 4
+    for path in (gx / "ascii.json", gx / "utf8.json", gx / "page.html", runs / "run.log"):
+        text = path.read_text()
+        assert "Q" not in text and "C3" in text, (path, text)
