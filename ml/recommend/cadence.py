@@ -43,6 +43,7 @@ alike. The decision and its reason go to ``ml.model_runs`` (``data_window.refit`
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -67,6 +68,8 @@ from ml.recommend.models import ITEM_MODELS, build
 from ml.recommend.selection import Evaluation, ModelResult
 from ml.recommend.split import Split
 from ml.recommenders import HybridRecommender, Recommender
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -259,7 +262,8 @@ def reference(evaluation: Evaluation, data: RecData, config: RecommendConfig) ->
         model.name = served
         fit_model(model, X, data, {})
         values = bench.ndcg(model, bench.popularity)
-    except Exception:  # noqa: BLE001 - the monitor then compares with the evaluation's value
+    except Exception as exc:  # noqa: BLE001 - the monitor then compares with the evaluation's
+        _log.warning("no drift reference for %s: %s: %s", served, type(exc).__name__, exc)
         return {}
     return {
         "reference_ndcg@10": round(float(values.mean()), 5) if len(values) else 0.0,

@@ -241,6 +241,64 @@ def test_drift_is_measured_against_the_customers_new_on_the_fits_last_day(con, m
         assert "on the 60 customers new on its last day" in out["refit_reason"]
 
 
+def trend(day: dt.date, prefix: str, pairing: int) -> pd.DataFrame:
+    """60 customers active on ``day`` in groups of 10 that view the same two products, one
+    of their own cluster then one of the cluster three away: a pairing of that day alone
+    (``pairing`` picks it). Half of each group views one more product of their cluster
+    after the pair (held out, the pair is history), the other half ends on it (the second
+    product of the pair is held out), after two products of their cluster."""
+    rows = []
+    for k in range(60):
+        group, ends_on_pair = (k // 2) % CLUSTERS, k % 2 == 1
+        own = [group + CLUSTERS * j for j in (2, 3, 4)]
+        cue = group
+        paired = (group + 3) % CLUSTERS + CLUSTERS * (1 + pairing % 9)
+        views = [*own[:2], cue, paired] + ([] if ends_on_pair else [own[2]])
+        for h, product in enumerate(views):
+            at = dt.datetime.combine(day, dt.time(8 + 2 * h))
+            rows.append((f"{prefix}{k:02d}", f"p{product:02d}", at))
+    return pd.DataFrame(rows, columns=["customer_id", "product_id", "at_"])
+
+
+def with_the_day(con, day: dt.date) -> float:
+    """NDCG@10 on the customers whose held-out products all came on ``day`` of the served
+    model fitted with that day (what the evaluation's models see)."""
+    from ml.recommend.bench import base_features, resolve
+    from ml.recommend.bench import fit as fit_model
+    from ml.recommend.cadence import _bench
+    from ml.recommend.data import load_data
+    from ml.recommend.models import build
+
+    data = load_data(con, day, CONFIG)
+    config = resolve(CONFIG, data)
+    bench, _ = _bench(data, config, base_features(config), since=data.as_of_days - 1.0)
+    model = fit_model(build("itemknn", config, data.n_items, None, {}), bench.X, data, {})
+    return float(bench.ndcg(model, bench.popularity).mean())
+
+
+def test_the_drift_reference_is_a_model_that_never_saw_its_last_day(con):
+    # what the 10M nights showed: on the fit's last day customers share a pairing of that
+    # day; a model fitted with the day learns it from the half whose pair is history and
+    # ranks it for the half whose pair is held out. The stored fit cannot know the next
+    # day's pairing, so the night after it scores as a model that never saw the last day
+    # scores on that day: that is its reference, and the night is no drift, where a
+    # reference fitted with the day would call it one
+    events = pd.concat([history(), trend(DAY, "t", 0)], ignore_index=True)
+    with_customers(con, events)
+    recommend_day(con, DAY, CONFIG)
+    leaked = with_the_day(con, DAY)
+    night = DAY + dt.timedelta(days=1)
+    with_customers(con, pd.concat([events, trend(night, "u", 4)], ignore_index=True))
+    out = recommend_day(con, night, CONFIG)
+    recorded = decision(con, night)
+    assert recorded["monitored_users"] == 60 and recorded["reference_users"] == 60, recorded
+    reference, now = recorded["reference_ndcg@10"], recorded["monitored_ndcg@10"]
+    assert leaked > 1.5 * reference, (leaked, reference)
+    assert not out["refit"], out["refit_reason"]
+    assert recorded["ndcg@10_drift"] <= CONFIG.max_ndcg_drift, recorded
+    assert now < leaked * (1 - CONFIG.max_ndcg_drift), (now, leaked)
+
+
 def test_the_setting_sets_the_cadence(con):
     load(con, history())
     days = [DAY + dt.timedelta(days=i) for i in range(4)]
