@@ -14,6 +14,7 @@ to equal a customer id is never mistaken for the person.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -187,15 +188,25 @@ def _redact_jsonl(
 TOKEN_SPLIT = re.compile(r"[^a-z0-9@._+\-]+")
 
 
+@functools.lru_cache(maxsize=64)
+def _not_tokens(needles: frozenset[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The identifiers that are not one token, each with its written forms, lower-cased."""
+    from tailor.erased import written_forms
+
+    return tuple(
+        (n, tuple(sorted({f.lower() for f in written_forms(n)})))
+        for n in sorted(needles)
+        if TOKEN_SPLIT.search(n)
+    )
+
+
 def _in_text(text: str, needles: set[str]) -> set[str]:
     """The identifiers ``text`` (lower-cased) names: a plain one as a whole token, never a
     mere substring of another id or a hash; one that is not a single token anywhere in
     any of its written forms."""
-    from tailor.erased import written_forms
-
     found = needles & set(TOKEN_SPLIT.split(text))
-    for needle in needles - found:
-        if TOKEN_SPLIT.search(needle) and any(f.lower() in text for f in written_forms(needle)):
+    for needle, forms in _not_tokens(frozenset(needles)):
+        if needle not in found and any(f in text for f in forms):
             found.add(needle)
     return found
 
