@@ -40,6 +40,21 @@
 {%- endmacro %}
 
 
+{# Aggregate: one value for the set of distinct values of a text column (its sorted list,
+   hashed); equal sets give equal values. #}
+{% macro distinct_values_fingerprint(column) -%}
+    {{ return(adapter.dispatch('distinct_values_fingerprint', 'tailor')(column)) }}
+{%- endmacro %}
+
+{% macro default__distinct_values_fingerprint(column) -%}
+    md5(string_agg(distinct {{ column }}, ',' order by {{ column }}))
+{%- endmacro %}
+
+{% macro spark__distinct_values_fingerprint(column) -%}
+    md5(concat_ws(',', array_sort(collect_set({{ column }}))))
+{%- endmacro %}
+
+
 {# The normalized email used for matching: trimmed and lower-cased, empty -> null. #}
 {% macro normalize_email(expression) -%}
     nullif(lower(trim({{ expression }})), '')

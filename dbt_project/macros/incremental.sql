@@ -87,3 +87,38 @@
         where customer_id is not null
     )
 {%- endmacro %}
+
+
+{#
+    Incremental strategy 'replace_from' (config: unique_key, replace_from): for each key in
+    the batch, delete the stored rows whose replace_from column is at or after the batch's
+    earliest one for that key, then insert the batch. A model whose rows of a key are an
+    ordered series (sessions of a visitor) rebuilds only the tail a change can touch and
+    leaves the earlier rows where they are, instead of deleting and inserting every row of
+    the key (delete+insert): the write follows the new day, not the key's history.
+    The batch must hold every row of a key from its earliest one on.
+#}
+{% macro get_incremental_replace_from_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set key = arg_dict['unique_key'] -%}
+    {%- set from_column = config.get('replace_from') -%}
+    {%- if not key or key is not string or not from_column -%}
+        {{ exceptions.raise_compiler_error("incremental_strategy 'replace_from' needs one unique_key column and replace_from") }}
+    {%- endif -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute="name")) -%}
+    delete from {{ target }} as stored
+    using (
+        select {{ key }}, min({{ from_column }}) as replace_from
+        from {{ source }}
+        group by {{ key }}
+    ) as batch
+    where stored.{{ key }} = batch.{{ key }}
+        and stored.{{ from_column }} >= batch.replace_from;
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+    )
+{%- endmacro %}

@@ -107,6 +107,12 @@
     {{ return('delete+insert' if tailor.engine_deletes_rows() else 'insert_overwrite') }}
 {%- endmacro %}
 
+{# incremental_strategy for a model that replaces each key's rows from a point on (see
+   get_incremental_replace_from_sql); Spark rebuilds the table. #}
+{% macro incremental_strategy_replace_from() -%}
+    {{ return('replace_from' if tailor.engine_deletes_rows() else 'insert_overwrite') }}
+{%- endmacro %}
+
 {# partition_by for a model replacing one day per run: the day column on Spark, none on DuckDB. #}
 {% macro snapshot_day_partition(date_column) -%}
     {{ return(none if tailor.engine_deletes_rows() else [date_column]) }}

@@ -14,10 +14,9 @@ set                          track events have an event name                  wa
 timestamps in the window     event time within [D - lateness, D + 1 day +     critical
                              clock skew): critical when more than 1% of the   (1% /
                              partition is outside, warning for any event;     any:
-                             lateness = dbt var ``tailor__lookback_days``     warning)
-                             (late events older than that miss the
-                             incremental rebuild); other sources' timestamps
-                             not after the partition's end
+                             lateness = dbt var ``tailor__late_event_days``   warning)
+                             (late events are built all the same); other
+                             sources' timestamps not after the partition's end
 well-formed ids              ``ID_REGEX`` on every id; user and anonymous     critical
                              ids never a placeholder ('undefined', 'null')
 prices >= 0                  ``properties.price``, order line unit price,     critical
@@ -62,7 +61,7 @@ from expectations.suites.base import (
 from tailor.sources import CONSENT_PURPOSES, EVENT_TYPES
 
 CLOCK_SKEW = dt.timedelta(hours=1)  # how far past the partition's end a timestamp may be
-DEFAULT_LATENESS_DAYS = 3  # when the dbt project does not say (tailor__lookback_days)
+DEFAULT_LATENESS_DAYS = 3  # when the dbt project does not say (tailor__late_event_days)
 WINDOW_MOSTLY = 0.99  # below this share of events in the window, the partition is broken
 
 ROW_COUNT_MIN_RATIO = 0.5  # today's rows / median of the previous days
@@ -76,7 +75,7 @@ QUARANTINE_MIN_ROWS = 20  # below this many records read, a share says nothing
 
 
 def lateness_days(ctx: SuiteContext) -> int:
-    return int(ctx.dbt_vars.get("tailor__lookback_days", DEFAULT_LATENESS_DAYS))
+    return int(ctx.dbt_vars.get("tailor__late_event_days", DEFAULT_LATENESS_DAYS))
 
 
 def partition_end(ctx: SuiteContext) -> dt.datetime:

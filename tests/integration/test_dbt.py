@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -647,33 +648,34 @@ def test_day_by_day_equals_one_full_refresh(full, daily):
 
 
 @pytest.fixture(scope="module")
-def daily_no_lookback(tmp_path_factory, landing) -> Settings:
-    """Loaded and built day by day with no lookback window: every earlier day is outside
-    the window, so the incremental models must find what a new day changes in the
-    history (re-attributed visitors, late events, customers' totals) without rebuilding it."""
-    s = _warehouse(tmp_path_factory, landing, "daily_no_lookback")
+def daily_lookback(tmp_path_factory, landing) -> Settings:
+    """Loaded and built day by day reprocessing the 3 landing days before each run date
+    as well (the default is none: every earlier day is outside the window, so the
+    incremental models find what a new day changes in the history without rebuilding
+    it). A wider window must give the same tables."""
+    s = _warehouse(tmp_path_factory, landing, "daily_lookback")
     for d in ALL_DAYS:
         load(s, [d])
         transform.build(
-            d, select=SELECT, settings=s, tests=False, vars={"tailor__lookback_days": 0}
+            d, select=SELECT, settings=s, tests=False, vars={"tailor__lookback_days": 3}
         )
     return s
 
 
-def test_day_by_day_without_lookback_equals_one_full_refresh(full, daily_no_lookback):
+def test_day_by_day_with_a_lookback_window_equals_one_full_refresh(full, daily_lookback):
     for schema, tables in (("marts", MARTS), ("intermediate", INTERMEDIATE)):
         for table in tables:
-            only_daily, only_full, _ = differences(daily_no_lookback, full, schema, table)
+            only_daily, only_full, _ = differences(daily_lookback, full, schema, table)
             assert (only_daily, only_full) == (0, 0), (
                 f"{schema}.{table} differs: {only_daily} rows only day by day, "
                 f"{only_full} only in the full refresh"
             )
 
 
-def test_a_night_recomputes_only_the_customers_the_day_touched(daily_no_lookback):
+def test_a_night_recomputes_only_the_customers_the_day_touched(daily):
     """Customer totals of people with nothing new are carried over, not aggregated again."""
     (carried, recomputed) = rows(
-        daily_no_lookback,
+        daily,
         f"""
         select count(*) filter (where _built_for_date < date '{LAST}'),
                count(*) filter (where _built_for_date = date '{LAST}')
@@ -683,7 +685,7 @@ def test_a_night_recomputes_only_the_customers_the_day_touched(daily_no_lookback
     assert carried > 0 and recomputed > 0
     built_for = dict(
         rows(
-            daily_no_lookback,
+            daily,
             "select customer_id, _built_for_date from intermediate.int_customer_events_totalled "
             "where customer_id in (?, ?)",
             [SHOPPER, READER],
@@ -713,3 +715,78 @@ def test_rerunning_an_earlier_day_gives_that_days_tables_then_the_latest_again(f
         assert (only_daily, only_full) == (0, 0), (
             f"marts.{table} differs after running the last day again"
         )
+
+
+def _priced(line: str) -> str | None:
+    """The messageId of an event line with a price, else None."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    properties = record.get("properties")
+    priced = isinstance(properties, dict) and properties.get("price") is not None
+    return record.get("messageId") if priced else None
+
+
+def test_a_day_reloaded_with_corrected_records_is_rebuilt_however_old(tmp_path, full, daily):
+    """Day 2's events file is corrected (same message ids, so the day's count does not
+    change) and the day reloaded after later days were built: the next night rebuilds
+    that day's events, and only that day's, though it is far outside the window."""
+    landing = tmp_path / "landing"
+    shutil.copytree(daily.landing, landing)
+    s = dataclasses.replace(_settings(tmp_path), landing=landing, ground_truth=daily.ground_truth)
+    s.warehouse.parent.mkdir(parents=True)
+    shutil.copy(daily.warehouse, s.warehouse)
+    day = ALL_DAYS[1]
+    [path] = (landing / "events" / f"dt={day}").glob("events.ndjson.gz")
+    with gzip.open(path, "rt") as f:
+        lines = f.read().splitlines()
+    once = {
+        m
+        for (m,) in rows(
+            s,
+            "select message_id from intermediate.int_events_stitched "
+            "where delivery_count = 1 and last_arrived_date = ?",
+            [day],
+        )
+    }
+    at = next(i for i, line in enumerate(lines) if _priced(line) in once)
+    corrected = json.loads(lines[at])
+    corrected["properties"]["price"] = 12345.0
+    lines[at] = json.dumps(corrected)  # the other lines stay byte for byte as delivered
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+
+    def processed_tonight() -> dict[dt.date, tuple[int, int]]:
+        """Per landing day: (events, events (re)built by the run of LAST)."""
+        found = rows(
+            s,
+            "select last_arrived_date, count(*), count(*) filter (where _processed_for_date = ?) "
+            "from intermediate.int_events_stitched group by 1",
+            [LAST],
+        )
+        return {d: (n, k) for d, n, k in found}
+
+    before = processed_tonight()
+    load(s, [day])
+    transform.build(LAST, select=SELECT, settings=s, tests=False)
+    after = processed_tonight()
+
+    (price,) = rows(
+        s,
+        "select price from intermediate.int_events_stitched where message_id = ?",
+        [corrected["messageId"]],
+    )[0]
+    assert price == 12345.0
+    events, rebuilt = after[day]
+    assert rebuilt == events > 0
+    assert after[ALL_DAYS[2]] == before[ALL_DAYS[2]], "a day whose loads did not change was rebuilt"
+    # everything but the corrected price is as the in-order build had it
+    only_here, only_there, _ = differences(
+        s,
+        full,
+        "intermediate",
+        "int_events_stitched",
+        where=f"message_id <> '{corrected['messageId']}'",
+    )
+    assert (only_here, only_there) == (0, 0)

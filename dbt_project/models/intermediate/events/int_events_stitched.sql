@@ -19,9 +19,12 @@
       * from staging, events with a delivery that arrived in the lookback window (new,
         late and redelivered events; tailor__lookback_days);
       * from staging, every event of an earlier landing day whose number of events in
-        the table differs from staging. Nightly there is none; after an earlier day is
-        rerun (which rolls back what arrived after it: rebuilt here from the deliveries
-        it had, or removed by the post-hook) the later days come back this way;
+        the table differs from staging, or whose loads changed since its events were
+        built (the day was reloaded: _landing_batches, a fingerprint of the day's load
+        batches in raw, differs). Nightly there is none; after an earlier day is rerun
+        (which rolls back what arrived after it: rebuilt here from the deliveries it had,
+        or removed by the post-hook) the later days come back this way, and a day
+        reloaded with corrected files is rebuilt however old it is;
       * from the table itself, events whose customer_id or is_known_product disagrees
         with today's identity graph or catalog (their content has not changed, so no
         JSON is parsed again).
@@ -41,6 +44,15 @@
     'first_arrived_date', 'last_arrived_date', 'delivery_count'
 ] -%}
 {%- set attributed = ['customer_id', 'is_known_product'] -%}
+{#- a table built before _landing_batches existed gets it as nulls (on_schema_change) only
+    after this run's select: until then every stored day counts as changed, and is rebuilt -#}
+{%- set stored_batches = '_landing_batches' -%}
+{%- if execute and is_incremental() -%}
+    {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- if '_landing_batches' not in stored_columns -%}
+        {%- set stored_batches = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
+    {%- endif -%}
+{%- endif %}
 
 with merged_links as (
 
@@ -56,11 +68,70 @@ catalog as (
 
 ),
 
+-- each landing day's loads: a day reloaded since its events were built differs
+landing_days as (
+
+    select _dt as landing_date, {{ tailor.distinct_values_fingerprint('_batch_id') }} as landing_batches
+    from {{ source('tracking', 'events') }}
+    where _dt <= {{ tailor.run_date_literal() }}
+    group by _dt
+
+),
+
 {% if is_incremental() %}
 
 {# the table itself is read directly where needed, not through a CTE: DuckDB would
    materialize a CTE read three times, i.e. copy the whole table #}
 
+{#- Which earlier landing days to rebuild. A night that builds the days in order (no stored
+    row arrived after the run date) needs only the load fingerprints: a day whose loads
+    differ from those its rows were built from, or that has loads and no rows (never
+    built), or rows and no loads any more. They are found before the select, by a query
+    over one narrow raw column and the stored days, so that a night with none (nearly
+    every night) does not look up every event's last landing day over the whole history.
+    Rerunning an earlier day also compares each day's number of events with staging: an
+    event whose later deliveries are rolled back comes back in the day of its earlier one. -#}
+{%- set rerun = true -%}
+{%- set fingerprint_days = [] -%}
+{%- if execute -%}
+    {%- set rerun_sql -%}
+        select count(*) from {{ this }} where last_arrived_date > {{ tailor.run_date_literal() }}
+    {%- endset -%}
+    {%- set rerun = run_query(rerun_sql).columns[0].values()[0] > 0 -%}
+    {%- set days_sql -%}
+        with landing_days as (
+            select _dt as landing_date, {{ tailor.distinct_values_fingerprint('_batch_id') }} as landing_batches
+            from {{ source('tracking', 'events') }}
+            where _dt < {{ tailor.lookback_start_literal() }}
+            group by _dt
+        ),
+        stored as (
+            select
+                last_arrived_date,
+                min({{ stored_batches }}) as first_batches,
+                max({{ stored_batches }}) as last_batches
+            from {{ this }}
+            where last_arrived_date < {{ tailor.lookback_start_literal() }}
+            group by last_arrived_date
+        )
+        select distinct cast(coalesce(landing_days.landing_date, stored.last_arrived_date) as {{ dbt.type_string() }})
+        from landing_days
+        full outer join stored
+            on landing_days.landing_date = stored.last_arrived_date
+        where stored.first_batches is distinct from landing_days.landing_batches
+            or stored.last_batches is distinct from landing_days.landing_batches
+    {%- endset -%}
+    {%- if not rerun -%}
+        {%- for day in run_query(days_sql).columns[0].values() | sort -%}
+            {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day) -%}
+                {{ exceptions.raise_compiler_error('unexpected landing day ' ~ day) }}
+            {%- endif -%}
+            {%- do fingerprint_days.append(day) -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endif %}
+
+{% if rerun or fingerprint_days %}
 -- the staged events that last arrived before the window, from the narrow raw columns
 staged_ids as (
 
@@ -70,6 +141,20 @@ staged_ids as (
 
 ),
 
+{% endif %}
+
+{% if not rerun %}
+days_to_rebuild as (
+
+    {% if fingerprint_days -%}
+    select cast(day as date) as last_arrived_date
+    from (values {% for day in fingerprint_days %}('{{ day }}'){{ ', ' if not loop.last }}{% endfor %}) as days (day)
+    {%- else -%}
+    select cast(null as date) as last_arrived_date where false
+    {%- endif %}
+
+),
+{% else %}
 days_to_rebuild as (
 
     select coalesce(staged.last_arrived_date, stored.last_arrived_date) as last_arrived_date
@@ -77,15 +162,24 @@ days_to_rebuild as (
         select last_arrived_date, count(*) as events from staged_ids group by last_arrived_date
     ) as staged
     full outer join (
-        select last_arrived_date, count(*) as events
+        select
+            last_arrived_date,
+            count(*) as events,
+            min({{ stored_batches }}) as first_batches,
+            max({{ stored_batches }}) as last_batches
         from {{ this }}
         where last_arrived_date < {{ tailor.lookback_start_literal() }}
         group by last_arrived_date
     ) as stored
         on staged.last_arrived_date = stored.last_arrived_date
+    left join landing_days
+        on landing_days.landing_date = coalesce(staged.last_arrived_date, stored.last_arrived_date)
     where staged.events is distinct from stored.events
+        or stored.first_batches is distinct from landing_days.landing_batches
+        or stored.last_batches is distinct from landing_days.landing_batches
 
 ),
+{% endif %}
 
 -- each part stages only the events it rebuilds (stg_tracking__events' SQL restricted to
 -- their message ids), so neither the ranking of deliveries nor the JSON extraction runs
@@ -101,6 +195,7 @@ window_events as (
 
 ),
 
+{% if rerun or fingerprint_days %}
 {%- set rebuilt_day_ids -%}
     select message_id from staged_ids
     where last_arrived_date in (select last_arrived_date from days_to_rebuild)
@@ -119,6 +214,13 @@ batch as (
     select * from day_events
 
 ),
+{% else %}
+batch as (
+
+    select * from window_events
+
+),
+{% endif %}
 
 reattributed as (
 
@@ -147,7 +249,8 @@ restitched as (
         {%- endif %}
         {% endfor -%}
         {{ tailor.run_date_literal() }} as _processed_for_date,
-        customer_id as _previous_customer_id
+        customer_id as _previous_customer_id,
+        {{ stored_batches }} as _landing_batches
     from reattributed
     where customer_id is distinct from new_customer_id
         or is_known_product is distinct from new_is_known_product
@@ -171,13 +274,16 @@ stitched as (
         coalesce(batch.anonymous_id, {{ dbt.concat(["'user:'", "batch.user_id"]) }}) as visitor_id,
         coalesce(batch.user_id, merged_links.customer_id) as customer_id,
         batch.product_id is not null and catalog.product_id is not null as is_known_product,
-        {{ tailor.to_local_timestamp('batch.event_at', 'batch.timezone') }} as local_event_at
+        {{ tailor.to_local_timestamp('batch.event_at', 'batch.timezone') }} as local_event_at,
+        landing_days.landing_batches as _landing_batches
     -- left join each input onto the spine, one row per key (the join shape every model of this grain has)
     from batch
     left join merged_links
         on batch.anonymous_id = merged_links.anonymous_id
     left join catalog
         on batch.product_id = catalog.product_id
+    left join landing_days
+        on batch.last_arrived_date = landing_days.landing_date
 
 ),
 
@@ -203,13 +309,19 @@ rebuilt as (
         {% endfor -%}
         {{ tailor.run_date_literal() }} as _processed_for_date,
         {% if is_incremental() -%}
-        existing.customer_id as _previous_customer_id
+        existing.customer_id as _previous_customer_id,
         {%- else -%}
-        cast(null as {{ dbt.type_string() }}) as _previous_customer_id
+        cast(null as {{ dbt.type_string() }}) as _previous_customer_id,
         {%- endif %}
+        day_parts._landing_batches
     from day_parts
     {% if is_incremental() -%}
-    left join {{ this }} as existing
+    -- (the stored rows of the batch's events first: a semi join probes the table with the
+    -- batch's ids, where a left join would build a hash table of the whole table)
+    left join (
+        select message_id, customer_id from {{ this }}
+        where message_id in (select message_id from batch)
+    ) as existing
         on day_parts.message_id = existing.message_id
     {%- endif %}
 

@@ -2,7 +2,8 @@
     config(
         materialized=tailor.incremental_materialized(),
         unique_key='visitor_id',
-        incremental_strategy=tailor.incremental_strategy(),
+        incremental_strategy=tailor.incremental_strategy_replace_from(),
+        replace_from='started_at',
         on_schema_change='append_new_columns',
         post_hook=["{{ tailor.delete_rows_arrived_after_run_date() }}"]
     )
@@ -22,21 +23,15 @@
     new identity link re-attributes old sessions (its re-stitched events are changes with
     their old times), while a returning visitor's long history is not sessionized again
     every night. A visitor with sessions built from data after the run date (an earlier
-    day rerun) is rebuilt whole. unique_key='visitor_id': delete+insert replaces all of a
-    changed visitor's sessions with the carried-over and the rebuilt ones.
+    day rerun) is rebuilt whole.
+    The batch holds only the rebuilt sessions, and the 'replace_from' strategy deletes a
+    visitor's stored sessions from the first rebuilt one's start on: the sessions before
+    the cut stay where they are, so a night writes about a day of sessions, not every
+    session of every visitor active that day. (A session before the cut that holds data
+    arrived after the run date is removed by the post-hook.)
 #}
 
 {% set timeout_seconds = var('tailor__session_timeout_minutes') | int * 60 %}
-{#- the columns of final, in order: the carried-over sessions are selected by them #}
-{%- set session_columns = [
-    'session_id', 'visitor_id', 'anonymous_id', 'customer_id', 'session_number', 'started_at',
-    'ended_at', 'session_date', 'duration_seconds', 'event_count', 'page_views', 'product_views',
-    'cart_adds', 'searches', 'checkouts_started', 'orders_completed', 'revenue', 'is_converted',
-    'first_cart_add_at', 'last_cart_add_at', 'last_product_view_at', 'landing_page_url',
-    'landing_page_path', 'referrer', 'traffic_source', 'traffic_medium', 'traffic_campaign',
-    'device_type', 'os_name', 'browser_name', 'locale', 'timezone', 'start_day_part',
-    'last_arrived_date'
-] %}
 
 with all_events as (
 
@@ -106,21 +101,15 @@ cuts as (
 
 ),
 
-kept_sessions as (
+-- the rebuilt sessions are numbered after the ones before the cut, which stay stored
+session_offsets as (
 
-    select stored.*
+    select stored.visitor_id, count(*) as kept_count
     from {{ this }} as stored
     inner join cuts
         on stored.visitor_id = cuts.visitor_id
     where stored.started_at < cuts.cut_at
-
-),
-
-session_offsets as (
-
-    select visitor_id, count(*) as kept_count
-    from kept_sessions
-    group by visitor_id
+    group by stored.visitor_id
 
 ),
 
@@ -273,11 +262,4 @@ final as (
 
 )
 
-{% if is_incremental() -%}
 select * from final
-union all
-select {% for column in session_columns %}{{ column }}{{ ', ' if not loop.last }}{% endfor %}
-from kept_sessions
-{%- else -%}
-select * from final
-{%- endif %}
