@@ -14,6 +14,7 @@ import duckdb
 
 from tailor.consent import has_table
 from tailor.erased import Identity, merged
+from tailor.privacy import event_index
 from tailor.privacy.matching import (
     ERASED_MARK,
     alternation,
@@ -186,7 +187,7 @@ def find_hits(con: duckdb.DuckDBPyConnection, idents: list[Identity]) -> Hits:
                 (hits.totals[name],) = con.execute(f"select count(*) from {rel}").fetchone()
                 hits.walk.append((schema, table, columns))
             continue
-        cond = match_sql(columns, everyone)
+        cond = _condition(con, schema, table, columns, everyone)
         if cond is None:
             continue
         keep = [(c, t) for c, t in columns if column_role(c, t) is not None]
@@ -202,6 +203,26 @@ def find_hits(con: duckdb.DuckDBPyConnection, idents: list[Identity]) -> Hits:
             hits.walk.append((schema, table, columns))
         con.execute(f"drop table {HIT}")
     return hits
+
+
+def _condition(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    columns: list[tuple[str, str]],
+    everyone: Identity,
+) -> str | None:
+    """:func:`match_sql` for the table; ``raw.events``' JSON columns are looked up in the
+    identifier index (:mod:`tailor.privacy.event_index`) instead of read."""
+    json_columns = [(c, t) for c, t in columns if column_role(c, t) == "json"]
+    if (schema, table) != ("raw", "events") or not json_columns:
+        return match_sql(columns, everyone)
+    event_index.refresh(con, json_columns)
+    conds = [match_sql([c for c in columns if c not in json_columns], everyone)]
+    if json_tags(everyone):
+        conds.append(event_index.naming_sql(f"select tag from {TAGS}"))
+    conds = [c for c in conds if c is not None]
+    return " or ".join(conds) if conds else None
 
 
 def blast_counts(con: duckdb.DuckDBPyConnection, hits: Hits) -> list[dict[str, tuple[int, int]]]:
@@ -271,6 +292,11 @@ def erase_hits(
         if not counts:
             continue  # every row of it named a person held back
         hits_sql = f"rowid in (select rid from {ROWS} where tbl = {quote_literal(name)})"
+        if (schema, table) == ("raw", "events"):
+            erased_tags = (
+                f"select tag from {TAGS} where person in ({', '.join(str(int(k)) for k in people)})"
+            )
+            event_index.forget(con, hits_sql, erased_tags)
         if schema == "raw" and table in SOURCES:
             tombstone(con, table, hits_sql)
         else:

@@ -1,9 +1,9 @@
 """Erasure end to end on a tiny warehouse loaded from real landing files.
 
 One person (C0000101, "Ann") has a CRM record whose email changed, consents, an order, events on
-her own device and on a device shared with C0000202, an identify call carrying her email, a
-malformed event line naming her (quarantined) and an erasure request that gives only her
-old email. Derived, ML and ops tables are built from raw the way dbt and the ML jobs shape
+her own device and on a device shared with C0000202, an identify call carrying her email, an
+event of another device naming her in its properties, a malformed event line naming her
+(quarantined) and an erasure request that gives only her old email. Derived, ML and ops tables are built from raw the way dbt and the ML jobs shape
 them, and she was exported to a delta destination.
 """
 
@@ -144,6 +144,14 @@ def write_landing(landing: Path) -> None:
                 "C0000101",
                 event="Order Completed",
                 properties={"order_id": "O1", "total": 10},
+            ),
+            # somebody else's device names her in a property only (a gift sent to her)
+            _event(
+                "e9",
+                "anon-gift",
+                None,
+                event="Gift Card Sent",
+                properties={"email": "Ann.Lee@example.com", "amount": 25},
             ),
             '{"messageId": "broken", "userId": "C0000101", "traits": {"email": "ann.lee@example.com"}',
         ],
@@ -314,6 +322,46 @@ def test_the_person_is_everywhere_before(world):
     assert ident.emails == {OLD_EMAIL, NEW_EMAIL}
     assert ident.anonymous_ids == {"anon-ann-1"}  # the shared device is not hers alone
     assert ident.order_ids == {"O1"}
+
+
+def test_the_identifier_index_finds_the_events_reading_them_finds(world, monkeypatch):
+    """raw.events' JSON columns are looked up in private.event_identifier_tags instead of
+    read: the same rows for the same people, including events that name Ann only in
+    their JSON (her email in an identify call's traits)."""
+    from tailor.privacy import erase_tables
+    from tailor.privacy.matching import match_sql
+
+    s = world
+    con = connect(s.warehouse, settings=s)
+    try:
+        people = [resolve_identity(con, email=OLD_EMAIL), resolve_identity(con, "C0000202")]
+
+        def found() -> set[tuple]:
+            con.execute("begin transaction")
+            try:
+                erase_tables.find_hits(con, people)
+                return set(con.execute(f"select * from {erase_tables.ROWS}").fetchall())
+            finally:
+                con.execute("rollback")
+
+        indexed = found()
+        monkeypatch.setattr(
+            erase_tables, "_condition", lambda c, sc, t, cols, e: match_sql(cols, e)
+        )
+        read = found()
+        assert indexed == read
+        json_only = [
+            rid
+            for tbl, rid, person in read
+            if tbl == "raw.events"
+            and con.execute(
+                "select anonymous_id from raw.events where rowid = ?", [rid]
+            ).fetchone()[0]
+            == "anon-gift"
+        ]
+        assert json_only, "no event names Ann in its JSON only: the index is not exercised"
+    finally:
+        con.close()
 
 
 def test_erasure_request_removes_every_trace_and_sticks(world):
