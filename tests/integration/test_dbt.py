@@ -231,10 +231,18 @@ def write_scenario(landing: Path) -> None:
             ),
         ],
     )
-    # Day 3: the anonymous visitor logs in.
+    # Day 3: the anonymous visitor logs in, and day 1's sc-e1 is redelivered the same day:
+    # the night that re-attributes it also rebuilds it from its new delivery (once).
     _write_ndjson(
         landing / "events" / f"dt={day[3]}" / "zz_scenario.ndjson.gz",
         [
+            _event(
+                "sc-e1",
+                f"{day[1]}T10:00:00Z",
+                received=f"{day[3]}T07:00:00Z",
+                type="page",
+                name="Home",
+            ),
             _event(
                 "sc-e5",
                 f"{day[3]}T08:00:00Z",

@@ -235,6 +235,8 @@ reattributed as (
         on existing.product_id = catalog.product_id
     where existing.last_arrived_date < {{ tailor.lookback_start_literal() }}
         and existing.last_arrived_date not in (select last_arrived_date from days_to_rebuild)
+        -- an event redelivered in the window is rebuilt from its new delivery, not here
+        and existing.message_id not in (select message_id from batch)
 
 ),
 
