@@ -26,7 +26,10 @@ sqrt(p (1 - p) / n) with the day's denominator n (p at least 1/n). Counts and am
 whose expected and observed values are both under ``min_expected``, and rates over fewer
 than ``min_expected`` things, are not judged. A count series seen in the history but
 missing tonight counts 0 (a device whose events all vanished is the loudest anomaly there
-is).
+is), and so does a day it is missing between its first value and tonight; the days
+before its first value are not its history (an audience first built on night 22 is
+learning, not a jump from zero), so a new series is judged once it has ``min_history``
+days of its own.
 """
 
 from __future__ import annotations
@@ -221,12 +224,14 @@ def detect(
             if kind != "count" or day not in computed[metric]:
                 continue
             today = Point(0.0)
+        # the series exists from its first value on: before it, it has no history
+        first = min(points)
         history = {}
         for d in past:
             p = points.get(d)
             if p is not None and p.value is not None:
                 history[d] = p.value
-            elif p is None and kind == "count" and d in computed[metric]:
+            elif p is None and kind == "count" and d in computed[metric] and d > first:
                 history[d] = 0.0
         rule = config.rule(metric, key[1])
         verdict = judge(history, day, today, rule, kind, config.min_history)

@@ -90,6 +90,24 @@ def test_a_count_that_vanished_tonight_counts_zero():
     assert (found.dimension_value, found.observed) == ("mobile", 0.0)
 
 
+def test_a_series_that_first_appears_is_learning_not_a_jump_from_zero():
+    """An audience first built 5 days ago (a model that needed history) is not judged
+    against the zeros of the weeks before it existed, while the metric was computed for
+    other audiences; a day it then missed still counts 0."""
+    other = weekly(8_000, weekend=1.0)
+    data = series(other, 8_000, metric="audience_size", dim="audience", value="lifecycle_new")
+    recent = {d: 9_000.0 for d in sorted(other)[-5:]}
+    data.update(series(recent, 9_000, metric="audience_size", dim="audience", value="segment_11"))
+    judgement = detect(DAY, data, CONFIG)
+    assert judgement.anomalies == [] and judgement.learning == 1
+    # with min_history days of its own, a gap after its first value is a drop to zero
+    long = {d: 9_000.0 for d in sorted(other)[-16:]}
+    del long[sorted(long)[-3]]
+    data.update(series(long, 9_000, metric="audience_size", dim="audience", value="segment_11"))
+    judgement = detect(DAY, data, CONFIG)
+    assert judgement.learning == 0 and judgement.judged == 2
+
+
 def test_small_counts_are_not_judged_and_rates_need_their_denominator():
     quiet = detect(DAY, series(weekly(5, weekend=1.0), 20), CONFIG)
     assert quiet.anomalies == [] and quiet.skipped == 1
