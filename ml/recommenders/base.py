@@ -372,6 +372,8 @@ class Recommender:
         if not self.explains or W is None or rec_ids.size == 0:
             return anchors, contrib
         X = as_csr(user_items)
+        if sp.issparse(W):
+            return _explain_sparse(X, sp.csr_matrix(W), rec_ids, anchors, contrib)
         n_rec = rec_ids.shape[1]
         counts = np.diff(X.indptr)
         # one (user, history item, recommended slot) triple per history entry and slot
@@ -401,6 +403,36 @@ class Recommender:
         return anchors, contrib
 
 
+def _explain_sparse(
+    X: sp.csr_matrix,
+    W: sp.csr_matrix,
+    rec_ids: np.ndarray,
+    anchors: np.ndarray,
+    contrib: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`Recommender.explain` for sparse item weights, a slot at a time: row ``u``
+    of ``X[u] * W.T[rec_ids[u, slot]]`` holds each history item's contribution to the
+    recommendation, of which the largest positive one (ties: the lowest item index) is
+    the anchor. Only the history items that point to a recommendation are touched."""
+    pointed_by = W.T.tocsr()  # row i: the items j with W[j, i], their weights
+    pointed_by.sum_duplicates()
+    for slot in range(rec_ids.shape[1]):
+        users = np.flatnonzero(rec_ids[:, slot] >= 0)
+        if len(users) == 0:
+            continue
+        items = rec_ids[users, slot]
+        c = X[users].multiply(pointed_by[items]).tocsr()
+        # an item does not explain itself
+        rows = np.repeat(np.arange(len(users)), np.diff(c.indptr))
+        c.data[(c.indices == items[rows]) | ~(c.data > 0)] = 0
+        c.eliminate_zeros()
+        best, value = topn_sparse(c, 1)
+        found = best[:, 0] >= 0
+        anchors[users[found], slot] = best[found, 0]
+        contrib[users[found], slot] = value[found, 0]
+    return anchors, contrib
+
+
 def left_out(
     history: sp.csr_matrix,
     exclude: sp.csr_matrix | None,
@@ -427,7 +459,11 @@ def _top(
         s = sp.csr_matrix(scores, dtype=np.float32)
         s = mask_entries(s, drop)
         if allowed is not None and not np.all(allowed):
-            s = (s @ sp.diags(np.asarray(allowed, dtype=np.float32))).tocsr()
+            # the inactive products' entries zeroed in place and dropped (a diagonal
+            # matmul would sort every row)
+            if s is scores:
+                s = s.copy()
+            s.data[~np.asarray(allowed, dtype=bool)[s.indices]] = 0
             s.eliminate_zeros()
         return topn_sparse(s, n)
     s = np.array(scores, dtype=np.float32, copy=True)

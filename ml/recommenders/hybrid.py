@@ -14,10 +14,20 @@ from ml.recommenders.base import Recommender
 def normalize_rows(scores: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
     """Divide each row by its largest absolute score, so models on different scales blend."""
     if sp.issparse(scores):
-        s = sp.csr_matrix(scores, dtype=np.float32)
-        peak = np.asarray(abs(s).max(axis=1).todense()).ravel()
+        # a model's scores are a product or a sum of scipy matrices: their rows may come
+        # unsorted but never with duplicate entries, so the peak needs no sort
+        s = sp.csr_matrix(scores, dtype=np.float32, copy=True)
+        counts = np.diff(s.indptr)
+        peak = np.zeros(s.shape[0], dtype=np.float32)
+        filled = counts > 0
+        if s.nnz:
+            peak[filled] = np.maximum.reduceat(np.abs(s.data), s.indptr[:-1][filled])
         peak[peak == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / peak) @ s)
+        # the row's entries divided in place: the same products as a diagonal matmul,
+        # without the sort it costs
+        s.data *= np.repeat((1.0 / peak).astype(np.float32), counts)
+        s.eliminate_zeros()
+        return s
     s = np.asarray(scores, dtype=np.float32)
     peak = np.abs(s).max(axis=1, keepdims=True) if s.size else np.ones((s.shape[0], 1))
     peak[peak == 0] = 1.0

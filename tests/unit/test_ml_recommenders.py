@@ -270,3 +270,38 @@ def test_compact_shifts_kept_entries_left():
     out, scores = compact(ids, np.array([[4.0, 3.0, 2.0, 1.0]]), keep, 3)
     assert out.tolist() == [[6, 8, -1]]
     assert scores[0, :2].tolist() == [3.0, 1.0]
+
+
+def test_sparse_item_weights_explain_as_their_dense_copy():
+    # the sparse path (a slot at a time) names the same anchors as the triple scan
+    rng = np.random.default_rng(7)
+    W = sp.random(40, 40, density=0.2, random_state=3, dtype=np.float32, format="csr")
+    W.data = np.round(W.data * 4) - 1  # ties, zeros and negative weights
+    W.setdiag(1.0)  # an item never explains itself
+    X = sp.random(25, 40, density=0.15, random_state=5, dtype=np.float32, format="csr")
+    X.data = np.round(X.data * 3) + 1
+    rec = rng.integers(-1, 40, size=(25, 6)).astype(np.int32)
+    sparse_model, dense_model = HybridRecommender([]), HybridRecommender([])
+    sparse_model.item_weights_, dense_model.item_weights_ = W, W.toarray()
+    sparse_anchors, sparse_contrib = sparse_model.explain(X, rec)
+    dense_anchors, dense_contrib = dense_model.explain(X, rec)
+    assert (dense_anchors >= 0).sum() > 20
+    np.testing.assert_array_equal(sparse_anchors, dense_anchors)
+    np.testing.assert_array_equal(sparse_contrib, dense_contrib)
+
+
+def test_rows_normalize_alike_sparse_unsorted_or_dense():
+    from ml.recommenders.hybrid import normalize_rows
+
+    A = sp.random(30, 20, density=0.3, random_state=1, dtype=np.float32, format="csr")
+    A.data -= 0.5  # rows whose peak is a negative score
+    product = (A @ A.T.tocsr() @ A).tocsr()  # a product: rows unsorted, no duplicates
+    product.data[::7] = 0  # explicit zeros are not scores
+    sparse = normalize_rows(product)
+    assert sparse.nnz == np.count_nonzero(product.data)
+    np.testing.assert_allclose(sparse.toarray(), normalize_rows(product.toarray()), rtol=1e-6)
+    # the same products as scaling by a diagonal matrix, bit for bit
+    peak = np.abs(product.toarray()).max(axis=1)
+    peak[peak == 0] = 1.0
+    scaled = (sp.diags(1.0 / peak) @ product).toarray()
+    np.testing.assert_array_equal(sparse.toarray(), scaled)
