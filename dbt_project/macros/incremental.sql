@@ -122,3 +122,52 @@
         from {{ source }}
     )
 {%- endmacro %}
+
+
+{# The stitched events int_order_events_unnested unnests: order events up to the end of the
+   run date that can be tied to an order. #}
+{% macro order_event_filter() -%}
+    event_name in ('Order Completed', 'Order Updated', 'Order Refunded', 'Order Cancelled')
+        and event_at < {{ tailor.run_end_literal() }}
+        and (order_id is not null or event_name = 'Order Completed')
+{%- endmacro %}
+
+
+{# int_order_events_unnested keeps only the lines of events that are still order events as
+   of the run date (a reloaded day may have lost some; an earlier day rerun drops later ones). #}
+{% macro delete_order_lines_without_their_event() -%}
+    {%- if tailor.engine_deletes_rows() -%}
+    delete from {{ this }}
+    where message_id not in (
+        select message_id from {{ ref('int_events_stitched') }}
+        where {{ tailor.order_event_filter() }}
+    )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# int_events_stitched: the stored events of a rebuilt landing day that the rebuild did
+   not write (the reloaded files lost them, and no other delivery is left). A rebuilt
+   day's events all carry its new load fingerprint; a day whose rows were only
+   re-attributed tonight keeps one fingerprint throughout, and loses nothing. #}
+{% macro delete_events_reloaded_away() -%}
+    {%- if tailor.engine_deletes_rows() -%}
+    delete from {{ this }}
+    where last_arrived_date < {{ tailor.lookback_start_literal() }}
+        and _processed_for_date is distinct from {{ tailor.run_date_literal() }}
+        and last_arrived_date in (
+            select last_arrived_date from {{ this }}
+            where _processed_for_date = {{ tailor.run_date_literal() }}
+                and last_arrived_date < {{ tailor.lookback_start_literal() }}
+        )
+        and (last_arrived_date, coalesce(_landing_batches, '')) not in (
+            select last_arrived_date, coalesce(_landing_batches, '') from {{ this }}
+            where _processed_for_date = {{ tailor.run_date_literal() }}
+                and last_arrived_date < {{ tailor.lookback_start_literal() }}
+        )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

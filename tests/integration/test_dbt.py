@@ -55,6 +55,7 @@ INTERMEDIATE = [
     "int_identity_graph",
     "int_customer_events_totalled",
     "int_customer_events_aggregated",
+    "int_order_events_unnested",
 ]
 
 # The layers this project builds before the ML jobs (audiences are built after them).
@@ -736,10 +737,9 @@ def _priced(line: str) -> str | None:
     return record.get("messageId") if priced else None
 
 
-def test_a_day_reloaded_with_corrected_records_is_rebuilt_however_old(tmp_path, full, daily):
-    """Day 2's events file is corrected (same message ids, so the day's count does not
-    change) and the day reloaded after later days were built: the next night rebuilds
-    that day's events, and only that day's, though it is far outside the window."""
+def _day_two_to_correct(tmp_path: Path, daily: Settings) -> tuple[Settings, dt.date, Path, list]:
+    """A copy of the day-by-day warehouse and its landing zone, with day 2's events file
+    and its lines (to correct, then reload)."""
     landing = tmp_path / "landing"
     shutil.copytree(daily.landing, landing)
     s = dataclasses.replace(_settings(tmp_path), landing=landing, ground_truth=daily.ground_truth)
@@ -749,6 +749,58 @@ def test_a_day_reloaded_with_corrected_records_is_rebuilt_however_old(tmp_path, 
     [path] = (landing / "events" / f"dt={day}").glob("events.ndjson.gz")
     with gzip.open(path, "rt") as f:
         lines = f.read().splitlines()
+    return s, day, path, lines
+
+
+def test_a_reloaded_day_corrects_and_removes_order_lines(tmp_path, daily):
+    """Day 2's events file loses one order and corrects a line price of another, and is
+    reloaded after later days were built: the next night's order lines (unnested
+    incrementally) are those a full rebuild of the same raw data writes."""
+    s, day, path, lines = _day_two_to_correct(tmp_path, daily)
+    built = {
+        m
+        for (m,) in rows(
+            s,
+            "select message_id from intermediate.int_order_events_unnested "
+            "where last_arrived_date = ? and position = 2",
+            [day],
+        )
+    }
+    orders = [i for i, line in enumerate(lines) if '"Order Completed"' in line]
+    orders = [i for i in orders if json.loads(lines[i])["messageId"] in built]
+    removed, corrected = json.loads(lines[orders[0]]), json.loads(lines[orders[1]])
+    corrected["properties"]["products"][1]["price"] = 12345.0
+    lines[orders[1]] = json.dumps(corrected)
+    del lines[orders[0]]
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+
+    load(s, [day])
+    transform.build(LAST, select=SELECT, settings=s, tests=False)
+    lines_of = dict(
+        rows(
+            s,
+            "select message_id, list(unit_price order by position) "
+            "from intermediate.int_order_events_unnested where message_id in (?, ?) group by 1",
+            [removed["messageId"], corrected["messageId"]],
+        )
+    )
+    assert removed["messageId"] not in lines_of
+    assert lines_of[corrected["messageId"]][1] == 12345.0
+
+    rebuilt = dataclasses.replace(s, warehouse=tmp_path / "rebuilt.duckdb")
+    shutil.copy(s.warehouse, rebuilt.warehouse)
+    transform.build(LAST, full_refresh=True, select=SELECT, settings=rebuilt, tests=False)
+    for table in ("int_order_events_unnested",):
+        assert differences(s, rebuilt, "intermediate", table)[:2] == (0, 0)
+    assert differences(s, rebuilt, "marts", "orders")[:2] == (0, 0)
+
+
+def test_a_day_reloaded_with_corrected_records_is_rebuilt_however_old(tmp_path, full, daily):
+    """Day 2's events file is corrected (same message ids, so the day's count does not
+    change) and the day reloaded after later days were built: the next night rebuilds
+    that day's events, and only that day's, though it is far outside the window."""
+    s, day, path, lines = _day_two_to_correct(tmp_path, daily)
     once = {
         m
         for (m,) in rows(

@@ -4,7 +4,10 @@
         unique_key='message_id',
         incremental_strategy=tailor.incremental_strategy(),
         on_schema_change='append_new_columns',
-        post_hook=["{{ tailor.delete_rows_arrived_after_run_date() }}"]
+        post_hook=[
+            "{{ tailor.delete_rows_arrived_after_run_date() }}",
+            "{{ tailor.delete_events_reloaded_away() }}"
+        ]
     )
 }}
 
@@ -28,8 +31,10 @@
       * from the table itself, events whose customer_id or is_known_product disagrees
         with today's identity graph or catalog (their content has not changed, so no
         JSON is parsed again).
-    So after building day D the table holds exactly what building days <= D in order
-    would hold, whatever order days were built in.
+    An event a reloaded day no longer holds is rebuilt from its other deliveries, or,
+    with none left, removed by the post-hook. So after building day D the table holds
+    exactly what building days <= D in order would hold, whatever order days were built
+    in.
     _processed_for_date and _previous_customer_id tell the downstream incremental models
     (sessions, user_item_interactions) which visitors and customers to rebuild.
 #}
@@ -196,14 +201,20 @@ window_events as (
 ),
 
 {% if rerun or fingerprint_days %}
+{#- a rebuilt day's events as staging has them now, and its stored events as well: one
+    whose deliveries of that day were reloaded away comes back from an earlier delivery
+    (the post-hook removes those with none left) -#}
 {%- set rebuilt_day_ids -%}
     select message_id from staged_ids
+    where last_arrived_date in (select last_arrived_date from days_to_rebuild)
+    union
+    select message_id from {{ this }}
     where last_arrived_date in (select last_arrived_date from days_to_rebuild)
 {%- endset %}
 day_events as (
 
     select * from ({{ tailor.staged_tracking_events(message_ids_sql=rebuilt_day_ids) }}) as staged
-    where last_arrived_date in (select last_arrived_date from days_to_rebuild)
+    where last_arrived_date < {{ tailor.lookback_start_literal() }}
 
 ),
 

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized=tailor.incremental_materialized(),
+        unique_key='message_id',
+        incremental_strategy=tailor.incremental_strategy(),
+        on_schema_change='append_new_columns',
+        post_hook=["{{ tailor.delete_order_lines_without_their_event() }}"]
+    )
+}}
+
 {#
     The order events of the Segment e-commerce spec (v2), as Segment and RudderStack send
     them, one row per line item: Order Completed, Order Updated, Order Refunded and Order
@@ -9,20 +19,34 @@
     order_id is properties.order_id; an Order Completed event without one is its own order
     (its messageId). Other order events without an order id cannot be tied to an order and
     are left out here (they stay in the events).
+
+    Incremental runs unnest again only the order events int_events_stitched (re)built in
+    the lookback window (new, late, redelivered, re-attributed or reloaded) and those not
+    in the table yet (an event dated after the day it was built for, now due); their
+    stored lines are replaced. The post-hook removes the lines of events that are no
+    longer order events as of the run date (a reloaded day that lost them, an earlier day
+    rerun). So a night reads the products[] of the day's orders, not of every order ever.
 #}
 
 -- depends_on: {{ ref('stg_tracking__events') }}
 
-{%- set order_event_filter -%}
-    event_name in ('Order Completed', 'Order Updated', 'Order Refunded', 'Order Cancelled')
-        and event_at < {{ tailor.run_end_literal() }}
-        and (order_id is not null or event_name = 'Order Completed')
+{%- set order_event_filter = tailor.order_event_filter() %}
+
+{%- set batch_filter -%}
+    {{ order_event_filter }}
+    {%- if is_incremental() %}
+        and (
+            _processed_for_date >= {{ tailor.lookback_start_literal() }}
+            or last_arrived_date >= {{ tailor.lookback_start_literal() }}
+            or message_id not in (select message_id from {{ this }})
+        )
+    {%- endif %}
 {%- endset %}
 
 with order_events as (
 
     select * from {{ ref('int_events_stitched') }}
-    where {{ order_event_filter }}
+    where {{ batch_filter }}
 
 ),
 
@@ -30,7 +54,7 @@ with order_events as (
 -- staged again for them (their deliveries ranked, their JSON read), not the whole history
 {%- set order_event_ids -%}
     select message_id from {{ ref('int_events_stitched') }}
-    where {{ order_event_filter }}
+    where {{ batch_filter }}
 {%- endset %}
 products as (
 
