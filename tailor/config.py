@@ -444,6 +444,8 @@ class SegmentSettings:
     # plain defaults, one frozen dataclass per section (the parser below reads each key)
     k_min: int = 4
     k_max: int = 10
+    refit_every_days: int = 7
+    max_inertia_growth: float = 1.25
     min_customers: int = 50
     retention_days: int | None = 35
     new_days: int = 60
@@ -460,6 +462,8 @@ def _parse_segments(doc: Any, where: str) -> SegmentSettings:
     out = SegmentSettings(
         k_min=_integer(doc, "k_min", where, d.k_min, low=2),
         k_max=_integer(doc, "k_max", where, d.k_max, low=2),
+        refit_every_days=_integer(doc, "refit_every_days", where, d.refit_every_days, low=1),
+        max_inertia_growth=_number(doc, "max_inertia_growth", where, d.max_inertia_growth, low=1.0),
         min_customers=_integer(doc, "min_customers", where, d.min_customers, low=3),
         retention_days=_optional_integer(doc, "retention_days", where, d.retention_days, low=1),
         new_days=_integer(doc, "new_days", where, d.new_days, low=1),

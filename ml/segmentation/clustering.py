@@ -126,6 +126,10 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         chosen solution is then refined on all rows (K-Means over every k and restart on
         millions of customers does not fit a nightly window).
     random_state : int
+    keep_k : bool
+        Keep the previous run's k without choosing again (a night between selections):
+        K-Means with ``preferred_k`` clusters started from ``init_centroids``, no k range
+        fitted (``selection_`` is empty). Needs both, with every feature column.
 
     Attributes
     ----------
@@ -147,6 +151,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         stickiness: float = 0.01,
         fit_sample: int | None = 100_000,
         random_state: int = 0,
+        keep_k: bool = False,
     ):
         # one attribute per parameter, as named (scikit-learn style: get_params reads them back)
         self.k_range = k_range
@@ -159,12 +164,15 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.stickiness = stickiness
         self.fit_sample = fit_sample
         self.random_state = random_state
+        self.keep_k = keep_k
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> CustomerSegmenter:
         X = _as_frame(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.preprocessor_ = clone(self.preprocessor or FeaturePreprocessor()).fit(X)
         Z = self.preprocessor_.transform(X)
+        if self.keep_k:
+            return self._fit_kept_k(X, Z)
         Zk = Z
         if self.fit_sample is not None and len(Z) > self.fit_sample:
             rng = np.random.default_rng(self.random_state)
@@ -195,6 +203,24 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             if warm.inertia_ <= self.kmeans_.inertia_ * (1 + self.stickiness):
                 self.kmeans_ = warm
                 self.warm_started_ = True
+        self.labels_ = self.kmeans_.labels_
+        self.cluster_centers_ = self.kmeans_.cluster_centers_
+        self.centroids_ = self.preprocessor_.inverse_transform(self.cluster_centers_)
+        return self
+
+    def _fit_kept_k(self, X: pd.DataFrame, Z: np.ndarray) -> CustomerSegmenter:
+        init = self.init_centroids
+        k = self.preferred_k
+        if init is None or k is None or len(init) != k or not set(X.columns) <= set(init.columns):
+            raise ValueError("keeping k needs the previous k and its centroids, every feature")
+        start = self.preprocessor_.transform(init[list(X.columns)].astype(float))
+        with limited_threads():
+            self.kmeans_ = KMeans(n_clusters=k, init=start, n_init=1).fit(Z)
+        self.selection_ = pd.DataFrame(
+            columns=["k", "silhouette", "davies_bouldin", "inertia", "min_cluster_share"]
+        )
+        self.k_, self.k_reason_ = k, f"k={k} kept"
+        self.warm_started_ = True
         self.labels_ = self.kmeans_.labels_
         self.cluster_centers_ = self.kmeans_.cluster_centers_
         self.centroids_ = self.preprocessor_.inverse_transform(self.cluster_centers_)

@@ -19,6 +19,11 @@ class SegmentationConfig:
     # Fewer than four segments only restates the buyer / browser split that RFM already
     # gives (silhouette favours that top-level split); more than ten is not actionable.
     k_range: tuple[int, int] = (4, 10)
+    # k is chosen again (every k fitted, the alternatives compared) when the last choice
+    # is this many days old, or sooner when the kept k's inertia per customer has grown
+    # by this factor since; the nights between keep k and warm-start from last night
+    refit_every_days: int = 7
+    max_inertia_growth: float = 1.25
     n_init: int = 10
     silhouette_sample: int = 5000
     tolerance: float = 0.02
@@ -42,6 +47,8 @@ class SegmentationConfig:
         """From ``tailor.config.SegmentSettings`` (``load_config(settings).segments``)."""
         values: dict[str, Any] = {
             "k_range": (section.k_min, section.k_max),
+            "refit_every_days": section.refit_every_days,
+            "max_inertia_growth": section.max_inertia_growth,
             "min_customers": section.min_customers,
             "retention_days": section.retention_days,
             "thresholds": Thresholds(
@@ -66,6 +73,10 @@ class SegmentationResult:
     model: CustomerSegmenter
     alternatives: list[dict[str, Any]]
     status: str = "chosen"
+    # when k was last chosen (this run, or the one whose k it kept) and the inertia per
+    # customer then: the next runs' cadence and drift check
+    selected_on: dt.date | None = None
+    selected_inertia: float | None = None
     # segments named this run (new, or renamed because the old name no longer fits):
     # segment_id, segment_name, previous_name, reason
     naming: pd.DataFrame = field(

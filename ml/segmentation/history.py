@@ -115,6 +115,10 @@ class PreviousRun:
     latest_ids: set[int] = field(default_factory=set)  # the segments of the latest run
     assignments: pd.Series = field(default_factory=lambda: pd.Series(dtype="Int64"))
     next_id: int = 1  # the next unused segment id (ids are never reused)
+    # when the latest run's k was chosen, and the inertia per customer then (None: unknown,
+    # a run from before the cadence: k is chosen again)
+    selected_on: dt.date | None = None
+    selected_inertia: float | None = None
 
 
 def load_previous(con, day: dt.date, memory_days: int = 28) -> PreviousRun:
@@ -157,6 +161,7 @@ def load_previous(con, day: dt.date, memory_days: int = 28) -> PreviousRun:
         "select customer_id, segment_id from ml.customer_segments where run_id = ?", [prev_run]
     ).df()
     latest = {int(i) for i, flag in zip(ids, prof["is_latest"], strict=True) if flag}
+    selected_on, selected_inertia = _selection(con, prev_run)
     return PreviousRun(
         run_id=prev_run,
         k=len(latest),
@@ -165,4 +170,28 @@ def load_previous(con, day: dt.date, memory_days: int = 28) -> PreviousRun:
         latest_ids=latest,
         assignments=assign.set_index("customer_id")["segment_id"].astype("Int64"),
         next_id=next_id,
+        selected_on=selected_on,
+        selected_inertia=selected_inertia,
     )
+
+
+def _selection(con, run: str) -> tuple[dt.date | None, float | None]:
+    """When the run's k was chosen and the inertia per customer then, from its kmeans row
+    of ``ml.model_runs``."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'ml' and table_name = 'model_runs'"
+    ).fetchall()[0][0]
+    if not exists:
+        return None, None
+    rows = con.execute(
+        "select metrics->>'k_selected_on', metrics->>'k_selected_inertia_per_customer' "
+        "from ml.model_runs where run_id = ? and model = 'kmeans'",
+        [run],
+    ).fetchall()
+    if not rows or rows[0][0] is None or rows[0][1] is None:
+        return None, None
+    try:
+        return dt.date.fromisoformat(rows[0][0]), float(rows[0][1])
+    except ValueError:
+        return None, None

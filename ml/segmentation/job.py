@@ -74,18 +74,43 @@ def _segment(
     previous = previous or PreviousRun()
     prev_c = previous.centroids
     preferred_k = previous.k
-    model = CustomerSegmenter(
-        k_range=config.k_range,
-        n_init=config.n_init,
-        silhouette_sample=config.silhouette_sample,
-        tolerance=config.tolerance,
-        preferred_k=preferred_k,
-        preprocessor=FeaturePreprocessor(fill_values=fill),
-        init_centroids=prev_c.loc[sorted(previous.latest_ids)] if previous.latest_ids else None,
-        stickiness=config.stickiness,
-        fit_sample=config.fit_sample,
-        random_state=config.random_state,
-    ).fit(X)
+    init = prev_c.loc[sorted(previous.latest_ids)] if previous.latest_ids else None
+
+    def fit(keep_k: bool) -> CustomerSegmenter:
+        return CustomerSegmenter(
+            k_range=config.k_range,
+            n_init=config.n_init,
+            silhouette_sample=config.silhouette_sample,
+            tolerance=config.tolerance,
+            preferred_k=preferred_k,
+            preprocessor=FeaturePreprocessor(fill_values=fill),
+            init_centroids=init,
+            stickiness=config.stickiness,
+            fit_sample=config.fit_sample,
+            random_state=config.random_state,
+            keep_k=keep_k,
+        ).fit(X)
+
+    # a night between selections keeps k, unless the kept k has come to fit much worse
+    model, selected_on, selected_inertia = None, previous.selected_on, previous.selected_inertia
+    why = ""
+    keep = _keeps_k(previous, init, cols, day, config)
+    if keep is not None:
+        model = fit(keep_k=True)
+        growth = float(model.kmeans_.inertia_) / len(X) / (selected_inertia or 1.0)
+        if growth > config.max_inertia_growth:
+            why = (
+                f"; k chosen again: the kept k's inertia per customer grew {growth:.2f}x "
+                f"since {selected_on} (limit {config.max_inertia_growth})"
+            )
+            model = None
+        else:
+            model.k_reason_ = f"{model.k_reason_}: {keep}"
+    if model is None:
+        model = fit(keep_k=False)
+        model.k_reason_ += why
+        selected_on = day
+        selected_inertia = float(model.kmeans_.inertia_) / len(X)
     k = model.k_
     centroids = model.centroids_
     centroids.index = range(k)
@@ -182,7 +207,7 @@ def _segment(
     moves["returning_segments"] = len(matched - previous.latest_ids)
     moves["retired_segments"] = len(previous.latest_ids - matched)
     alternatives = []
-    if config.compare_alternatives and len(X) >= 20:
+    if config.compare_alternatives and len(X) >= 20 and selected_on == day:
         alternatives = compare_alternatives(
             model.preprocessor_.transform(X),
             model.labels_,
@@ -202,7 +227,31 @@ def _segment(
         naming=pd.DataFrame(
             naming, columns=["segment_id", "segment_name", "previous_name", "reason"]
         ),
+        selected_on=selected_on,
+        selected_inertia=selected_inertia,
     )
+
+
+def _keeps_k(
+    previous: PreviousRun,
+    init: pd.DataFrame | None,
+    columns: list[str],
+    day: dt.date,
+    config: SegmentationConfig,
+) -> str | None:
+    """Why this run keeps the previous run's k (a night between selections), or None
+    when k is chosen again: no earlier choice to keep, one ``refit_every_days`` old or
+    more, a k outside the configured range, or features the kept centroids lack."""
+    chosen = previous.selected_on
+    if chosen is None or previous.k is None or init is None or previous.selected_inertia is None:
+        return None
+    age = (day - chosen).days
+    lo, hi = config.k_range
+    if not 0 < age < config.refit_every_days or not lo <= previous.k <= hi:
+        return None
+    if len(init) != previous.k or not set(columns) <= set(init.columns):
+        return None
+    return f"chosen on {chosen} ({age} days ago), chosen again every {config.refit_every_days} days"
 
 
 def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
@@ -243,6 +292,7 @@ def run(ctx: Any, config: SegmentationConfig | None = None) -> dict[str, Any]:
         "status": result.status,
         "run_id": result.run_id,
         "k": result.model.k_,
+        "k_selected_on": result.selected_on,
         "segments": dict(
             zip(result.profiles["segment_name"], result.profiles["size"].astype(int), strict=True)
         ),

@@ -198,6 +198,8 @@ def write_result(
         km_metrics |= {
             "k": model.k_,
             "k_reason": model.k_reason_,
+            "k_selected_on": result.selected_on,
+            "k_selected_inertia_per_customer": result.selected_inertia,
             "warm_started": model.warm_started_,
             "k_selection": sel,
             "inertia": float(model.kmeans_.inertia_),

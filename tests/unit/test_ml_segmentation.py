@@ -280,6 +280,10 @@ def test_nightly_runs_write_stable_ids_and_reruns_replace_their_rows(tailor_env)
             "select run_date, count(*) from ml.customer_segments group by 1 order by 1"
         ).fetchall()
         runs = con.execute("select run_id, model, status from ml.model_runs order by 1").fetchall()
+        selected = con.execute(
+            "select run_date, metrics->>'k_selected_on', json_array_length(metrics->'k_selection') "
+            "from ml.model_runs order by 1"
+        ).fetchall()
     finally:
         con.close()
     assert ids[0][1] == ids[1][1] == list(range(1, first["k"] + 1))  # the rerun reused its ids
@@ -288,6 +292,9 @@ def test_nightly_runs_write_stable_ids_and_reruns_replace_their_rows(tailor_env)
         (f"segmentation:{DAY}", "kmeans", "chosen"),
         (f"segmentation:{DAY + dt.timedelta(days=1)}", "kmeans", "chosen"),
     ]
+    # the next night kept the k chosen on DAY (read back from ml.model_runs)
+    assert selected == [(DAY, str(DAY), 3), (DAY + dt.timedelta(days=1), str(DAY), 0)]
+    assert nxt["k_selected_on"] == DAY
 
 
 def test_model_runs_log_is_idempotent_and_json_safe(tailor_env):
@@ -381,3 +388,43 @@ def test_alternatives_survive_customers_who_all_look_alike():
     out = compare_alternatives(Z, labels, 2)
     dbscan = next(m for m in out if m["model"] == "dbscan")
     assert dbscan["params"]["eps"] > 0
+
+
+def _chosen_then(result) -> PreviousRun:
+    """previous_of, with when its k was chosen (what ml.model_runs stores)."""
+    prev = previous_of(result)
+    prev.selected_on, prev.selected_inertia = result.selected_on, result.selected_inertia
+    return prev
+
+
+def test_nights_between_selections_keep_k_and_choose_again_when_due():
+    df, _ = customers(seed=1)
+    config = SegmentationConfig(k_range=(2, 7), n_init=3, refit_every_days=7)
+    first = segment(df, DAY, config=config)
+    assert first.selected_on == DAY and len(first.model.selection_) and first.alternatives
+    changed = df.copy()
+    changed["sessions"] = changed["sessions"] + 1
+    second = segment(
+        changed, DAY + dt.timedelta(days=1), config=config, previous=_chosen_then(first)
+    )
+    assert second.model.selection_.empty and not second.alternatives  # no k range fitted
+    assert second.model.k_ == first.model.k_ and second.selected_on == DAY
+    assert f"chosen on {DAY}" in second.model.k_reason_
+    assert second.moves["moved_share"] < 0.05
+    week = segment(
+        changed, DAY + dt.timedelta(days=7), config=config, previous=_chosen_then(second)
+    )
+    assert len(week.model.selection_) and week.selected_on == DAY + dt.timedelta(days=7)
+
+
+def test_a_kept_k_that_no_longer_fits_is_chosen_again():
+    df, _ = customers(n_per_type=150, seed=2)
+    config = SegmentationConfig(k_range=(2, 6), n_init=3, compare_alternatives=False)
+    buyers = df.loc[df["frequency"] > 0]
+    first = segment(
+        buyers.loc[~buyers["customer_id"].str.startswith("one_time")], DAY, config=config
+    )
+    # the next night brings many customers unlike any segment: the kept k fits far worse
+    second = segment(df, DAY + dt.timedelta(days=1), config=config, previous=_chosen_then(first))
+    assert len(second.model.selection_) and second.selected_on == DAY + dt.timedelta(days=1)
+    assert "chosen again" in second.model.k_reason_
