@@ -850,3 +850,26 @@ def test_a_day_reloaded_with_corrected_records_is_rebuilt_however_old(tmp_path, 
         where=f"message_id <> '{corrected['messageId']}'",
     )
     assert (only_here, only_there) == (0, 0)
+
+
+def test_the_event_id_check_follows_the_rows_a_night_writes(tmp_path, daily):
+    """The night's uniqueness test of int_events_stitched reads the rows the run wrote
+    against the whole table: an old event written again tonight fails it."""
+    s = dataclasses.replace(_settings(tmp_path), landing=daily.landing)
+    s.warehouse.parent.mkdir(parents=True)
+    shutil.copy(daily.warehouse, s.warehouse)
+    select = ["test", "--select", "int_events_stitched,test_name:unique_since_last_run"]
+    night = {"tailor__run_date": str(LAST)}
+    transform.run_dbt(select, settings=s, vars=night)  # passes as built
+    con = connect(settings=s)
+    try:
+        con.execute(
+            "insert into intermediate.int_events_stitched "
+            "select * replace (cast(? as date) as _processed_for_date) "
+            "from intermediate.int_events_stitched where last_arrived_date = ? limit 1",
+            [LAST, ALL_DAYS[0]],
+        )
+    finally:
+        con.close()
+    with pytest.raises(transform.DbtError, match="unique_since_last_run"):
+        transform.run_dbt(select, settings=s, vars=night)
