@@ -130,9 +130,19 @@ def prepare(
                 con.close()
             transform.build(run_date=day, select=MARTS, settings=s, tests=False)
             summary = run_ml(s, day)
+            # the first churn horizon scored (keys: churn_<days>d)
+            churn = next(
+                (
+                    v
+                    for k, v in summary["propensity"].items()
+                    if k.startswith("churn_") and v.get("auc")
+                ),
+                {},
+            )
             print(
                 f"{day}: k={summary['segmentation'].get('k')} moved={summary['segmentation'].get('moved')} "
-                f"churn={summary['propensity']['churn'].get('auc', 'skipped')}",
+                f"k chosen on {summary['segmentation'].get('k_selected_on')} "
+                f"churn={churn.get('auc', 'skipped')}",
                 flush=True,
             )
         timings["daily_s"] = time.perf_counter() - t
