@@ -212,7 +212,7 @@ def _process(
             )
         else:
             valid.append((i, verdict))
-    idents = resolve_identities(con, [(v.customer_id, v.email) for _, v in valid])
+    idents = resolve_identities(con, [(v.customer_id, v.email) for _, v in valid], indexed=True)
     todo = [(i, ident) for (i, _), ident in zip(valid, idents, strict=True)]
     timings["resolve"] = time.perf_counter() - clock
     # one transaction from the scan to the audit: the rows found are erased by rowid, and

@@ -86,6 +86,23 @@ def refresh(con: duckdb.DuckDBPyConnection, json_columns: list[tuple[str, str]])
     return n
 
 
+def refresh_events(con: duckdb.DuckDBPyConnection) -> bool:
+    """:func:`refresh` for the JSON columns ``raw.events`` has now (what erasure's scan
+    of the table indexes); False when it has none."""
+    from tailor.privacy.matching import column_role
+
+    columns = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() and table_schema = 'raw' "
+        "and table_name = 'events'"
+    ).fetchall()
+    json_columns = [(c, t) for c, t in columns if column_role(c, t) == "json"]
+    if not json_columns:
+        return False
+    refresh(con, json_columns)
+    return True
+
+
 def naming_sql(tags_sql: str) -> str:
     """SQL condition on ``raw.events`` rows: a JSON column names one of the tags that the
     query ``tags_sql`` returns (the index must be :func:`refresh`-ed)."""

@@ -10,6 +10,7 @@ import duckdb
 from tailor import shared_devices
 from tailor.consent import has_table
 from tailor.erased import Identity, normalize
+from tailor.privacy import event_index
 
 
 def resolve_identity(
@@ -32,15 +33,21 @@ def resolve_identity(
 
 
 def resolve_identities(
-    con: duckdb.DuckDBPyConnection, named: list[tuple[str | None, str | None]]
+    con: duckdb.DuckDBPyConnection,
+    named: list[tuple[str | None, str | None]],
+    *,
+    indexed: bool = False,
 ) -> list[Identity]:
     """:func:`resolve_identity` for several people (customer id, email) at once: the event
     history is read once for all of them (:data:`DEVICE_EVENTS`), each person's devices
-    are then judged on the few events of the devices that name anyone of them."""
+    are then judged on the few events of the devices that name anyone of them.
+    ``indexed`` (a connection that may write): the events whose identify traits name an
+    email are looked up in the identifier index (:mod:`tailor.privacy.event_index`,
+    refreshed first) instead of read."""
     idents = [_customer_identity(con, customer_id, email) for customer_id, email in named]
     if not has_table(con, "raw", "events"):
         return idents
-    _device_events(con, idents)
+    _device_events(con, idents, indexed=indexed)
     try:
         for ident in idents:
             ident.anonymous_ids |= _values(
@@ -84,13 +91,20 @@ EVENT_EMAIL_SQL = """nullif(lower(trim(coalesce(
 ))), '')"""
 
 
-def _device_events(con: duckdb.DuckDBPyConnection, idents: list[Identity]) -> None:
+def _device_events(
+    con: duckdb.DuckDBPyConnection, idents: list[Identity], *, indexed: bool = False
+) -> None:
     """Create :data:`DEVICE_EVENTS` with one scan of ``raw.events``: the devices whose
     events carry one of the people's customer ids as userId or one of their emails as
     identify trait, and every event of those devices. The email is parsed only from
-    events that have traits or whose context holds a ``"traits"`` key."""
+    events that have traits or whose context holds a ``"traits"`` key, or, ``indexed``,
+    only from the events whose index entries name one of the emails (every event whose
+    traits name an email has that entry: the index holds the same normalized value)."""
     ids = sorted({i for ident in idents for i in _ids(ident)})
     emails = sorted({e for ident in idents for e in ident.emails})
+    may_name = """traits is not null or contains(context::varchar, '"traits"')"""
+    if indexed and emails and event_index.refresh_events(con):
+        may_name = event_index.naming_sql("select 'email|' || unnest($emails)")
     con.execute(
         f"""
         create or replace temp table {DEVICE_EVENTS} as
@@ -101,8 +115,7 @@ def _device_events(con: duckdb.DuckDBPyConnection, idents: list[Identity]) -> No
                 and (
                     lower(trim(user_id)) in (select unnest($ids))
                     -- a list, not a subquery: a subquery would parse every event's email
-                    or case when traits is not null or contains(context::varchar, '"traits"')
-                        then list_contains($emails, {EVENT_EMAIL_SQL}) end
+                    or case when {may_name} then list_contains($emails, {EVENT_EMAIL_SQL}) end
                 )
         )
         """,

@@ -47,6 +47,8 @@ EVENTS = [
     _ev("e10", "cy-phone", None, "11:05"),
     # Dee, not asking, on a device of her own
     _ev("e11", "dee-pc", "C4", "13:00", "identify", {"email": "dee@x.com"}),
+    # Eoin's email has a quote in it (a valid address), his phone only its identify trait
+    _ev("e12", "eoin-phone", None, "14:00", "identify", {"email": "Eoin.O'Brien@x.com"}),
 ]
 
 
@@ -58,7 +60,7 @@ def con(tailor_env):
         s.landing,
         D1,
         [("C1", "ann@x.com", "Ann"), ("C2", "bob@x.com", "Bob"), ("C3", "cy@x.com", "Cy")]
-        + [("C4", "dee@x.com", "Dee")],
+        + [("C4", "dee@x.com", "Dee"), ("C5", "eoin.o'brien@x.com", "Eoin")],
     )
     c = connect(s.warehouse, settings=s)
     ingest.load_day(c, s.landing, D1)
@@ -96,3 +98,17 @@ def test_a_nights_people_resolved_together_get_what_each_gets_alone(con):
     assert not con.execute(
         "select 1 from duckdb_tables() where table_name = '_erase_device_events'"
     ).fetchall()
+
+
+def test_the_identifier_index_resolves_what_reading_the_events_resolves(con):
+    """Erasure looks the traits' emails up in the identifier index: the same devices and
+    events as reading every event's traits, an email with a quote included."""
+    named = [("C1", None), (None, "bob@x.com"), (None, "cy@x.com"), ("C5", None)]
+    read = [_view(i) for i in resolve_identities(con, named)]
+    looked_up = [_view(i) for i in resolve_identities(con, named, indexed=True)]
+    assert looked_up == read
+    assert looked_up[2][2] == ["cy-phone"] and looked_up[3][2] == ["eoin-phone"]
+    (indexed,) = con.execute(
+        "select count(*) from private.event_identifier_tags where tag = 'email|cy@x.com'"
+    ).fetchone()
+    assert indexed == 1
