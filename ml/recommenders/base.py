@@ -460,8 +460,10 @@ def _top(
         s = mask_entries(s, drop)
         if allowed is not None and not np.all(allowed):
             # the inactive products' entries zeroed in place and dropped (a diagonal
-            # matmul would sort every row)
-            if s is scores:
+            # matmul would sort every row); never in the caller's matrix
+            if np.may_share_memory(s.data, scores.data) or np.may_share_memory(
+                s.indices, scores.indices
+            ):
                 s = s.copy()
             s.data[~np.asarray(allowed, dtype=bool)[s.indices]] = 0
             s.eliminate_zeros()

@@ -305,3 +305,14 @@ def test_rows_normalize_alike_sparse_unsorted_or_dense():
     peak[peak == 0] = 1.0
     scaled = (sp.diags(1.0 / peak) @ product).toarray()
     np.testing.assert_array_equal(sparse.toarray(), scaled)
+
+
+def test_the_catalog_mask_leaves_the_scores_it_reads_as_they_were():
+    from ml.recommenders.base import _top
+
+    scores = sp.random(6, 30, density=0.5, random_state=2, dtype=np.float32, format="csr")
+    before = scores.copy()
+    allowed = np.arange(30) % 3 != 0
+    ids, _ = _top(scores, 5, None, allowed)
+    assert allowed[ids[ids >= 0]].all()
+    assert (scores != before).nnz == 0 and scores.nnz == before.nnz
