@@ -152,14 +152,24 @@ def test_segment_ids_survive_the_next_night_and_moves_are_recorded(built):
 
 
 def test_alternatives_are_compared_in_the_run_log(built):
+    """A night that chooses k (BEFORE, the first) compares the alternatives; the next one
+    keeps its k and fits K-Means alone (config/tailor.yml: k chosen every 7 days)."""
     s, _, _ = built
-    rows = _q(
-        s,
-        "select model, status from ml.model_runs where task = 'segmentation' and run_date = ? "
-        "order by model",
-        [LAST],
-    )
-    assert rows == [("dbscan", "candidate"), ("gmm", "candidate"), ("kmeans", "chosen")]
+
+    def logged(day):
+        return _q(
+            s,
+            "select model, status, metrics->>'k_selected_on' from ml.model_runs "
+            "where task = 'segmentation' and run_date = ? order by model",
+            [day],
+        )
+
+    assert logged(BEFORE) == [
+        ("dbscan", "candidate", None),
+        ("gmm", "candidate", None),
+        ("kmeans", "chosen", str(BEFORE)),
+    ]
+    assert logged(LAST) == [("kmeans", "chosen", str(BEFORE))]
 
 
 def test_propensity_scores_every_customer_with_calibrated_probabilities(built):
