@@ -78,20 +78,67 @@ def topn_sparse(scores: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Top ``n`` stored entries of each row of a CSR matrix, vectorized over rows (ties
     by item index)."""
     scores = sp.csr_matrix(scores)
-    rows = scores.shape[0]
+    rows, cols = scores.shape
     ids = np.full((rows, n), -1, dtype=np.int32)
     out = np.full((rows, n), -np.inf, dtype=np.float32)
     if scores.nnz == 0 or n == 0:
         return ids, out
+    col_bits = max(1, int(cols - 1).bit_length())
+    row_bits = 64 - _SCORE_BITS - col_bits
+    if row_bits < 1:  # over 2^31 items: no room for the row in the key
+        return _topn_sparse_stable(scores, n, ids, out)
+    step = 1 << row_bits
+    for start in range(0, rows, step):
+        block = scores[start : start + step] if rows > step else scores
+        _topn_sparse_keys(block, n, col_bits, ids[start : start + step], out[start : start + step])
+    return ids, out
+
+
+# bits of a float32 score in a sort key
+_SCORE_BITS = 32
+
+
+def _topn_sparse_keys(
+    scores: sp.csr_matrix, n: int, col_bits: int, ids: np.ndarray, out: np.ndarray
+) -> None:
+    """Fill ``ids``/``out`` with the top ``n`` of each row: one sort of unique 64-bit keys
+    (row, score descending, column), which carry everything the result needs, so no
+    stable argsort and no sorted indices are needed. Ten times faster than either; the
+    keys are built in place, as fresh memory is much of the cost."""
+    rows = scores.shape[0]
+    indptr = scores.indptr
+    score_shift = np.uint64(_SCORE_BITS + col_bits)
+    col_shift = np.uint64(col_bits)
+    key = _descending_key(scores.data)
+    key <<= col_shift
+    np.bitwise_or(key, scores.indices.view(np.uint32), out=key, casting="unsafe")
+    row = np.repeat(np.arange(rows, dtype=np.uint64), np.diff(indptr))
+    row <<= score_shift
+    key |= row
+    del row
+    key.sort()
+    # the sorted keys of each row are still contiguous and in row order: its first n
+    first = indptr[:-1, None] + np.arange(n)
+    valid = first < indptr[1:, None]
+    r, k = np.nonzero(valid)
+    top = key[first[valid]]
+    ids[r, k] = (top & np.uint64((1 << col_bits) - 1)).astype(np.int32)
+    out[r, k] = _descending_value((top >> col_shift).astype(np.uint32))
+
+
+def _topn_sparse_stable(
+    scores: sp.csr_matrix, n: int, ids: np.ndarray, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topn_sparse` by a stable argsort of (row, score) over sorted indices."""
+    rows = scores.shape[0]
     counts = np.diff(scores.indptr)
     if not scores.has_sorted_indices:
         scores = scores.sorted_indices()
     row_of = np.repeat(np.arange(rows, dtype=np.uint64), counts)
-    # one sort on a 64-bit key (row, then score descending); being stable, it keeps the
-    # index order of ties. Three times faster than a lexsort of the three columns.
-    order = np.argsort((row_of << np.uint64(32)) | _descending_key(scores.data), kind="stable")
+    order = np.argsort(
+        (row_of << np.uint64(_SCORE_BITS)) | _descending_key(scores.data), kind="stable"
+    )
     rank = np.arange(scores.nnz) - np.repeat(scores.indptr[:-1], counts)
-    # after the sort the entries of each row are still contiguous and in row order
     keep = rank < n
     sel = order[keep]
     r = row_of[keep]
@@ -102,12 +149,23 @@ def topn_sparse(scores: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _descending_key(values: np.ndarray) -> np.ndarray:
-    """uint64 keys whose ascending order is the descending order of float32 ``values``."""
+    """uint64 keys below 2^32 whose ascending order is the descending order of float32
+    ``values`` (:func:`_descending_value` inverts it)."""
     bits = np.asarray(values, dtype=np.float32).view(np.uint32)
     # IEEE 754 floats order like integers once negatives have every bit flipped and
     # positives their sign bit set; inverting that gives descending order
-    ascending = np.where(bits >> np.uint32(31), ~bits, bits | np.uint32(0x80000000))
-    return (~ascending).astype(np.uint64)
+    flip = (bits.view(np.int32) >> np.int32(31)).view(np.uint32)  # all ones if < 0
+    flip |= np.uint32(0x80000000)
+    flip ^= bits
+    np.invert(flip, out=flip)
+    return flip.astype(np.uint64)
+
+
+def _descending_value(key: np.ndarray) -> np.ndarray:
+    """The float32 values of :func:`_descending_key`'s keys (as uint32)."""
+    ascending = ~key
+    was_negative = (ascending >> np.uint32(31)) == 0
+    return np.where(was_negative, ~ascending, ascending ^ np.uint32(0x80000000)).view(np.float32)
 
 
 def prune_rows(
@@ -410,26 +468,53 @@ def _explain_sparse(
     anchors: np.ndarray,
     contrib: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`Recommender.explain` for sparse item weights, a slot at a time: row ``u``
-    of ``X[u] * W.T[rec_ids[u, slot]]`` holds each history item's contribution to the
-    recommendation, of which the largest positive one (ties: the lowest item index) is
-    the anchor. Only the history items that point to a recommendation are touched."""
-    pointed_by = W.T.tocsr()  # row i: the items j with W[j, i], their weights
-    pointed_by.sum_duplicates()
+    """:meth:`Recommender.explain` for sparse item weights, a slot at a time: each
+    history entry ``(u, j)`` contributes ``X[u, j] * W[j, rec_ids[u, slot]]``, of which
+    the largest positive one (ties: the lowest item index) names the anchor.
+
+    The weights are looked up by a sorted search of the ``(j, i)`` pairs among ``W``'s
+    keys, so the work follows the histories: gathering the rows of ``W.T`` that the
+    recommendations name copies a popular item's whole column once per customer."""
+    W = sp.csr_matrix(W)
+    if not W.has_canonical_format:
+        W = W.copy()
+        W.sum_duplicates()
+    n_items = np.int64(W.shape[1])
+    # W's entries keyed row * n_items + column: ascending, as W is canonical
+    w_key = np.repeat(np.arange(W.shape[0], dtype=np.int64), np.diff(W.indptr)) * n_items
+    w_key += W.indices
+    if len(w_key) == 0:
+        return anchors, contrib
+    users = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    history = X.indices.astype(np.int64)
     for slot in range(rec_ids.shape[1]):
-        users = np.flatnonzero(rec_ids[:, slot] >= 0)
-        if len(users) == 0:
-            continue
-        items = rec_ids[users, slot]
-        c = X[users].multiply(pointed_by[items]).tocsr()
+        rec = rec_ids[users, slot]
         # an item does not explain itself
-        rows = np.repeat(np.arange(len(users)), np.diff(c.indptr))
-        c.data[(c.indices == items[rows]) | ~(c.data > 0)] = 0
-        c.eliminate_zeros()
-        best, value = topn_sparse(c, 1)
+        ok = np.flatnonzero((rec >= 0) & (rec != history))
+        if len(ok) == 0:
+            continue
+        query = history[ok] * n_items + rec[ok]
+        order = np.argsort(query)  # sorted queries search several times faster
+        at = np.empty(len(query), dtype=np.intp)
+        at[order] = np.searchsorted(w_key, query[order])
+        at[at == len(w_key)] = 0
+        hit = w_key[at] == query
+        c = X.data[ok[hit]] * W.data[at[hit]]
+        positive = c > 0
+        entry = ok[hit][positive]
+        if len(entry) == 0:
+            continue
+        # the contributions as a (users, items) matrix, in X's row order
+        rows = users[entry]
+        indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
+        contributions = sp.csr_matrix(
+            (c[positive].astype(np.float32), X.indices[entry], indptr), shape=X.shape
+        )
+        best, value = topn_sparse(contributions, 1)
         found = best[:, 0] >= 0
-        anchors[users[found], slot] = best[found, 0]
-        contrib[users[found], slot] = value[found, 0]
+        anchors[found, slot] = best[found, 0]
+        contrib[found, slot] = value[found, 0]
     return anchors, contrib
 
 

@@ -8,6 +8,8 @@ the items most similar to 3 are 4 and 5.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -253,6 +255,53 @@ def test_topn_sparse_matches_dense():
     dense = m.toarray()
     dense[dense == 0] = -np.inf
     np.testing.assert_array_equal(topn_sparse(m, 5)[0], topn_dense(dense, 5)[0])
+
+
+def _tied_scores(rows: int, cols: int, nnz: int, seed: int) -> sp.csr_matrix:
+    """Scores with ties, zeros, negatives, -0.0 and infinities, indices unsorted."""
+    rng = np.random.default_rng(seed)
+    values = rng.choice(
+        np.array([0.0, -0.0, 1.5, 1.5, -2.0, 3.25, np.inf, -np.inf, 7.0, 0.125], np.float32),
+        nnz,
+    )
+    r = rng.integers(0, rows, nnz)
+    c = rng.integers(0, cols, nnz)
+    m = sp.coo_matrix((values, (r, c)), shape=(rows, cols)).tocsr()
+    m.sum_duplicates()
+    # shuffle each row's entries: the order a sparse product leaves them in
+    for i in range(rows):
+        a, b = m.indptr[i], m.indptr[i + 1]
+        perm = rng.permutation(b - a) + a
+        m.indices[a:b], m.data[a:b] = m.indices[perm], m.data[perm]
+    m.has_sorted_indices = False
+    return m
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols"),
+    [(50, 40), (7, 2**30)],  # one key block; blocks of 4 rows
+)
+def test_topn_sparse_keeps_ties_in_item_order_however_the_rows_are_keyed(rows, cols):
+    from ml.recommenders.base import _topn_sparse_stable
+
+    m = _tied_scores(rows, cols, nnz=rows * 12, seed=rows)
+    n = 6
+    ids, scores = topn_sparse(m, n)
+    want_ids = np.full((rows, n), -1, np.int32)
+    want_scores = np.full((rows, n), -np.inf, np.float32)
+    _topn_sparse_stable(m.copy(), n, want_ids, want_scores)
+    np.testing.assert_array_equal(ids, want_ids)
+    # bit for bit, -0.0 included
+    np.testing.assert_array_equal(scores.view(np.uint32), want_scores.view(np.uint32))
+    # and by hand: each row's stored entries by score descending (0.0 before -0.0),
+    # then item index
+    for i in range(rows):
+        a, b = m.indptr[i], m.indptr[i + 1]
+        entries = sorted(
+            zip(m.data[a:b].tolist(), m.indices[a:b].tolist(), strict=True),
+            key=lambda e: (-e[0], math.copysign(1, e[0]) < 0, e[1]),
+        )[:n]
+        assert ids[i, : len(entries)].tolist() == [c for _, c in entries]
 
 
 def test_prune_rows_drops_the_diagonal():
