@@ -43,14 +43,22 @@ class BGNBD:
     def fit(x, t_x, T, *, penalizer: float = 0.0) -> BGNBD:
         """Maximum likelihood on customers' ``x`` (repeat purchases), ``t_x`` and ``T``
         (days since the first purchase)."""
-        x = np.asarray(x, dtype=float)
-        t_x = np.asarray(t_x, dtype=float) / WEEK
-        T = np.asarray(T, dtype=float) / WEEK
+        summaries = np.column_stack(
+            [np.asarray(x, dtype=float), np.asarray(t_x, dtype=float), np.asarray(T, dtype=float)]
+        )
+        # customers with the same (x, t_x, T) have the same likelihood: each distinct
+        # summary is evaluated once and weighted by its customers (whole days make them
+        # few: a few thousand for 30,000 customers, ten times fewer evaluations)
+        summaries, customers = np.unique(summaries, axis=0, return_counts=True)
+        weight = customers / customers.sum()
+        x = summaries[:, 0]
+        t_x = summaries[:, 1] / WEEK
+        T = summaries[:, 2] / WEEK
 
         def nll(logp: np.ndarray) -> float:
             r, alpha, a, b = np.exp(logp)
             ll = _bgnbd_ll(r, alpha, a, b, x, t_x, T)
-            return -ll.mean() + penalizer * float((np.exp(logp) ** 2).sum())
+            return -float(weight @ ll) + penalizer * float((np.exp(logp) ** 2).sum())
 
         best = None
         for start in ([0.0, 0.0, 0.0, 0.0], [-1.0, 1.0, -0.5, 0.5]):
