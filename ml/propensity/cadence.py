@@ -50,6 +50,8 @@ class Decision:
     stored: dict[str, Any] | None = None  # model, baseline, columns of the stored fit
     monitor: dict[str, Any] = field(default_factory=dict)  # the chosen model's metrics tonight
     baseline: dict[str, Any] = field(default_factory=dict)  # the stored baseline's
+    # the stored model's probabilities for the validation frame decide() was given
+    validation_scores: np.ndarray | None = None
 
     def describe(self) -> dict[str, Any]:
         """What ``ml.model_runs.data_window`` records of the decision."""
@@ -155,8 +157,9 @@ def decide(
         return Decision(True, f"{when} cannot be read: {exc}", fit)
     y = valid["y"].to_numpy(dtype=int)
     X = valid[stored["columns"]].to_numpy(dtype=float)
-    watched = evaluate(y, stored["model"].predict_proba(X)[:, 1])
-    decision = Decision(False, "", fit, stored, watched)
+    validation_scores = stored["model"].predict_proba(X)[:, 1]
+    watched = evaluate(y, validation_scores)
+    decision = Decision(False, "", fit, stored, watched, validation_scores=validation_scores)
     decision.baseline = evaluate(y, stored["baseline"].predict_proba(X)[:, 1])
     auc, ece = watched.get("auc"), watched.get("ece")
     if _worse(auc, fit.spec.get("auc"), config.max_auc_drop, higher_is_better=True):

@@ -243,7 +243,10 @@ def _reused(
     p = score(decision, current)
     algorithm = decision.fit.model
     watched = {**decision.monitor, "fit_auc": decision.fit.spec.get("auc")}
-    valid_p = score(decision, valid)
+    # the monitor scored the validation frame already
+    valid_p = decision.validation_scores
+    if valid_p is None:
+        valid_p = score(decision, valid)
     return TaskResult(
         task,
         "chosen",
