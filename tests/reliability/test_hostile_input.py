@@ -619,6 +619,26 @@ def test_a_truncated_gzip_stops_the_load_naming_the_file(loader):
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 0
 
 
+def test_a_gzip_damaged_inside_stops_the_load_naming_the_file(loader):
+    """A valid header over a damaged deflate stream (a bad disk, a broken transfer): the
+    decompressor's own error becomes the same clear LoadError, not a traceback."""
+    from tailor import ingest
+
+    landing, con = loader
+    folder = landing / "events" / f"dt={DAY}"
+    folder.mkdir(parents=True)
+    data = bytearray(
+        gzip.compress(
+            ("\n".join(_dump(event(f"ev-d{i:02d}", "C001")) for i in range(200))).encode()
+        )
+    )
+    data[40:80] = bytes(40)  # zeros over the compressed blocks
+    (folder / "events.ndjson.gz").write_bytes(bytes(data))
+    with pytest.raises(ingest.LoadError, match=r"events\.ndjson\.gz: not a readable gzip file"):
+        ingest.load_day(con, landing, dt.date.fromisoformat(DAY))
+    assert con.execute("select count(*) from raw.events").fetchone()[0] == 0
+
+
 def test_csv_quoted_fields_spanning_lines_and_bad_bytes(loader):
     from tailor import ingest
 
