@@ -18,8 +18,7 @@ from tailor.sqlsafe import plain_name, quote_literal
 
 def _split_lines(data: bytes) -> pa.Table:
     """``(_line, _bytes)``: one row per physical line (split on ``\\n`` only), zero-copy."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(buf == 10) + 1)).astype(np.int64)
+    starts = np.concatenate(([0], _newlines(data) + 1)).astype(np.int64)
     if len(data) == 0 or data.endswith(b"\n"):
         starts = starts[:-1]
     offsets = np.append(starts, len(data)).astype(np.int64)
@@ -27,6 +26,14 @@ def _split_lines(data: bytes) -> pa.Table:
         pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
     return pa.table({"_line": pa.array(np.arange(1, len(starts) + 1)), "_bytes": lines})
+
+
+def _newlines(data: bytes, block: int = 1 << 22) -> np.ndarray:
+    """Offsets of the ``\\n`` bytes, found a 4 MB block at a time: a file-sized boolean
+    array (300 MB for a day of 10M events) costs more in fresh memory than the search."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    found = [np.flatnonzero(buf[at : at + block] == 10) + at for at in range(0, len(buf), block)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 def _read_ndjson_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:

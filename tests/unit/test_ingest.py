@@ -234,3 +234,25 @@ def test_reconciliation_is_enforced(con, landing, monkeypatch):
         ingest.load_day(con, landing, DAY)
     assert con.execute("select count(*) from raw.events").fetchone()[0] == 0
     assert con.execute("select count(*) from raw.load_log").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\n", b"a", b"a\n", b"\n\n\n", b"ab\ncd\r\nef", b"x\n" * 40 + b"tail"],
+)
+def test_lines_split_a_block_at_a_time_as_in_one_search(data):
+    """The newline search works in blocks (:func:`_newlines`); blocks of 3 bytes put
+    newlines on every side of a block edge. The lines must be those of one search."""
+    import numpy as np
+
+    from tailor.ingest.ndjson import _newlines, _split_lines
+
+    np.testing.assert_array_equal(
+        _newlines(data, block=3), np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    )
+    lines = _split_lines(data).column("_bytes").to_pylist()
+    want = data.split(b"\n")
+    if data.endswith(b"\n") or not data:
+        want = want[:-1]
+    # each line keeps its newline (the reader strips it with the carriage return)
+    assert [line.rstrip(b"\n") for line in lines] == want
