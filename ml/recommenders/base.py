@@ -129,7 +129,7 @@ def _topn_sparse_keys(
     col_shift = np.uint64(col_bits)
     key = _descending_key(scores.data)
     key <<= col_shift
-    np.bitwise_or(key, scores.indices.view(np.uint32), out=key, casting="unsafe")
+    key |= scores.indices.astype(np.uint64)  # int32 or int64 indices alike
     row = np.repeat(np.arange(rows, dtype=np.uint64), np.diff(indptr))
     row <<= score_shift
     key |= row

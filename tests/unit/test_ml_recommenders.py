@@ -277,14 +277,18 @@ def _tied_scores(rows: int, cols: int, nnz: int, seed: int) -> sp.csr_matrix:
     return m
 
 
+@pytest.mark.parametrize("wide_indices", [False, True])
 @pytest.mark.parametrize(
     ("rows", "cols"),
     [(50, 40), (7, 2**30)],  # one key block; blocks of 4 rows
 )
-def test_topn_sparse_keeps_ties_in_item_order_however_the_rows_are_keyed(rows, cols):
+def test_topn_sparse_keeps_ties_in_item_order_however_the_rows_are_keyed(rows, cols, wide_indices):
     from ml.recommenders.base import _topn_sparse_stable
 
     m = _tied_scores(rows, cols, nnz=rows * 12, seed=rows)
+    if wide_indices:  # scipy's int64 indices (a matrix of over 2^31 entries)
+        m.indices = m.indices.astype(np.int64)
+        m.indptr = m.indptr.astype(np.int64)
     n = 6
     ids, scores = topn_sparse(m, n)
     want_ids = np.full((rows, n), -1, np.int32)
