@@ -54,6 +54,11 @@ def test_a_night_within_the_cadence_scores_with_the_stored_fit(con, monkeypatch)
     # the stored model, watched on the newest matured labels, beside the stored baseline
     assert res.candidates[res.algorithm]["auc"] > 0.6
     assert "auc" in res.candidates["recency_baseline"]
+    # the validation scores the night reports are those the monitor judged
+    from ml.propensity.evaluation import evaluate
+
+    judged = evaluate(res.validation["y"].to_numpy(), res.validation["score"].to_numpy())
+    assert judged["auc"] == pytest.approx(res.candidates[res.algorithm]["auc"], abs=1e-12)
     # ml.model_runs says the night reused, which fit and why
     write_results(con, RUN_DAY, [res], started_at=utcnow(), config=CONFIG)
     (window,) = con.execute(

@@ -308,6 +308,23 @@ def test_topn_sparse_keeps_ties_in_item_order_however_the_rows_are_keyed(rows, c
         assert ids[i, : len(entries)].tolist() == [c for _, c in entries]
 
 
+def test_topn_sparse_blocks_bounded_by_entries_give_the_same_lists(monkeypatch):
+    """The keys are sorted in blocks of at most _KEY_BLOCK_ENTRIES entries (one row alone
+    when it holds more): the lists must not depend on where the blocks fall."""
+    from ml.recommenders import base
+
+    m = _tied_scores(60, 40, nnz=60 * 12, seed=5)
+    whole = topn_sparse(m, 6)
+    monkeypatch.setattr(base, "_KEY_BLOCK_ENTRIES", 7)  # rows hold ~11: one row a block
+    assert len(base._row_blocks(m.indptr, 1 << 20, 7)) == 60
+    blocked = topn_sparse(m, 6)
+    np.testing.assert_array_equal(blocked[0], whole[0])
+    np.testing.assert_array_equal(blocked[1].view(np.uint32), whole[1].view(np.uint32))
+    monkeypatch.setattr(base, "_KEY_BLOCK_ENTRIES", 40)  # a few rows a block
+    assert 1 < len(base._row_blocks(m.indptr, 1 << 20, 40)) < 60
+    np.testing.assert_array_equal(topn_sparse(m, 6)[0], whole[0])
+
+
 def test_prune_rows_drops_the_diagonal():
     m = sp.csr_matrix(np.array([[9, 1, 2], [3, 9, 1], [1, 2, 9]], dtype=np.float32))
     assert prune_rows(m, 1, drop_diagonal=True).toarray().tolist() == [
