@@ -6,8 +6,13 @@
     function that picks each event's latest delivery then ranks those events' deliveries
     instead of every delivery in the history, which the nightly cost would otherwise
     follow. Models that call it declare `-- depends_on: {{ ref('stg_tracking__events') }}`.
+
+    delivered_on (with message_ids_sql): the landing days, as 'YYYY-MM-DD' strings, that
+    hold every delivery of those events (tailor.delivery_days). Their deliveries are then
+    looked for on those days only: the probe reads those days' row groups, not the ids of
+    the whole history. None looks everywhere.
 #}
-{% macro staged_tracking_events(message_ids_sql=none) %}
+{% macro staged_tracking_events(message_ids_sql=none, delivered_on=none) %}
 {%- set property_paths = ['product_id', 'price', 'quantity', 'currency', 'order_id', 'total', 'revenue',
                           'discount', 'coupon', 'query', 'category', 'brand'] -%}
 {%- set context_paths = ['page.url', 'page.path', 'page.referrer', 'page.title', 'campaign.source',
@@ -69,6 +74,9 @@ wanted_keys as (
         _line
     from {{ source('tracking', 'events') }}
     where _dt <= {{ tailor.run_date_literal() }}
+        {%- if delivered_on is not none %}
+        and {{ tailor.landing_day_in(delivered_on) }}
+        {%- endif %}
         and trim(message_id) in ({{ message_ids_sql }})
 
 ),
@@ -191,6 +199,62 @@ final as (
 
 select * from final
 {% endmacro %}
+
+
+{#
+    The landing days holding every delivery of the events arrivals_sql returns, for
+    staged_tracking_events(delivered_on=...): arrivals_sql returns each event's
+    first_arrived_date, last_arrived_date and delivery_count, as int_events_stitched keeps
+    them. An event delivered once was delivered on its last day; twice, on its first and
+    last; more often, on days between them as well, so all of those count. `also` adds
+    days (a window read whole). A sorted list of 'YYYY-MM-DD' strings.
+#}
+{% macro delivery_days(arrivals_sql, also=[]) %}
+    {%- set days = [] -%}
+    {%- for day in also -%}
+        {%- do days.append(day) -%}
+    {%- endfor -%}
+    {%- if execute -%}
+        {%- set spans_sql -%}
+            select distinct
+                cast(first_arrived_date as {{ dbt.type_string() }}),
+                cast(last_arrived_date as {{ dbt.type_string() }}),
+                case when delivery_count > 2 then 1 when delivery_count = 2 then 0 else -1 end
+            from ({{ arrivals_sql }}) as arrivals
+        {%- endset -%}
+        {%- for first, last, between in run_query(spans_sql).rows -%}
+            {%- set first_day = modules.datetime.datetime.strptime(first[:10], '%Y-%m-%d') -%}
+            {%- set last_day = modules.datetime.datetime.strptime(last[:10], '%Y-%m-%d') -%}
+            {%- do days.append(last_day.strftime('%Y-%m-%d')) -%}
+            {%- if between >= 0 -%}
+                {%- do days.append(first_day.strftime('%Y-%m-%d')) -%}
+            {%- endif -%}
+            {%- if between > 0 -%}
+                {%- for offset in range(1, (last_day - first_day).days) -%}
+                    {%- do days.append((first_day + modules.datetime.timedelta(days=offset)).strftime('%Y-%m-%d')) -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(days | unique | sort | list) }}
+{% endmacro %}
+
+
+{# A condition on raw's landing day: one of these 'YYYY-MM-DD' days (none: false). #}
+{% macro landing_day_in(days) -%}
+    {%- if days | length == 0 -%}
+        1 = 0
+    {%- else -%}
+        _dt in (
+            {%- for day in days -%}
+                {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day) -%}
+                    {{ exceptions.raise_compiler_error('unexpected landing day ' ~ day) }}
+                {%- endif -%}
+                cast('{{ day }}' as date){{ ', ' if not loop.last }}
+            {%- endfor -%}
+        )
+    {%- endif -%}
+{%- endmacro %}
 
 
 {#

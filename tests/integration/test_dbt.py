@@ -63,8 +63,10 @@ SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation 
 
 ANON = "anon-scenario-1"
 NEWSLETTER_ANON = "anon-scenario-2"
+REDELIVERED_ANON = "anon-scenario-3"
 SHOPPER = "S0000001"
 READER = "S0000002"
+REDELIVERED = "S0000003"
 
 
 # --------------------------------------------------------------------------- data
@@ -268,6 +270,46 @@ def write_scenario(landing: Path) -> None:
             ),
         ],
     )
+
+    # Redelivered across days with an earlier receivedAt than one delivery before, which
+    # therefore stays the event's content: a nightly run must find the earlier deliveries
+    # of the day's events however many days back (on the landing days int_events_stitched
+    # records for them), for the identity evidence, the stitched events and the order lines
+    # alike. sc-r1 is a product view naming the customer on day 2, delivered without the
+    # userId on days 1, 3 and 5 (on night 5 its stored first and last landing days are 1
+    # and 3: the day between counts too); sc-r2 an order whose redelivery of day 4 lists
+    # other products.
+    def redelivered(received: str, **fields) -> dict:
+        view = {"event": "Product Viewed", "properties": {"product_id": "P000003", "price": 5.0}}
+        return _event("sc-r1", f"{day[1]}T20:00:00Z", received=received, **view, **fields)
+
+    def order(received: str, product_id: str, price: float, quantity: int) -> dict:
+        total = price * quantity
+        properties = {"order_id": "SC-R2", "total": total, "revenue": total, "currency": "EUR"}
+        line = {"product_id": product_id, "price": price, "quantity": quantity}
+        return _event(
+            "sc-r2",
+            f"{day[2]}T09:00:00Z",
+            received=received,
+            event="Order Completed",
+            userId=REDELIVERED,
+            properties={**properties, "products": [line]},
+        )
+
+    for n, records in {
+        1: [redelivered(f"{day[1]}T21:00:00Z")],
+        2: [
+            redelivered(f"{day[1]}T23:00:00Z", userId=REDELIVERED),
+            order(f"{day[2]}T12:00:00Z", "P000001", 10.0, 1),
+        ],
+        3: [redelivered(f"{day[1]}T22:00:00Z")],
+        4: [order(f"{day[2]}T11:00:00Z", "P000002", 12.0, 5)],
+        5: [redelivered(f"{day[1]}T20:00:00Z")],
+    }.items():
+        _write_ndjson(
+            landing / "events" / f"dt={day[n]}" / "zz_scenario_redelivered.ndjson.gz",
+            [{**r, "anonymousId": REDELIVERED_ANON} for r in records],
+        )
 
 
 def _settings(root: Path) -> Settings:
@@ -603,6 +645,27 @@ def test_events_are_deduplicated_and_unknown_products_kept(full):
     assert ip == "203.0.113.0" and local_hour == 12  # 10:00 UTC is noon in Berlin (CEST)
     (email,) = rows(full, "select email from marts.customers where customer_id = ?", [SHOPPER])[0]
     assert email == "scenario.shopper@example.com"
+
+
+def test_an_earlier_delivery_received_last_stays_the_events_content(full, daily):
+    """Day by day (each night looking for the day's events' earlier deliveries on the
+    landing days recorded for them) as in one full refresh: sc-r1's userId of day 2,
+    received after its deliveries of days 1, 3 and 5; sc-r2's products of day 2."""
+    for s in (full, daily):
+        assert rows(
+            s,
+            "select user_id, customer_id, delivery_count, first_arrived_date, last_arrived_date "
+            "from intermediate.int_events_stitched where message_id = 'sc-r1'",
+        ) == [(REDELIVERED, REDELIVERED, 4, ALL_DAYS[0], ALL_DAYS[4])]
+        assert rows(
+            s,
+            "select user_id from intermediate.int_identity_evidence_collected where message_id = 'sc-r1'",
+        ) == [(REDELIVERED,)]
+        assert rows(
+            s,
+            "select product_id, quantity, order_total from intermediate.int_order_events_unnested "
+            "where message_id = 'sc-r2'",
+        ) == [("P000001", 1, 10)]
 
 
 def test_lifecycle_and_features_cover_every_customer(full):

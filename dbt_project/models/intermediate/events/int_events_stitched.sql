@@ -49,14 +49,9 @@
     'first_arrived_date', 'last_arrived_date', 'delivery_count'
 ] -%}
 {%- set attributed = ['customer_id', 'is_known_product'] -%}
-{#- a table built before _landing_batches existed gets it as nulls (on_schema_change) only
-    after this run's select: until then every stored day counts as changed, and is rebuilt -#}
 {%- set stored_batches = '_landing_batches' -%}
-{%- if execute and is_incremental() -%}
-    {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-    {%- if '_landing_batches' not in stored_columns -%}
-        {%- set stored_batches = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
-    {%- endif -%}
+{%- if is_incremental() -%}
+    {%- set stored_batches = tailor.stored_landing_batches(this) -%}
 {%- endif %}
 
 with merged_links as (
@@ -96,45 +91,9 @@ landing_days as (
     every night) does not look up every event's last landing day over the whole history.
     Rerunning an earlier day also compares each day's number of events with staging: an
     event whose later deliveries are rolled back comes back in the day of its earlier one. -#}
-{%- set rerun = true -%}
-{%- set fingerprint_days = [] -%}
-{%- if execute -%}
-    {%- set rerun_sql -%}
-        select count(*) from {{ this }} where last_arrived_date > {{ tailor.run_date_literal() }}
-    {%- endset -%}
-    {%- set rerun = run_query(rerun_sql).columns[0].values()[0] > 0 -%}
-    {%- set days_sql -%}
-        with landing_days as (
-            select _dt as landing_date, {{ tailor.distinct_values_fingerprint('_batch_id') }} as landing_batches
-            from {{ source('tracking', 'events') }}
-            where _dt < {{ tailor.lookback_start_literal() }}
-            group by _dt
-        ),
-        stored as (
-            select
-                last_arrived_date,
-                min({{ stored_batches }}) as first_batches,
-                max({{ stored_batches }}) as last_batches
-            from {{ this }}
-            where last_arrived_date < {{ tailor.lookback_start_literal() }}
-            group by last_arrived_date
-        )
-        select distinct cast(coalesce(landing_days.landing_date, stored.last_arrived_date) as {{ dbt.type_string() }})
-        from landing_days
-        full outer join stored
-            on landing_days.landing_date = stored.last_arrived_date
-        where stored.first_batches is distinct from landing_days.landing_batches
-            or stored.last_batches is distinct from landing_days.landing_batches
-    {%- endset -%}
-    {%- if not rerun -%}
-        {%- for day in run_query(days_sql).columns[0].values() | sort -%}
-            {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day) -%}
-                {{ exceptions.raise_compiler_error('unexpected landing day ' ~ day) }}
-            {%- endif -%}
-            {%- do fingerprint_days.append(day) -%}
-        {%- endfor -%}
-    {%- endif -%}
-{%- endif %}
+{%- set history = tailor.stitched_history(this) -%}
+{%- set rerun = history['rerun'] -%}
+{%- set fingerprint_days = history['days'] %}
 
 {% if rerun or fingerprint_days %}
 -- the staged events that last arrived before the window, from the narrow raw columns
@@ -193,9 +152,22 @@ days_to_rebuild as (
     select trim(message_id) from {{ source('tracking', 'events') }}
     where _dt >= {{ tailor.lookback_start_literal() }} and _dt <= {{ tailor.run_date_literal() }}
 {%- endset %}
+{#- Their deliveries before the window are on the landing days the table says they were
+    delivered on: nightly (no day rerun, no earlier day reloaded or missing) it holds every
+    event delivered up to the last day built, with its first and last landing day and
+    number of deliveries. So the probe reads the window and those days, not every
+    message id of the history. Otherwise it looks everywhere. -#}
+{%- set delivered_on = none -%}
+{%- if not rerun and not fingerprint_days -%}
+    {%- set window_arrivals -%}
+        select first_arrived_date, last_arrived_date, delivery_count from {{ this }}
+        where message_id in ({{ window_ids }})
+    {%- endset -%}
+    {%- set delivered_on = tailor.delivery_days(window_arrivals, also=tailor.window_days()) -%}
+{%- endif %}
 window_events as (
 
-    select * from ({{ tailor.staged_tracking_events(message_ids_sql=window_ids) }}) as staged
+    select * from ({{ tailor.staged_tracking_events(message_ids_sql=window_ids, delivered_on=delivered_on) }}) as staged
     where last_arrived_date >= {{ tailor.lookback_start_literal() }}
 
 ),

@@ -23,7 +23,8 @@
     come back), and the events the table holds from data after the run date (rebuilt from
     the deliveries they had by then, or removed by the post-hook). Every event staged is
     inserted so that one which stopped being evidence (a corrected redelivery) replaces
-    its row; the post-hook then drops the rows that are no evidence.
+    its row; the post-hook then drops the rows that are no evidence. _processed_for_date
+    is the run date of the run that wrote the row (the uniqueness test checks those).
 #}
 
 {% if is_incremental() %}
@@ -51,9 +52,28 @@
     where last_arrived_date > {{ tailor.run_date_literal() }}
 {%- endset %}
 
+{#- Their earlier deliveries are on the landing days int_events_stitched, as it stands
+    from the last run, says they were delivered on, when it holds the history before the
+    window as raw has it (tailor.stitched_history: built in order up to the window, no
+    day since reloaded) and this is no rerun of an earlier day: the probe then reads the
+    days staged and those, not every message id of the history. Otherwise (or before it
+    exists) it looks everywhere. -#}
+{%- set delivered_on = none -%}
+{%- set stitched = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_events_stitched') -%}
+{%- if execute and stitched is not none and not (held and (held | string)[:10] > tailor.run_date()) -%}
+    {%- set history = tailor.stitched_history(stitched) -%}
+    {%- if not history['rerun'] and not history['days'] -%}
+        {%- set batch_arrivals -%}
+            select first_arrived_date, last_arrived_date, delivery_count from {{ stitched }}
+            where message_id in ({{ batch_ids }})
+        {%- endset -%}
+        {%- set delivered_on = tailor.delivery_days(batch_arrivals, also=tailor.window_days(since=first_day.strftime('%Y-%m-%d'))) -%}
+    {%- endif -%}
+{%- endif %}
+
 with events as (
 
-    select * from ({{ tailor.staged_tracking_events(message_ids_sql=batch_ids) }}) as staged
+    select * from ({{ tailor.staged_tracking_events(message_ids_sql=batch_ids, delivered_on=delivered_on) }}) as staged
     where anonymous_id is not null
 
 ),
@@ -78,7 +98,8 @@ final as (
         user_id,
         traits_email_sha256,
         event_at,
-        last_arrived_date
+        last_arrived_date,
+        {{ tailor.run_date_literal() }} as _processed_for_date
     from events
 
 )

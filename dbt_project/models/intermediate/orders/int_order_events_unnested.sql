@@ -51,15 +51,25 @@ with order_events as (
 ),
 
 -- the products[] arrays are not kept in int_events_stitched: the order events alone are
--- staged again for them (their deliveries ranked, their JSON read), not the whole history
+-- staged again for them (their deliveries ranked, their JSON read), not the whole history.
+-- An incremental run looks for their deliveries on the landing days int_events_stitched,
+-- built before this model, says they were delivered on.
 {%- set order_event_ids -%}
     select message_id from {{ ref('int_events_stitched') }}
     where {{ batch_filter }}
 {%- endset %}
+{%- set delivered_on = none -%}
+{%- if is_incremental() -%}
+    {%- set order_event_arrivals -%}
+        select first_arrived_date, last_arrived_date, delivery_count from {{ ref('int_events_stitched') }}
+        where {{ batch_filter }}
+    {%- endset -%}
+    {%- set delivered_on = tailor.delivery_days(order_event_arrivals) -%}
+{%- endif %}
 products as (
 
     select message_id, products, {{ tailor.json_array_length('products') }} as product_count
-    from ({{ tailor.staged_tracking_events(message_ids_sql=order_event_ids) }}) as staged
+    from ({{ tailor.staged_tracking_events(message_ids_sql=order_event_ids, delivered_on=delivered_on) }}) as staged
     where products is not null
         and event_name in ('Order Completed', 'Order Updated', 'Order Refunded', 'Order Cancelled')
 
