@@ -54,7 +54,8 @@ event_signals as (
         coalesce(events.quantity, 1) as quantity,
         events.event_at as interacted_at,
         'event' as signal_source,
-        events.last_arrived_date
+        events.last_arrived_date,
+        events._processed_for_date
     from events
     where events.event_name in ('Product Viewed', 'Product Added')
 
@@ -74,7 +75,9 @@ order_signals as (
         case
             when order_items.arrived_date > orders.arrived_date then order_items.arrived_date
             else orders.arrived_date
-        end as last_arrived_date
+        end as last_arrived_date,
+        -- the order tables are rebuilt by every run
+        {{ tailor.run_date_literal() }} as _processed_for_date
     from order_items
     inner join orders
         on order_items.order_id = orders.order_id
