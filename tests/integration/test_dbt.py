@@ -271,8 +271,8 @@ def write_scenario(landing: Path) -> None:
         ],
     )
 
-    # Redelivered across days with an earlier receivedAt than one delivery before, which
-    # therefore stays the event's content: a nightly run must find the earlier deliveries
+    # Redelivered across days, each redelivery received earlier than a delivery before it,
+    # which therefore stays the event's content: a nightly run must find the earlier deliveries
     # of the day's events however many days back (on the landing days int_events_stitched
     # records for them), for the identity evidence, the stitched events and the order lines
     # alike. sc-r1 is a product view naming the customer on day 2, delivered without the
