@@ -21,7 +21,7 @@ from tailor.backfill import backfill, validate_raw_range
 from tailor.pipeline import RunContext, StageError, stage_erase
 from tailor.warehouse import connect
 from tests.conftest import point_tailor_at
-from tests.integration.test_dbt import (
+from tests.integration.dbt_scenario import (
     ALL_DAYS,
     DAYS,
     INTERMEDIATE,
@@ -29,11 +29,9 @@ from tests.integration.test_dbt import (
     MARTS,
     SELECT,
     START,
-    differences,
-    load,
-    rows,
     write_scenario,
 )
+from tests.integration.test_dbt import differences, load, rows
 
 pytestmark = pytest.mark.integration
 
