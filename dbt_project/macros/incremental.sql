@@ -97,16 +97,30 @@
     leaves the earlier rows where they are, instead of deleting and inserting every row of
     the key (delete+insert): the write follows the new day, not the key's history.
     The batch must hold every row of a key from its earliest one on.
+    With replace_from_cuts (the name of a macro of this project giving (key, cut_at) rows;
+    cut_at null: every row of the key), the stored rows deleted are those of each key it
+    names from its cut on, whatever the batch holds: a key may have rows to remove and none
+    to rebuild. The macro reads the stored table as the model's SQL did (nothing is
+    deleted before it runs).
 #}
 {% macro get_incremental_replace_from_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
     {%- set key = arg_dict['unique_key'] -%}
     {%- set from_column = config.get('replace_from') -%}
+    {%- set cuts_macro = config.get('replace_from_cuts') -%}
     {%- if not key or key is not string or not from_column -%}
         {{ exceptions.raise_compiler_error("incremental_strategy 'replace_from' needs one unique_key column and replace_from") }}
     {%- endif -%}
     {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute="name")) -%}
+    {%- if cuts_macro %}
+    delete from {{ target }} as stored
+    using (
+        {{ tailor[cuts_macro]() | indent(8) }}
+    ) as cuts (key_value, replace_from)
+    where stored.{{ key }} = cuts.key_value
+        and (cuts.replace_from is null or stored.{{ from_column }} >= cuts.replace_from);
+    {%- else %}
     delete from {{ target }} as stored
     using (
         select {{ key }}, min({{ from_column }}) as replace_from
@@ -115,6 +129,7 @@
     ) as batch
     where stored.{{ key }} = batch.{{ key }}
         and stored.{{ from_column }} >= batch.replace_from;
+    {%- endif %}
 
     insert into {{ target }} ({{ dest_cols_csv }})
     (

@@ -85,7 +85,7 @@ def column_role(name: str, data_type: str) -> str | None:
         return "anonymous_id"
     if n == "message_id":
         return "event_id"  # matched only for events erased off a shared device
-    if n == "visitor_id":
+    if n.endswith("visitor_id"):  # _previous_visitor_id too
         return "visitor_id"
     if "email" in n:
         return "email"

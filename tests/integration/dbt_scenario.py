@@ -45,6 +45,11 @@ SELECT = "resource_type:seed staging intermediate marts.core marts.segmentation 
 ANON = "anon-scenario-1"
 NEWSLETTER_ANON = "anon-scenario-2"
 REDELIVERED_ANON = "anon-scenario-3"
+# visitors whose day-1 activity a redelivery of day 2 moves (see write_scenario)
+MOVED_LATER_ANON = "anon-scenario-4"
+MOVED_AWAY_ANON = "anon-scenario-5"
+MOVED_TO_ANON = "anon-scenario-6"
+TURNED_IDENTIFY_ANON = "anon-scenario-7"
 SHOPPER = "S0000001"
 READER = "S0000002"
 REDELIVERED = "S0000003"
@@ -291,3 +296,39 @@ def write_scenario(landing: Path) -> None:
             landing / "events" / f"dt={day[n]}" / "zz_scenario_redelivered.ndjson.gz",
             [{**r, "anonymousId": REDELIVERED_ANON} for r in records],
         )
+
+    # Redeliveries (later receivedAt, so their content wins) that take an event out of the
+    # session day 1 built for it: night 2 must rebuild that session too, not only where the
+    # event is now. sc-m1 moves four hours later (its visitor's 09:00 session is gone);
+    # sc-m2, its visitor's only event, moves to another visitor (who is left with no
+    # session); sc-m4 becomes an identify call (no activity: the 12:00 session is gone,
+    # the 08:00 one stays).
+    def moved(message_id: str, anonymous_id: str, at: str, **fields) -> dict:
+        view = {"event": "Product Viewed", "properties": {"product_id": "P000004", "price": 7.0}}
+        return _event(message_id, at, anonymousId=anonymous_id, **{**view, **fields})
+
+    late = f"{day[2]}T05:00:00Z"
+    _write_ndjson(
+        landing / "events" / f"dt={day[1]}" / "zz_scenario_moved.ndjson.gz",
+        [
+            moved("sc-m1", MOVED_LATER_ANON, f"{day[1]}T09:00:00Z"),
+            moved("sc-m2", MOVED_AWAY_ANON, f"{day[1]}T11:00:00Z"),
+            moved("sc-m3", TURNED_IDENTIFY_ANON, f"{day[1]}T08:00:00Z"),
+            moved("sc-m4", TURNED_IDENTIFY_ANON, f"{day[1]}T12:00:00Z"),
+        ],
+    )
+    _write_ndjson(
+        landing / "events" / f"dt={day[2]}" / "zz_scenario_moved.ndjson.gz",
+        [
+            moved("sc-m1", MOVED_LATER_ANON, f"{day[1]}T13:00:00Z", receivedAt=late),
+            moved("sc-m2", MOVED_TO_ANON, f"{day[1]}T11:00:00Z", receivedAt=late),
+            _event(
+                "sc-m4",
+                f"{day[1]}T12:00:00Z",
+                received=late,
+                anonymousId=TURNED_IDENTIFY_ANON,
+                type="identify",
+                traits={"plan": "trial"},
+            ),
+        ],
+    )

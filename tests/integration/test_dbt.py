@@ -34,12 +34,16 @@ from tests.integration.dbt_scenario import (
     INTERMEDIATE,
     LAST,
     MARTS,
+    MOVED_AWAY_ANON,
+    MOVED_LATER_ANON,
+    MOVED_TO_ANON,
     NEWSLETTER_ANON,
     READER,
     REDELIVERED,
     SELECT,
     SHOPPER,
     START,
+    TURNED_IDENTIFY_ANON,
     write_scenario,
 )
 
@@ -320,6 +324,25 @@ def test_sessions_split_after_thirty_minutes_of_inactivity(full):
     """,
     )[0]
     assert too_close == 0 and too_long == 0
+
+
+def test_a_redelivery_that_moves_an_event_takes_it_out_of_its_old_session(full, daily):
+    day1 = dt.datetime.combine(START, dt.time())
+    expected = {
+        MOVED_LATER_ANON: [(day1.replace(hour=13), day1.replace(hour=13), 1)],
+        MOVED_AWAY_ANON: [],
+        MOVED_TO_ANON: [(day1.replace(hour=11), day1.replace(hour=11), 1)],
+        TURNED_IDENTIFY_ANON: [(day1.replace(hour=8), day1.replace(hour=8), 1)],
+    }
+    for settings in (full, daily):
+        for visitor, sessions in expected.items():
+            got = rows(
+                settings,
+                "select started_at, ended_at, event_count from marts.sessions"
+                " where visitor_id = ? order by started_at",
+                [visitor],
+            )
+            assert got == sessions, (settings.data.parent.name, visitor)
 
 
 def test_consent_reflects_the_latest_record(full):

@@ -36,7 +36,10 @@
     exactly what building days <= D in order would hold, whatever order days were built
     in.
     _processed_for_date and _previous_customer_id tell the downstream incremental models
-    (sessions, user_item_interactions) which visitors and customers to rebuild.
+    (sessions, user_item_interactions) which visitors and customers to rebuild;
+    _previous_visitor_id and _previous_event_at where a rebuilt event was active before
+    (a redelivery may move it in time, to another visitor, or make it an identify call),
+    so that sessions also rebuilds the sessions it leaves.
 #}
 
 {%- set event_columns = [
@@ -235,7 +238,10 @@ restitched as (
         {% endfor -%}
         {{ tailor.run_date_literal() }} as _processed_for_date,
         customer_id as _previous_customer_id,
-        {{ stored_batches }} as _landing_batches
+        {{ stored_batches }} as _landing_batches,
+        -- (re-attribution moves no event in time or to another visitor)
+        cast(null as {{ dbt.type_string() }}) as _previous_visitor_id,
+        cast(null as {{ dbt.type_timestamp() }}) as _previous_event_at
     from reattributed
     where customer_id is distinct from new_customer_id
         or is_known_product is distinct from new_is_known_product
@@ -298,13 +304,21 @@ rebuilt as (
         {%- else -%}
         cast(null as {{ dbt.type_string() }}) as _previous_customer_id,
         {%- endif %}
-        day_parts._landing_batches
+        day_parts._landing_batches,
+        {% if is_incremental() -%}
+        -- where the stored row's activity was (identify calls are in no session)
+        case when existing.event_type <> 'identify' then existing.visitor_id end as _previous_visitor_id,
+        case when existing.event_type <> 'identify' then existing.event_at end as _previous_event_at
+        {%- else -%}
+        cast(null as {{ dbt.type_string() }}) as _previous_visitor_id,
+        cast(null as {{ dbt.type_timestamp() }}) as _previous_event_at
+        {%- endif %}
     from day_parts
     {% if is_incremental() -%}
     -- (the stored rows of the batch's events first: a semi join probes the table with the
     -- batch's ids, where a left join would build a hash table of the whole table)
     left join (
-        select message_id, customer_id from {{ this }}
+        select message_id, customer_id, event_type, visitor_id, event_at from {{ this }}
         where message_id in (select message_id from batch)
     ) as existing
         on day_parts.message_id = existing.message_id

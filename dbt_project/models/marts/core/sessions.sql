@@ -4,6 +4,7 @@
         unique_key='visitor_id',
         incremental_strategy=tailor.incremental_strategy_replace_from(),
         replace_from='started_at',
+        replace_from_cuts='session_rebuild_cuts',
         on_schema_change='append_new_columns',
         post_hook=["{{ tailor.delete_rows_arrived_after_run_date() }}"]
     )
@@ -15,20 +16,21 @@
 
     Incremental runs rebuild the visitors with an event (re)built by int_events_stitched in
     the lookback window (new, late, redelivered or re-attributed events), and of each only
-    the sessions a change can touch: from the first stored session that ends less than the
-    timeout before the visitor's earliest changed event (or after it). The sessions before
-    that cut cannot change: no event of theirs changed, and the gap after them still
-    exceeds the timeout. They are carried over as stored, and the rebuilt sessions are
-    numbered after them. So a late event can still extend, merge or split sessions and a
-    new identity link re-attributes old sessions (its re-stitched events are changes with
-    their old times), while a returning visitor's long history is not sessionized again
-    every night. A visitor with sessions built from data after the run date (an earlier
-    day rerun) is rebuilt whole.
-    The batch holds only the rebuilt sessions, and the 'replace_from' strategy deletes a
-    visitor's stored sessions from the first rebuilt one's start on: the sessions before
-    the cut stay where they are, so a night writes about a day of sessions, not every
-    session of every visitor active that day. (A session before the cut that holds data
-    arrived after the run date is removed by the post-hook.)
+    the sessions a change can touch: from a cut (tailor.session_rebuild_cuts) at the first
+    stored session that ends less than the timeout before the visitor's earliest changed
+    event (or after it), or where a rebuilt event was before its redelivery moved it. The
+    sessions before that cut cannot change: no event of theirs changed, and the gap after
+    them still exceeds the timeout. They are carried over as stored, and the rebuilt
+    sessions are numbered after them. So a late event can still extend, merge or split
+    sessions and a new identity link re-attributes old sessions (its re-stitched events are
+    changes with their old times), while a returning visitor's long history is not
+    sessionized again every night. A visitor with sessions built from data after the run
+    date (an earlier day rerun) is rebuilt whole.
+    The batch holds only the rebuilt sessions, and the 'replace_from' strategy deletes each
+    changed visitor's stored sessions from the cut on (replace_from_cuts): the sessions
+    before the cut stay where they are, so a night writes about a day of sessions, not
+    every session of every visitor active that day. (A session before the cut that holds
+    data arrived after the run date is removed by the post-hook.)
 #}
 
 {% set timeout_seconds = var('tailor__session_timeout_minutes') | int * 60 %}
@@ -42,62 +44,10 @@ with all_events as (
 
 {% if is_incremental() %}
 
--- (reads the table, not all_events: a CTE read twice is materialized whole)
-changed_events as (
-
-    select visitor_id, event_at from {{ ref('int_events_stitched') }}
-    where event_type <> 'identify'
-        and (_processed_for_date >= {{ tailor.lookback_start_literal() }}
-            or last_arrived_date >= {{ tailor.lookback_start_literal() }})
-
-),
-
--- earliest_changed_at null: rebuild every session of the visitor
-changed_visitors as (
-
-    select
-        visitor_id,
-        case when max(rebuild_all) = 1 then null else min(event_at) end as earliest_changed_at
-    from (
-        select visitor_id, event_at, 0 as rebuild_all from changed_events
-        union all
-        select visitor_id, cast(null as {{ dbt.type_timestamp() }}) as event_at, 1 as rebuild_all
-        from {{ this }}
-        where last_arrived_date > {{ tailor.run_date_literal() }}
-    ) as changes
-    group by visitor_id
-
-),
-
--- the first stored session the earliest change can touch: it ends within the timeout
--- before the change, or after it
-first_touched as (
-
-    select
-        stored.visitor_id,
-        min(stored.started_at) as started_at
-    from {{ this }} as stored
-    inner join changed_visitors
-        on stored.visitor_id = changed_visitors.visitor_id
-    where changed_visitors.earliest_changed_at is not null
-        and {{ dbt.datediff('stored.ended_at', 'changed_visitors.earliest_changed_at', 'second') }} <= {{ timeout_seconds }}
-    group by stored.visitor_id
-
-),
-
 -- a changed visitor's events from cut_at on are sessionized again (null: all of them)
 cuts as (
 
-    select
-        changed_visitors.visitor_id,
-        case
-            when changed_visitors.earliest_changed_at is null then null
-            when first_touched.started_at < changed_visitors.earliest_changed_at then first_touched.started_at
-            else changed_visitors.earliest_changed_at
-        end as cut_at
-    from changed_visitors
-    left join first_touched
-        on changed_visitors.visitor_id = first_touched.visitor_id
+    {{ tailor.session_rebuild_cuts() | indent(4) }}
 
 ),
 
