@@ -17,7 +17,9 @@ What one run does, each phase in a child process (so every peak memory is its ow
    recommendations) on the same files.
 4. ``fixed``: the pipeline on a tiny data set (300 customers, 2 nights): the second
    night's time is the fixed per-night cost (imports, dbt parse, GX contexts, tests).
-5. ``pipeline``: ``tailor.pipeline.run_day`` for every day in order on a fresh warehouse,
+5. ``backfill``: the same days built in one pass (``tailor run --from --to``,
+   ``tailor.backfill.backfill``) on a fresh warehouse in ``<bench>/backfill``, one process.
+6. ``pipeline``: ``tailor.pipeline.run_day`` for every day in order on a fresh warehouse,
    each night in its own process as the nightly schedule runs it (``publish=False``,
    ``report=False``; the snapshot is published once after the last night). Per stage:
    wall time, the night's input rows per second and the peak resident memory sampled
@@ -49,7 +51,7 @@ import time
 from pathlib import Path
 
 from benchmarks.scale.measure import load_average, machine
-from benchmarks.scale.nights import phase_fixed, phase_night, phase_pipeline
+from benchmarks.scale.nights import phase_backfill, phase_fixed, phase_night, phase_pipeline
 from benchmarks.scale.references import phase_lower_bound, phase_pandas
 from benchmarks.scale.report import render_markdown, replace_block, summarize
 from benchmarks.scale.sizes import (
@@ -153,6 +155,8 @@ def run_phase(args: argparse.Namespace) -> int:
         return 0
     elif args.phase == "fixed":
         res = phase_fixed(root)
+    elif args.phase == "backfill":
+        res = phase_backfill(root, cfg, args.run_days)
     elif args.phase == "pandas":
         res = phase_pandas(root, args.pandas_limit_gb)
     else:
@@ -207,13 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip",
         action="append",
         default=[],
-        choices=["pandas", "lower_bound", "fixed", "pipeline"],
+        choices=["pandas", "lower_bound", "fixed", "backfill", "pipeline"],
     )
     p.add_argument(
         "--reuse",
         action="append",
         default=[],
-        choices=["pandas", "lower_bound", "fixed"],
+        choices=["pandas", "lower_bound", "fixed", "backfill"],
         help="reuse that phase's result from an earlier run in the same scratch folder",
     )
     p.add_argument(
@@ -310,17 +314,17 @@ def main(argv: list[str] | None = None) -> int:
         say(f"generated {res['generate']['events']:,} events in {res['generate']['seconds']:.0f} s")
 
     failed = False
-    for phase in ("lower_bound", "pandas", "fixed", "pipeline"):
+    for phase in ("lower_bound", "pandas", "fixed", "backfill", "pipeline"):
         if phase in args.skip:
             continue
-        extra_root = root / "fixed" if phase == "fixed" else root
+        extra_root = root / phase if phase in ("fixed", "backfill") else root
         done = extra_root / f"phase-{phase}.json"
         if phase in args.reuse and done.exists():
             res[phase] = {**json.loads(done.read_text()), "reused": True}
             say(f"{phase}: reusing {done}")
             continue
         say(f"{phase} ...")
-        if phase == "fixed":
+        if phase in ("fixed", "backfill"):
             extra_root.mkdir(exist_ok=True)
             out = _child(phase, extra_root, args, log)
         elif phase == "pipeline" and args.resume:

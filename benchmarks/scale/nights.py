@@ -223,3 +223,53 @@ def phase_fixed(root: Path) -> dict:
         "stages": {k: v["seconds"] for k, v in nights[-1]["stages"].items()},
         "peak_rss_mb": max(n["peak_rss_mb"] for n in nights),
     }
+
+
+def phase_backfill(root: Path, cfg: dict, run_days: int) -> dict:
+    """The history built in one pass, as ``tailor run --from D1 --to DN`` builds it
+    (:func:`tailor.backfill.backfill`) on a fresh warehouse in ``root`` (the benchmark's
+    ``backfill`` folder), in this process, with the peak memory sampled per stage. It reads
+    hard links of the generated files (``<bench>/landing``; an erasure request purges the
+    person's records from the landing zone by renaming a new file over the old name). No
+    snapshot or report, as in the pipeline phase's nights."""
+    import duckdb
+
+    from tailor.backfill import backfill
+
+    s = _run_settings(root)
+    for p in (s.warehouse, s.snapshot):
+        p.unlink(missing_ok=True)
+        Path(str(p) + ".wal").unlink(missing_ok=True)
+    for sub in ("dbt", "exports", "reports", "tmp", "run-landing"):
+        shutil.rmtree(root / sub, ignore_errors=True)
+    shutil.copytree(root.parent / "landing", s.landing, copy_function=os.link)
+    start = dt.date.fromisoformat(cfg["start"])
+    end = start + dt.timedelta(days=run_days - 1)
+    with RssSampler() as sampler:
+        t = time.perf_counter()
+
+        def on_stage(name: str, ctx) -> None:
+            sampler.switch(name)
+
+        ctx = backfill(start, end, s, publish=False, report=False, on_stage=on_stage)
+        wall = time.perf_counter() - t
+        sampler.switch("between")
+    con = duckdb.connect(str(s.warehouse), read_only=True)
+    try:
+        (events,) = con.execute("select count(*) from raw.events").fetchone()
+    finally:
+        con.close()
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "days": run_days,
+        "raw_events": int(events),
+        "wall_seconds": wall,
+        "working_copy_seconds": wall - sum(ctx.timings.values()),
+        "stages": {
+            name: {"seconds": secs, "peak_rss_mb": sampler.peaks.get(name)}
+            for name, secs in ctx.timings.items()
+        },
+        "warehouse_mb": s.warehouse.stat().st_size / 2**20,
+        "peak_rss_mb": peak_rss_mb(),
+    }

@@ -214,3 +214,36 @@ def test_a_failed_phase_reports_its_childs_last_words(tmp_path):
     assert last_line(log) == "ValueError: nope"
     log.write_text("")
     assert last_line(log) == ""
+
+
+def test_the_backfill_is_compared_with_pandas_one_pass():
+    res = _results([_night(n, 1.0, 2.0, 0.5) for n in (1, 2, 3)], days=3)
+    backfill = {
+        "from": "2026-10-01",
+        "to": "2026-10-03",
+        "days": 3,
+        "raw_events": 2900,
+        "wall_seconds": 45.0,
+        "working_copy_seconds": 1.0,
+        "stages": {"load": {"seconds": 4.0, "peak_rss_mb": 300.0}},
+        "peak_rss_mb": 700.0,
+    }
+    s = summarize({**res, "backfill": backfill})
+    assert s["backfill_over_pandas"] == pytest.approx(1.5)
+    assert s["backfill_within_2x_pandas"] is True
+    text = render_markdown({**res, "backfill": backfill})
+    assert "| backfill: 3 days in one pass" in text
+    assert (
+        "backfill at most 2x pandas's one pass: **holds** — 45.0 s against pandas 30.0 s: 1.50x."
+        in text
+    )
+    # slower than 2x, or not the whole history: does not hold
+    assert (
+        summarize({**res, "backfill": {**backfill, "wall_seconds": 61.0}})[
+            "backfill_within_2x_pandas"
+        ]
+        is False
+    )
+    partial = summarize({**res, "backfill": {**backfill, "days": 2}})
+    assert partial["backfill_within_2x_pandas"] is False
+    assert "backfill_seconds" not in summarize(res)
