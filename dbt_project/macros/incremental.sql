@@ -167,10 +167,8 @@
    not write (the reloaded files lost them, and no other delivery is left). A rebuilt
    day's events all carry its new load fingerprint; a day whose rows were only
    re-attributed tonight keeps one fingerprint throughout, and loses nothing. #}
-{% macro delete_events_reloaded_away() -%}
-    {%- if tailor.engine_deletes_rows() -%}
-    delete from {{ this }}
-    where last_arrived_date < {{ tailor.lookback_start_literal() }}
+{% macro events_reloaded_away() -%}
+    last_arrived_date < {{ tailor.lookback_start_literal() }}
         and _processed_for_date is distinct from {{ tailor.run_date_literal() }}
         and last_arrived_date in (
             select last_arrived_date from {{ this }}
@@ -182,6 +180,36 @@
             where _processed_for_date = {{ tailor.run_date_literal() }}
                 and last_arrived_date < {{ tailor.lookback_start_literal() }}
         )
+{%- endmacro %}
+
+{#- Where the events int_events_stitched removes tonight were active, for sessions to rebuild
+    the sessions they were in (tailor.session_rebuild_cuts): a table of tonight's only, in
+    the schema of state only the pipeline reads (the analyst snapshot never copies it). -#}
+{% macro events_reloaded_away_table() -%}
+    {{ return(api.Relation.create(database=target.database, schema='private', identifier='events_reloaded_away')) }}
+{%- endmacro %}
+
+{% macro record_events_reloaded_away() -%}
+    {%- if not tailor.engine_deletes_rows() -%}
+        {{ return('select 1') }}
+    {%- endif -%}
+    {%- set removed = tailor.events_reloaded_away_table() -%}
+    create schema if not exists {{ removed.database }}.{{ removed.schema }};
+    create table if not exists {{ removed }} (
+        removed_for_date date,
+        visitor_id {{ dbt.type_string() }},
+        event_at {{ dbt.type_timestamp() }}
+    );
+    delete from {{ removed }};
+    insert into {{ removed }}
+    select {{ tailor.run_date_literal() }}, visitor_id, event_at from {{ this }}
+    where event_type <> 'identify' and {{ tailor.events_reloaded_away() }}
+{%- endmacro %}
+
+{% macro delete_events_reloaded_away() -%}
+    {%- if tailor.engine_deletes_rows() -%}
+    delete from {{ this }}
+    where {{ tailor.events_reloaded_away() }}
     {%- else -%}
         select 1
     {%- endif -%}

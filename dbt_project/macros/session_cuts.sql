@@ -9,7 +9,8 @@
     A visitor changed when one of their events was (re)built in the lookback window, at
     the event's time, and where a rebuilt event was before (_previous_visitor_id,
     _previous_event_at: a redelivery may move an event later, to another visitor, or make
-    it an identify call, and the session it was in must go). The cut is the first stored
+    it an identify call, and the session it was in must go), and where an event a
+    reloaded day lost was (private.events_reloaded_away, tonight's). The cut is the first stored
     session that ends less than the timeout before the visitor's earliest change (or after
     it), else the change itself. A visitor with sessions built from data after the run date
     (an earlier day rerun) is rebuilt whole.
@@ -17,6 +18,8 @@
 {% macro session_rebuild_cuts() -%}
 {%- set timeout_seconds = var('tailor__session_timeout_minutes') | int * 60 -%}
 {%- set changed_since = tailor.lookback_start_literal() -%}
+{%- set table = tailor.events_reloaded_away_table() -%}
+{%- set removed = adapter.get_relation(database=table.database, schema=table.schema, identifier=table.identifier) -%}
 with changed_events as (
 
     -- (reads the table: the model's own CTE over it would be materialized whole)
@@ -29,6 +32,11 @@ with changed_events as (
     from {{ ref('int_events_stitched') }}
     where _previous_visitor_id is not null
         and _processed_for_date >= {{ changed_since }}
+    {%- if removed %}
+    union all
+    select visitor_id, event_at from {{ removed }}
+    where removed_for_date = {{ tailor.run_date_literal() }}
+    {%- endif %}
 
 ),
 

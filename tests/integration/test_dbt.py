@@ -572,11 +572,44 @@ def _day_two_to_correct(tmp_path: Path, daily: Settings) -> tuple[Settings, dt.d
     return s, day, path, lines
 
 
-def test_a_reloaded_day_corrects_and_removes_order_lines(tmp_path, daily):
-    """Day 2's events file loses one order and corrects a line price of another, and is
-    reloaded after later days were built: the next night's order lines (unnested
-    incrementally) are those a full rebuild of the same raw data writes."""
+def test_a_reloaded_day_corrects_and_removes_order_lines_and_sessions(tmp_path, daily):
+    """Day 2's events file loses one order and corrects a line price of another, and loses
+    the only event of a session, and is reloaded after later days were built: the next
+    night's order lines and sessions (both built incrementally) are those a full rebuild
+    of the same raw data writes."""
     s, day, path, lines = _day_two_to_correct(tmp_path, daily)
+    # a session whose every event the file delivered once, its visitor's first with an
+    # event of day 2: the night rebuilds none of its visitor's events before it
+    removed_session = rows(
+        s,
+        """
+        with members as (
+            select x.visitor_id, x.started_at, e.message_id,
+                e.delivery_count = 1 and e.first_arrived_date = $day
+                    and e.last_arrived_date = $day and e.message_id not like 'sc-%' as only_here
+            from marts.sessions x
+            join intermediate.int_events_stitched e
+                on x.visitor_id = e.visitor_id and e.event_at between x.started_at and x.ended_at
+                and e.event_type <> 'identify'
+        ),
+        first_of_day as (
+            select visitor_id, min(event_at) as first_at from intermediate.int_events_stitched
+            where last_arrived_date = $day group by visitor_id
+        )
+        select list(message_id order by message_id) from members
+        join first_of_day using (visitor_id)
+        where members.started_at = first_of_day.first_at
+        group by members.visitor_id, members.started_at
+        having bool_and(only_here)
+        order by members.visitor_id limit 1
+        """,
+        {"day": day},
+    )
+    assert removed_session, "no session to remove"
+    gone = removed_session[0][0]
+    kept = [line for line in lines if not any(f'"{m}"' in line for m in gone)]
+    assert len(kept) == len(lines) - len(gone), gone  # (some lines are broken)
+    lines = kept
     built = {
         m
         for (m,) in rows(
@@ -611,9 +644,15 @@ def test_a_reloaded_day_corrects_and_removes_order_lines(tmp_path, daily):
     rebuilt = dataclasses.replace(s, warehouse=tmp_path / "rebuilt.duckdb")
     shutil.copy(s.warehouse, rebuilt.warehouse)
     transform.build(LAST, full_refresh=True, select=SELECT, settings=rebuilt, tests=False)
-    for table in ("int_order_events_unnested",):
+    for table in ("int_order_events_unnested", "int_events_stitched"):
         assert differences(s, rebuilt, "intermediate", table)[:2] == (0, 0)
-    assert differences(s, rebuilt, "marts", "orders")[:2] == (0, 0)
+    assert rows(
+        s,
+        "select count(*) from intermediate.int_events_stitched where list_contains(?, message_id)",
+        [gone],
+    ) == [(0,)]
+    for table in ("orders", "sessions"):
+        assert differences(s, rebuilt, "marts", table)[:2] == (0, 0), table
 
 
 def test_a_day_reloaded_with_corrected_records_is_rebuilt_however_old(tmp_path, full, daily):

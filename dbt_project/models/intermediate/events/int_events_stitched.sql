@@ -6,6 +6,7 @@
         on_schema_change='append_new_columns',
         post_hook=[
             "{{ tailor.delete_rows_arrived_after_run_date() }}",
+            "{{ tailor.record_events_reloaded_away() }}",
             "{{ tailor.delete_events_reloaded_away() }}"
         ]
     )
@@ -32,7 +33,8 @@
         with today's identity graph or catalog (their content has not changed, so no
         JSON is parsed again).
     An event a reloaded day no longer holds is rebuilt from its other deliveries, or,
-    with none left, removed by the post-hook. So after building day D the table holds
+    with none left, removed by the post-hook (which records where it was active in
+    private.events_reloaded_away, for sessions). So after building day D the table holds
     exactly what building days <= D in order would hold, whatever order days were built
     in.
     _processed_for_date and _previous_customer_id tell the downstream incremental models
