@@ -7,13 +7,13 @@
     (a redelivery moved their only events away, or made them identify calls).
 
     A visitor changed when one of their events was (re)built in the lookback window, at
-    the event's time, and where a rebuilt event was before (_previous_visitor_id,
+    the event's time; where a rebuilt event was before (_previous_visitor_id,
     _previous_event_at: a redelivery may move an event later, to another visitor, or make
-    it an identify call, and the session it was in must go), and where an event a
-    reloaded day lost was (private.events_reloaded_away, tonight's). The cut is the first stored
-    session that ends less than the timeout before the visitor's earliest change (or after
-    it), else the change itself. A visitor with sessions built from data after the run date
-    (an earlier day rerun) is rebuilt whole.
+    it an identify call, and the session it was in must go); and where an event was that
+    a reloaded day lost tonight (private.events_reloaded_away). The cut is the first
+    stored session that ends less than the timeout before the visitor's earliest change
+    (or after it), else the change itself. A visitor with sessions built from data after
+    the run date (an earlier day rerun) is rebuilt whole.
 #}
 {% macro session_rebuild_cuts() -%}
 {%- set timeout_seconds = var('tailor__session_timeout_minutes') | int * 60 -%}

@@ -18,10 +18,10 @@
     the lookback window (new, late, redelivered or re-attributed events), and of each only
     the sessions a change can touch: from a cut (tailor.session_rebuild_cuts) at the first
     stored session that ends less than the timeout before the visitor's earliest changed
-    event (or after it), or where a rebuilt event was before its redelivery moved it. The
-    sessions before that cut cannot change: no event of theirs changed, and the gap after
-    them still exceeds the timeout. They are carried over as stored, and the rebuilt
-    sessions are numbered after them. So a late event can still extend, merge or split
+    event (or after it), or where an event was before a redelivery moved it or a reloaded
+    day removed it. The sessions before that cut cannot change: no event of theirs
+    changed, and the gap after them still exceeds the timeout. They are carried over as
+    stored, and the rebuilt sessions are numbered after them. So a late event can still extend, merge or split
     sessions and a new identity link re-attributes old sessions (its re-stitched events are
     changes with their old times), while a returning visitor's long history is not
     sessionized again every night. A visitor with sessions built from data after the run
