@@ -240,12 +240,13 @@ select * from final
 {% endmacro %}
 
 
-{# A condition on raw's landing day: one of these 'YYYY-MM-DD' days (none: false). #}
-{% macro landing_day_in(days) -%}
+{# A condition on raw's landing day (or another date column): one of these 'YYYY-MM-DD'
+   days (none: false). #}
+{% macro landing_day_in(days, column='_dt') -%}
     {%- if days | length == 0 -%}
         1 = 0
     {%- else -%}
-        _dt in (
+        {{ column }} in (
             {%- for day in days -%}
                 {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day) -%}
                     {{ exceptions.raise_compiler_error('unexpected landing day ' ~ day) }}

@@ -572,11 +572,11 @@ def _day_two_to_correct(tmp_path: Path, daily: Settings) -> tuple[Settings, dt.d
     return s, day, path, lines
 
 
-def test_a_reloaded_day_corrects_and_removes_order_lines_and_sessions(tmp_path, daily):
+def test_a_reloaded_day_corrects_and_removes_events_everywhere(tmp_path, daily):
     """Day 2's events file loses one order and corrects a line price of another, and loses
-    the only event of a session, and is reloaded after later days were built: the next
-    night's order lines and sessions (both built incrementally) are those a full rebuild
-    of the same raw data writes."""
+    every event of a session, and is reloaded after later days were built: the next
+    night's tables (order lines, identity evidence, sessions, all built incrementally)
+    are those a full rebuild of the same raw data writes."""
     s, day, path, lines = _day_two_to_correct(tmp_path, daily)
     # a session whose every event the file delivered once, its visitor's first with an
     # event of day 2: the night rebuilds none of its visitor's events before it
@@ -644,14 +644,14 @@ def test_a_reloaded_day_corrects_and_removes_order_lines_and_sessions(tmp_path, 
     rebuilt = dataclasses.replace(s, warehouse=tmp_path / "rebuilt.duckdb")
     shutil.copy(s.warehouse, rebuilt.warehouse)
     transform.build(LAST, full_refresh=True, select=SELECT, settings=rebuilt, tests=False)
-    for table in ("int_order_events_unnested", "int_events_stitched"):
-        assert differences(s, rebuilt, "intermediate", table)[:2] == (0, 0)
+    for table in INTERMEDIATE:
+        assert differences(s, rebuilt, "intermediate", table)[:2] == (0, 0), table
     assert rows(
         s,
         "select count(*) from intermediate.int_events_stitched where list_contains(?, message_id)",
         [gone],
     ) == [(0,)]
-    for table in ("orders", "sessions"):
+    for table in MARTS:
         assert differences(s, rebuilt, "marts", table)[:2] == (0, 0), table
 
 

@@ -20,8 +20,9 @@
 
     An incremental run stages only the events with a delivery in the lookback window or
     after the latest landing day the table holds (so the days after an earlier day rerun
-    come back), and the events the table holds from data after the run date (rebuilt from
-    the deliveries they had by then, or removed by the post-hook). Every event staged is
+    come back), the events the table holds from data after the run date (rebuilt from
+    the deliveries they had by then, or removed by the post-hook), and the events of any
+    earlier landing day reloaded since its events were built (those it lost removed). Every event staged is
     inserted so that one which stopped being evidence (a corrected redelivery) replaces
     its row; the post-hook then drops the rows that are no evidence. _processed_for_date
     is the run date of the run that wrote the row (the uniqueness test checks those).
@@ -43,6 +44,16 @@
     {%- endif -%}
 {%- endif %}
 
+{#- int_events_stitched as it stands from the last run (it is built after this model)
+    says which earlier landing days were reloaded since (tailor.stitched_history): their
+    events are staged again too, whatever their age, like the stitched events' -#}
+{%- set stitched = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_events_stitched') -%}
+{%- set history = {'rerun': true, 'days': []} -%}
+{%- if execute and stitched is not none and not (held and (held | string)[:10] > tailor.run_date()) -%}
+    {%- set history = tailor.stitched_history(stitched) -%}
+{%- endif -%}
+{%- set reloaded_days = [] if history['rerun'] else history['days'] -%}
+
 {%- set batch_ids -%}
     select trim(message_id) from {{ source('tracking', 'events') }}
     where _dt <= {{ tailor.run_date_literal() }}
@@ -50,18 +61,23 @@
     union all
     select message_id from {{ this }}
     where last_arrived_date > {{ tailor.run_date_literal() }}
+    {%- if reloaded_days %}
+    union all
+    select trim(message_id) from {{ source('tracking', 'events') }}
+    where {{ tailor.landing_day_in(reloaded_days) }}
+    union all
+    select message_id from {{ this }}
+    where {{ tailor.landing_day_in(reloaded_days, 'last_arrived_date') }}
+    {%- endif %}
 {%- endset %}
 
-{#- Their earlier deliveries are on the landing days int_events_stitched, as it stands
-    from the last run, says they were delivered on, when it holds the history before the
-    window as raw has it (tailor.stitched_history: built in order up to the window, no
-    day since reloaded) and this is no rerun of an earlier day: the probe then reads the
-    days staged and those, not every message id of the history. Otherwise (or before it
-    exists) it looks everywhere. -#}
+{#- Their earlier deliveries are on the landing days int_events_stitched says they were
+    delivered on, when it holds the history before the window as raw has it (built in
+    order up to the window, no day since reloaded) and this is no rerun of an earlier
+    day: the probe then reads the days staged and those, not every message id of the
+    history. Otherwise (or before it exists) it looks everywhere. -#}
 {%- set delivered_on = none -%}
-{%- set stitched = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_events_stitched') -%}
 {%- if execute and stitched is not none and not (held and (held | string)[:10] > tailor.run_date()) -%}
-    {%- set history = tailor.stitched_history(stitched) -%}
     {%- if not history['rerun'] and not history['days'] -%}
         {%- set batch_arrivals -%}
             select first_arrived_date, last_arrived_date, delivery_count from {{ stitched }}
@@ -77,6 +93,26 @@ with events as (
     where anonymous_id is not null
 
 ),
+
+{% if reloaded_days %}
+-- a stored row of a reloaded day that staging no longer gives (the day lost the event, or
+-- its anonymousId): written without evidence, so that it replaces the stored row and the
+-- post-hook removes it
+lost as (
+
+    select
+        message_id,
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        cast(null as {{ dbt.type_string() }}) as user_id,
+        cast(null as {{ dbt.type_string() }}) as traits_email_sha256,
+        event_at,
+        last_arrived_date
+    from {{ this }}
+    where {{ tailor.landing_day_in(reloaded_days, 'last_arrived_date') }}
+        and message_id not in (select message_id from events)
+
+),
+{% endif %}
 
 {% else %}
 
@@ -101,6 +137,18 @@ final as (
         last_arrived_date,
         {{ tailor.run_date_literal() }} as _processed_for_date
     from events
+    {%- if is_incremental() and reloaded_days %}
+    union all
+    select
+        message_id,
+        anonymous_id,
+        user_id,
+        traits_email_sha256,
+        event_at,
+        last_arrived_date,
+        {{ tailor.run_date_literal() }} as _processed_for_date
+    from lost
+    {%- endif %}
 
 )
 
