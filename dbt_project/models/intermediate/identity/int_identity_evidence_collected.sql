@@ -139,14 +139,7 @@ final as (
     from events
     {%- if is_incremental() and reloaded_days %}
     union all
-    select
-        message_id,
-        anonymous_id,
-        user_id,
-        traits_email_sha256,
-        event_at,
-        last_arrived_date,
-        {{ tailor.run_date_literal() }} as _processed_for_date
+    select *, {{ tailor.run_date_literal() }} as _processed_for_date
     from lost
     {%- endif %}
 
