@@ -57,11 +57,19 @@
 {%- endmacro %}
 
 
-{# Customers whose events this run re-attributed to someone else (int_events_stitched). #}
+{# Customers whose events this run re-attributed to someone else (int_events_stitched), or
+   removed (a reloaded day lost them). #}
 {% macro reattributed_customer_ids() -%}
+    {%- set removed = tailor.events_reloaded_away_relation() -%}
     select _previous_customer_id from {{ ref('int_events_stitched') }}
     where _previous_customer_id is not null
         and _processed_for_date >= {{ tailor.lookback_start_literal() }}
+    {%- if removed %}
+    -- and those of the events a reloaded day lost tonight
+    union all
+    select customer_id from {{ removed }}
+    where customer_id is not null and removed_for_date = {{ tailor.run_date_literal() }}
+    {%- endif %}
 {%- endmacro %}
 
 
@@ -168,7 +176,8 @@
    day's events all carry its new load fingerprint; a day whose rows were only
    re-attributed tonight keeps one fingerprint throughout, and loses nothing. #}
 {% macro events_reloaded_away() -%}
-    last_arrived_date < {{ tailor.lookback_start_literal() }}
+    (
+        last_arrived_date < {{ tailor.lookback_start_literal() }}
         and _processed_for_date is distinct from {{ tailor.run_date_literal() }}
         and last_arrived_date in (
             select last_arrived_date from {{ this }}
@@ -180,13 +189,35 @@
             where _processed_for_date = {{ tailor.run_date_literal() }}
                 and last_arrived_date < {{ tailor.lookback_start_literal() }}
         )
+    ) or (
+        -- the window is rebuilt every night (its stored events too): a row of it that
+        -- does not carry its day's loads as they are now was not rebuilt, because no
+        -- delivery of it is left (the same day rerun after a reload, say)
+        last_arrived_date >= {{ tailor.lookback_start_literal() }}
+        and last_arrived_date <= {{ tailor.run_date_literal() }}
+        and (last_arrived_date, coalesce(_landing_batches, '')) not in (
+            select _dt, {{ tailor.distinct_values_fingerprint('_batch_id') }}
+            from {{ source('tracking', 'events') }}
+            where _dt >= {{ tailor.lookback_start_literal() }}
+                and _dt <= {{ tailor.run_date_literal() }}
+            group by _dt
+        )
+    )
 {%- endmacro %}
 
-{#- Where the events int_events_stitched removes tonight were active, for sessions to rebuild
-    the sessions they were in (tailor.session_rebuild_cuts): a table of tonight's only, in
-    the schema of state only the pipeline reads (the analyst snapshot never copies it). -#}
+{#- Where the events int_events_stitched removes tonight were active and whose they were,
+    for sessions and the customer aggregates to rebuild what they were part of
+    (tailor.session_rebuild_cuts, tailor.reattributed_customer_ids): a table of tonight's
+    only, in the schema of state only the pipeline reads (the analyst snapshot never
+    copies it). -#}
 {% macro events_reloaded_away_table() -%}
     {{ return(api.Relation.create(database=target.database, schema='private', identifier='events_reloaded_away')) }}
+{%- endmacro %}
+
+{#- The table as it stands, or none before a night created it. -#}
+{% macro events_reloaded_away_relation() -%}
+    {%- set table = tailor.events_reloaded_away_table() -%}
+    {{ return(adapter.get_relation(database=table.database, schema=table.schema, identifier=table.identifier)) }}
 {%- endmacro %}
 
 {% macro record_events_reloaded_away() -%}
@@ -195,15 +226,14 @@
     {%- endif -%}
     {%- set removed = tailor.events_reloaded_away_table() -%}
     create schema if not exists {{ removed.database }}.{{ removed.schema }};
-    create table if not exists {{ removed }} (
-        removed_for_date date,
-        visitor_id {{ dbt.type_string() }},
-        event_at {{ dbt.type_timestamp() }}
-    );
-    delete from {{ removed }};
-    insert into {{ removed }}
-    select {{ tailor.run_date_literal() }}, visitor_id, event_at from {{ this }}
-    where event_type <> 'identify' and {{ tailor.events_reloaded_away() }}
+    create or replace table {{ removed }} as
+    select
+        {{ tailor.run_date_literal() }} as removed_for_date,
+        visitor_id,
+        case when event_type <> 'identify' then event_at end as event_at,
+        customer_id
+    from {{ this }}
+    where {{ tailor.events_reloaded_away() }}
 {%- endmacro %}
 
 {% macro delete_events_reloaded_away() -%}

@@ -18,8 +18,7 @@
 {% macro session_rebuild_cuts() -%}
 {%- set timeout_seconds = var('tailor__session_timeout_minutes') | int * 60 -%}
 {%- set changed_since = tailor.lookback_start_literal() -%}
-{%- set table = tailor.events_reloaded_away_table() -%}
-{%- set removed = adapter.get_relation(database=table.database, schema=table.schema, identifier=table.identifier) -%}
+{%- set removed = tailor.events_reloaded_away_relation() -%}
 with changed_events as (
 
     -- (reads the table: the model's own CTE over it would be materialized whole)
@@ -35,7 +34,7 @@ with changed_events as (
     {%- if removed %}
     union all
     select visitor_id, event_at from {{ removed }}
-    where removed_for_date = {{ tailor.run_date_literal() }}
+    where event_at is not null and removed_for_date = {{ tailor.run_date_literal() }}
     {%- endif %}
 
 ),

@@ -153,9 +153,16 @@ days_to_rebuild as (
 -- each part stages only the events it rebuilds (stg_tracking__events' SQL restricted to
 -- their message ids), so neither the ranking of deliveries nor the JSON extraction runs
 -- over the whole history: an event with a delivery in the window last arrived in it
+{#- and the stored events of the window, so that one its day no longer holds (the day was
+    reloaded since) is rebuilt from its other deliveries; with none left, the post-hook
+    removes it -#}
 {%- set window_ids -%}
     select trim(message_id) from {{ source('tracking', 'events') }}
     where _dt >= {{ tailor.lookback_start_literal() }} and _dt <= {{ tailor.run_date_literal() }}
+    union
+    select message_id from {{ this }}
+    where last_arrived_date >= {{ tailor.lookback_start_literal() }}
+        and last_arrived_date <= {{ tailor.run_date_literal() }}
 {%- endset %}
 {#- Their deliveries before the window are on the landing days the table says they were
     delivered on: nightly (no day rerun, no earlier day reloaded or missing) it holds every
@@ -170,10 +177,11 @@ days_to_rebuild as (
     {%- endset -%}
     {%- set delivered_on = tailor.delivery_days(window_arrivals, also=tailor.window_days()) -%}
 {%- endif %}
+-- (a stored event of the window whose window delivery is gone comes back from an earlier
+-- one, before the window)
 window_events as (
 
     select * from ({{ tailor.staged_tracking_events(message_ids_sql=window_ids, delivered_on=delivered_on) }}) as staged
-    where last_arrived_date >= {{ tailor.lookback_start_literal() }}
 
 ),
 
@@ -192,6 +200,7 @@ day_events as (
 
     select * from ({{ tailor.staged_tracking_events(message_ids_sql=rebuilt_day_ids) }}) as staged
     where last_arrived_date < {{ tailor.lookback_start_literal() }}
+        and message_id not in (select message_id from window_events)
 
 ),
 

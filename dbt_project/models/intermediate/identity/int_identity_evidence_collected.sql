@@ -21,8 +21,10 @@
     An incremental run stages only the events with a delivery in the lookback window or
     after the latest landing day the table holds (so the days after an earlier day rerun
     come back), the events the table holds from data after the run date (rebuilt from
-    the deliveries they had by then, or removed by the post-hook), and the events of any
-    earlier landing day reloaded since its events were built (those it lost removed). Every event staged is
+    the deliveries they had by then, or removed by the post-hook), the events it holds of
+    those days, and the events of any earlier landing day reloaded since its events were
+    built: those that staging no longer gives (their day was reloaded without them) are
+    removed. Every event staged is
     inserted so that one which stopped being evidence (a corrected redelivery) replaces
     its row; the post-hook then drops the rows that are no evidence. _processed_for_date
     is the run date of the run that wrote the row (the uniqueness test checks those).
@@ -61,6 +63,10 @@
     union all
     select message_id from {{ this }}
     where last_arrived_date > {{ tailor.run_date_literal() }}
+    union all
+    select message_id from {{ this }}
+    where last_arrived_date >= cast('{{ first_day.strftime("%Y-%m-%d") }}' as date)
+        and last_arrived_date <= {{ tailor.run_date_literal() }}
     {%- if reloaded_days %}
     union all
     select trim(message_id) from {{ source('tracking', 'events') }}
@@ -94,10 +100,9 @@ with events as (
 
 ),
 
-{% if reloaded_days %}
--- a stored row of a reloaded day that staging no longer gives (the day lost the event, or
--- its anonymousId): written without evidence, so that it replaces the stored row and the
--- post-hook removes it
+-- a stored row of the days staged or of a reloaded day that staging no longer gives (the
+-- day was reloaded without the event, or its anonymousId): written without evidence, so
+-- that it replaces the stored row and the post-hook removes it
 lost as (
 
     select
@@ -108,11 +113,14 @@ lost as (
         event_at,
         last_arrived_date
     from {{ this }}
-    where {{ tailor.landing_day_in(reloaded_days, 'last_arrived_date') }}
+    where (
+            (last_arrived_date >= cast('{{ first_day.strftime("%Y-%m-%d") }}' as date)
+                and last_arrived_date <= {{ tailor.run_date_literal() }})
+            or {{ tailor.landing_day_in(reloaded_days, 'last_arrived_date') }}
+        )
         and message_id not in (select message_id from events)
 
 ),
-{% endif %}
 
 {% else %}
 
@@ -137,7 +145,7 @@ final as (
         last_arrived_date,
         {{ tailor.run_date_literal() }} as _processed_for_date
     from events
-    {%- if is_incremental() and reloaded_days %}
+    {%- if is_incremental() %}
     union all
     select *, {{ tailor.run_date_literal() }} as _processed_for_date
     from lost
