@@ -21,7 +21,8 @@
 
     An incremental run rebuilds:
       * from staging, events with a delivery that arrived in the lookback window (new,
-        late and redelivered events; tailor__lookback_days);
+        late and redelivered events; tailor__lookback_days), and the stored events of
+        the window (one a reloaded window day lost comes back from an earlier delivery);
       * from staging, every event of an earlier landing day whose number of events in
         the table differs from staging, or whose loads changed since its events were
         built (the day was reloaded: _landing_batches, a fingerprint of the day's load
@@ -33,8 +34,8 @@
         with today's identity graph or catalog (their content has not changed, so no
         JSON is parsed again).
     An event a reloaded day no longer holds is rebuilt from its other deliveries, or,
-    with none left, removed by the post-hook (which records where it was active in
-    private.events_reloaded_away, for sessions). So after building day D the table holds
+    with none left, removed by the post-hook (which records where it was active and whose
+    it was in private.events_reloaded_away, for sessions and the customer aggregates). So after building day D the table holds
     exactly what building days <= D in order would hold, whatever order days were built
     in.
     _processed_for_date and _previous_customer_id tell the downstream incremental models

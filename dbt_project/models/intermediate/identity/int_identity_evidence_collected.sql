@@ -20,14 +20,14 @@
 
     An incremental run stages only the events with a delivery in the lookback window or
     after the latest landing day the table holds (so the days after an earlier day rerun
-    come back), the events the table holds from data after the run date (rebuilt from
-    the deliveries they had by then, or removed by the post-hook), the events it holds of
-    those days, and the events of any earlier landing day reloaded since its events were
-    built: those that staging no longer gives (their day was reloaded without them) are
-    removed. Every event staged is
-    inserted so that one which stopped being evidence (a corrected redelivery) replaces
-    its row; the post-hook then drops the rows that are no evidence. _processed_for_date
-    is the run date of the run that wrote the row (the uniqueness test checks those).
+    come back), the events the table holds of those days, the events it holds from data
+    after the run date (rebuilt from the deliveries they had by then, or removed by the
+    post-hook), and the events of any earlier landing day reloaded since its events were
+    built. Every event staged is inserted so that one which stopped being evidence (a
+    corrected redelivery) replaces its row, a stored one that staging no longer gives (its
+    day was reloaded without it) is written without evidence, and the post-hook then
+    drops the rows that are no evidence. _processed_for_date is the run date of the run
+    that wrote the row (the uniqueness test checks those).
 #}
 
 {% if is_incremental() %}
