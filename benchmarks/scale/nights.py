@@ -96,6 +96,7 @@ def phase_pipeline(
             ignore=lambda folder, names: [n for n in names if n.startswith("dt=")],
         )
     start = dt.date.fromisoformat(cfg["start"])
+    last_without: dict | None = None
     with out_lines.open("a" if resume else "w") as out:
         for i in range(done, run_days):
             day = start + dt.timedelta(days=i)
@@ -105,6 +106,12 @@ def phase_pipeline(
                     # delivered before the interruption (and maybe purged since): as is
                     continue
                 shutil.copytree(part, target, copy_function=os.link)
+            if i == run_days - 1:
+                # the issue's night without erasures, side by side with the same night
+                # with its requests: both on the state night N-1 left
+                twin = twin_night(root, i + 1, day)
+                if twin is not None:
+                    last_without = twin
             night = _night_process(root, i + 1, day)
             process_wall = night["process_wall_seconds"]
             nights.append(night)
@@ -123,21 +130,76 @@ def phase_pipeline(
     return {
         "nights": nights,
         **({"resumed_after_night": done} if resume else {}),
+        **({"last_night_without_requests": last_without} if last_without else {}),
         "publish_seconds": publish_seconds,
         "peak_rss_mb": max([n["peak_rss_mb"] for n in nights] + [peak_rss_mb()]),
         "children_peak_rss_mb": children_peak_rss_mb(),
     }
 
 
-def _night_process(root: Path, night_no: int, day: dt.date) -> dict:
+# What a night reads and writes besides its landing zone and warehouse (dbt's saved
+# parse, Great Expectations' context, earlier exports, run logs, reports, scratch).
+_NIGHT_STATE = ("airflow", "dbt", "exports", "ground_truth", "gx", "reports", "runs", "tmp")
+
+
+def twin_night(root: Path, night_no: int, day: dt.date) -> dict | None:
+    """Night ``night_no`` without the erasure requests delivered for ``day``, on a copy of
+    the state the nights before left (warehouse, landing zone as hard links, the other
+    files a night reads), in its own process; then the copy is removed. None when the day
+    delivers no request. Issue 25 states night 30 without erasures against night 1 and
+    pandas, and a night with requests against one without: run just before the real
+    night, both are measured on the same state and the same machine."""
+    landing = _run_settings(root).landing
+    requests = landing / "erasure_requests" / f"dt={day.isoformat()}"
+    if not any(requests.glob("*")):
+        return None
+    from tailor.settings import get_settings
+
+    twin = root / "twin"
+    shutil.rmtree(twin, ignore_errors=True)
+    twin.mkdir()
+    try:
+        shutil.copytree(
+            landing,
+            twin / landing.name,
+            copy_function=os.link,
+            ignore=lambda folder, names: [n for n in names if Path(folder, n) == requests],
+        )
+        for name in _NIGHT_STATE:
+            if (root / name).is_dir():
+                shutil.copytree(root / name, twin / name)
+        warehouse = get_settings().warehouse
+        (twin / "warehouse").mkdir()
+        shutil.copyfile(warehouse, twin / "warehouse" / warehouse.name)
+        env = {
+            **os.environ,
+            "TAILOR_DATA": str(twin),
+            "TAILOR_DUCKDB_TEMP": str(twin / "tmp" / "duckdb"),
+            "AIRFLOW_HOME": str(twin / "airflow"),
+        }
+        night = _night_process(twin, night_no, day, env=env)
+    finally:
+        shutil.rmtree(twin, ignore_errors=True)
+    print(
+        f"night {night_no} {day} without its erasure requests: {night['wall_seconds']:.1f} s",
+        file=sys.__stderr__,
+        flush=True,
+    )
+    return night
+
+
+def _night_process(
+    root: Path, night_no: int, day: dt.date, env: dict[str, str] | None = None
+) -> dict:
     """Run night ``night_no``, for ``day`` (:func:`phase_night`), in a new process; its
-    result with the process's wall time, start-up included."""
+    result with the process's wall time, start-up included. ``env``: the process's
+    environment (default: this one's)."""
     result = root / f"night-{night_no}.json"
     result.unlink(missing_ok=True)
     t = time.perf_counter()
     cmd = [sys.executable, "-m", "benchmarks.run", "--phase", "night", "--root", str(root)]
     cmd += ["--night", str(night_no), "--day", day.isoformat()]
-    proc = subprocess.run(cmd, cwd=REPO)
+    proc = subprocess.run(cmd, cwd=REPO, env=env)
     process_wall = time.perf_counter() - t
     if proc.returncode != 0 or not result.exists():
         raise RuntimeError(f"night {night_no} failed: exit code {proc.returncode}")

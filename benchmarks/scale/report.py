@@ -12,6 +12,8 @@ TARGETS = {
     "pandas_speedup": 5.0,
     "peak_memory_gb": 8.0,
     "backfill_over_pandas": 2.0,
+    "last_over_first_night": 1.3,
+    "requests_night_over_without": 1.2,
 }
 
 
@@ -66,6 +68,16 @@ def _start_seconds(night: dict) -> float:
     return night["process_wall_seconds"] - night["wall_seconds"]
 
 
+def _night_seconds(night: dict) -> float:
+    """A night's cost as the schedule pays it: its stages, its working copy, its process's
+    start-up."""
+    return (
+        sum(st["seconds"] for st in night["stages"].values())
+        + night["working_copy_seconds"]
+        + _start_seconds(night)
+    )
+
+
 def summarize(res: dict) -> dict:
     """The headline numbers and the targets, from a results dict (pure)."""
     pipe = res.get("pipeline") or {}
@@ -104,11 +116,19 @@ def summarize(res: dict) -> dict:
             s["ratio_variable_vs_lower_bound"] = s["pipeline_seconds_variable"] / lb
     last = nights[-1]
     s["last_night"] = last["night"]
-    s["last_night_seconds"] = (
-        sum(st["seconds"] for st in last["stages"].values())
-        + last["working_copy_seconds"]
-        + _start_seconds(last)
-    )
+    s["last_night_seconds"] = _night_seconds(last)
+    s["first_night_seconds"] = _night_seconds(nights[0])
+    s["last_over_first_night"] = s["last_night_seconds"] / s["first_night_seconds"]
+    twin = pipe.get("last_night_without_requests")
+    if twin:
+        # the last night again without its erasure requests, on the same state just before
+        s["last_night_without_requests_seconds"] = _night_seconds(twin)
+        s["last_without_requests_over_first_night"] = (
+            s["last_night_without_requests_seconds"] / s["first_night_seconds"]
+        )
+        s["requests_night_over_without"] = (
+            s["last_night_seconds"] / s["last_night_without_requests_seconds"]
+        )
     pd_ = res.get("pandas") or {}
     if pd_.get("total_seconds"):
         s["pandas_seconds"] = pd_["total_seconds"]
@@ -116,6 +136,10 @@ def summarize(res: dict) -> dict:
         # pandas keeps no state: every night it redoes the whole history, so its nightly
         # cost is its full run; the pipeline's is one night with the history before it
         s["pandas_over_last_night"] = pd_["total_seconds"] / s["last_night_seconds"]
+        if twin:
+            s["pandas_over_last_night_without_requests"] = (
+                pd_["total_seconds"] / s["last_night_without_requests_seconds"]
+            )
     peaks = [pipe.get("peak_rss_mb") or 0.0, pipe.get("children_peak_rss_mb") or 0.0]
     # a pipeline child that was stopped part-way reports no peak: take the nights' own
     peaks += [n.get("peak_rss_mb_so_far") or n.get("peak_rss_mb") or 0.0 for n in nights]
@@ -177,6 +201,41 @@ def _backfill_lines(res: dict, s: dict) -> list[str]:
             ),
             "",
         ]
+    return lines
+
+
+def _night_ratio_lines(s: dict, pipe: dict) -> list[str]:
+    """Issue 25's nightly ratios: the last night against night 1 and pandas, with and
+    without its erasure requests (both measured on the same state, one after the other)."""
+    if "last_over_first_night" not in s:
+        return []
+    n = s["last_night"]
+    lines = [
+        f"- night {n} / night 1: {s['last_over_first_night']:.2f} "
+        f"({fmt_seconds(s['last_night_seconds'])} / {fmt_seconds(s['first_night_seconds'])})."
+    ]
+    if "last_without_requests_over_first_night" not in s:
+        return lines
+    twin = pipe["last_night_without_requests"]
+    lines.append(
+        f"- night {n} without its erasure requests (run first, on the state night {n - 1} "
+        f"left): {fmt_seconds(s['last_night_without_requests_seconds'])}; at most 1.3x night 1: "
+        f"{_verdict(s['last_without_requests_over_first_night'] <= TARGETS['last_over_first_night'])}"
+        f" ({s['last_without_requests_over_first_night']:.2f}); stages "
+        + ", ".join(f"{k} {v['seconds']:.1f}" for k, v in twin["stages"].items())
+        + "."
+    )
+    lines.append(
+        f"- a night with erasure requests at most 1.2x one without: "
+        f"{_verdict(s['requests_night_over_without'] <= TARGETS['requests_night_over_without'])}"
+        f" — night {n} with its requests / without: {s['requests_night_over_without']:.2f}."
+    )
+    if "pandas_over_last_night_without_requests" in s:
+        ratio = s["pandas_over_last_night_without_requests"]
+        lines.append(
+            f"- night {n} without erasures at least 5x faster than pandas redoing the history: "
+            f"{_verdict(ratio >= TARGETS['pandas_speedup'])} ({ratio:.2f}x)."
+        )
     return lines
 
 
@@ -361,6 +420,7 @@ def render_markdown(res: dict) -> str:
             f"{s['last_night']} took {fmt_seconds(s['last_night_seconds'])}): "
             f"pandas/pipeline = {s['pandas_over_last_night']:.2f}."
         )
+    lines += _night_ratio_lines(s, pipe)
     if nights:
         lines.append(
             f"- peak memory under 8 GB: {_verdict(t.get('peak_memory_under_8gb'))} — "

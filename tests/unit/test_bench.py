@@ -247,3 +247,43 @@ def test_the_backfill_is_compared_with_pandas_one_pass():
     partial = summarize({**res, "backfill": {**backfill, "days": 2}})
     assert partial["backfill_within_2x_pandas"] is False
     assert "backfill_seconds" not in summarize(res)
+
+
+def test_the_last_night_is_compared_with_itself_without_its_erasure_requests():
+    # night 1 3.5 s; night 2 with its requests 5.0 s, without them 4.0 s
+    nights = [_night(1, 1.0, 2.0, 0.5), _night(2, 1.5, 3.0, 0.5)]
+    res = _results(nights, days=2)
+    s = summarize(res)
+    assert s["last_over_first_night"] == pytest.approx(5.0 / 3.5)
+    assert "last_without_requests_over_first_night" not in s
+    assert "without its erasure requests" not in render_markdown(res)
+
+    res["pipeline"]["last_night_without_requests"] = _night(2, 1.0, 2.5, 0.5)
+    s = summarize(res)
+    assert s["last_night_without_requests_seconds"] == pytest.approx(4.0)
+    assert s["last_without_requests_over_first_night"] == pytest.approx(4.0 / 3.5)
+    assert s["requests_night_over_without"] == pytest.approx(5.0 / 4.0)
+    assert s["pandas_over_last_night_without_requests"] == pytest.approx(30.0 / 4.0)
+    text = render_markdown(res)
+    assert "- night 2 / night 1: 1.43 (5.00 s / 3.50 s)." in text
+    # 4.0 / 3.5 = 1.14 <= 1.3; 5.0 / 4.0 = 1.25 > 1.2; 30 / 4 = 7.5 >= 5
+    assert (
+        "without its erasure requests (run first, on the state night 1 left): 4.00 s; at most 1.3x night 1: **holds** (1.14)"
+        in text
+    )
+    assert (
+        "at most 1.2x one without: **does not hold** — night 2 with its requests / without: 1.25."
+        in text
+    )
+    assert "at least 5x faster than pandas redoing the history: **holds** (7.50x)." in text
+
+
+def test_no_twin_night_when_the_day_delivers_no_erasure_request(tmp_path, monkeypatch):
+    from benchmarks.scale.nights import twin_night
+
+    monkeypatch.setenv("TAILOR_DATA", str(tmp_path))
+    (tmp_path / "run-landing" / "events" / "dt=2026-10-02").mkdir(parents=True)
+    (tmp_path / "run-landing" / "erasure_requests" / "dt=2026-10-01").mkdir(parents=True)
+    (tmp_path / "run-landing" / "erasure_requests" / "dt=2026-10-01" / "r.csv").write_text("x\n")
+    assert twin_night(tmp_path, 2, dt.date(2026, 10, 2)) is None
+    assert not (tmp_path / "twin").exists()
