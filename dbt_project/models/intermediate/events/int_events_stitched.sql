@@ -220,10 +220,12 @@ batch as (
 ),
 {% endif %}
 
+-- the stored events whose customer_id or is_known_product disagrees with today's graph or
+-- catalog, found on the narrow columns: the wide row is read for those alone (restitched)
 reattributed as (
 
     select
-        existing.*,
+        existing.message_id,
         coalesce(existing.user_id, merged_links.customer_id) as new_customer_id,
         existing.product_id is not null and catalog.product_id is not null as new_is_known_product
     from {{ this }} as existing
@@ -235,6 +237,11 @@ reattributed as (
         and existing.last_arrived_date not in (select last_arrived_date from days_to_rebuild)
         -- an event redelivered in the window is rebuilt from its new delivery, not here
         and existing.message_id not in (select message_id from batch)
+        and (
+            existing.customer_id is distinct from coalesce(existing.user_id, merged_links.customer_id)
+            or existing.is_known_product
+                is distinct from (existing.product_id is not null and catalog.product_id is not null)
+        )
 
 ),
 
@@ -243,20 +250,20 @@ restitched as (
     select
         {% for column in event_columns -%}
         {%- if column in attributed -%}
-        new_{{ column }} as {{ column }},
+        reattributed.new_{{ column }} as {{ column }},
         {%- else -%}
-        {{ column }},
+        existing.{{ column }},
         {%- endif %}
         {% endfor -%}
         {{ tailor.run_date_literal() }} as _processed_for_date,
-        customer_id as _previous_customer_id,
-        {{ stored_batches }} as _landing_batches,
+        existing.customer_id as _previous_customer_id,
+        {{ 'existing.' ~ stored_batches if stored_batches == '_landing_batches' else stored_batches }} as _landing_batches,
         -- (re-attribution moves no event in time or to another visitor)
         cast(null as {{ dbt.type_string() }}) as _previous_visitor_id,
         cast(null as {{ dbt.type_timestamp() }}) as _previous_event_at
-    from reattributed
-    where customer_id is distinct from new_customer_id
-        or is_known_product is distinct from new_is_known_product
+    from {{ this }} as existing
+    inner join reattributed
+        on existing.message_id = reattributed.message_id
 
 ),
 
