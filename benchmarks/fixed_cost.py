@@ -32,6 +32,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # a standalone script: benchmarks.scale from this checkout
+
+from benchmarks.scale.versions import base_and_head  # noqa: E402
+
 NIGHTS = ("2026-10-01", "2026-10-02")
 STAGE_LINE = re.compile(r"^(\d{4}-\d\d-\d\d)  (\w+)\s+([\d.]+) s\b", re.M)
 
@@ -86,36 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(os.environ.get("TAILOR_DATA", REPO / "data"))
     root = data / "bench" / "fixed-cost"
     root.mkdir(parents=True, exist_ok=True)
-    base = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", args.base],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    head = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip():
-        head += "+changes"  # the checkout's uncommitted edits are measured too
-    old_home = root / f"code-{base}"
-    if not old_home.exists():
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(old_home), base],
-            check=True,
-            capture_output=True,
-        )
     seed = root / "seed"
-    try:
+    with base_and_head(args.base, root) as versions:
         if not (seed / "landing").exists():
             _cli(REPO, seed, "generate", "--customers", "300", "--products", "100", "--days", "3")
-        versions = {f"base {base}": old_home, f"this {head}": REPO}
         results: dict[str, list[dict]] = {name: [] for name in versions}
         for r in range(args.rounds):
             for name, home in versions.items():
@@ -127,11 +105,6 @@ def main(argv: list[str] | None = None) -> int:
                     f" (CPU {res['night2']['cpu_seconds']:.1f} s)",
                     flush=True,
                 )
-    finally:
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(old_home)],
-            capture_output=True,
-        )
     load = os.getloadavg()
     (old_name, old), (new_name, new) = results.items()
     stages = list(dict.fromkeys([*old[-1]["night2"]["stages"], *new[-1]["night2"]["stages"]]))

@@ -17,15 +17,32 @@ from tailor.sqlsafe import plain_name, quote_literal
 
 
 def _split_lines(data: bytes) -> pa.Table:
-    """``(_line, _bytes)``: one row per physical line (split on ``\\n`` only), zero-copy."""
-    starts = np.concatenate(([0], _newlines(data) + 1)).astype(np.int64)
+    """``(_line, _bytes, _text_bytes)``: one row per physical line (split on ``\\n`` only),
+    zero-copy. ``_bytes`` is the line with its newline; ``_text_bytes`` the length of the
+    line without its trailing newline and carriage returns (what the record is: slicing
+    there costs DuckDB a tenth of an ``rtrim`` of the decoded text)."""
+    newlines = _newlines(data)
+    starts = np.concatenate(([0], newlines + 1)).astype(np.int64)
     if len(data) == 0 or data.endswith(b"\n"):
         starts = starts[:-1]
     offsets = np.append(starts, len(data)).astype(np.int64)
     lines = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
-    return pa.table({"_line": pa.array(np.arange(1, len(starts) + 1)), "_bytes": lines})
+    ends = offsets[1:].copy()
+    ends[: len(newlines)] = newlines  # a line's newline, or the end of the data
+    buf = np.frombuffer(data, dtype=np.uint8)
+    cr = np.flatnonzero((ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13))
+    while len(cr):  # carriage returns before the newline (CRLF files), as many as there are
+        ends[cr] -= 1
+        cr = cr[(ends[cr] > starts[cr]) & (buf[np.maximum(ends[cr] - 1, 0)] == 13)]
+    return pa.table(
+        {
+            "_line": pa.array(np.arange(1, len(starts) + 1)),
+            "_bytes": lines,
+            "_text_bytes": pa.array(ends - starts),
+        }
+    )
 
 
 def _newlines(data: bytes, block: int = 1 << 22) -> np.ndarray:
@@ -46,7 +63,7 @@ def _read_ndjson_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         """
         create or replace temp table _raw_lines as
         select _line, octet_length(_bytes) as _size,
-               rtrim(try(decode(_bytes)), chr(10) || chr(13)) as _record,
+               try(decode(_bytes[1:_text_bytes])) as _record,
                _bytes
         from _chunks
         """

@@ -238,7 +238,17 @@ def test_reconciliation_is_enforced(con, landing, monkeypatch):
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\n", b"a", b"a\n", b"\n\n\n", b"ab\ncd\r\nef", b"x\n" * 40 + b"tail"],
+    [
+        b"",
+        b"\n",
+        b"a",
+        b"a\n",
+        b"\n\n\n",
+        b"ab\ncd\r\nef",
+        b"x\n" * 40 + b"tail",
+        b"\r\n\r\r\nab\rc\r\n\xc3\xa9\r",
+        b"\r",
+    ],
 )
 def test_lines_split_a_block_at_a_time_as_in_one_search(data):
     """The newline search works in blocks (:func:`_newlines`); blocks of 3 bytes put
@@ -250,9 +260,15 @@ def test_lines_split_a_block_at_a_time_as_in_one_search(data):
     np.testing.assert_array_equal(
         _newlines(data, block=3), np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     )
-    lines = _split_lines(data).column("_bytes").to_pylist()
+    split = _split_lines(data)
+    lines = split.column("_bytes").to_pylist()
     want = data.split(b"\n")
     if data.endswith(b"\n") or not data:
         want = want[:-1]
-    # each line keeps its newline (the reader strips it with the carriage return)
+    # each line keeps its newline; the record is the line without it and without the
+    # carriage returns before it
     assert [line.rstrip(b"\n") for line in lines] == want
+    lengths = split.column("_text_bytes").to_pylist()
+    assert [line[:n] for line, n in zip(lines, lengths, strict=True)] == [
+        w.rstrip(b"\r") for w in want
+    ]
