@@ -11,8 +11,12 @@ import scipy.sparse as sp
 from ml.recommenders.base import Recommender
 
 
-def normalize_rows(scores: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
-    """Divide each row by its largest absolute score, so models on different scales blend."""
+def normalize_rows(
+    scores: np.ndarray | sp.spmatrix, scale: float = 1.0
+) -> np.ndarray | sp.csr_matrix:
+    """Divide each row by its largest absolute score, so models on different scales blend,
+    then multiply it by ``scale`` (a blend's weight) in place: at 10M events a night's
+    scores hold tens of millions of entries, and ``normalize_rows(s) * w`` copied them."""
     if sp.issparse(scores):
         # a model's scores are a product or a sum of scipy matrices: their rows may come
         # unsorted but never with duplicate entries, so the peak needs no sort
@@ -26,12 +30,17 @@ def normalize_rows(scores: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matr
         # the row's entries divided in place: the same products as a diagonal matmul,
         # without the sort it costs
         s.data *= np.repeat((1.0 / peak).astype(np.float32), counts)
+        if scale != 1.0:
+            s.data *= np.float32(scale)  # in place: the same values as `s * scale`
         s.eliminate_zeros()
         return s
     s = np.asarray(scores, dtype=np.float32)
     peak = np.abs(s).max(axis=1, keepdims=True) if s.size else np.ones((s.shape[0], 1))
     peak[peak == 0] = 1.0
-    return s / peak
+    out = s / peak
+    if scale != 1.0:
+        out *= np.float32(scale)
+    return out
 
 
 class HybridRecommender(Recommender):
@@ -99,7 +108,7 @@ def _weighted_sum(
     is, dense otherwise; None when there is no part."""
     total: np.ndarray | sp.csr_matrix | None = None
     for scores, weight in parts:
-        part = normalize_rows(scores) * weight
+        part = normalize_rows(scores, weight)
         if total is None:
             total = part
         elif sp.issparse(total) and sp.issparse(part):

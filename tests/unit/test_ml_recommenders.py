@@ -386,3 +386,17 @@ def test_the_catalog_mask_leaves_the_scores_it_reads_as_they_were():
     ids, _ = _top(scores, 5, None, allowed)
     assert allowed[ids[ids >= 0]].all()
     assert (scores != before).nnz == 0 and scores.nnz == before.nnz
+
+
+def test_a_weight_scales_the_normalized_rows_as_multiplying_them_did():
+    from ml.recommenders.hybrid import normalize_rows
+
+    A = sp.random(40, 25, density=0.3, random_state=2, dtype=np.float32, format="csr")
+    product = (A @ A.T.tocsr() @ A).tocsr()
+    for scores in (product, product.toarray()):
+        weighted = normalize_rows(scores, 0.35)
+        expected = normalize_rows(scores) * 0.35
+        if sp.issparse(scores):
+            weighted, expected = weighted.toarray(), expected.toarray()
+        assert weighted.dtype == np.float32
+        np.testing.assert_array_equal(weighted, expected)
