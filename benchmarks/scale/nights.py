@@ -171,6 +171,10 @@ def twin_night(root: Path, night_no: int, day: dt.date) -> dict | None:
         warehouse = get_settings().warehouse
         (twin / "warehouse").mkdir()
         shutil.copyfile(warehouse, twin / "warehouse" / warehouse.name)
+        # the copies' gigabytes written back now, not during the night (in the first run
+        # with the pair, the night without requests loaded its day in 11.0 s, the night
+        # right after it in 7.6 s)
+        os.sync()
         env = {
             **os.environ,
             "TAILOR_DATA": str(twin),
@@ -180,6 +184,7 @@ def twin_night(root: Path, night_no: int, day: dt.date) -> dict | None:
         night = _night_process(twin, night_no, day, env=env)
     finally:
         shutil.rmtree(twin, ignore_errors=True)
+        os.sync()  # and the removal's, before the night with the requests
     print(
         f"night {night_no} {day} without its erasure requests: {night['wall_seconds']:.1f} s",
         file=sys.__stderr__,
