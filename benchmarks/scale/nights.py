@@ -171,9 +171,9 @@ def twin_night(root: Path, night_no: int, day: dt.date) -> dict | None:
         warehouse = get_settings().warehouse
         (twin / "warehouse").mkdir()
         shutil.copyfile(warehouse, twin / "warehouse" / warehouse.name)
-        # the copies' gigabytes written back now, not during the night (in the first run
-        # with the pair, the night without requests loaded its day in 11.0 s, the night
-        # right after it in 7.6 s)
+        # the copies' gigabytes written back now, not during the night (the night's load
+        # still took 4-7 s longer than the same night's right after it in the 10M runs of
+        # 2026-12-05, with and without this: not explained yet, see benchmarks/README.md)
         os.sync()
         env = {
             **os.environ,
